@@ -1,0 +1,168 @@
+"""Decoded tree → EXI stream, with the same grammars as the decoder (EXI 1.0 §8.5.4).
+
+`encode_tree(tree, grammar)` walks the tree with the grammar states: at each state the
+next item of the element (attributes first, in the grammar's sorted order, then the dict's
+children in order, list items in turn, "value" for character content) must match a
+declared production; its event code is written with the state's code width, then its value
+(datatypes.encode_value). Trees the schema does not allow raise ExiEncodeError naming the
+path. Special keys: "xsi:type" ("{uri}Name") and "xsi:nil" (or a None element) are written
+as the second-level events of §8.5.4.4.1, and so is the EE of a simple-typed element given
+as {} (no characters at all, unlike "" which is an empty value).
+"""
+from __future__ import annotations
+
+from .bitstream import BitWriter
+from .datatypes import encode_value
+from .errors import ExiEncodeError
+from .grammar import (OP_AT, OP_AT_ANY, OP_AT_NS, OP_CH, OP_CH_ANY, OP_EE, OP_SE, OP_SE_ANY,
+                      OP_SE_NS, OP_SE_SIMPLE, SL_EE, SL_XSI_NIL, SL_XSI_TYPE, Grammar,
+                      next_state)
+
+HEADER = 0x80  # §5: distinguishing bits 10, no options, version 1
+
+
+def encode_tree(tree: dict, g: Grammar) -> bytes:
+    """Encode ``tree`` ({root name: value}); raises ExiEncodeError."""
+    if not isinstance(tree, dict) or len(tree) != 1:
+        raise ExiEncodeError("the tree must be a dict with exactly one root element", "")
+    (name, value), = tree.items()
+    w = BitWriter()
+    w.bits(HEADER, 8)
+    doc = g.document
+    code = doc.by_name.get(name)
+    if code is None:
+        raise ExiEncodeError(f"{name!r} is not a global element of {g.title}", name)
+    w.bits(code, doc.width)
+    p = doc.prods[code]
+    _element(g, w, p, value, name)
+    # DocEnd: ED has the only (zero-bit) code
+    return w.getvalue()
+
+
+def _second_level(w: BitWriter, st, sl: int, path: str) -> None:
+    """Escape to the second level and write the undeclared event ``sl``."""
+    try:
+        i = st.sl_codes.index(sl)
+    except ValueError:
+        raise ExiEncodeError("event not allowed here", path) from None
+    w.bits(st.n, st.width)
+    w.bits(i, st.sl_width)
+
+
+def _element(g: Grammar, w: BitWriter, p: tuple, value, path: str) -> None:
+    """Everything after an element's SE event code: its attributes, content and EE."""
+    st = p[4]
+    if p[0] == OP_SE_SIMPLE and not isinstance(value, dict) and value is not None:
+        w.bits(0, 1)                      # CH, the only declared event
+        encode_value(p[5], value, w, path)
+        w.bits(0, 1)                      # EE
+        return
+    if value is None:
+        value = {"xsi:nil": True}
+    elif not isinstance(value, dict):
+        if st.ch_code < 0:
+            raise ExiEncodeError(f"complex element needs a dict, got {value!r}", path)
+        value = {"value": value}
+    if "xsi:type" in value:
+        tname = value["xsi:type"]
+        t = _type_of(g, tname)
+        if t is None:
+            raise ExiEncodeError(f"xsi:type {tname!r} is not a type of {g.title}", path)
+        _second_level(w, st, SL_XSI_TYPE, path)
+        uri, local = t[2]
+        _qname(g, w, uri, local)
+        st = t[0]
+    if "xsi:nil" in value:
+        nil = value["xsi:nil"]
+        if not isinstance(nil, bool):
+            raise ExiEncodeError("xsi:nil must be a boolean", path)
+        _second_level(w, st, SL_XSI_NIL, path)
+        w.bits(1 if nil else 0, 1)
+        if nil:
+            st = st.empty
+    cnt = 0
+    # attributes: the grammar lists them sorted; take each one the dict has
+    done = set()
+    while st.at_codes:
+        for code in st.at_codes:
+            ap = st.prods[code]
+            if ap[1] in value and ap[1] not in done:
+                break
+        else:
+            break
+        w.bits(code, st.width)
+        encode_value(ap[5], value[ap[1]], w, f"{path}/@{ap[1]}")
+        done.add(ap[1])
+        st, cnt = next_state(ap, cnt)
+    for key, item in value.items():
+        if key in done or key in ("xsi:type", "xsi:nil"):
+            continue
+        if key == "value":
+            code = st.ch_code if st.ch_code >= 0 else st.ch_any_code  # typed, or mixed text
+            if code < 0:
+                raise ExiEncodeError("no character content allowed here", f"{path}/value")
+            w.bits(code, st.width)
+            cp = st.prods[code]
+            encode_value(cp[5], item, w, f"{path}/value")
+            st, cnt = next_state(cp, cnt)
+            continue
+        items = item if isinstance(item, list) else (item,)
+        for i, child in enumerate(items):
+            cpath = f"{path}/{key}" if len(items) == 1 else f"{path}/{key}[{i}]"
+            code = st.by_name.get(key)
+            if code is None:
+                raise ExiEncodeError(f"element {key!r} not allowed here (expected "
+                                     f"{_expected(st)})", cpath)
+            w.bits(code, st.width)
+            cp = st.prods[code]
+            _element(g, w, cp, child, cpath)
+            st, cnt = next_state(cp, cnt)
+    if st.ee_code >= 0:
+        w.bits(st.ee_code, st.width)
+    elif st.ch_code >= 0 and "value" not in value and SL_EE in st.sl_codes:
+        # characters absent altogether (not an empty value): EE is undeclared where only
+        # CH is declared — how EXIficient writes an element without text (§8.5.4.4.1)
+        _second_level(w, st, SL_EE, path)
+    else:
+        raise ExiEncodeError(f"element incomplete: expected {_expected(st)}", path)
+
+
+def _expected(st) -> str:
+    """What a state accepts, for error messages."""
+    out = []
+    for p in st.prods:
+        op = p[0]
+        if op in (OP_SE, OP_SE_SIMPLE):
+            out.append(p[1])
+        elif op == OP_AT:
+            out.append("@" + p[1])
+        elif op in (OP_CH, OP_CH_ANY):
+            out.append("value")
+        elif op == OP_EE:
+            out.append("end of element")
+        elif op in (OP_SE_ANY, OP_SE_NS):
+            out.append("any element (not encodable: the tree has no namespaces)")
+        elif op in (OP_AT_ANY, OP_AT_NS):
+            out.append("any attribute")
+    return ", ".join(out) or "nothing"
+
+
+def _type_of(g: Grammar, tname):
+    """(Type first state, TypeEmpty first state, (uri index, name)) of "{uri}Name", or None."""
+    if not isinstance(tname, str):
+        return None
+    if tname.startswith("{"):
+        uri_s, local = tname[1:].split("}", 1)
+    else:
+        uri_s, local = "", tname
+    uri = g.uri_index.get(uri_s)
+    t = g.types.get((uri, local)) if uri is not None else None
+    return None if t is None else (t[0], t[1], (uri, local))
+
+
+def _qname(g: Grammar, w: BitWriter, uri: int, local: str) -> None:
+    """QName from the pre-populated string table (§7.1.7, §7.3.2): URI hit, local-name hit."""
+    w.bits(uri + 1, (len(g.uris)).bit_length())
+    names = g.local_names[uri]
+    w.uint(0)
+    w.bits(names.index(local), (len(names) - 1).bit_length() if len(names) > 1 else 0)
