@@ -53,6 +53,8 @@ class Event:
         payload_type: V2GTP payload type or HomePlug MMTYPE.
         payload: the raw message bytes (EXI payload, MME, SDP datagram) when relevant.
         info: extra facts (header problems, namespace detection notes, counts …).
+        derived: filled by the analyzer (the message's values in SI units, see
+            analyzer/physical.py ``event_facts``); not part of the decode output.
     """
 
     frame: int
@@ -72,6 +74,7 @@ class Event:
     payload_type: int | None = None
     payload: bytes | None = None
     info: dict = field(default_factory=dict)
+    derived: dict | None = None
 
     def to_json(self) -> dict:
         """The JSON Lines form used by ``ccs-analyzer decode`` (a documented contract:

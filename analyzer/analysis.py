@@ -1,0 +1,110 @@
+"""Analyse one capture: dissect it, rebuild its sessions, run the rules.
+
+``analyze_capture(path)`` is the per-capture function every front end uses (CLI, report
+browser, a distributed engine): it streams the capture once and returns an
+:class:`Analysis` with the capture's metadata, frame accounting, TCP connections, sessions
+(with their summaries), capture-level events and findings.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ccs_analyzer.dissectors.pipeline import Dissector
+
+from .engine import run_rules
+from .sessions import Session, SessionBuilder
+
+#: Version of the analyzer (reported in report.json).
+from . import __version__ as ANALYZER_VERSION  # noqa: E402
+
+
+@dataclass
+class Analysis:
+    """Everything learned about one capture.
+
+    ``capture``: file, size, sha256, format, frames, first/last time, duration (s), link
+    types, problems; ``accounting``: frames decoded / skipped / out of scope; ``messages``:
+    message counts by layer (ok / error); ``connections``: TCP connection summaries;
+    ``sessions``: :class:`~.sessions.Session` objects; ``summaries``: session id → summary
+    dict; ``capture_events``: events outside sessions; ``findings``; ``keylog``: where TLS
+    secrets came from.
+    """
+
+    capture: dict
+    accounting: dict
+    messages: dict
+    connections: list[dict]
+    sessions: list[Session]
+    summaries: dict[str, dict]
+    capture_events: list
+    findings: list = field(default_factory=list)
+    keylog: dict = field(default_factory=dict)
+
+    @property
+    def capture_problems(self) -> list[dict]:
+        return self.capture.get("problems", [])
+
+
+def sha256_of(path: str) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def analyze_capture(path: str | os.PathLike, keylog: str | os.PathLike | None = None,
+                    progress: Callable[[int, int], None] | None = None,
+                    profile=None) -> Analysis:
+    """Analyse a capture file end to end.
+
+    ``progress(bytes_read, size)`` is called now and then. Raises
+    :class:`~ccs_analyzer.dissectors.capture.CaptureError` when the file is not a capture,
+    ``OSError`` when it (or the key log) cannot be read.
+    """
+    path = os.fspath(path)
+    d = Dissector(path, keylog=keylog)
+    builder = SessionBuilder()
+    msgs: dict[str, dict[str, int]] = {}
+    n = 0
+    for ev in d.events():
+        builder.add(ev)
+        c = msgs.setdefault(ev.layer, {"ok": 0, "error": 0})
+        c["error" if ev.error else "ok"] += 1
+        n += 1
+        if progress is not None and n % 2000 == 0:
+            progress(d.reader.bytes_read, d.capture.size)
+    if progress is not None:
+        progress(d.capture.size, d.capture.size)
+    sessions = builder.finish()
+    conns = {c["conn"]: c for c in d.connections}
+    summaries = {s.id: s.summary(conns) for s in sessions}
+    info = d.capture
+    first, last = d.first_time, d.last_time
+    capture = {
+        "file": os.path.basename(path),
+        "path": os.path.abspath(path),
+        "size": info.size,
+        "sha256": sha256_of(path),
+        "format": info.format,
+        "byte_order": info.byte_order,
+        "frames": d.frames,
+        "first_time": first,
+        "last_time": last,
+        "duration_s": round(last - first, 6) if first is not None and last is not None else 0.0,
+        "linktypes": {str(k): v for k, v in info.linktypes.items()},
+        "interfaces": info.interfaces,
+        "problems": [{"offset": p.offset, "length": p.length, "reason": p.reason,
+                      "after_frame": p.after_frame} for p in info.problems],
+        "blocks_skipped": info.blocks_skipped,
+    }
+    a = Analysis(capture=capture, accounting=d.accounting.as_dict(), messages=msgs,
+                 connections=d.connections, sessions=sessions, summaries=summaries,
+                 capture_events=builder.capture_events,
+                 keylog={"sources": dict(d.keylog_sources), "secrets": len(d.keylog)})
+    a.findings = run_rules(a, profile=profile)
+    return a

@@ -1,0 +1,283 @@
+"""The command line: ``ccs-analyzer decode | timeline | analyze | rules``.
+
+Exit codes: 0 success; 2 when an input could not be analysed (not a capture, unreadable,
+missing key log); 1 for usage errors reported by typer.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="CCS / ISO 15118 charging-session traffic analyzer: SLAC, SDP, V2GTP, "
+                       "EXI (DIN 70121, ISO 15118-2, ISO 15118-20) → sessions, findings, reports.")
+rules_app = typer.Typer(no_args_is_help=True, help="The rule pack: list rules, explain one.")
+app.add_typer(rules_app, name="rules")
+
+err = Console(stderr=True, highlight=False)
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz")
+EXIT_INPUT = 2
+
+
+def expand_inputs(paths: list[Path]) -> list[Path]:
+    """Captures named on the command line; a folder stands for every capture in it (sorted,
+    recursively). Raises typer.Exit(2) when a path does not exist or a folder holds none."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.is_file() and q.name.lower().endswith(CAPTURE_SUFFIXES))
+            if not found:
+                err.print(f"[red]error:[/] no .pcap/.pcapng files in folder {p}")
+                raise typer.Exit(EXIT_INPUT)
+            out.extend(found)
+        elif p.exists():
+            out.append(p)
+        else:
+            err.print(f"[red]error:[/] {p}: no such file or folder")
+            raise typer.Exit(EXIT_INPUT)
+    return out
+
+
+def _progress(enabled: bool):
+    """A rich progress bar on stderr (only when stderr is a terminal and enabled)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+    if not enabled or not err.is_terminal:
+        return None
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                    TimeRemainingColumn(), console=err, transient=True)
+
+
+# ---------------------------------------------------------------------------- decode
+@app.command()
+def decode(captures: List[Path] = typer.Argument(..., help="capture files or folders"),
+           keylog: Optional[Path] = typer.Option(None, "--keylog", help="NSS key log file (TLS secrets)"),
+           layers: str = typer.Option("slac,sdp,v2gtp", help="layers to print: any of "
+                                      "slac,sdp,v2gtp,tcp,tls,capture, or 'all'"),
+           progress: bool = typer.Option(True, help="progress bar on stderr (terminals only)")):
+    """Decode every SLAC / SDP / V2GTP message as JSON Lines on stdout.
+
+    One object per message: frame, time (epoch s), layer, name, direction, protocol,
+    namespace, message (decoded tree), error, src, dst and, where relevant, conn,
+    payload_type, hex and info.
+    """
+    from ccs_analyzer.dissectors.capture import CaptureError
+    from ccs_analyzer.dissectors.pipeline import Dissector
+
+    want = None if layers == "all" else set(x.strip() for x in layers.split(","))
+    files = expand_inputs(captures)
+    failed = False
+    out = sys.stdout
+    for path in files:
+        try:
+            d = Dissector(path, keylog=keylog)
+        except (CaptureError, OSError, ValueError) as e:
+            err.print(f"[red]error:[/] {path}: {e}")
+            failed = True
+            continue
+        prog = _progress(progress)
+        task = None
+        if prog:
+            prog.start()
+            task = prog.add_task(path.name, total=d.capture.size)
+        n = 0
+        try:
+            for ev in d.events():
+                if want is not None and ev.layer not in want:
+                    continue
+                obj = ev.to_json()
+                if len(files) > 1:
+                    obj["capture"] = path.name
+                out.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+                n += 1
+                if prog and n % 1000 == 0:
+                    prog.update(task, completed=d.reader.bytes_read)
+        except BrokenPipeError:
+            return
+        finally:
+            if prog:
+                prog.stop()
+    if failed:
+        raise typer.Exit(EXIT_INPUT)
+
+
+# ---------------------------------------------------------------------------- timeline
+@app.command()
+def timeline(capture: Path = typer.Argument(..., help="capture file"),
+             keylog: Optional[Path] = typer.Option(None, "--keylog", help="NSS key log file"),
+             csv: bool = typer.Option(False, "--csv", help="CSV with every column instead of a table"),
+             output: Optional[Path] = typer.Option(None, "-o", "--output", help="write to this file"),
+             session: Optional[str] = typer.Option(None, help="only this session (e.g. S2)"),
+             layers: str = typer.Option("slac,sdp,v2gtp,tcp", help="layers to include, or 'all'")):
+    """The timeline of the capture: one row per event, physical values in SI units."""
+    from ccs_analyzer.analyzer.timeline import KEY_PHYSICAL, timeline_frame
+
+    a = _analyze_or_exit(capture, keylog)
+    df = timeline_frame(a.sessions, a.capture_events)
+    if layers != "all":
+        df = df[df["layer"].isin([x.strip() for x in layers.split(",")])]
+    if session:
+        df = df[df["session"] == session]
+    if csv:
+        text = df.to_csv(index=False)
+        if output:
+            output.write_text(text)
+        else:
+            sys.stdout.write(text)
+        return
+    cols = ["session", "frame", "t_s", "direction", "name", "ResponseCode", "EVSEProcessing",
+            "SoC_pct"] + [c for c in KEY_PHYSICAL if c in df.columns and df[c].notna().any()]
+    cols = [c for c in cols if c in ("session", "frame", "t_s", "name") or df[c].notna().any()]
+    view = df[cols].copy()
+    for c in cols:
+        view[c] = [_cell(v) for v in view[c]]
+    text = view.to_string(index=False) + "\n"
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+def _cell(v) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    if isinstance(v, float):
+        return f"{v:.3f}".rstrip("0").rstrip(".")
+    return str(v)
+
+
+def _analyze_or_exit(capture: Path, keylog: Optional[Path], profile=None):
+    from ccs_analyzer.analyzer.analysis import analyze_capture
+    from ccs_analyzer.dissectors.capture import CaptureError
+
+    if not capture.exists():
+        err.print(f"[red]error:[/] {capture}: no such file")
+        raise typer.Exit(EXIT_INPUT)
+    prog = _progress(True)
+    cb = None
+    if prog:
+        prog.start()
+        task = prog.add_task(capture.name, total=capture.stat().st_size)
+        cb = lambda done, total: prog.update(task, completed=done)  # noqa: E731
+    try:
+        return analyze_capture(capture, keylog=keylog, progress=cb, profile=profile)
+    except (CaptureError, OSError, ValueError) as e:
+        err.print(f"[red]error:[/] {capture}: {e}")
+        raise typer.Exit(EXIT_INPUT)
+    finally:
+        if prog:
+            prog.stop()
+
+
+# ---------------------------------------------------------------------------- analyze
+def analyze_to_dir(capture: str, out_dir: str, keylog: str | None) -> dict:
+    """Analyse one capture and write report.json and report.html into ``out_dir``; return
+    a short summary (also the unit of work of a parallel folder run). Never raises for a bad
+    capture: the summary's ``error`` says why."""
+    from ccs_analyzer.analyzer.analysis import analyze_capture
+    from ccs_analyzer.dissectors.capture import CaptureError
+    from ccs_analyzer.reports.html_report import write_html_report
+    from ccs_analyzer.reports.json_report import write_json_report
+
+    try:
+        a = analyze_capture(capture, keylog=keylog)
+    except (CaptureError, OSError, ValueError) as e:
+        return {"capture": capture, "error": str(e)}
+    jp = write_json_report(a, out_dir)
+    hp = write_html_report(a, out_dir)
+    sev = {s: sum(1 for f in a.findings if f.severity == s) for s in ("error", "warning", "info")}
+    return {"capture": capture, "json": jp, "html": hp, "frames": a.capture["frames"],
+            "sessions": [(s.id, a.summaries[s.id]["protocol"], a.summaries[s.id]["ended"]["how"])
+                         for s in a.sessions], "findings": sev}
+
+
+@app.command()
+def analyze(captures: List[Path] = typer.Argument(..., help="capture files or folders"),
+            output: Path = typer.Option(Path("ccs-report"), "-o", "--output",
+                                        help="output folder (one sub-folder per capture when several)"),
+            keylog: Optional[Path] = typer.Option(None, "--keylog", help="NSS key log file"),
+            jobs: int = typer.Option(0, "--jobs", "-j", help="parallel workers for several captures "
+                                     "(0: one per core)")):
+    """Analyse captures: write report.json and report.html, print a summary."""
+    files = expand_inputs(captures)
+    if keylog is not None and not keylog.exists():
+        err.print(f"[red]error:[/] key log {keylog}: no such file")
+        raise typer.Exit(EXIT_INPUT)
+    kl = str(keylog) if keylog else None
+    targets = [(str(f), str(output if len(files) == 1 else output / _stem(f))) for f in files]
+    results = []
+    workers = jobs or os.cpu_count() or 1
+    if len(targets) == 1 or workers == 1:
+        for cap, out in targets:
+            results.append(analyze_to_dir(cap, out, kl))
+    else:
+        with ProcessPoolExecutor(max_workers=min(workers, len(targets))) as ex:
+            futs = [ex.submit(analyze_to_dir, cap, out, kl) for cap, out in targets]
+            for fu in as_completed(futs):
+                results.append(fu.result())
+        results.sort(key=lambda r: r["capture"])
+    con = Console(highlight=False, soft_wrap=True)
+    bad = False
+    for r in results:
+        if "error" in r:
+            bad = True
+            err.print(f"[red]error:[/] {r['capture']}: {r['error']}")
+            continue
+        f = r["findings"]
+        con.print(f"[bold]{Path(r['capture']).name}[/]: {r['frames']} frames, "
+                  f"{len(r['sessions'])} session(s); findings: {f['error']} error, "
+                  f"{f['warning']} warning, {f['info']} info → {r['html']}")
+        for sid, proto, how in r["sessions"]:
+            con.print(f"  {sid}: {proto or '-'} — {how}")
+    if bad:
+        raise typer.Exit(EXIT_INPUT)
+
+
+def _stem(p: Path) -> str:
+    name = p.name
+    for suf in (".pcapng", ".pcap", ".cap"):
+        if name.lower().endswith(suf):
+            return name[: -len(suf)]
+    return name
+
+
+# ---------------------------------------------------------------------------- rules
+@rules_app.command("list")
+def rules_list():
+    """List every rule: code, severity, category, title."""
+    from rich.table import Table
+
+    from ccs_analyzer.rules import all_rules
+    t = Table(header_style="bold")
+    for c in ("code", "severity", "category", "culprit", "title"):
+        t.add_column(c)
+    for r in all_rules():
+        t.add_row(r.code, r.severity, r.category, r.culprit, r.title)
+    Console(width=160).print(t)
+
+
+@rules_app.command("explain")
+def rules_explain(code: str = typer.Argument(..., help="rule code, e.g. PRE001")):
+    """Print a rule's page: what it checks, why it matters, how to fix, source, parameters."""
+    from ccs_analyzer.rules import all_rules
+    for r in all_rules():
+        if r.code.upper() == code.upper():
+            sys.stdout.write(r.explain())
+            return
+    err.print(f"[red]error:[/] no rule {code}; see `ccs-analyzer rules list`")
+    raise typer.Exit(EXIT_INPUT)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Benchmark: ``ccs-analyzer decode`` and ``analyze`` against ``tshark -V`` on the same file.
+
+For each capture it prints frames, V2G messages, wall time and frames/s of ``decode`` and of
+``analyze`` (each a fresh process, as a user runs it, startup included), their peak RSS, the
+pure EXI decoding rate (messages/s over the capture's own payloads, in process), and the time
+of ``tshark -r FILE -V > /dev/null`` with the ratio analyze / tshark (target ≤ 1.0; tshark does
+not even decode EXI). Targets: analyze no slower than tshark, EXI ≥ 20,000 messages/s.
+
+Default inputs: the largest capture of ../shared/corpus, and a large multi-session capture
+made by concatenating corpus captures end to end (editcap -t to shift each in time, mergecap
+-a to append): see :func:`make_multi_session`.
+
+Usage: python benchmarks/bench.py [--repeat N] [--multi-copies K] [CAPTURE ...]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("CCS_SHARED", REPO.parent / "shared")) / "corpus"
+
+
+def run_measured(cmd: list[str], stdout=subprocess.DEVNULL) -> tuple[float, float, int]:
+    """Run a command; return (wall seconds, peak RSS MiB of the child, exit status)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    err = p.stderr.read().decode(errors="replace") if p.stderr else ""
+    if p.returncode != 0:
+        print(f"   ! {' '.join(cmd[:3])} … exited {p.returncode}: {err.strip()[-300:]}", file=sys.stderr)
+    return wall, ru.ru_maxrss / 1024.0, p.returncode
+
+
+def cli() -> list[str]:
+    exe = shutil.which("ccs-analyzer")
+    return [exe] if exe else [sys.executable, "-m", "ccs_analyzer.analyzer.cli"]
+
+
+def exi_rate(capture: Path) -> tuple[int, float]:
+    """(messages, messages/s) decoding every EXI payload of the capture in process."""
+    from ccs_analyzer.dissectors import exi
+    from ccs_analyzer.dissectors.pipeline import Dissector
+
+    work = [(e.payload, e.namespace) for e in Dissector(capture).events()
+            if e.layer == "v2gtp" and e.namespace and e.payload is not None and e.message is not None]
+    if not work:
+        return 0, 0.0
+    best = 0.0
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for data, ns in work:
+            exi.decode(data, ns)
+        dt = time.perf_counter() - t0
+        best = max(best, len(work) / dt)
+    return len(work), best
+
+
+def make_multi_session(out_dir: Path, copies: int) -> Path | None:
+    """Concatenate the corpus's V2G captures ``copies`` times, each shifted to start after the
+    previous one ends (editcap -t, mergecap -a). None when the tools or the corpus are absent."""
+    if not (shutil.which("editcap") and shutil.which("mergecap") and CORPUS.is_dir()):
+        return None
+    from ccs_analyzer.dissectors.capture import CaptureReader
+
+    picks = [p for p in sorted(CORPUS.glob("*.pcap*")) if p.stat().st_size > 50_000]
+    parts = []
+    t_end = None
+    for k in range(copies):
+        for p in picks:
+            frames = list(CaptureReader(p))
+            first, last = frames[0].time, frames[-1].time
+            shift = 0.0 if t_end is None else (t_end + 10.0 - first)
+            q = out_dir / f"part{len(parts):04d}.pcapng"
+            subprocess.run(["editcap", "-F", "pcapng", "-t", f"{shift:.6f}", str(p), str(q)], check=True,
+                           capture_output=True)
+            parts.append(q)
+            t_end = last + shift
+    merged = out_dir / f"multi_session_x{copies}.pcapng"
+    subprocess.run(["mergecap", "-a", "-F", "pcapng", "-w", str(merged), *map(str, parts)], check=True,
+                   capture_output=True)
+    for q in parts:
+        q.unlink()
+    return merged
+
+
+def bench(capture: Path, repeat: int) -> dict:
+    from ccs_analyzer.dissectors.capture import CaptureReader
+
+    frames = sum(1 for _ in CaptureReader(capture))
+    res = {"capture": capture.name, "size_MiB": round(capture.stat().st_size / 2**20, 2), "frames": frames}
+    out = Path(tempfile.mkdtemp(prefix="ccs-bench-"))
+    for name, cmd in (("decode", cli() + ["decode", "--no-progress", str(capture)]),
+                      ("analyze", cli() + ["analyze", str(capture), "-o", str(out / "r")])):
+        runs = [run_measured(cmd) for _ in range(repeat)]
+        wall = min(r[0] for r in runs)
+        res[f"{name}_s"] = round(wall, 3)
+        res[f"{name}_frames_per_s"] = round(frames / wall)
+        res[f"{name}_peak_rss_MiB"] = round(max(r[1] for r in runs), 1)
+    with open(out / "r" / "report.json") as f:
+        rep = json.load(f)
+    res["v2g_messages"] = rep["messages"].get("v2gtp", {}).get("ok", 0) + rep["messages"].get("v2gtp", {}).get("error", 0)
+    res["analyze_v2g_messages_per_s"] = round(res["v2g_messages"] / res["analyze_s"])
+    n, rate = exi_rate(capture)
+    res["exi_messages"] = n
+    res["exi_decode_messages_per_s"] = round(rate)
+    if shutil.which("tshark"):
+        runs = [run_measured(["tshark", "-r", str(capture), "-V"]) for _ in range(repeat)]
+        res["tshark_V_s"] = round(min(r[0] for r in runs), 3)
+        res["analyze_over_tshark"] = round(res["analyze_s"] / res["tshark_V_s"], 3)
+        res["decode_over_tshark"] = round(res["decode_s"] / res["tshark_V_s"], 3)
+    shutil.rmtree(out, ignore_errors=True)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("captures", nargs="*", type=Path)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per command (best is kept)")
+    ap.add_argument("--multi-copies", type=int, default=4,
+                    help="how many times the corpus is concatenated for the multi-session capture")
+    a = ap.parse_args()
+    caps = list(a.captures)
+    tmp = None
+    if not caps:
+        if not CORPUS.is_dir():
+            sys.exit("no capture given and ../shared/corpus is absent")
+        caps.append(max(CORPUS.glob("*.pcap*"), key=lambda p: p.stat().st_size))
+        tmp = Path(tempfile.mkdtemp(prefix="ccs-bench-multi-"))
+        m = make_multi_session(tmp, a.multi_copies)
+        if m:
+            caps.append(m)
+        else:
+            print("(editcap/mergecap not found: multi-session capture skipped)", file=sys.stderr)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    for c in caps:
+        r = bench(c, a.repeat)
+        print(json.dumps(r))
+        print(f"{r['capture']}: {r['frames']} frames, {r['v2g_messages']} V2G messages, {r['size_MiB']} MiB\n"
+              f"  decode   {r['decode_s']:7.3f} s  {r['decode_frames_per_s']:8d} frames/s  peak RSS {r['decode_peak_rss_MiB']} MiB\n"
+              f"  analyze  {r['analyze_s']:7.3f} s  {r['analyze_frames_per_s']:8d} frames/s  "
+              f"{r['analyze_v2g_messages_per_s']} V2G msg/s  peak RSS {r['analyze_peak_rss_MiB']} MiB\n"
+              f"  EXI decode alone: {r['exi_decode_messages_per_s']} messages/s over {r['exi_messages']} messages"
+              + (f"\n  tshark -V {r['tshark_V_s']:7.3f} s → analyze/tshark = {r['analyze_over_tshark']}, "
+                 f"decode/tshark = {r['decode_over_tshark']}" if "tshark_V_s" in r else ""))
+    if tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

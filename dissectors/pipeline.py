@@ -1,0 +1,499 @@
+"""Frames → dissector events, for a whole capture, streamed in frame order.
+
+One pass over the capture (dissectors/capture.py) with cheap byte checks first: each frame
+goes through the link layer, then HomePlug MME (SLAC), IPv6/IPv4 → UDP (SDP, disclosed TLS
+key logs) or TCP (reassembly → TLS → V2GTP → EXI). Every frame is counted exactly once in
+:class:`FrameAccounting` as decoded, skipped-with-reason or out-of-scope-with-reason.
+
+Events come out in frame order. TLS application data can only be decrypted once the secrets
+are known, and test systems disclose them in the capture after the handshake; events of such
+held-back records are produced late, so a small reorder buffer holds events back until no
+earlier frame can still produce one (bounded: past ``reorder_limit`` events it flushes).
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from . import homeplug, sdp
+from .capture import CaptureReader
+from .events import EV_TO_EVSE, EVSE_TO_EV, Event
+from .ip import PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, ip_text, parse_ip
+from .link import ETHERTYPE_HOMEPLUG_AV, ETHERTYPE_IPV4, ETHERTYPE_IPV6, parse_link
+from .tcp import TcpReassembler, parse_tcp
+from .tls import TlsConnection
+from .tls_keylog import KeyLog
+from .v2g import V2gChannel, protocol_of
+from .v2gtp import EXI_PAYLOAD_TYPES, V2gtpGarbage, V2gtpSplitter, payload_type_name
+
+SDP_PORT = 15118
+_UDP_NAMES = {546: "DHCPv6", 547: "DHCPv6", 5353: "mDNS", 5355: "LLMNR", 67: "DHCP", 68: "DHCP",
+              137: "NetBIOS", 138: "NetBIOS", 1900: "SSDP", 123: "NTP", 53: "DNS"}
+_ICMPV6_NAMES = {133: "router solicitation", 134: "router advertisement",
+                 135: "neighbour solicitation", 136: "neighbour advertisement",
+                 143: "MLDv2 report", 128: "echo request", 129: "echo reply", 1: "unreachable"}
+
+
+@dataclass
+class FrameAccounting:
+    """Every frame of the capture, counted once: ``decoded`` by layer, ``skipped`` and
+    ``out_of_scope`` by reason. ``total`` is the number of frames."""
+
+    decoded: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)
+    out_of_scope: Counter = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        return sum(self.decoded.values()) + sum(self.skipped.values()) + sum(self.out_of_scope.values())
+
+    def as_dict(self) -> dict:
+        """JSON form: totals and the per-layer / per-reason counts."""
+        return {
+            "frames": self.total,
+            "decoded": sum(self.decoded.values()),
+            "skipped": sum(self.skipped.values()),
+            "out_of_scope": sum(self.out_of_scope.values()),
+            "decoded_by_layer": dict(self.decoded.most_common()),
+            "skipped_by_reason": dict(self.skipped.most_common()),
+            "out_of_scope_by_reason": dict(self.out_of_scope.most_common()),
+        }
+
+
+class _Conn:
+    """Pipeline state of one TCP connection."""
+
+    __slots__ = ("tcp", "kind", "held", "splitters", "tls", "channel", "v2g_messages", "macs")
+
+    def __init__(self, tcp):
+        self.tcp = tcp
+        self.kind: str | None = None          # "v2gtp" | "tls" | "other" | None (no data yet)
+        self.held: list = []                  # data chunks before the kind is known
+        self.splitters = (V2gtpSplitter(), V2gtpSplitter())
+        self.tls: TlsConnection | None = None
+        self.channel = V2gChannel()
+        self.v2g_messages = 0
+        self.macs: list[str | None] = [None, None]   # link source address per direction
+
+
+class Dissector:
+    """Dissects one capture file.
+
+    ``Dissector(path, keylog=None).events()`` yields :class:`~.events.Event` in frame order;
+    afterwards ``accounting`` (:class:`FrameAccounting`), ``capture`` (the reader's
+    ``CaptureInfo``), ``connections`` (per TCP connection summary dicts), ``keylog`` and
+    ``frames`` / ``first_time`` / ``last_time`` describe the capture.
+
+    ``keylog`` is the path of an NSS key log file (``--keylog``); secrets disclosed inside
+    the capture (pcapng Decryption Secrets Blocks, dSPACE key-log UDP datagrams) are used too.
+    Raises :class:`~.capture.CaptureError` when the file is not a capture at all, and
+    ``OSError``/``ValueError`` when the key log file cannot be read.
+    """
+
+    def __init__(self, path: str | os.PathLike, keylog: str | os.PathLike | None = None,
+                 reorder_limit: int = 200_000):
+        self.path = os.fspath(path)
+        self.reader = CaptureReader(self.path)
+        self.capture = self.reader.info
+        self.keylog = KeyLog.from_file(keylog) if keylog else KeyLog()
+        self.keylog_sources: Counter = Counter()
+        if keylog:
+            self.keylog_sources["key log file"] += len(self.keylog)
+        self.accounting = FrameAccounting()
+        self.reorder_limit = reorder_limit
+        self.frames = 0
+        self.first_time: float | None = None
+        self.last_time: float | None = None
+        self.secc_endpoints: set[tuple[bytes, int]] = set()
+        self.tcp = TcpReassembler(server_hint=lambda ip, port: (ip, port) in self.secc_endpoints)
+        self._conns: dict[int, _Conn] = {}
+        self._heap: list = []
+        self._seq = itertools.count()
+        self._keylog_version = self.keylog.version
+        self._dsb_seen = 0
+        self.connections: list[dict] = []
+
+    # ------------------------------------------------------------------ output ordering
+    def _emit(self, ev: Event) -> None:
+        heapq.heappush(self._heap, (ev.frame, next(self._seq), ev))
+
+    def _floor(self) -> int | None:
+        """Earliest frame whose events may still be produced late (held-back TLS records)."""
+        floor = None
+        for c in self._conns.values():
+            if c.tls is not None:
+                f = c.tls.held_back_first_frame
+                if f is not None and (floor is None or f < floor):
+                    floor = f
+        return floor
+
+    def _drain(self, upto: int | None) -> Iterator[Event]:
+        heap = self._heap
+        if upto is not None and len(heap) > self.reorder_limit:
+            upto = None
+        while heap and (upto is None or heap[0][0] < upto):
+            yield heapq.heappop(heap)[2]
+
+    # ------------------------------------------------------------------ main loop
+    def events(self) -> Iterator[Event]:
+        """Yield every event of the capture in frame order (see class docstring)."""
+        acc = self.accounting
+        for frame in self.reader:
+            self.frames = frame.number
+            if self.first_time is None:
+                self.first_time = frame.time
+            self.last_time = frame.time
+            try:
+                self._frame(frame)
+            except Exception as e:  # a dissector bug must not stop the capture's analysis
+                acc.skipped[f"internal error in dissector ({type(e).__name__})"] += 1
+                self._emit(Event(frame.number, frame.time, "capture", "dissector error",
+                                 error=f"{type(e).__name__}: {e}"))
+            if len(self.capture.tls_key_log) > self._dsb_seen:
+                for line in self.capture.tls_key_log[self._dsb_seen:]:
+                    if self.keylog.add_line(line, frame.number):
+                        self.keylog_sources["pcapng Decryption Secrets Block"] += 1
+                self._dsb_seen = len(self.capture.tls_key_log)
+            if self.keylog.version != self._keylog_version:
+                self._keylog_version = self.keylog.version
+                for c in self._conns.values():
+                    if c.tls is not None:
+                        self._tls_events(c, c.tls.retry(frame.number), frame.time)
+            floor = self._floor()
+            yield from self._drain(frame.number if floor is None else min(floor, frame.number))
+        yield from self._finish()
+
+    def _finish(self) -> Iterator[Event]:
+        last = self.frames
+        t = self.last_time or 0.0
+        for out in self.tcp.close_all(last):
+            self._tcp_output(out, t)
+        for c in self._conns.values():
+            if c.kind is None and c.held:
+                self._classify(c, t, force=True)
+            if c.tls is not None:
+                self._tls_events(c, c.tls.close(last), t)
+            for d in (0, 1):
+                for g in c.splitters[d].close(last):
+                    self._garbage(c, d, g, t)
+        for p in self.capture.problems:
+            self._emit(Event(max(p.after_frame, 1), t, "capture", "capture problem",
+                             error=p.reason, info={"offset": p.offset, "length": p.length}))
+        self._summarise_connections()
+        yield from self._drain(None)
+
+    # ------------------------------------------------------------------ frames
+    def _frame(self, frame) -> None:
+        acc = self.accounting
+        link = parse_link(frame.linktype, frame.data)
+        if isinstance(link, str):
+            acc.skipped[link] += 1
+            return
+        et = link.ethertype
+        if et == ETHERTYPE_HOMEPLUG_AV:
+            self._homeplug(frame, link)
+            return
+        if et != ETHERTYPE_IPV6 and et != ETHERTYPE_IPV4:
+            acc.out_of_scope[_ethertype_name(et)] += 1
+            return
+        ip = parse_ip(frame.data, link.offset)
+        if isinstance(ip, str):
+            acc.skipped[ip] += 1
+            return
+        proto = ip.proto
+        if proto == PROTO_TCP:
+            self._tcp(frame, ip, link)
+        elif proto == PROTO_UDP:
+            self._udp(frame, ip, link)
+        elif proto == PROTO_ICMPV6:
+            t = ip.payload[0] if ip.payload else -1
+            acc.out_of_scope[f"ICMPv6 {_ICMPV6_NAMES.get(t, f'type {t}')}"] += 1
+        else:
+            acc.out_of_scope[f"IP protocol {proto}"] += 1
+
+    def _homeplug(self, frame, link) -> None:
+        m = homeplug.decode_mme(frame.data[link.offset:])
+        hint = m.direction_hint
+        direction = EV_TO_EVSE if hint == "EV" else EVSE_TO_EV if hint == "EVSE" else None
+        self.accounting.decoded["slac"] += 1
+        info = {"mmv": m.mmv, "slac": m.is_slac}
+        if m.oui:
+            info["oui"] = m.oui
+        if link.vlan is not None:
+            info["vlan"] = link.vlan
+        self._emit(Event(frame.number, frame.time, "slac", m.name, direction=direction,
+                         protocol="SLAC" if m.is_slac else "HomePlug", message=m.fields,
+                         error=m.error, src=link.src.hex(":") if link.src else None,
+                         dst=link.dst.hex(":") if link.dst else None, payload_type=m.mmtype,
+                         payload=frame.data[link.offset:], info=info))
+
+    def _udp(self, frame, ip, link) -> None:
+        acc = self.accounting
+        p = ip.payload
+        if len(p) < 8:
+            acc.skipped["UDP header truncated"] += 1
+            return
+        sport = (p[0] << 8) | p[1]
+        dport = (p[2] << 8) | p[3]
+        ulen = (p[4] << 8) | p[5]
+        body = p[8:ulen] if 8 <= ulen <= len(p) else p[8:]
+        src = f"[{ip_text(ip.src)}]:{sport}" if ip.version == 6 else f"{ip_text(ip.src)}:{sport}"
+        dst = f"[{ip_text(ip.dst)}]:{dport}" if ip.version == 6 else f"{ip_text(ip.dst)}:{dport}"
+        if sport == SDP_PORT or dport == SDP_PORT:
+            m = sdp.decode_sdp(body)
+            direction = EV_TO_EVSE if m.is_request else EVSE_TO_EV if m.is_request is False else None
+            if m.is_request is False and m.error is None:
+                addr = m.fields.get("SECCIPAddress")
+                port = m.fields.get("SECCPort")
+                if addr and port is not None:
+                    import ipaddress
+                    try:
+                        self.secc_endpoints.add((ipaddress.ip_address(addr).packed, port))
+                    except ValueError:
+                        pass
+            acc.decoded["sdp"] += 1
+            info = {}
+            if link.src is not None:
+                info["src_mac"] = link.src.hex(":")
+            if link.dst is not None:
+                info["dst_mac"] = link.dst.hex(":")
+            if m.header_problems:
+                info["header_problems"] = m.header_problems
+            self._emit(Event(frame.number, frame.time, "sdp", m.name, direction=direction,
+                             protocol="SDP", message=m.fields, error=m.error, src=src, dst=dst,
+                             payload_type=m.payload_type, payload=body, info=info))
+            return
+        if 64 < len(body) < 65536 and (b"SECRET" in body or b"CLIENT_RANDOM" in body):
+            lines = KeyLog.lines_in_datagram(body)
+            if lines:
+                added = sum(1 for line in lines if self.keylog.add_line(line, frame.number))
+                self.keylog_sources["key log lines disclosed in UDP datagrams"] += added
+                acc.decoded["tls key log"] += 1
+                self._emit(Event(frame.number, frame.time, "tls", "TLS key log disclosed",
+                                 protocol="TLS", src=src, dst=dst,
+                                 message={"lines": len(lines),
+                                          "labels": sorted({ln.split()[0] for ln in lines})}))
+                return
+        name = _UDP_NAMES.get(dport) or _UDP_NAMES.get(sport) or f"UDP port {min(sport, dport)}"
+        acc.out_of_scope[name] += 1
+
+    # ------------------------------------------------------------------ TCP
+    def _tcp(self, frame, ip, link) -> None:
+        h = parse_tcp(ip.payload)
+        if isinstance(h, str):
+            self.accounting.skipped[h] += 1
+            return
+        outs = self.tcp.segment(frame.number, frame.time, ip.src, ip.dst, h)
+        tcpc, d = self.tcp.conns[(ip.src, h.sport, ip.dst, h.dport)]
+        c = self._conns.get(tcpc.id)
+        if c is None:
+            c = self._conns[tcpc.id] = _Conn(tcpc)
+        if c.macs[d] is None and link.src is not None:
+            c.macs[d] = link.src.hex(":")
+        for out in outs:
+            self._tcp_output(out, frame.time)
+
+    def _tcp_output(self, out, t: float) -> None:
+        kind, tcpc, d = out[0], out[1], out[2]
+        c = self._conns.get(tcpc.id)
+        if c is None:
+            c = self._conns[tcpc.id] = _Conn(tcpc)
+        if kind == "data":
+            data, frame = out[3], out[4]
+            if c.kind is None:
+                c.held.append((d, data, frame))
+                self._classify(c, t)
+            else:
+                self._stream(c, d, data, frame, t)
+        elif kind == "gap":
+            missing, frame = out[3], out[4]
+            if c.kind is None:
+                c.held.append((d, None, (missing, frame)))
+                return
+            self._gap(c, d, missing, frame, t)
+        else:
+            name, info = out[3], out[4]
+            frame = info.get("frame", tcpc.last_frame)
+            self._emit(Event(frame, t, "tcp", name, direction=EV_TO_EVSE if d == 0 else EVSE_TO_EV,
+                             protocol="TCP", conn=tcpc.id, src=_ep(tcpc, d), dst=_ep(tcpc, 1 - d),
+                             message={k: v for k, v in info.items() if k != "frame"} or None,
+                             info={"v2g": self._is_v2g(c)}))
+
+    def _is_v2g(self, c: _Conn) -> bool | None:
+        """Whether a connection carries V2G traffic: by its content once seen (V2GTP or TLS),
+        else by its server endpoint (announced in an SDP response, the SECC's address, or
+        port 15118); None when nothing tells yet."""
+        if c.kind in ("v2gtp", "tls"):
+            return True
+        if c.kind == "other":
+            return False
+        ip, port = c.tcp.server
+        if (ip, port) in self.secc_endpoints or port == SDP_PORT:
+            return True
+        if self.secc_endpoints:
+            return any(ip == e[0] for e in self.secc_endpoints) or None
+        return None
+
+    def _classify(self, c: _Conn, t: float, force: bool = False) -> None:
+        """Decide from the first stream bytes whether the connection is TLS, V2GTP or other."""
+        first = {}
+        for d, data, _ in c.held:
+            if data:
+                first[d] = first.get(d, b"") + data
+        probe = first.get(0) or first.get(1) or b""
+        if len(probe) < 2 and not force:
+            return
+        if probe[:1] == b"\x16" and probe[1:2] == b"\x03":
+            c.kind = "tls"
+            c.tls = TlsConnection(self.keylog, f"conn {c.tcp.id}")
+        elif probe[:2] == b"\x01\xfe":
+            c.kind = "v2gtp"
+        elif probe[:1] in (b"\x14", b"\x15", b"\x17") and probe[1:2] == b"\x03":
+            c.kind = "tls"          # captured after the handshake started
+            c.tls = TlsConnection(self.keylog, f"conn {c.tcp.id}")
+        else:
+            c.kind = "other"
+        held, c.held = c.held, []
+        for d, data, frame in held:
+            if data is None:
+                self._gap(c, d, frame[0], frame[1], t)
+            else:
+                self._stream(c, d, data, frame, t)
+
+    def _stream(self, c: _Conn, d: int, data: bytes, frame: int, t: float) -> None:
+        if c.kind == "v2gtp":
+            for m in c.splitters[d].feed(data, frame):
+                self._v2gtp(c, d, m, t)
+        elif c.kind == "tls":
+            self._tls_events(c, c.tls.feed(d, data, frame), t)
+
+    def _gap(self, c: _Conn, d: int, missing: int, frame: int, t: float) -> None:
+        if c.kind == "v2gtp":
+            for g in c.splitters[d].gap(missing, frame):
+                self._garbage(c, d, g, t)
+        elif c.kind == "tls":
+            self._tls_events(c, c.tls.gap(d, missing, frame), t)
+
+    def _tls_events(self, c: _Conn, events, t: float) -> None:
+        for te in events:
+            d = te.direction
+            if te.kind == "application_data" and te.data is not None:
+                for m in c.splitters[d].feed(te.data, te.frame):
+                    self._v2gtp(c, d, m, t)
+                continue
+            self._emit(Event(te.frame, t, "tls", te.name,
+                             direction=EV_TO_EVSE if d == 0 else EVSE_TO_EV, protocol="TLS",
+                             message=te.fields or None, error=te.error, conn=c.tcp.id,
+                             first_frame=te.first_frame, src=_ep(c.tcp, d), dst=_ep(c.tcp, 1 - d),
+                             info={"kind": te.kind}))
+
+    # ------------------------------------------------------------------ V2GTP / EXI
+    def _v2gtp(self, c: _Conn, d: int, m, t: float) -> None:
+        if isinstance(m, V2gtpGarbage):
+            self._garbage(c, d, m, t)
+            return
+        tcpc = c.tcp
+        pt = m.header.payload_type
+        info: dict = {}
+        if m.problems:
+            info["header_problems"] = m.problems
+        if c.tls is not None:
+            info["tls"] = True
+        if pt in EXI_PAYLOAD_TYPES:
+            dec = c.channel.decode(m.payload, pt, m.frame)
+            if dec.tree is not None and tcpc.roles_guessed and c.v2g_messages == 0:
+                if (d == 0 and dec.name.endswith("Res")) or (d == 1 and dec.name.endswith("Req")):
+                    self.tcp.swap_roles(tcpc)
+                    c.macs.reverse()
+                    d = 1 - d
+                    info["roles"] = "EV/EVSE roles taken from the first message (SYN not captured)"
+                tcpc.roles_guessed = False
+            c.v2g_messages += 1
+            info.update(dec.notes)
+            if c.channel.detected:
+                info["namespace_detected"] = True
+            self._emit(Event(m.frame, t, "v2gtp", dec.name,
+                             direction=EV_TO_EVSE if d == 0 else EVSE_TO_EV,
+                             protocol=protocol_of(dec.namespace), namespace=dec.namespace,
+                             message=dec.tree, error=dec.error, conn=tcpc.id,
+                             first_frame=m.first_frame, offset=m.offset, payload_type=pt,
+                             payload=m.payload, src=_ep(tcpc, d), dst=_ep(tcpc, 1 - d), info=info))
+        else:
+            c.v2g_messages += 1
+            self._emit(Event(m.frame, t, "v2gtp", f"V2GTP {payload_type_name(pt)}",
+                             direction=EV_TO_EVSE if d == 0 else EVSE_TO_EV, conn=tcpc.id,
+                             error=f"payload type 0x{pt:04X} does not carry EXI "
+                                   f"({payload_type_name(pt)})",
+                             first_frame=m.first_frame, offset=m.offset, payload_type=pt,
+                             payload=m.payload, src=_ep(tcpc, d), dst=_ep(tcpc, 1 - d), info=info))
+
+    def _garbage(self, c: _Conn, d: int, g: V2gtpGarbage, t: float) -> None:
+        self._emit(Event(g.frame, t, "v2gtp", "V2GTP framing error",
+                         direction=EV_TO_EVSE if d == 0 else EVSE_TO_EV, conn=c.tcp.id,
+                         error=g.reason, first_frame=g.first_frame, offset=g.offset,
+                         src=_ep(c.tcp, d), dst=_ep(c.tcp, 1 - d), info={"bytes": g.length}))
+
+    # ------------------------------------------------------------------ summary
+    def _summarise_connections(self) -> None:
+        acc = self.accounting
+        for c in self._conns.values():
+            tc = c.tcp
+            v2g_port = (tc.server in self.secc_endpoints) or tc.server[1] == SDP_PORT
+            if c.kind in ("v2gtp", "tls") or (c.kind is None and v2g_port):
+                acc.decoded["tcp (V2G connection)"] += tc.frames
+            elif c.kind is None:
+                acc.out_of_scope[f"TCP port {tc.server[1]} without payload"] += tc.frames
+            else:
+                acc.out_of_scope[f"TCP port {tc.server[1]}: not V2GTP or TLS"] += tc.frames
+            summary = {
+                "conn": tc.id,
+                "client": _ep(tc, 0), "server": _ep(tc, 1),
+                "client_mac": c.macs[0], "server_mac": c.macs[1],
+                "roles_guessed": tc.roles_guessed,
+                "first_frame": tc.first_frame, "last_frame": tc.last_frame,
+                "first_time": tc.first_time, "last_time": tc.last_time,
+                "frames": tc.frames,
+                "kind": c.kind or ("no payload" if tc.frames else None),
+                "syn_frame": tc.syn_frame, "synack_frame": tc.synack_frame,
+                "fin_frames": [tc.dirs[0].fin_frame, tc.dirs[1].fin_frame],
+                "rst_frames": [tc.dirs[0].rst_frame, tc.dirs[1].rst_frame],
+                "bytes": [tc.dirs[0].delivered, tc.dirs[1].delivered],
+                "retransmissions": [tc.dirs[0].retransmissions, tc.dirs[1].retransmissions],
+                "out_of_order": [tc.dirs[0].out_of_order, tc.dirs[1].out_of_order],
+                "lost_bytes": [tc.dirs[0].lost_bytes, tc.dirs[1].lost_bytes],
+                "v2g_messages": c.v2g_messages,
+                "namespace": c.channel.namespace,
+                "namespace_detected": c.channel.detected,
+                "negotiated_frame": c.channel.negotiated_frame,
+                "handshake_response": c.channel.response_code,
+                "offered": list(c.channel.offered.values()),
+            }
+            if c.tls is not None:
+                summary["tls"] = c.tls.summary()
+            self.connections.append(summary)
+
+
+_EP_CACHE: dict = {}
+
+
+def _ep(tcpc, d: int) -> str:
+    """``[ip]:port`` text of the client (d = 0) or server (d = 1) endpoint."""
+    key = tcpc.client if d == 0 else tcpc.server
+    txt = _EP_CACHE.get(key)
+    if txt is None:
+        ip, port = key
+        txt = f"[{ip_text(ip)}]:{port}" if len(ip) == 16 else f"{ip_text(ip)}:{port}"
+        if len(_EP_CACHE) > 4096:
+            _EP_CACHE.clear()
+        _EP_CACHE[key] = txt
+    return txt
+
+
+def _ethertype_name(et: int) -> str:
+    return {0x0806: "ARP", 0x887B: "HomePlug 1.0", 0x8899: "Realtek RRCP", 0x88CC: "LLDP",
+            0x893A: "IEEE 1905.1", 0x8912: "HomePlug AV mediaxtream (0x8912)"}.get(
+        et, f"ethertype 0x{et:04X}")

@@ -1,0 +1,64 @@
+"""report.json: the versioned, documented CI contract (docs/report-schema.md).
+
+Top level: ``schema_version``, ``tool`` (name, version), ``capture`` (file, size, sha256,
+format, frames, first/last time, duration_s, linktypes, problems), ``frame_accounting``
+(frames = decoded + skipped + out_of_scope, with per-layer / per-reason counts),
+``messages`` (per layer: ok / error), ``keylog``, ``connections`` (TCP), ``sessions``
+(summaries), ``findings``, ``counts`` (findings by severity).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+SCHEMA_VERSION = "1.0"
+
+
+def _clean(x):
+    """JSON-safe: bytes → hex, NaN → None, tuples → lists."""
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, (bytes, bytearray)):
+        return x.hex()
+    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
+        return None
+    return x
+
+
+def report_dict(analysis) -> dict:
+    """The report.json content of an :class:`~ccs_analyzer.analyzer.analysis.Analysis`."""
+    from ccs_analyzer.analyzer import __version__
+
+    findings = [f.to_json() for f in analysis.findings]
+    counts = {sev: sum(1 for f in findings if f["severity"] == sev)
+              for sev in ("error", "warning", "info")}
+    sessions = []
+    for s in analysis.sessions:
+        summ = dict(analysis.summaries[s.id])
+        summ["findings"] = [f["id"] for f in findings if f["session"] == s.id]
+        sessions.append(summ)
+    return _clean({
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "ccs-analyzer", "version": __version__},
+        "capture": analysis.capture,
+        "frame_accounting": analysis.accounting,
+        "messages": analysis.messages,
+        "keylog": analysis.keylog,
+        "connections": analysis.connections,
+        "sessions": sessions,
+        "findings": findings,
+        "counts": counts,
+    })
+
+
+def write_json_report(analysis, out_dir: str | os.PathLike) -> str:
+    """Write ``report.json`` into ``out_dir`` (created if needed); return its path."""
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "report.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(report_dict(analysis), f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    return path

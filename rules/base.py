@@ -1,0 +1,111 @@
+"""What a rule is and what it yields.
+
+A rule (DESIGN.md "Rules", STYLE.md "ruff") is a small self-documenting class: a stable
+``code``, a ``title``, ``severity`` (error / warning / info), ``category``, the
+``protocols`` it applies to, the ``requirement`` it checks, the ``failure_modes`` it reveals
+(ChargeX PFMEA IDs, ../shared/FAILURE_MODES.md), the likely ``culprit`` (EVCC, SECC, link,
+capture), tunable ``params`` with the standard's values as defaults, and a docstring with the
+sections "What it checks", "Why it matters", "Fix", "Source" that ``ccs-analyzer rules
+explain CODE`` prints. ``check(session, ctx)`` reads one session and yields findings; a rule
+with ``scope = "capture"`` reads the whole capture once instead.
+
+Rules never parse bytes: they read the analyzer's sessions and events (decoded trees).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterable
+
+SEVERITIES = ("error", "warning", "info")
+CATEGORIES = ("slac", "sdp", "handshake", "sequence", "timing", "session", "limits",
+              "precharge", "cablecheck", "charging-loop", "response-code", "message-content",
+              "tls", "transport", "capture-quality")
+CULPRITS = ("EVCC", "SECC", "link", "capture", "unknown")
+
+
+@dataclass
+class Finding:
+    """One finding: which rule, where (session, frames — all the evidence frames), when,
+    what was measured against which limit, a one-line ``synopsis`` a person can act on, and
+    the decoded ``evidence`` (expected vs actual). ``id`` and ``caused_by`` are set by the
+    engine."""
+
+    rule: str
+    title: str
+    category: str
+    severity: str
+    culprit: str
+    session: str | None
+    frames: list[int]
+    time: float | None
+    synopsis: str
+    measured: Any = None
+    limit: Any = None
+    unit: str | None = None
+    requirement: str | None = None
+    failure_modes: list[str] = field(default_factory=list)
+    evidence: dict = field(default_factory=dict)
+    id: str | None = None
+    caused_by: str | None = None
+
+    def to_json(self) -> dict:
+        """JSON form (report.json ``findings`` items)."""
+        return {
+            "id": self.id, "rule": self.rule, "title": self.title, "category": self.category,
+            "severity": self.severity, "culprit": self.culprit, "session": self.session,
+            "frames": list(self.frames), "time": self.time, "synopsis": self.synopsis,
+            "measured": self.measured, "limit": self.limit, "unit": self.unit,
+            "requirement": self.requirement, "failure_modes": self.failure_modes,
+            "evidence": self.evidence, "caused_by": self.caused_by,
+        }
+
+
+class Rule:
+    """Base class of every rule (see module docstring)."""
+
+    code: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    severity: ClassVar[str] = "warning"
+    category: ClassVar[str] = ""
+    protocols: ClassVar[tuple[str, ...]] = ()
+    requirement: ClassVar[str | None] = None
+    failure_modes: ClassVar[tuple[str, ...]] = ()
+    culprit: ClassVar[str] = "unknown"
+    scope: ClassVar[str] = "session"
+    params: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **overrides: Any):
+        unknown = set(overrides) - set(self.params)
+        if unknown:
+            raise ValueError(f"{self.code}: unknown parameter(s) {sorted(unknown)}")
+        self.p = {**self.params, **overrides}
+
+    def check(self, session, ctx) -> Iterable[Finding]:
+        """Yield findings for one session (or, with scope "capture", for ``ctx``)."""
+        raise NotImplementedError
+
+    def finding(self, session, frames, synopsis: str, *, time=None, measured=None, limit=None,
+                unit=None, evidence=None, culprit=None, severity=None) -> Finding:
+        """A :class:`Finding` of this rule with its class-level facts filled in."""
+        return Finding(rule=self.code, title=self.title, category=self.category,
+                       severity=severity or self.severity, culprit=culprit or self.culprit,
+                       session=session.id if session is not None else None,
+                       frames=sorted(set(int(f) for f in frames if f is not None)), time=time,
+                       synopsis=synopsis, measured=measured, limit=limit, unit=unit,
+                       requirement=self.requirement, failure_modes=list(self.failure_modes),
+                       evidence=evidence or {})
+
+    @classmethod
+    def explain(cls) -> str:
+        """The rule's page: header facts and its docstring."""
+        lines = [f"{cls.code}: {cls.title}",
+                 f"  severity: {cls.severity}   category: {cls.category}   culprit: {cls.culprit}",
+                 f"  protocols: {', '.join(cls.protocols) or 'all'}",
+                 f"  requirement: {cls.requirement or '-'}"]
+        if cls.failure_modes:
+            lines.append(f"  failure modes (ChargeX PFMEA): {', '.join(cls.failure_modes)}")
+        if cls.params:
+            lines.append("  parameters: " + ", ".join(f"{k} = {v!r}" for k, v in cls.params.items()))
+        import inspect
+        doc = inspect.cleandoc(cls.__doc__ or "")
+        return "\n".join(lines) + "\n\n" + doc + "\n"
