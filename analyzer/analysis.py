@@ -7,6 +7,8 @@ browser, a distributed engine): it streams the capture once and returns an
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -57,6 +59,21 @@ def sha256_of(path: str) -> str:
     return h.hexdigest()
 
 
+@contextlib.contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector while a capture is analysed: the analysis
+    builds millions of acyclic dicts (decoded trees), which the collector would scan again
+    and again for nothing (≈ 20 % of the run time on large captures). Reference counting
+    still frees everything; the collector's previous state is restored."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def analyze_capture(path: str | os.PathLike, keylog: str | os.PathLike | None = None,
                     progress: Callable[[int, int], None] | None = None,
                     profile=None) -> Analysis:
@@ -66,7 +83,11 @@ def analyze_capture(path: str | os.PathLike, keylog: str | os.PathLike | None = 
     :class:`~ccs_analyzer.dissectors.capture.CaptureError` when the file is not a capture,
     ``OSError`` when it (or the key log) cannot be read.
     """
-    path = os.fspath(path)
+    with gc_paused():
+        return _analyze(os.fspath(path), keylog, progress, profile)
+
+
+def _analyze(path: str, keylog, progress, profile) -> Analysis:
     d = Dissector(path, keylog=keylog)
     builder = SessionBuilder()
     msgs: dict[str, dict[str, int]] = {}

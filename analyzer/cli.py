@@ -185,12 +185,15 @@ def analyze_to_dir(capture: str, out_dir: str, keylog: str | None) -> dict:
     from ccs_analyzer.reports.html_report import write_html_report
     from ccs_analyzer.reports.json_report import write_json_report
 
-    try:
-        a = analyze_capture(capture, keylog=keylog)
-    except (CaptureError, OSError, ValueError) as e:
-        return {"capture": capture, "error": str(e)}
-    jp = write_json_report(a, out_dir)
-    hp = write_html_report(a, out_dir)
+    from ccs_analyzer.analyzer.analysis import gc_paused
+
+    with gc_paused():
+        try:
+            a = analyze_capture(capture, keylog=keylog)
+        except (CaptureError, OSError, ValueError) as e:
+            return {"capture": capture, "error": str(e)}
+        jp = write_json_report(a, out_dir)
+        hp = write_html_report(a, out_dir)
     sev = {s: sum(1 for f in a.findings if f.severity == s) for s in ("error", "warning", "info")}
     return {"capture": capture, "json": jp, "html": hp, "frames": a.capture["frames"],
             "sessions": [(s.id, a.summaries[s.id]["protocol"], a.summaries[s.id]["ended"]["how"])

@@ -32,12 +32,24 @@ def si_value(node) -> float | None:
     return None
 
 
+_UNIT_CACHE: dict = {}
+
+
 def unit_of(name: str, node: dict | None = None) -> str:
     """Unit of a physical-value element: its ``Unit`` field, else guessed from the name
     (…Voltage → V, …Current → A, …Power → W, …Energy → Wh, …Time/…SoC → s / %)."""
-    if isinstance(node, dict) and node.get("Unit") in ("V", "A", "W", "Wh"):
-        return node["Unit"]
-    if isinstance(node, dict) and node.get("Unit") in _TIME_UNIT_S:
+    field = node.get("Unit") if isinstance(node, dict) else None
+    key = (name, field)
+    u = _UNIT_CACHE.get(key)
+    if u is None:
+        u = _UNIT_CACHE[key] = _unit_of(name, field)
+    return u
+
+
+def _unit_of(name: str, field) -> str:
+    if field in ("V", "A", "W", "Wh"):
+        return field
+    if field in _TIME_UNIT_S:
         return "s"
     n = name.lower()
     if "voltage" in n:

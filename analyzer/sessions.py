@@ -348,7 +348,12 @@ def summarize(s: Session, connections: dict[int, dict]) -> dict:
     out["tls"] = any(connections.get(c, {}).get("kind") == "tls" for c in s.connections)
     # identities and choices
     evccid = evseid = payment = mode = None
+    wanted = {"SessionSetupReq", "SessionSetupRes", "PaymentServiceSelectionReq",
+              "ServicePaymentSelectionReq", "AuthorizationReq", "ChargeParameterDiscoveryReq",
+              "ServiceSelectionReq"}
     for e in ok:
+        if e.name not in wanted:
+            continue
         name, body = message_body(e.message)
         if name == "SessionSetupReq" and evccid is None:
             evccid = body.get("EVCCID")

@@ -25,7 +25,6 @@ from .events import EV_TO_EVSE, EVSE_TO_EV, Event
 from .ip import PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, ip_text, parse_ip
 from .link import ETHERTYPE_HOMEPLUG_AV, ETHERTYPE_IPV4, ETHERTYPE_IPV6, parse_link
 from .tcp import TcpReassembler, parse_tcp
-from .tls import TlsConnection
 from .tls_keylog import KeyLog
 from .v2g import V2gChannel, protocol_of
 from .v2gtp import EXI_PAYLOAD_TYPES, V2gtpGarbage, V2gtpSplitter, payload_type_name
@@ -111,6 +110,7 @@ class Dissector:
         self.secc_endpoints: set[tuple[bytes, int]] = set()
         self.tcp = TcpReassembler(server_hint=lambda ip, port: (ip, port) in self.secc_endpoints)
         self._conns: dict[int, _Conn] = {}
+        self._tls_conns: list[_Conn] = []
         self._heap: list = []
         self._seq = itertools.count()
         self._keylog_version = self.keylog.version
@@ -124,11 +124,10 @@ class Dissector:
     def _floor(self) -> int | None:
         """Earliest frame whose events may still be produced late (held-back TLS records)."""
         floor = None
-        for c in self._conns.values():
-            if c.tls is not None:
-                f = c.tls.held_back_first_frame
-                if f is not None and (floor is None or f < floor):
-                    floor = f
+        for c in self._tls_conns:
+            f = c.tls.held_back_first_frame
+            if f is not None and (floor is None or f < floor):
+                floor = f
         return floor
 
     def _drain(self, upto: int | None) -> Iterator[Event]:
@@ -163,7 +162,7 @@ class Dissector:
                 for c in self._conns.values():
                     if c.tls is not None:
                         self._tls_events(c, c.tls.retry(frame.number), frame.time)
-            floor = self._floor()
+            floor = self._floor() if self._tls_conns else None
             yield from self._drain(frame.number if floor is None else min(floor, frame.number))
         yield from self._finish()
 
@@ -189,7 +188,16 @@ class Dissector:
     # ------------------------------------------------------------------ frames
     def _frame(self, frame) -> None:
         acc = self.accounting
-        link = parse_link(frame.linktype, frame.data)
+        data = frame.data
+        # fast path (most frames of a V2G capture): Ethernet II, IPv6 without extension
+        # headers, TCP — the same checks as parse_link / parse_ip, without building objects
+        if (frame.linktype == 1 and len(data) >= 74 and data[12] == 0x86 and data[13] == 0xDD
+                and data[20] == PROTO_TCP and data[14] >> 4 == 6):
+            end = 54 + ((data[18] << 8) | data[19])
+            if 74 <= end <= len(data):
+                self._tcp_segment(frame, data[22:38], data[38:54], data[54:end], data[6:12])
+                return
+        link = parse_link(frame.linktype, data)
         if isinstance(link, str):
             acc.skipped[link] += 1
             return
@@ -241,6 +249,11 @@ class Dissector:
         dport = (p[2] << 8) | p[3]
         ulen = (p[4] << 8) | p[5]
         body = p[8:ulen] if 8 <= ulen <= len(p) else p[8:]
+        if sport != SDP_PORT and dport != SDP_PORT and not (
+                64 < len(body) < 65536 and (b"SECRET" in body or b"CLIENT_RANDOM" in body)):
+            acc.out_of_scope[_UDP_NAMES.get(dport) or _UDP_NAMES.get(sport)
+                             or f"UDP port {min(sport, dport)}"] += 1
+            return
         src = f"[{ip_text(ip.src)}]:{sport}" if ip.version == 6 else f"{ip_text(ip.src)}:{sport}"
         dst = f"[{ip_text(ip.dst)}]:{dport}" if ip.version == 6 else f"{ip_text(ip.dst)}:{dport}"
         if sport == SDP_PORT or dport == SDP_PORT:
@@ -283,17 +296,20 @@ class Dissector:
 
     # ------------------------------------------------------------------ TCP
     def _tcp(self, frame, ip, link) -> None:
-        h = parse_tcp(ip.payload)
+        self._tcp_segment(frame, ip.src, ip.dst, ip.payload, link.src)
+
+    def _tcp_segment(self, frame, src: bytes, dst: bytes, segment: bytes, src_mac: bytes | None) -> None:
+        h = parse_tcp(segment)
         if isinstance(h, str):
             self.accounting.skipped[h] += 1
             return
-        outs = self.tcp.segment(frame.number, frame.time, ip.src, ip.dst, h)
-        tcpc, d = self.tcp.conns[(ip.src, h.sport, ip.dst, h.dport)]
+        outs = self.tcp.segment(frame.number, frame.time, src, dst, h)
+        tcpc, d = self.tcp.last
         c = self._conns.get(tcpc.id)
         if c is None:
             c = self._conns[tcpc.id] = _Conn(tcpc)
-        if c.macs[d] is None and link.src is not None:
-            c.macs[d] = link.src.hex(":")
+        if c.macs[d] is None and src_mac is not None:
+            c.macs[d] = src_mac.hex(":")
         for out in outs:
             self._tcp_output(out, frame.time)
 
@@ -348,13 +364,17 @@ class Dissector:
         if len(probe) < 2 and not force:
             return
         if probe[:1] == b"\x16" and probe[1:2] == b"\x03":
+            from .tls import TlsConnection   # imported on first use: it pulls in cryptography
             c.kind = "tls"
             c.tls = TlsConnection(self.keylog, f"conn {c.tcp.id}")
+            self._tls_conns.append(c)
         elif probe[:2] == b"\x01\xfe":
             c.kind = "v2gtp"
         elif probe[:1] in (b"\x14", b"\x15", b"\x17") and probe[1:2] == b"\x03":
+            from .tls import TlsConnection
             c.kind = "tls"          # captured after the handshake started
             c.tls = TlsConnection(self.keylog, f"conn {c.tcp.id}")
+            self._tls_conns.append(c)
         else:
             c.kind = "other"
         held, c.held = c.held, []

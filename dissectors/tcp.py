@@ -126,8 +126,9 @@ class TcpConnection:
 class TcpReassembler:
     """Tracks every TCP connection of a capture and reassembles its two byte streams.
 
-    :meth:`segment` takes one parsed segment and returns a list of outputs, tuples whose
-    first item says what they are:
+    :meth:`segment` takes one parsed segment and returns a list of outputs (and leaves the
+    segment's connection and direction in ``last``), tuples whose first item says what
+    they are:
 
     * ``("data", conn, direction, bytes, frame)`` — contiguous new stream bytes;
     * ``("gap", conn, direction, missing_bytes, frame)`` — bytes the capture never saw;
@@ -145,6 +146,7 @@ class TcpReassembler:
         self.all: list[TcpConnection] = []
         self.server_hint = server_hint
         self.max_pending = max_pending
+        self.last: tuple[TcpConnection, int] | None = None   # connection and direction of the last segment
 
     # ------------------------------------------------------------------ lookup
     def _lookup(self, src, sport, dst, dport, h: TcpHeader, frame: int, time: float):
@@ -201,6 +203,7 @@ class TcpReassembler:
     def segment(self, frame: int, time: float, src: bytes, dst: bytes, h: TcpHeader) -> list:
         """Process one segment; return the outputs it causes (see the class docstring)."""
         conn, d, out = self._lookup(src, h.sport, dst, h.dport, h, frame, time)
+        self.last = (conn, d)
         conn.frames += 1
         conn.last_frame = frame
         conn.last_time = time

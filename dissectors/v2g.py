@@ -18,6 +18,7 @@ is kept for the connection, and every event says it was detected, not negotiated
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from . import exi
 from .events import PROTOCOL_BY_NAMESPACE
@@ -46,6 +47,15 @@ ISO20_PAYLOAD_NS = {
     0x8104: (NS_ISO20_CM,),
 }
 _ISO20_ALL = (NS_ISO20_CM, NS_ISO20_DC, NS_ISO20_AC, NS_ISO20_ACDP, NS_ISO20_WPT)
+
+
+@lru_cache(maxsize=8192)
+def _decode_cached(payload: bytes, namespace: str) -> tuple[dict, int]:
+    """``exi.decode_with_length`` memoised: charge loops repeat byte-identical messages
+    (9 of 10 messages of the corpus are repeats), so most decodes are cache hits. The
+    returned tree is shared between events and must be treated as read-only (nothing in the
+    analyzer modifies a decoded tree). Failures are not cached (they raise)."""
+    return exi.decode_with_length(payload, namespace)
 
 
 def protocol_of(namespace: str | None) -> str | None:
@@ -121,7 +131,7 @@ class V2gChannel:
         first_ns = cands[0] if cands else None
         for i, ns in enumerate(cands):
             try:
-                tree, used = exi.decode_with_length(payload, ns)
+                tree, used = _decode_cached(bytes(payload), ns)
             except ValueError as e:
                 if first_error is None:
                     first_error = str(e)

@@ -119,14 +119,15 @@ def _svg_plot(rows: list[dict], findings_t: list[float], width=860, height=260) 
 
 def render_html(analysis) -> str:
     """The report page as a string."""
-    from ccs_analyzer.analyzer.timeline import timeline_rows
+    from ccs_analyzer.analyzer.physical import event_facts
 
     rep = report_dict(analysis)
     sessions = []
     by_id = {f["id"]: f for f in rep["findings"]}
     for s, summ in zip(analysis.sessions, rep["sessions"]):
-        rows = timeline_rows([s])
         t0 = s.events[0].time if s.events else 0.0
+        rows = [dict(event_facts(e), t_s=e.time - t0) for e in s.events
+                if e.layer == "v2gtp" and e.message is not None]
         ftimes = [by_id[fid]["time"] - t0 for fid in summ["findings"]
                   if by_id[fid]["time"] is not None]
         sessions.append({"summary": summ, "sequence": _group_sequence(s.events),

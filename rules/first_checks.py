@@ -4,7 +4,7 @@ Each class is one rule; its docstring is its page (``ccs-analyzer rules explain 
 """
 from __future__ import annotations
 
-from ccs_analyzer.analyzer.physical import message_body, physical_fields
+from ccs_analyzer.analyzer.physical import event_facts, message_body, physical_fields
 
 from .base import Rule
 
@@ -95,8 +95,7 @@ class FailedResponseCode(Rule):
         for e in session.events:
             if e.layer != "v2gtp" or e.message is None or not e.name.endswith("Res"):
                 continue
-            _, body = message_body(e.message)
-            rc = body.get("ResponseCode")
+            rc = event_facts(e).get("ResponseCode")
             if isinstance(rc, str) and rc.upper().startswith("FAILED"):
                 yield self.finding(session, [e.frame], f"{e.name} in frame {e.frame} answers "
                                    f"{rc}", time=e.time, measured=rc, limit="OK*",
