@@ -363,16 +363,12 @@ class Dissector:
         probe = first.get(0) or first.get(1) or b""
         if len(probe) < 2 and not force:
             return
-        if probe[:1] == b"\x16" and probe[1:2] == b"\x03":
+        if probe[:2] == b"\x01\xfe":
+            c.kind = "v2gtp"
+        elif probe[:1] in (b"\x16", b"\x14", b"\x15", b"\x17") and probe[1:2] == b"\x03":
+            # a TLS record: a handshake, or (capture started late) CCS / alert / data
             from .tls import TlsConnection   # imported on first use: it pulls in cryptography
             c.kind = "tls"
-            c.tls = TlsConnection(self.keylog, f"conn {c.tcp.id}")
-            self._tls_conns.append(c)
-        elif probe[:2] == b"\x01\xfe":
-            c.kind = "v2gtp"
-        elif probe[:1] in (b"\x14", b"\x15", b"\x17") and probe[1:2] == b"\x03":
-            from .tls import TlsConnection
-            c.kind = "tls"          # captured after the handshake started
             c.tls = TlsConnection(self.keylog, f"conn {c.tcp.id}")
             self._tls_conns.append(c)
         else:
