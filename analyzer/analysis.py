@@ -16,7 +16,8 @@ from typing import Callable
 
 from ccs_analyzer.dissectors.pipeline import Dissector
 
-from .engine import run_rules
+from .engine import evaluate
+from .profile import Profile, load_profile
 from .sessions import Session, SessionBuilder
 
 #: Version of the analyzer (reported in report.json).
@@ -44,6 +45,9 @@ class Analysis:
     capture_events: list
     findings: list = field(default_factory=list)
     keylog: dict = field(default_factory=dict)
+    score: float = 100.0
+    verdict: str = "pass"
+    profile: str = "default"
 
     @property
     def capture_problems(self) -> list[dict]:
@@ -79,10 +83,15 @@ def analyze_capture(path: str | os.PathLike, keylog: str | os.PathLike | None = 
                     profile=None) -> Analysis:
     """Analyse a capture file end to end.
 
-    ``progress(bytes_read, size)`` is called now and then. Raises
+    ``progress(bytes_read, size)`` is called now and then. ``profile``: a
+    :class:`~.profile.Profile`, the path of a profile file, or None (defaults). Raises
     :class:`~ccs_analyzer.dissectors.capture.CaptureError` when the file is not a capture,
-    ``OSError`` when it (or the key log) cannot be read.
+    ``OSError`` when it (or the key log) cannot be read, :class:`~.profile.ProfileError`
+    (a ValueError) for an unusable profile.
     """
+    if profile is not None and not isinstance(profile, Profile):
+        from ccs_analyzer.rules import all_rules
+        profile = load_profile(profile, all_rules())
     with gc_paused():
         return _analyze(os.fspath(path), keylog, progress, profile)
 
@@ -127,5 +136,5 @@ def _analyze(path: str, keylog, progress, profile) -> Analysis:
                  connections=d.connections, sessions=sessions, summaries=summaries,
                  capture_events=builder.capture_events,
                  keylog={"sources": dict(d.keylog_sources), "secrets": len(d.keylog)})
-    a.findings = run_rules(a, profile=profile)
+    evaluate(a, profile)
     return a

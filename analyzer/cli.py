@@ -176,7 +176,7 @@ def _analyze_or_exit(capture: Path, keylog: Optional[Path], profile=None):
 
 
 # ---------------------------------------------------------------------------- analyze
-def analyze_to_dir(capture: str, out_dir: str, keylog: str | None) -> dict:
+def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None) -> dict:
     """Analyse one capture and write report.json and report.html into ``out_dir``; return
     a short summary (also the unit of work of a parallel folder run). Never raises for a bad
     capture: the summary's ``error`` says why."""
@@ -189,15 +189,17 @@ def analyze_to_dir(capture: str, out_dir: str, keylog: str | None) -> dict:
 
     with gc_paused():
         try:
-            a = analyze_capture(capture, keylog=keylog)
+            a = analyze_capture(capture, keylog=keylog, profile=profile)
         except (CaptureError, OSError, ValueError) as e:
             return {"capture": capture, "error": str(e)}
         jp = write_json_report(a, out_dir)
         hp = write_html_report(a, out_dir)
     sev = {s: sum(1 for f in a.findings if f.severity == s) for s in ("error", "warning", "info")}
     return {"capture": capture, "json": jp, "html": hp, "frames": a.capture["frames"],
-            "sessions": [(s.id, a.summaries[s.id]["protocol"], a.summaries[s.id]["ended"]["how"])
-                         for s in a.sessions], "findings": sev}
+            "verdict": a.verdict, "score": a.score,
+            "sessions": [(s.id, a.summaries[s.id]["protocol"], a.summaries[s.id]["outcome"],
+                          a.summaries[s.id]["root_cause_synopsis"]) for s in a.sessions],
+            "findings": sev}
 
 
 @app.command()
@@ -206,22 +208,25 @@ def analyze(captures: List[Path] = typer.Argument(..., help="capture files or fo
                                         help="output folder (one sub-folder per capture when several)"),
             keylog: Optional[Path] = typer.Option(None, "--keylog", help="NSS key log file"),
             jobs: int = typer.Option(0, "--jobs", "-j", help="parallel workers for several captures "
-                                     "(0: one per core)")):
+                                     "(0: one per core)"),
+            profile: Optional[Path] = typer.Option(None, "--profile", help="rule profile (TOML): "
+                                                   "enable, disable, re-rate, re-parameterise rules")):
     """Analyse captures: write report.json and report.html, print a summary."""
     files = expand_inputs(captures)
     if keylog is not None and not keylog.exists():
         err.print(f"[red]error:[/] key log {keylog}: no such file")
         raise typer.Exit(EXIT_INPUT)
+    prof = _load_profile_or_exit(profile)
     kl = str(keylog) if keylog else None
     targets = [(str(f), str(output if len(files) == 1 else output / _stem(f))) for f in files]
     results = []
     workers = jobs or os.cpu_count() or 1
     if len(targets) == 1 or workers == 1:
         for cap, out in targets:
-            results.append(analyze_to_dir(cap, out, kl))
+            results.append(analyze_to_dir(cap, out, kl, prof))
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(targets))) as ex:
-            futs = [ex.submit(analyze_to_dir, cap, out, kl) for cap, out in targets]
+            futs = [ex.submit(analyze_to_dir, cap, out, kl, prof) for cap, out in targets]
             for fu in as_completed(futs):
                 results.append(fu.result())
         results.sort(key=lambda r: r["capture"])
@@ -233,12 +238,23 @@ def analyze(captures: List[Path] = typer.Argument(..., help="capture files or fo
             err.print(f"[red]error:[/] {r['capture']}: {r['error']}")
             continue
         f = r["findings"]
-        con.print(f"[bold]{Path(r['capture']).name}[/]: {r['frames']} frames, "
-                  f"{len(r['sessions'])} session(s); findings: {f['error']} error, "
-                  f"{f['warning']} warning, {f['info']} info → {r['html']}")
-        for sid, proto, how in r["sessions"]:
-            con.print(f"  {sid}: {proto or '-'} — {how}")
+        con.print(f"[bold]{Path(r['capture']).name}[/]: {r['verdict'].upper()} (score {r['score']}), "
+                  f"{r['frames']} frames, {len(r['sessions'])} session(s); findings: {f['error']} "
+                  f"error, {f['warning']} warning, {f['info']} info → {r['html']}")
+        for sid, proto, outcome, cause in r["sessions"]:
+            con.print(f"  {sid}: {proto or '-'} — {outcome}" + (f" — root cause: {cause}" if cause else ""))
     if bad:
+        raise typer.Exit(EXIT_INPUT)
+
+
+def _load_profile_or_exit(path: Optional[Path]):
+    """The profile at ``path`` (None: defaults); exit 2 with the reason when unusable."""
+    from ccs_analyzer.analyzer.profile import ProfileError, load_profile
+    from ccs_analyzer.rules import all_rules
+    try:
+        return load_profile(path, all_rules())
+    except ProfileError as e:
+        err.print(f"[red]error:[/] {e}")
         raise typer.Exit(EXIT_INPUT)
 
 

@@ -42,7 +42,10 @@ def report_dict(analysis) -> dict:
         sessions.append(summ)
     return _clean({
         "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "ccs-analyzer", "version": __version__},
+        "tool": {"name": "ccs-analyzer", "version": __version__,
+                 "rule_pack": _rule_pack_version(), "profile": getattr(analysis, "profile", "default")},
+        "verdict": getattr(analysis, "verdict", None),
+        "score": getattr(analysis, "score", None),
         "capture": analysis.capture,
         "frame_accounting": analysis.accounting,
         "messages": analysis.messages,
@@ -52,6 +55,13 @@ def report_dict(analysis) -> dict:
         "findings": findings,
         "counts": counts,
     })
+
+
+def _rule_pack_version() -> str:
+    """Version of the rule pack: the analyzer version and the number of rules."""
+    from ccs_analyzer.analyzer import __version__
+    from ccs_analyzer.rules import all_rules
+    return f"{__version__}+{len(all_rules())}rules"
 
 
 def write_json_report(analysis, out_dir: str | os.PathLike) -> str:

@@ -45,6 +45,7 @@ class Finding:
     requirement: str | None = None
     failure_modes: list[str] = field(default_factory=list)
     evidence: dict = field(default_factory=dict)
+    count: int = 1
     id: str | None = None
     caused_by: str | None = None
 
@@ -56,7 +57,7 @@ class Finding:
             "frames": list(self.frames), "time": self.time, "synopsis": self.synopsis,
             "measured": self.measured, "limit": self.limit, "unit": self.unit,
             "requirement": self.requirement, "failure_modes": self.failure_modes,
-            "evidence": self.evidence, "caused_by": self.caused_by,
+            "evidence": self.evidence, "count": self.count, "caused_by": self.caused_by,
         }
 
 
@@ -73,6 +74,12 @@ class Rule:
     culprit: ClassVar[str] = "unknown"
     scope: ClassVar[str] = "session"
     params: ClassVar[dict[str, Any]] = {}
+    #: True for rules whose findings are usually symptoms of an earlier failure (the session
+    #: ended without SessionStop, a reset, an unanswered request): the engine links them to
+    #: the root cause (``caused_by``) instead of naming them the cause.
+    consequence: ClassVar[bool] = False
+    #: False for opt-in rules (a profile enables them).
+    default_enabled: ClassVar[bool] = True
 
     def __init__(self, **overrides: Any):
         unknown = set(overrides) - set(self.params)
@@ -81,8 +88,21 @@ class Rule:
         self.p = {**self.params, **overrides}
 
     def check(self, session, ctx) -> Iterable[Finding]:
-        """Yield findings for one session (or, with scope "capture", for ``ctx``)."""
+        """Yield findings for one session (or, with scope "capture", for ``ctx``).
+
+        ``session``: an :class:`ccs_analyzer.analyzer.sessions.Session` (None for capture
+        scope); ``ctx``: the :class:`ccs_analyzer.analyzer.analysis.Analysis` (capture
+        metadata, ``connections``, ``summaries`` by session id, ``capture_events``)."""
         raise NotImplementedError
+
+    def applies(self, protocol: str | None) -> bool:
+        """Whether the rule applies to a session of this protocol (``protocols`` empty: all).
+        "SLAC" and "SDP" rules apply to every session."""
+        if not self.protocols:
+            return True
+        if protocol in self.protocols:
+            return True
+        return bool({"SLAC", "SDP"} & set(self.protocols))
 
     def finding(self, session, frames, synopsis: str, *, time=None, measured=None, limit=None,
                 unit=None, evidence=None, culprit=None, severity=None) -> Finding:

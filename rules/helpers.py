@@ -1,0 +1,132 @@
+"""Small helpers every rule uses to read a session: its decoded V2G messages, their bodies
+and SI values, request/response pairs, the side that sent a message.
+
+Rules never parse bytes: everything here reads the analyzer's events (decoded trees,
+DESIGN.md "Events").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from ccs_analyzer.analyzer.physical import event_facts, find_first, header_of, message_body
+
+__all__ = ["messages", "body", "header", "facts", "find_first", "pairs", "Exchange",
+           "side_of", "culprit_of", "base_name", "protocol_of_session", "first_last",
+           "response_code", "is_failed"]
+
+
+def messages(session, names: tuple[str, ...] | set[str] | None = None) -> list:
+    """The session's decoded V2G message events (``message`` not None), in frame order;
+    only those named in ``names`` when given."""
+    out = [e for e in session.events if e.layer == "v2gtp" and e.message is not None]
+    if names is not None:
+        out = [e for e in out if e.name in names]
+    return out
+
+
+def body(e) -> dict:
+    """The body of a decoded message (the Body child for DIN / ISO-2, the root for -20)."""
+    return message_body(e.message)[1]
+
+
+def header(e) -> dict:
+    """The message header (SessionID, Notification, Signature / -20 TimeStamp)."""
+    return header_of(e.message)
+
+
+def facts(e) -> dict:
+    """The message's values in SI units and its status fields (analyzer/physical.py
+    ``event_facts``): ``EVTargetVoltage_V``, ``EVSEPresentCurrent_A``, ``ResponseCode`` …"""
+    return event_facts(e)
+
+
+def base_name(name: str) -> str:
+    """``PreChargeReq`` → ``PreCharge``; names without Req/Res stay as they are."""
+    return name[:-3] if name.endswith(("Req", "Res")) else name
+
+
+def response_code(e) -> str | None:
+    """The ResponseCode of a response event (None for requests / undecoded messages)."""
+    if e.message is None or not e.name.endswith("Res"):
+        return None
+    rc = facts(e).get("ResponseCode")
+    return rc if isinstance(rc, str) else None
+
+
+def is_failed(code: str | None) -> bool:
+    """Whether a ResponseCode is a failure (FAILED… in DIN / ISO-2 / -20,
+    Failed_NoNegotiation in SupportedAppProtocol)."""
+    return isinstance(code, str) and code.upper().startswith("FAILED")
+
+
+@dataclass
+class Exchange:
+    """A request and its response (None when none came) on one connection.
+
+    ``latency_s``: response time − request time (None without response)."""
+
+    request: object
+    response: object | None
+
+    @property
+    def name(self) -> str:
+        return base_name(self.request.name)
+
+    @property
+    def latency_s(self) -> float | None:
+        return None if self.response is None else self.response.time - self.request.time
+
+
+def pairs(session) -> list[Exchange]:
+    """Request/response pairs of the session's V2G messages, per TCP connection, in order:
+    each request is paired with the next response of the same message type on the same
+    connection before the next request (ISO 15118-2 §8.8.2: one request, one response)."""
+    out: list[Exchange] = []
+    pending: dict[int | None, Exchange] = {}
+    for e in session.events:
+        if e.layer != "v2gtp" or e.message is None:
+            continue
+        c = e.conn
+        if e.name.endswith("Req"):
+            out.append(Exchange(e, None))
+            pending[c] = out[-1]
+        elif e.name.endswith("Res"):
+            ex = pending.get(c)
+            if ex is not None and ex.response is None and base_name(e.name) == ex.name:
+                ex.response = e
+                pending.pop(c, None)
+    return out
+
+
+def side_of(e) -> str | None:
+    """``EV`` or ``EVSE``: who sent the event."""
+    if e.direction == "EV->EVSE":
+        return "EV"
+    if e.direction == "EVSE->EV":
+        return "EVSE"
+    return None
+
+
+def culprit_of(e) -> str:
+    """The culprit code for the sender of an event: EVCC, SECC or unknown."""
+    return {"EV": "EVCC", "EVSE": "SECC"}.get(side_of(e), "unknown")
+
+
+def protocol_of_session(session, ctx) -> str | None:
+    """The session's protocol label (``DIN 70121``, ``ISO 15118-2``, ``ISO 15118-20``)."""
+    return ctx.summaries.get(session.id, {}).get("protocol")
+
+
+def first_last(events) -> list[int]:
+    """Frames of the first and last of a list of events (the evidence of a loop)."""
+    if not events:
+        return []
+    return sorted({events[0].frame, events[-1].frame})
+
+
+def iter_requests(session, name: str) -> Iterator:
+    """Requests named ``name`` (e.g. ``PreChargeReq``) of the session, in order."""
+    for e in messages(session):
+        if e.name == name:
+            yield e
