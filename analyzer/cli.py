@@ -266,6 +266,86 @@ def _stem(p: Path) -> str:
     return name
 
 
+# ---------------------------------------------------------------------------- gate
+def gate_one(capture: str, keylog: str | None, profile, fail_on: str, baseline):
+    """Analyse one capture for the gate (runs in a worker process for folders)."""
+    from ccs_analyzer.analyzer.analysis import analyze_capture, gc_paused
+    from ccs_analyzer.analyzer.gate import GateResult, judge
+    from ccs_analyzer.dissectors.capture import CaptureError
+
+    with gc_paused():
+        try:
+            a = analyze_capture(capture, keylog=keylog, profile=profile)
+        except (CaptureError, OSError, ValueError) as e:
+            return GateResult(capture=Path(capture).name, path=capture, error=str(e))
+        return judge(a, capture, fail_on, baseline)
+
+
+@app.command()
+def gate(captures: List[Path] = typer.Argument(..., help="capture files or folders"),
+         profile: Optional[Path] = typer.Option(None, "--profile", help="rule profile (TOML)"),
+         fail_on: str = typer.Option("error", "--fail-on", help="lowest severity that fails: error or warning"),
+         baseline: Optional[Path] = typer.Option(None, "--baseline", help="accepted findings (JSON); "
+                                                 "only new findings fail"),
+         junit: Optional[Path] = typer.Option(None, "--junit", help="write JUnit XML here"),
+         json_out: Optional[Path] = typer.Option(None, "--json", help="write the gate's JSON summary here"),
+         write_baseline: Optional[Path] = typer.Option(None, "--write-baseline",
+                                                       help="write every finding as a baseline file"),
+         keylog: Optional[Path] = typer.Option(None, "--keylog", help="NSS key log file"),
+         jobs: int = typer.Option(0, "--jobs", "-j", help="parallel workers (0: one per core)")):
+    """CI conformance gate: exit 0 when no finding at or above --fail-on (beyond the baseline),
+    1 when there are, 2 when an input could not be analysed."""
+    from ccs_analyzer.analyzer.gate import exit_code, gate_json, load_baseline
+    from ccs_analyzer.analyzer.gate import write_baseline as write_bl
+    from ccs_analyzer.reports.junit import junit_xml
+    from ccs_analyzer.rules import all_rules
+
+    if fail_on not in ("error", "warning"):
+        err.print("[red]error:[/] --fail-on must be error or warning")
+        raise typer.Exit(EXIT_INPUT)
+    files = expand_inputs(captures)
+    prof = _load_profile_or_exit(profile)
+    try:
+        bl = load_baseline(baseline)
+    except ValueError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(EXIT_INPUT)
+    kl = str(keylog) if keylog else None
+    workers = jobs or os.cpu_count() or 1
+    if len(files) == 1 or workers == 1:
+        results = [gate_one(str(f), kl, prof, fail_on, bl) for f in files]
+    else:
+        with ProcessPoolExecutor(max_workers=min(workers, len(files))) as ex:
+            results = list(ex.map(gate_one, [str(f) for f in files], [kl] * len(files),
+                                  [prof] * len(files), [fail_on] * len(files), [bl] * len(files)))
+    code = exit_code(results)
+    con = Console(highlight=False, soft_wrap=True)
+    for r in results:
+        if r.error:
+            con.print(f"[red]ERROR[/] {r.capture}: could not be analysed: {r.error}")
+            continue
+        mark = "[red]FAIL[/]" if r.counting else "[green]PASS[/]"
+        extra = f", {len(r.baselined)} baselined" if r.baselined else ""
+        con.print(f"{mark} {r.capture}: {len(r.counting)} finding(s) at or above {fail_on}{extra} "
+                  f"(verdict {r.verdict}, score {r.score})")
+        for f in r.counting[:20]:
+            con.print(f"   {f.rule} {f.severity} [{f.session or 'capture'}] frames "
+                      f"{', '.join(map(str, f.frames[:6]))}: {f.synopsis}")
+        if len(r.counting) > 20:
+            con.print(f"   … and {len(r.counting) - 20} more")
+    enabled = [c for c in all_rules() if prof.settings(c).enabled]
+    if junit:
+        junit.write_text(junit_xml(results, enabled, fail_on), encoding="utf-8")
+    if json_out:
+        json_out.write_text(json.dumps(gate_json(results, fail_on), indent=1) + "\n", encoding="utf-8")
+    if write_baseline:
+        n = write_bl(write_baseline, [r for r in results if not r.error])
+        con.print(f"baseline with {n} accepted finding(s) written to {write_baseline}")
+    con.print(f"gate: {'failed' if code == 1 else 'input error' if code == 2 else 'passed'} "
+              f"({len(results)} capture(s))")
+    raise typer.Exit(code)
+
+
 # ---------------------------------------------------------------------------- rules
 @rules_app.command("list")
 def rules_list(fmt: str = typer.Option("table", "--format", help="table, markdown (every rule's "

@@ -15,7 +15,7 @@ from dataclasses import replace
 from ccs_analyzer.rules import all_rules
 from ccs_analyzer.rules.base import Finding
 
-from .outcome import link_root_causes, session_outcome
+from .outcome import link_root_causes, phase_of, session_outcome
 from .profile import Profile
 from .scoring import capture_score, score_findings
 
@@ -49,6 +49,26 @@ def _cap(findings: list[Finding], cap: int) -> list[Finding]:
     return keep + [merged]
 
 
+_LAYER_PHASE = {"slac": "SLAC", "sdp": "SDP", "tcp": "TCP", "tls": "TLS"}
+
+
+def _locate(analysis, findings) -> None:
+    """Name each finding's message (the event at its first evidence frame) and phase: what a
+    baseline matches on instead of frame numbers."""
+    by_session = {s.id: s for s in analysis.sessions}
+    for f in findings:
+        s = by_session.get(f.session)
+        if s is None or not f.frames:
+            continue
+        frames = set(f.frames)
+        ev = next((e for e in s.events if e.frame in frames and e.layer == "v2gtp"), None) or \
+            next((e for e in s.events if e.frame in frames), None)
+        if ev is None:
+            continue
+        f.message = ev.name
+        f.phase = phase_of(ev.name, ev.message) if ev.layer == "v2gtp" else _LAYER_PHASE.get(ev.layer)
+
+
 def evaluate(analysis, profile: Profile | None = None) -> None:
     """Run the rules and fill ``analysis.findings``, each session summary's ``outcome``,
     ``phase_reached``, ``stopped_by``, ``root_cause``, ``score`` and ``verdict``, and
@@ -74,6 +94,7 @@ def evaluate(analysis, profile: Profile | None = None) -> None:
                                  f.frames[0] if f.frames else 0, f.rule))
     for i, f in enumerate(findings, 1):
         f.id = f"F{i}"
+    _locate(analysis, findings)
     conns = {c["conn"]: c for c in analysis.connections}
     for s in analysis.sessions:
         analysis.summaries[s.id].update(session_outcome(s, analysis.summaries[s.id], conns))

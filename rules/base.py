@@ -48,6 +48,9 @@ class Finding:
     count: int = 1
     id: str | None = None
     caused_by: str | None = None
+    #: set by the engine: the message (or event) at the first evidence frame, and its phase
+    message: str | None = None
+    phase: str | None = None
 
     def to_json(self) -> dict:
         """JSON form (report.json ``findings`` items)."""
@@ -58,6 +61,7 @@ class Finding:
             "measured": self.measured, "limit": self.limit, "unit": self.unit,
             "requirement": self.requirement, "failure_modes": self.failure_modes,
             "evidence": self.evidence, "count": self.count, "caused_by": self.caused_by,
+            "message": self.message, "phase": self.phase,
         }
 
 
