@@ -266,6 +266,27 @@ def _stem(p: Path) -> str:
     return name
 
 
+# ---------------------------------------------------------------------------- annotate
+@app.command()
+def annotate(capture: Path = typer.Argument(..., help="capture file"),
+             output: Path = typer.Option(..., "-o", "--output", help="annotated pcapng to write"),
+             keylog: Optional[Path] = typer.Option(None, "--keylog", help="NSS key log file"),
+             profile: Optional[Path] = typer.Option(None, "--profile", help="rule profile (TOML)")):
+    """Write a copy of the capture whose packets carry the findings as pcapng packet comments
+    (Wireshark: frame.comment, Expert Info); the packets themselves are unchanged."""
+    from ccs_analyzer.reports.annotate import annotate as write_annotated
+
+    prof = _load_profile_or_exit(profile)
+    a = _analyze_or_exit(capture, keylog, prof)
+    if output.resolve() == capture.resolve():
+        err.print("[red]error:[/] the output must not overwrite the capture")
+        raise typer.Exit(EXIT_INPUT)
+    n = write_annotated(capture, output, a.findings)
+    Console(highlight=False, soft_wrap=True).print(
+        f"{output}: {len(a.findings)} finding(s) as comments on {n} frame(s); open it in "
+        f"Wireshark (filter: frame.comment)")
+
+
 # ---------------------------------------------------------------------------- gate
 def gate_one(capture: str, keylog: str | None, profile, fail_on: str, baseline):
     """Analyse one capture for the gate (runs in a worker process for folders)."""
