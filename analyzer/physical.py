@@ -160,14 +160,28 @@ def extract(body) -> tuple[dict, dict]:
     return scalars, phys
 
 
+#: Facts of shared trees (identical payloads decode to one tree, dissectors/v2g.py): id(tree)
+#: → (tree, facts). The tree is kept so that its id cannot be reused while cached.
+_FACTS_CACHE: dict[int, tuple[dict, dict]] = {}
+_FACTS_CACHE_MAX = 16384
+
+
 def event_facts(e) -> dict:
     """The values of a decoded V2GTP event the analyzer works with, computed once and kept in
     ``e.derived``: ``ResponseCode``, ``EVSEProcessing``, ``EVSEStatusCode``, … (see
     :data:`FACT_KEYS`), ``SoC_pct`` (%), and every physical value as ``<name>_<unit>`` in SI
-    units (V, A, W, Wh, s), plus ``power_W`` = EVSEPresentVoltage × EVSEPresentCurrent."""
+    units (V, A, W, Wh, s), plus ``power_W`` = EVSEPresentVoltage × EVSEPresentCurrent.
+    Events with the same (shared, read-only) tree share one facts dict: treat it as
+    read-only too."""
     d = e.derived
     if d is not None:
         return d
+    tree = e.message
+    if e.layer == "v2gtp" and isinstance(tree, dict):
+        hit = _FACTS_CACHE.get(id(tree))
+        if hit is not None and hit[0] is tree:
+            e.derived = hit[1]
+            return hit[1]
     d = {}
     if e.layer == "v2gtp" and isinstance(e.message, dict):
         _, body = message_body(e.message)
@@ -185,5 +199,8 @@ def event_facts(e) -> dict:
         i = d.get("EVSEPresentCurrent_A")
         if v is not None and i is not None:
             d["power_W"] = v * i
+        if len(_FACTS_CACHE) >= _FACTS_CACHE_MAX:
+            _FACTS_CACHE.clear()
+        _FACTS_CACHE[id(tree)] = (tree, d)
     e.derived = d
     return d
