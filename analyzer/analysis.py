@@ -48,6 +48,8 @@ class Analysis:
     score: float = 100.0
     verdict: str = "pass"
     profile: str = "default"
+    #: scratch space for rules that share per-session views (key by rule module and session id)
+    cache: dict = field(default_factory=dict)
 
     @property
     def capture_problems(self) -> list[dict]:

@@ -109,15 +109,17 @@ class Rule:
         return bool({"SLAC", "SDP"} & set(self.protocols))
 
     def finding(self, session, frames, synopsis: str, *, time=None, measured=None, limit=None,
-                unit=None, evidence=None, culprit=None, severity=None) -> Finding:
-        """A :class:`Finding` of this rule with its class-level facts filled in."""
+                unit=None, evidence=None, culprit=None, severity=None,
+                requirement=None) -> Finding:
+        """A :class:`Finding` of this rule with its class-level facts filled in
+        (``requirement`` overrides the class's one for this finding)."""
         return Finding(rule=self.code, title=self.title, category=self.category,
                        severity=severity or self.severity, culprit=culprit or self.culprit,
                        session=session.id if session is not None else None,
                        frames=sorted(set(int(f) for f in frames if f is not None)), time=time,
                        synopsis=synopsis, measured=measured, limit=limit, unit=unit,
-                       requirement=self.requirement, failure_modes=list(self.failure_modes),
-                       evidence=evidence or {})
+                       requirement=requirement or self.requirement,
+                       failure_modes=list(self.failure_modes), evidence=evidence or {})
 
     @classmethod
     def explain(cls) -> str:
