@@ -161,8 +161,8 @@ class SessionBuilder:
                 else:
                     s = cur           # a retry of a run that never got past SLAC
                 self._by_run[run] = s
-                if run not in s.run_ids:
-                    s.run_ids.append(run)
+            if run not in s.run_ids and ev.name in _SLAC_EV_SENDS:
+                s.run_ids.append(run)       # the EV's RunIDs (an EVSE may echo a wrong one)
             self._attach(s, ev)
             if ev_mac and not s.ev_mac:
                 s.ev_mac = ev_mac

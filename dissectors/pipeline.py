@@ -111,6 +111,7 @@ class Dissector:
         self.tcp = TcpReassembler(server_hint=lambda ip, port: (ip, port) in self.secc_endpoints)
         self._conns: dict[int, _Conn] = {}
         self._tls_conns: list[_Conn] = []
+        self._tls_frame_time: dict[int, float] = {}   # frame → time, for late-decrypted records
         self._heap: list = []
         self._seq = itertools.count()
         self._keylog_version = self.keylog.version
@@ -385,6 +386,9 @@ class Dissector:
             for m in c.splitters[d].feed(data, frame):
                 self._v2gtp(c, d, m, t)
         elif c.kind == "tls":
+            if len(self._tls_frame_time) > 200_000:
+                self._tls_frame_time.clear()
+            self._tls_frame_time[frame] = t
             self._tls_events(c, c.tls.feed(d, data, frame), t)
 
     def _gap(self, c: _Conn, d: int, missing: int, frame: int, t: float) -> None:
@@ -395,13 +399,17 @@ class Dissector:
             self._tls_events(c, c.tls.gap(d, missing, frame), t)
 
     def _tls_events(self, c: _Conn, events, t: float) -> None:
+        """Emit TLS events; decrypted application data goes on to V2GTP. Records decrypted
+        late (secrets disclosed after them) keep the time of the frame that carried them."""
+        times = self._tls_frame_time
         for te in events:
             d = te.direction
+            tt = times.get(te.frame, t)
             if te.kind == "application_data" and te.data is not None:
                 for m in c.splitters[d].feed(te.data, te.frame):
-                    self._v2gtp(c, d, m, t)
+                    self._v2gtp(c, d, m, times.get(m.frame, tt))
                 continue
-            self._emit(Event(te.frame, t, "tls", te.name,
+            self._emit(Event(te.frame, tt, "tls", te.name,
                              direction=EV_TO_EVSE if d == 0 else EVSE_TO_EV, protocol="TLS",
                              message=te.fields or None, error=te.error, conn=c.tcp.id,
                              first_frame=te.first_frame, src=_ep(c.tcp, d), dst=_ep(c.tcp, 1 - d),
@@ -478,6 +486,8 @@ class Dissector:
                 "fin_frames": [tc.dirs[0].fin_frame, tc.dirs[1].fin_frame],
                 "rst_frames": [tc.dirs[0].rst_frame, tc.dirs[1].rst_frame],
                 "bytes": [tc.dirs[0].delivered, tc.dirs[1].delivered],
+                "segments": [tc.dirs[0].segments, tc.dirs[1].segments],
+                "duplicates": [tc.dirs[0].duplicates, tc.dirs[1].duplicates],
                 "retransmissions": [tc.dirs[0].retransmissions, tc.dirs[1].retransmissions],
                 "out_of_order": [tc.dirs[0].out_of_order, tc.dirs[1].out_of_order],
                 "lost_bytes": [tc.dirs[0].lost_bytes, tc.dirs[1].lost_bytes],
