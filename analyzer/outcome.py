@@ -11,12 +11,14 @@ Outcomes: ``completed normally``, ``paused``, ``stopped by EV``, ``stopped by EV
 connection closed or reset without SessionStop), ``capture ended``, and ``never got past
 <phase>`` for sessions that failed before their V2G session was set up.
 
-Root cause: for a session that did not complete normally (or pause), the earliest finding of
-the highest severity present among those the session did not recover from (after which it
-got no further) that are not themselves consequences (rules with ``consequence = True``
-describe symptoms such as a reset or a missing SessionStop); failing that, the earliest
-non-consequence finding; failing that, the earliest finding. Every consequence finding at or
-after the root is linked to it (``caused_by``). Capture-level findings are never linked.
+Root cause: for a session that failed (not completed normally or paused; a session cut by the
+end of the capture only when an error-severity finding says it failed), the earliest finding of the highest severity present among those the session
+did not recover from (after which it got no further — stopping does not count as getting
+further) that are not themselves consequences (rules with ``consequence = True`` describe
+symptoms such as a reset or a missing SessionStop); failing that, the earliest such
+consequence; failing that, none (a finding the session recovered from explains nothing).
+Every consequence finding at or after the root is linked to it (``caused_by``).
+Capture-level findings are never linked.
 """
 from __future__ import annotations
 
@@ -49,7 +51,6 @@ _PHASE_OF = {
 
 _EVSE_STOP_STATUS = {"EVSE_Shutdown", "EVSE_EmergencyShutdown", "EVSE_Malfunction",
                      "EVSE_UtilityInterruptEvent"}
-_NORMAL_OUTCOMES = ("completed normally", "paused")
 
 
 def _base(name: str) -> str:
@@ -166,8 +167,9 @@ def _progress_rank(e) -> int:
         return 3
     if e.layer == "v2gtp" and e.message is not None:
         ph = phase_of(e.name, e.message)
-        r = _rank(ph)
-        return min(r, _rank("charging"))
+        if ph in ("stopping", "session stop"):
+            return -1            # stopping is not getting further
+        return _rank(ph)
     return -1
 
 
@@ -209,13 +211,15 @@ def link_root_causes(sessions, summaries: dict, findings, rule_classes: dict) ->
         fs = sorted(by_session.get(s.id, []), key=lambda f: (f.time if f.time is not None else 0,
                                                              f.frames[0] if f.frames else 0))
         root = None
-        if summ.get("outcome") not in _NORMAL_OUTCOMES:
+        outcome = summ.get("outcome")
+        if outcome not in ("completed normally", "paused"):
             recovered = _recovered(s, fs)
             is_cons = lambda f: getattr(rule_classes.get(f.rule), "consequence", False)  # noqa: E731
-            for pool in ([f for f in fs if f.id not in recovered and not is_cons(f)],
-                         [f for f in fs if not is_cons(f)],
-                         fs):
-                for sev in ("error", "warning"):
+            live = [f for f in fs if f.id not in recovered]
+            # a session cut by the end of the capture failed only if an error says so
+            sevs = ("error",) if outcome == "capture ended" else ("error", "warning")
+            for pool in ([f for f in live if not is_cons(f)], live):
+                for sev in sevs:
                     cands = [f for f in pool if f.severity == sev and not f.caused_by]
                     if cands:
                         root = cands[0]

@@ -11,9 +11,24 @@ from typing import Iterator
 
 from ccs_analyzer.analyzer.physical import event_facts, find_first, header_of, message_body
 
-__all__ = ["messages", "body", "header", "facts", "find_first", "pairs", "Exchange",
+__all__ = ["cached", "messages", "body", "header", "facts", "find_first", "pairs", "Exchange",
            "side_of", "culprit_of", "base_name", "protocol_of_session", "first_last",
            "response_code", "is_failed"]
+
+
+def cached(ctx, session, key: str, build):
+    """``build()`` once per analysis, session and ``key`` (a name such as "slac.view"): the
+    views several rules share live in the analysis' scratch space ``ctx.cache`` and go with
+    it, so no module keeps sessions alive after their analysis. ``session`` None: once per
+    analysis. Without a ``cache`` attribute on ``ctx`` the value is built every time."""
+    cache = getattr(ctx, "cache", None)
+    if cache is None:
+        return build()
+    k = (key, None if session is None else session.id, None if session is None else len(session.events))
+    hit = cache.get(k)
+    if hit is None:
+        hit = cache[k] = build()
+    return hit
 
 
 def messages(session, names: tuple[str, ...] | set[str] | None = None) -> list:

@@ -1,7 +1,13 @@
-"""Transport: TCP resets, retransmissions, V2GTP framing."""
+"""Transport: TCP connection set-up and resets, retransmission storms, V2GTP framing and
+payload types, who closed a connection instead of answering, and whether the EV connected
+where the SDP response told it to."""
 from __future__ import annotations
 
+import ipaddress
+
 from .base import Rule
+from .helpers import culprit_of
+from .message_content import session_index
 
 
 class TcpConnectionRefused(Rule):
@@ -86,3 +92,441 @@ class TcpResetInSession(Rule):
                            f"{idle_txt} (first in frame {resets[0].frame})", time=resets[0].time,
                            culprit=sides.pop() if len(sides) == 1 else "unknown",
                            measured=len(resets))
+
+
+def _conns(ctx) -> dict:
+    return {c["conn"]: c for c in ctx.connections}
+
+
+def one_sided(c: dict) -> bool:
+    """A connection of which the capture shows only one side: frames from one endpoint and
+    none from the other (a listen-mode sniffer that sees one direction only). Judged by the
+    link-layer source addresses the pipeline records per direction."""
+    macs = (c.get("client_mac"), c.get("server_mac"))
+    return (macs[0] is None) != (macs[1] is None) and (c.get("frames") or 0) >= 2 and \
+        any(c.get("bytes") or ())
+
+
+def retransmissions(idx, duplicate_within_s: float = 0.001) -> dict:
+    """The session's "TCP retransmission" events by (connection, direction), split into
+    (retransmissions on the wire, segments the capture recorded twice). A duplicate is a
+    retransmission whose stream offset is that of a V2GTP message of the same direction
+    completed less than ``duplicate_within_s`` earlier — the same frame captured twice (two
+    capture interfaces, a bridge), not a sender retransmitting after its timeout."""
+    starts = {}
+    for e in idx.v2g_all:
+        if e.offset is not None:
+            starts[(e.conn, e.direction, e.offset)] = e.time
+    out: dict = {}
+    for e in idx.tcp:
+        if e.name != "TCP retransmission":
+            continue
+        real, dups = out.setdefault((e.conn, e.direction), ([], []))
+        t0 = starts.get((e.conn, e.direction, (e.message or {}).get("offset")))
+        (dups if t0 is not None and 0 <= e.time - t0 < duplicate_within_s else real).append(e)
+    return out
+
+
+class RetransmissionStorm(Rule):
+    """Many TCP retransmissions on a V2G connection (a retransmission storm).
+
+    What it checks: per connection and direction, the "TCP retransmission" events: at least
+    ``min_count`` within any ``window_s`` seconds, or at least ``min_total`` in all making up
+    more than ``max_share`` of the connection's frames. Out-of-order segments are counted in
+    the evidence. A single spurious retransmission is normal TCP and not reported; nor are
+    connections of which the capture shows one side only (CAP003 says so). Segments the
+    capture recorded twice (a "retransmission" in the same instant as the original, within
+    ``duplicate_within_s``) are not retransmissions on the wire: CAP007 reports them.
+    Why it matters: retransmissions mean segments or their acknowledgements were lost —
+    on the PLC link usually noise or attenuation; each one costs at least the
+    retransmission timeout, enough to break the 250 ms CurrentDemand / ChargeLoop timing.
+    Fix (link): check the PLC coupling, attenuation and noise (SLAC attenuation profile),
+    the modems' firmware; the receiver of the retransmitted data may also be too slow to
+    acknowledge (EVCC/SECC processing).
+    Source: RFC 9293 §3.8.1 (retransmission timeout); ISO 15118-2 Table 109 message timing;
+    ChargeX PFMEA UC2 156 / 237 (signal integrity); PROTOCOL_FACTS §4E.
+    """
+
+    code = "TRN003"
+    title = "TCP retransmission storm"
+    severity = "warning"
+    category = "transport"
+    requirement = "RFC 9293 §3.8.1 retransmission"
+    culprit = "link"
+    failure_modes = ("UC2 156", "UC2 237")
+    params = {"min_count": 10, "window_s": 10.0, "min_total": 20, "max_share": 0.05,
+              "duplicate_within_s": 0.001}
+
+    def check(self, session, ctx):
+        conns = _conns(ctx)
+        idx = session_index(session)
+        by = retransmissions(idx, self.p["duplicate_within_s"])
+        ooo: dict = {}
+        for e in idx.tcp:
+            if e.name == "TCP out-of-order":
+                ooo[(e.conn, e.direction)] = ooo.get((e.conn, e.direction), 0) + 1
+        n_min, window = self.p["min_count"], self.p["window_s"]
+        for (conn, direction), (evs, dups) in by.items():
+            c = conns.get(conn, {})
+            if not evs or one_sided(c):
+                continue
+            best, bi, bj = 0, 0, 0
+            j = 0
+            for i, e in enumerate(evs):
+                while e.time - evs[j].time > window:
+                    j += 1
+                if i - j + 1 > best:
+                    best, bi, bj = i - j + 1, j, i
+            share = len(evs) / max((c.get("frames") or len(evs)) - len(dups), 1)
+            burst = best >= n_min
+            if not burst and not (len(evs) >= self.p["min_total"] and share > self.p["max_share"]):
+                continue
+            side = "EV" if direction == "EV->EVSE" else "EVSE"
+            peer = "EVSE" if side == "EV" else "EV"
+            first, last = (evs[bi], evs[bj]) if burst else (evs[0], evs[-1])
+            syn = (f"{len(evs)} TCP retransmissions by the {side} on connection {conn} "
+                   f"(frames {evs[0].frame}-{evs[-1].frame}, {share:.0%} of its frames)"
+                   + (f", {best} within {window:g} s (frames {first.frame}-{last.frame})" if burst else "")
+                   + f": segments or the {peer}'s acknowledgements are being lost")
+            yield self.finding(session, [evs[0].frame, first.frame, last.frame, evs[-1].frame], syn,
+                               time=first.time, measured=best if burst else len(evs),
+                               limit=n_min if burst else self.p["min_total"],
+                               unit=f"retransmissions per {window:g} s" if burst else "retransmissions",
+                               evidence={"expected": f"fewer than {n_min} retransmissions per "
+                                                     f"{window:g} s",
+                                         "actual": f"{best} in {window:g} s, {len(evs)} in all",
+                                         "connection": conn, "direction": direction,
+                                         "retransmissions": len(evs), "share_of_frames": round(share, 4),
+                                         "captured_twice_not_counted": len(dups),
+                                         "out_of_order": ooo.get((conn, direction), 0),
+                                         "bytes": sorted({(x.message or {}).get("bytes") for x in evs
+                                                          if (x.message or {}).get("bytes")})[:10]})
+
+
+def _capture_caused(reason: str) -> bool:
+    return "missing from the capture" in reason
+
+
+class V2gtpHeaderError(Rule):
+    """A V2GTP header is invalid or the stream does not frame into V2GTP messages.
+
+    What it checks: "V2GTP framing error" events (bytes that are not a V2GTP header: wrong
+    protocol version 0x01 / inverse 0xFE, an impossible length, a message cut off by the
+    sender's FIN or RST) and V2GTP messages whose header has problems (payload types are
+    TRN005's). Bytes lost in the capture are not the sender's fault: they are reported by
+    CAP002; a message left incomplete because the capture ended is not reported.
+    Why it matters: the receiver discards the message or closes the connection
+    (ISO 15118-2 §7.8.3.2 header checks); the session stalls until a timeout.
+    Fix (sender): write the 8-byte header as version 0x01, inverse 0xFE, the payload type,
+    the exact payload length (big-endian), and send whole messages.
+    Source: ISO 15118-2 §7.8.3 (V2GTP header, [V2G2-085] byte order), DIN 70121 §8.7.3,
+    ISO 15118-20 §7.8; PROTOCOL_FACTS §1.1 (J-V2GTP, CBV2G, R-MH).
+    """
+
+    code = "TRN004"
+    title = "V2GTP header or framing error"
+    severity = "error"
+    category = "transport"
+    requirement = "ISO 15118-2 §7.8.3.2 V2GTP header checks"
+    culprit = "unknown"
+    failure_modes = ("UC2 110", "UC2 111")
+
+    def check(self, session, ctx):
+        conns = _conns(ctx)
+        idx = session_index(session)
+        for e in idx.v2g_all:
+            if e.name == "V2GTP framing error":
+                reason = e.error or ""
+                if _capture_caused(reason):
+                    continue
+                if reason.startswith("stream ends"):
+                    c = conns.get(e.conn, {})
+                    d = 0 if e.direction == "EV->EVSE" else 1
+                    closed = ((c.get("fin_frames") or [None, None])[d]
+                              or (c.get("rst_frames") or [None, None])[d])
+                    if closed is None:
+                        continue      # the capture ended inside the message
+                    reason += f"; the sender closed the connection (frame {closed})"
+                n = e.info.get("bytes") or (len(e.payload) if e.payload else None)
+                where = f"frames {e.first_frame}-{e.frame}" if e.first_frame not in (None, e.frame) \
+                    else f"frame {e.frame}"
+                yield self.finding(session, [e.first_frame, e.frame],
+                                   f"{n if n is not None else 'Some'} byte(s) of the {_side(e)}'s stream "
+                                   f"on connection {e.conn} ({where}) are not a valid V2GTP message: "
+                                   f"{reason}", time=e.time, culprit=culprit_of(e),
+                                   evidence={"expected": "V2GTP header 01 FE <type> <length>",
+                                             "actual": reason, "stream_offset": e.offset,
+                                             "bytes": e.info.get("bytes")})
+            elif e.info.get("header_problems"):
+                probs = [p for p in e.info["header_problems"] if "payload type" not in p]
+                if not probs:
+                    continue      # a reserved / unexpected payload type: TRN005
+                yield self.finding(session, [e.frame], f"V2GTP header of {e.name} (frame {e.frame}) "
+                                   f"from the {_side(e)}: {'; '.join(probs)}", time=e.time,
+                                   culprit=culprit_of(e),
+                                   evidence={"expected": "valid V2GTP header", "actual": probs,
+                                             "payload_type": _pt(e.payload_type)})
+
+
+def _side(e) -> str:
+    return "EV" if e.direction == "EV->EVSE" else "EVSE" if e.direction == "EVSE->EV" else "sender"
+
+
+def _pt(pt) -> str | None:
+    return f"0x{pt:04X}" if isinstance(pt, int) else None
+
+
+#: ISO 15118-20 payload type per message family (E-D20 payload_type.hpp; ISO 15118-20 Table
+#: 12): the main stream of the schema; side streams as listed.
+_ISO20_SIDE = {0x8101: ("ScheduleExchange", "PowerDelivery", "ChargeParameterDiscovery"),
+               0x8102: ("MeteringConfirmation",), 0x8103: ("ACDP_SystemStatus",),
+               0x8104: ("VehicleCheckIn", "VehicleCheckOut")}
+
+
+def iso20_payload_types(name: str) -> set[int]:
+    """Payload types an ISO 15118-20 message may travel on (PROTOCOL_FACTS §1.2)."""
+    if name.startswith("supportedAppProtocol"):
+        return {0x8001}
+    base = name[:-3] if name.endswith(("Req", "Res")) else name
+    if base.startswith("AC_"):
+        main = 0x8003
+    elif base.startswith("DC_"):
+        main = 0x8004
+    elif base.startswith("ACDP_"):
+        main = 0x8005
+    elif base.startswith("WPT_"):
+        main = 0x8006
+    else:
+        main = 0x8002
+    out = {main}
+    for pt, names in _ISO20_SIDE.items():
+        if any(n in base for n in names):
+            out.add(pt)
+    return out
+
+
+class PayloadTypeNotAllowed(Rule):
+    """A V2GTP payload type that the negotiated protocol does not use for that message.
+
+    What it checks: DIN 70121 and ISO 15118-2 use payload type 0x8001 only; ISO 15118-20
+    uses 0x8001 for SupportedAppProtocol, 0x8002 for CommonMessages, 0x8003 AC, 0x8004 DC,
+    0x8005 ACDP, 0x8006 WPT, and the side streams 0x8101-0x8104 for their messages. Payload
+    types that carry no EXI (SDP types, reserved, manufacturer specific) on the V2G
+    connection are reported too. -20 per-message mismatches follow a single implementation
+    (E-D20 ⚠): warnings.
+    Why it matters: the receiver picks the schema by payload type (-20) or rejects unknown
+    types; the message is dropped or answered with a failure.
+    Fix (sender): send every message with the payload type of its schema.
+    Source: ISO 15118-20 Table 12, ISO 15118-2 Table 10 (payload types); J-V2GTP validity
+    check, E-D20 payload_type.hpp; PROTOCOL_FACTS §1.2.
+    """
+
+    code = "TRN005"
+    title = "V2GTP payload type not allowed for the protocol"
+    severity = "error"
+    category = "transport"
+    requirement = "ISO 15118-20 Table 12 / ISO 15118-2 Table 10 payload types"
+    culprit = "unknown"
+    protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
+    failure_modes = ("UC2 110", "UC2 111")
+
+    def check(self, session, ctx):
+        proto = ctx.summaries.get(session.id, {}).get("protocol")
+        groups: dict = {}
+        for e in session_index(session).v2g_all:
+            pt = e.payload_type
+            if pt is None or e.name == "V2GTP framing error":
+                continue
+            if e.message is None:
+                if e.error and "does not carry EXI" in e.error:
+                    allowed, warn = ("0x8001",) if proto != "ISO 15118-20" else ("0x8001-0x8006",
+                                                                                 "0x8101-0x8104"), False
+                else:
+                    continue
+            elif proto == "ISO 15118-20" or (e.protocol or "").startswith("ISO 15118-20"):
+                ok = iso20_payload_types(e.name)
+                if pt in ok:
+                    continue
+                allowed, warn = tuple(_pt(x) for x in sorted(ok)), True
+            else:
+                if pt == 0x8001:
+                    continue
+                allowed, warn = ("0x8001",), False
+            key = (e.name, e.direction, pt)
+            g = groups.get(key)
+            if g is None:
+                groups[key] = [e, e, 1, allowed, warn]
+            else:
+                g[1] = e
+                g[2] += 1
+        for (name, _, pt), (first, last, n, allowed, warn) in groups.items():
+            span = f"frame {first.frame}" if n == 1 else f"{n}×, frames {first.frame}-{last.frame}"
+            yield self.finding(session, [first.frame, last.frame],
+                               f"{name} ({span}) from the {_side(first)} uses V2GTP payload type "
+                               f"{_pt(pt)}; {proto or 'the protocol'} allows {', '.join(allowed)} "
+                               "for it", time=first.time, culprit=culprit_of(first),
+                               severity="warning" if warn and self.severity == "error" else None,
+                               measured=_pt(pt), limit=list(allowed),
+                               evidence={"expected": list(allowed), "actual": _pt(pt),
+                                         "messages": n})
+
+
+class EmptyPayload(Rule):
+    """A V2GTP message with a zero-length payload.
+
+    What it checks: V2GTP messages whose header announces a payload length of 0.
+    Why it matters: every V2GTP message carries one EXI document; an empty one cannot be
+    decoded and the receiver answers with a failure or drops the connection.
+    Fix (sender): do not send a V2GTP header without its payload (check the encoder's
+    return value before sending).
+    Source: ISO 15118-2 §7.8.3 (V2GTP payload), DIN 70121 §8.7.3; PROTOCOL_FACTS §1.1.
+    """
+
+    code = "TRN006"
+    title = "V2GTP message with an empty payload"
+    severity = "error"
+    category = "transport"
+    requirement = "ISO 15118-2 §7.8.3 V2GTP payload"
+    culprit = "unknown"
+    failure_modes = ("UC2 110", "UC2 111")
+
+    def check(self, session, ctx):
+        groups: dict = {}
+        for e in session_index(session).v2g_all:
+            if e.payload is not None and len(e.payload) == 0 and e.name != "V2GTP framing error":
+                g = groups.setdefault((e.direction, e.payload_type), [e, e, 0])
+                g[1] = e
+                g[2] += 1
+        for (_, pt), (first, last, n) in groups.items():
+            yield self.finding(session, [first.frame, last.frame],
+                               f"{n} V2GTP message(s) from the {_side(first)} with payload type "
+                               f"{_pt(pt)} and no payload (frames {first.frame}-{last.frame})",
+                               time=first.time, culprit=culprit_of(first), measured=0,
+                               evidence={"expected": "an EXI payload", "actual": "payload length 0",
+                                         "messages": n})
+
+
+class SeccClosedAfterRequest(Rule):
+    """The SECC closed or reset the connection instead of answering a request.
+
+    What it checks: a FIN or RST from the EVSE while a request of the EV is unanswered on
+    that connection, within ``max_delay_s`` of the request (beyond that it is a timeout,
+    reported by the timing rules).
+    Why it matters: the EV gets no response and the session ends abruptly; usually the
+    SECC rejected the request (an unexpected message, a state it cannot handle) or
+    crashed. Often a symptom of an earlier problem, which the report names as the root
+    cause.
+    Fix (SECC): answer every request, with a FAILED response code if needed (ISO 15118-2
+    [V2G2-538]: even a request out of sequence gets its response with
+    FAILED_SequenceError), then close.
+    Source: ISO 15118-2 §8.8.2 (one response per request), [V2G2-538], [V2G2-539];
+    DIN 70121 [V2G-DC-390]; PROTOCOL_FACTS §4.0.
+    """
+
+    code = "TRN007"
+    title = "SECC closed the connection instead of answering"
+    severity = "warning"
+    category = "transport"
+    culprit = "SECC"
+    consequence = True
+    requirement = "ISO 15118-2 [V2G2-538] every request gets its response"
+    failure_modes = ("UC2 158", "UC2 239", "UC2 103")
+    params = {"max_delay_s": 5.0}
+
+    def check(self, session, ctx):
+        pending: dict = {}
+        for e in session.events:
+            layer = e.layer
+            if layer == "v2gtp":
+                if e.message is None:
+                    continue
+                if e.name.endswith("Req"):
+                    pending[e.conn] = e
+                elif e.name.endswith("Res"):
+                    pending.pop(e.conn, None)
+            elif layer == "tcp" and e.name in ("FIN", "RST"):
+                req = pending.pop(e.conn, None)
+                if req is None or e.direction != "EVSE->EV":
+                    continue
+                dt = e.time - req.time
+                if dt > self.p["max_delay_s"]:
+                    continue
+                yield self.finding(session, [req.frame, e.frame],
+                                   f"The EVSE {'reset' if e.name == 'RST' else 'closed'} the "
+                                   f"connection ({e.name}, frame {e.frame}) {dt:.3f} s after "
+                                   f"{req.name} (frame {req.frame}) instead of answering it",
+                                   time=e.time, measured=round(dt, 6), limit=self.p["max_delay_s"],
+                                   unit="s", evidence={"expected": req.name[:-3] + "Res",
+                                                       "actual": f"TCP {e.name} by the EVSE",
+                                                       "request": req.name})
+
+
+def _ip(text: str | None, endpoint: bool = False):
+    """An ip_address from a bare address, or from an endpoint ``[ip]:port`` / ``ip:port``
+    (``endpoint``); None when it does not parse. A zone (``%eth0``) is dropped."""
+    if not text:
+        return None
+    host = text
+    if endpoint:
+        host = text[1:text.index("]")] if text.startswith("[") and "]" in text else text.rsplit(":", 1)[0]
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+class ConnectedElsewhere(Rule):
+    """The EV's V2G connection goes to another address or port than the SDP response gave.
+
+    What it checks: for every established V2G connection of the session (SYN answered or
+    data exchanged), its server address and port against the SECCIPAddress / SECCPort of
+    the session's SDP responses. Refused connections are TRN001's.
+    Why it matters: the EV must connect where the SECC told it to; that it worked here (the
+    SECC listens there too) is luck — another charger would refuse the connection.
+    Fix (EVCC): take address and port from the SDP response, never a fixed 15118.
+    Source: ISO 15118-2 §7.10.1 (SDP response SECC IP address and port), DIN 70121 §8.7.2;
+    PROTOCOL_FACTS §1.5 (d) (pyPLC readme).
+    """
+
+    code = "TRN008"
+    title = "TCP connection to another address / port than SDP announced"
+    severity = "warning"
+    category = "transport"
+    culprit = "EVCC"
+    requirement = "ISO 15118-2 §7.10.1 SDP response SECC address/port"
+    failure_modes = ("UC2 100",)
+
+    def check(self, session, ctx):
+        idx = session_index(session)
+        announced = []
+        for e in idx.sdp:
+            m = e.message or {}
+            if e.direction == "EVSE->EV" and m.get("SECCPort") is not None:
+                announced.append((_ip(m.get("SECCIPAddress")), m.get("SECCPort"), e))
+        if not announced:
+            return
+        conns = _conns(ctx)
+        for cid in session.connections:
+            c = conns.get(cid)
+            if not c or c.get("kind") in ("other",):
+                continue
+            if c.get("synack_frame") is None and not c.get("v2g_messages"):
+                continue
+            server = c.get("server", "")
+            ip = _ip(server, endpoint=True)
+            port = int(server.rsplit(":", 1)[1]) if ":" in server else None
+            if any((a is None or ip is None or a == ip) and p == port for a, p, _ in announced):
+                continue
+            sdp = max((x for x in announced if x[2].frame <= (c.get("first_frame") or 0)),
+                      key=lambda x: x[2].frame, default=announced[-1])
+            what = " and ".join(w for w, bad in (("address", sdp[0] is not None and ip is not None
+                                                  and sdp[0] != ip), ("port", sdp[1] != port)) if bad)
+            yield self.finding(session, [sdp[2].frame, c.get("syn_frame") or c.get("first_frame")],
+                               f"The EV connected to {server} (connection {cid}) although the SDP "
+                               f"response (frame {sdp[2].frame}) announced [{sdp[0]}]:{sdp[1]} "
+                               f"(the {what} differ{'' if ' and ' in what else 's'}); the SECC "
+                               "accepted it",
+                               time=c.get("first_time"), measured=server,
+                               limit=f"[{sdp[0]}]:{sdp[1]}",
+                               evidence={"expected": f"[{sdp[0]}]:{sdp[1]}", "actual": server,
+                                         "connection": cid})

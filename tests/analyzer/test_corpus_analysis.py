@@ -72,7 +72,7 @@ def test_sdp_ok_tcp_fail_names_the_wrong_port(corpus):
 def test_cablecheck_failed_and_precharge_failures(corpus):
     a = analysis("2023-04-19_westparkAlpi_pyPlc_lightbulb_1fail_1ok.pcapng")
     rsp = [f for f in a.findings if f.rule == "RSP001"]
-    assert rsp and rsp[0].frames == [659] and "CableCheckRes" in rsp[0].synopsis
+    assert rsp and {656, 659} <= set(rsp[0].frames) and "CableCheckRes" in rsp[0].synopsis
     b = analysis("2022-12-13_compleo_with_bulb.pcapng")
     pre = [f for f in b.findings if f.rule == "PRE001"]
     assert pre and "95.5 V" in pre[0].synopsis and 731 in pre[0].frames

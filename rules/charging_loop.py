@@ -1,0 +1,752 @@
+"""The charging loop's own health: how it starts (PowerDeliveryRes OK), how it reacts to the
+EVSE's stop signals, ChargingComplete, metering receipts, and how it ends (PowerDelivery Stop).
+
+This module also holds the small machinery the precharge, cable-check and limits rules share:
+:func:`message_runs` cuts a session into *runs* — uninterrupted repetitions of one
+request/response pair on one TCP connection (a CableCheck loop, a PreCharge loop, a
+CurrentDemand loop) — with what came before and after each run, computed once per session.
+The loop messages are CurrentDemand (DIN 70121, ISO 15118-2 DC), ChargingStatus
+(ISO 15118-2 AC), DC_ChargeLoop / AC_ChargeLoop / WPT_ChargeLoop (ISO 15118-20).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .base import Rule
+from .helpers import base_name, body, facts, find_first, is_failed
+
+#: Base names of the charge-loop messages (PROTOCOL_FACTS §4E).
+LOOP = frozenset({"CurrentDemand", "ChargingStatus", "DC_ChargeLoop", "AC_ChargeLoop",
+                  "WPT_ChargeLoop"})
+#: Messages that may interleave with the loop without ending it (ISO 15118-2 [V2G2-580]).
+LOOP_PASSTHROUGH = frozenset({"MeteringReceipt", "MeteringConfirmation"})
+#: Base names of the ChargeParameterDiscovery messages (their limits bound the loop).
+CPD = frozenset({"ChargeParameterDiscovery", "DC_ChargeParameterDiscovery",
+                 "AC_ChargeParameterDiscovery", "WPT_ChargeParameterDiscovery"})
+#: DC_EVSEStatusCode values that tell the EV to stop (PROTOCOL_FACTS §4.0 "Status semantics").
+STOP_STATUS = frozenset({"EVSE_Shutdown", "EVSE_EmergencyShutdown", "EVSE_Malfunction"})
+#: EVSENotification values that ask the EV to stop (DIN / ISO-2 StopCharging; -20 Terminate,
+#: Pause).
+STOP_NOTIFICATION = frozenset({"StopCharging", "Terminate", "Pause"})
+
+_LOWER = {"error": "warning", "warning": "info", "info": "info"}
+
+
+class LoopRule(Rule):
+    """Base of the precharge, cable-check, limits and charging-loop rules (no code: not a
+    rule itself): a finding that aggregates several occurrences carries their number in
+    ``count`` (from ``count=`` or the evidence's ``count``)."""
+
+    def finding(self, *args, count=None, **kw):
+        f = super().finding(*args, **kw)
+        n = count if count is not None else f.evidence.get("count")
+        if isinstance(n, int) and not isinstance(n, bool) and n > 1:
+            f.count = n
+        return f
+
+
+def lower(severity: str) -> str:
+    """One step less severe (error → warning → info): for findings made unreliable by frames
+    missing from the capture."""
+    return _LOWER.get(severity, severity)
+
+
+@dataclass
+class Cycle:
+    """One request and its response (either may be missing: a request left unanswered, a
+    response whose request the capture lacks)."""
+
+    req: object | None
+    res: object | None
+    _qb: dict | None = None
+    _rb: dict | None = None
+
+    @property
+    def qb(self) -> dict:
+        """Decoded body of the request ({} without one), computed once."""
+        if self._qb is None:
+            self._qb = body(self.req) if self.req is not None else {}
+        return self._qb
+
+    @property
+    def rb(self) -> dict:
+        """Decoded body of the response ({} without one), computed once."""
+        if self._rb is None:
+            self._rb = body(self.res) if self.res is not None else {}
+        return self._rb
+
+    @property
+    def q(self) -> dict:
+        """SI facts of the request ({} without one)."""
+        return facts(self.req) if self.req is not None else {}
+
+    @property
+    def r(self) -> dict:
+        """SI facts of the response ({} without one)."""
+        return facts(self.res) if self.res is not None else {}
+
+    @property
+    def time(self) -> float:
+        e = self.res if self.res is not None else self.req
+        return e.time
+
+    @property
+    def frames(self) -> list[int]:
+        return [e.frame for e in (self.req, self.res) if e is not None]
+
+
+@dataclass
+class Run:
+    """An uninterrupted repetition of one message pair on one connection.
+
+    ``name``: the base name (``PreCharge``); ``cycles``: the request/response pairs;
+    ``messages``: every decoded message of the run in order (with interleaved
+    ``LOOP_PASSTHROUGH`` messages for charge loops); ``before`` / ``before2``: the last and
+    the second-to-last decoded message on the connection before the run; ``after``: the first
+    decoded message on the connection after it (None when none came); ``end``: the first TCP
+    FIN / RST event on the connection after the run's last message, when no message followed;
+    ``cpd_req`` / ``cpd_res``: the session's latest ChargeParameterDiscovery request and
+    response before the run; ``kind``: ``loop``, ``precharge`` or ``cablecheck``."""
+
+    name: str
+    conn: int | None
+    cycles: list[Cycle] = field(default_factory=list)
+    messages: list = field(default_factory=list)
+    before: object | None = None
+    before2: object | None = None
+    after: object | None = None
+    end: object | None = None
+    cpd_req: object | None = None
+    cpd_res: object | None = None
+    kind: str = ""
+
+    @property
+    def first(self):
+        return self.messages[0]
+
+    @property
+    def last(self):
+        return self.messages[-1]
+
+    @property
+    def duration_s(self) -> float:
+        return self.last.time - self.first.time
+
+
+def _cached(ctx, session, key, build):
+    """``build()`` once per session and key — several rules read the same runs. Kept in
+    the analysis' scratch space (``ctx.cache``); built anew without one."""
+    cache = getattr(ctx, "cache", None)
+    if cache is None:
+        return build()
+    k = ("charging_loop", session.id, id(session), key)
+    hit = cache.get(k)
+    if hit is None:
+        hit = cache[k] = build()
+    return hit
+
+
+#: The kinds of runs: base names of their messages, and the messages that may interleave.
+KINDS = {
+    "loop": (LOOP, LOOP_PASSTHROUGH),
+    "precharge": (frozenset({"PreCharge", "DC_PreCharge"}), frozenset()),
+    "cablecheck": (frozenset({"CableCheck", "DC_CableCheck"}), frozenset()),
+}
+_KIND_OF = {b: k for k, (bases, _) in KINDS.items() for b in bases}
+
+
+def message_runs(session, kind: str, ctx=None) -> list[Run]:
+    """The session's runs of one kind (``loop``, ``precharge``, ``cablecheck``; see
+    :class:`Run`), in order of their first message; all kinds are cut in one pass over the
+    session and cached."""
+    return _cached(ctx, session, "runs", lambda: _build_runs(session))[kind]
+
+
+def _build_runs(session) -> dict[str, list[Run]]:
+    runs: dict[str, list[Run]] = {k: [] for k in KINDS}
+    open_run: dict = {}          # conn → the run still open on it
+    prev: dict = {}              # conn → (last message, second-to-last message)
+    cpd_req = cpd_res = None
+    for e in session.events:
+        layer = e.layer
+        if layer == "tcp":
+            if e.name in ("FIN", "RST"):
+                r = open_run.get(e.conn)
+                if r is not None and r.end is None:
+                    r.end = e
+            continue
+        if layer != "v2gtp" or e.message is None:
+            continue
+        c = e.conn
+        name = e.name
+        is_req = name.endswith("Req")
+        b = name[:-3] if is_req or name.endswith("Res") else name
+        r = open_run.get(c)
+        kind = _KIND_OF.get(b)
+        if r is not None and kind is None and b in KINDS[r.kind][1]:
+            kind = r.kind                                  # interleaved (MeteringReceipt)
+            member = False
+        else:
+            member = True
+        if kind is not None:
+            if r is not None and r.kind != kind:
+                r.after = e
+                r.end = None
+                r = None
+            if r is None:
+                last, last2 = prev.get(c, (None, None))
+                r = Run(name=b, conn=c, before=last, before2=last2, cpd_req=cpd_req,
+                        cpd_res=cpd_res)
+                r.kind = kind
+                open_run[c] = r
+                runs[kind].append(r)
+            r.messages.append(e)
+            if member:
+                cyc = r.cycles
+                if is_req:
+                    cyc.append(Cycle(e, None))
+                elif cyc and cyc[-1].res is None and cyc[-1].req is not None:
+                    cyc[-1].res = e
+                else:
+                    cyc.append(Cycle(None, e))
+        elif r is not None:
+            r.after = e
+            r.end = None
+            del open_run[c]
+        if b in CPD:
+            if is_req:
+                cpd_req = e
+            else:
+                cpd_res = e
+        prev[c] = (e, prev.get(c, (None, None))[0])
+    return runs
+
+
+def loop_runs(session, ctx=None) -> list[Run]:
+    """The session's charge-loop runs (MeteringReceipt / MeteringConfirmation do not end
+    a run)."""
+    return message_runs(session, "loop", ctx)
+
+
+def excerpt(e, keys=None) -> dict:
+    """The decoded excerpt that proves a finding: ``{"message", "frame", field: decoded
+    value…}`` with the fields named in ``keys`` (all body fields but the Header when None)."""
+    if e is None:
+        return {}
+    b = body(e)
+    if keys is None:
+        sel = {k: v for k, v in b.items() if k != "Header"}
+    else:
+        sel = {}
+        for k in keys:
+            v = find_first(b, k)
+            if v is not None:
+                sel[k] = v
+    return {"message": e.name, "frame": e.frame, **sel}
+
+
+def ok_response(e) -> bool:
+    """A decoded response whose ResponseCode is not FAILED*."""
+    return e is not None and e.message is not None and not is_failed(facts(e).get("ResponseCode"))
+
+
+def is_start(e) -> bool:
+    """Whether a PowerDeliveryReq starts energy transfer (ChargeProgress Start, DIN
+    ReadyToChargeState true)."""
+    b = body(e)
+    if "ReadyToChargeState" in b:
+        return b.get("ReadyToChargeState") is True
+    return b.get("ChargeProgress") == "Start"
+
+
+def describe(e) -> str:
+    """A message's name, with what a PowerDeliveryReq asks for (``PowerDeliveryReq
+    (ChargeProgress=Stop)``)."""
+    if e.name == "PowerDeliveryReq" and e.message is not None:
+        b = body(e)
+        if "ReadyToChargeState" in b:
+            return f"PowerDeliveryReq (ReadyToChargeState={str(b['ReadyToChargeState']).lower()})"
+        if "ChargeProgress" in b:
+            return f"PowerDeliveryReq (ChargeProgress={b['ChargeProgress']})"
+    return e.name
+
+
+def end_text(run: Run) -> str:
+    """How a run ended, in words: the next message, the TCP close, or the capture end."""
+    if run.after is not None:
+        return f"then {describe(run.after)} (frame {run.after.frame})"
+    if run.end is not None:
+        who = "the EV" if run.end.direction == "EV->EVSE" else "the EVSE"
+        how = "closed" if run.end.name == "FIN" else "reset"
+        return f"then {who} {how} the TCP connection ({run.end.name}, frame {run.end.frame})"
+    return "and the capture ended"
+
+
+def end_culprit(run: Run, ctx=None, silence_s: float = 5.0) -> str | None:
+    """Who ended a run: the sender of the next message; else SECC when the last request went
+    unanswered (the connection closed, or the capture went on ``silence_s`` without an
+    answer) or the EVSE closed / reset the connection, EVCC when the EV did; None when the
+    capture simply ended."""
+    if run.after is not None:
+        return "EVCC" if run.after.direction == "EV->EVSE" else "SECC"
+    unanswered = run.last.name.endswith("Req")
+    if run.end is not None:
+        if unanswered:
+            return "SECC"
+        return "EVCC" if run.end.direction == "EV->EVSE" else "SECC"
+    if unanswered and ctx is not None:
+        last = ctx.capture.get("last_time")
+        if last is not None and last - run.last.time > silence_s:
+            return "SECC"
+    return None
+
+
+def lost_bytes(ctx, conn) -> int:
+    """Bytes the capture lacks on a connection (both directions)."""
+    for c in ctx.connections:
+        if c.get("conn") == conn:
+            return sum(c.get("lost_bytes") or [0, 0])
+    return 0
+
+
+def capture_cut(ctx, run: Run, limit_s: float) -> bool:
+    """Whether the capture ended before ``limit_s`` after the run's first message without
+    the run having ended (no following message, no TCP close): nothing to blame anyone for."""
+    if run.after is not None or run.end is not None:
+        return False
+    last = ctx.capture.get("last_time")
+    return last is not None and last - run.first.time < limit_s
+
+
+def flag(b: dict, name: str):
+    """A loop request's boolean such as ChargingComplete: a direct child of the body (DIN,
+    ISO-2) or inside DisplayParameters (ISO 15118-20); None when absent."""
+    v = b.get(name)
+    if v is None:
+        dp = b.get("DisplayParameters")
+        if isinstance(dp, dict):
+            v = dp.get(name)
+    return v
+
+
+def _current_request(q: dict) -> float | None:
+    """What a loop request says about the current the EV wants: EVTargetCurrent (DIN, ISO-2
+    DC, -20 scheduled DC); for -20 AC the power the EV draws (EVPresentActivePower, W);
+    None when the message says nothing about it (ISO-2 AC, -20 dynamic DC)."""
+    i = q.get("EVTargetCurrent_A")
+    if i is None:
+        i = q.get("EVPresentActivePower_W")
+    return i
+
+
+class LoopStartedWithoutPowerDelivery(LoopRule):
+    """The charge loop started without a PowerDeliveryRes OK to a Start request.
+
+    What it checks: the message on the same connection right before the first
+    CurrentDemandReq / ChargingStatusReq / DC_ChargeLoopReq / AC_ChargeLoopReq of each loop
+    must be a PowerDeliveryRes with a ResponseCode OK* answering a PowerDeliveryReq that
+    starts energy transfer (ChargeProgress Start; DIN ReadyToChargeState true; -20 with
+    EVProcessing Finished). The sequence rules (SEQ002) judge the same requests against the
+    sequence tables (and leave states after a FAILED response unjudged); this rule names the
+    PowerDelivery exchange the loop is missing, whatever the SECC then answered.
+    Why it matters: only PowerDeliveryRes OK means the SECC closed its contactors and accepts
+    the loop ([V2G2-590], [V2G-DC-462], [V2G20-861]); an EV that starts the loop after a
+    refusal, a stop or no PowerDelivery at all asks for current the SECC did not agree to.
+    Fix (EVCC): send CurrentDemandReq / ChargingStatusReq / ChargeLoopReq only after
+    PowerDeliveryRes OK to a Start request; stop the session on a FAILED PowerDeliveryRes.
+    Source: ISO 15118-2 [V2G2-576], [V2G2-590]; DIN 70121 [V2G-DC-462]; ISO 15118-20
+    [V2G20-861], PowerDeliveryRes to EVProcessing=Ongoing allows only PowerDeliveryReq
+    (J-SECC-20); PROTOCOL_FACTS §4A, §4B, §4C sequence tables.
+    """
+
+    code = "CHL001"
+    title = "Charge loop started without PowerDeliveryRes OK"
+    severity = "error"
+    category = "charging-loop"
+    culprit = "EVCC"
+    protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
+    requirement = "ISO 15118-2 [V2G2-590]; DIN 70121 [V2G-DC-462]; ISO 15118-20 [V2G20-861]"
+
+    def check(self, session, ctx):
+        for run in loop_runs(session, ctx):
+            first = run.first
+            if not first.name.endswith("Req"):
+                continue
+            prev, prev2 = run.before, run.before2
+            if prev is None:
+                continue                  # the capture starts inside the session
+            why = None
+            frames = [prev.frame, first.frame]
+            if base_name(prev.name) != "PowerDelivery":
+                why = f"after {prev.name} (frame {prev.frame}) without any PowerDelivery exchange"
+            elif prev.name == "PowerDeliveryReq":
+                why = f"although PowerDeliveryReq (frame {prev.frame}) got no response"
+            elif not ok_response(prev):
+                why = (f"although PowerDeliveryRes (frame {prev.frame}) answered "
+                       f"{facts(prev).get('ResponseCode')}")
+            elif prev2 is not None and prev2.name == "PowerDeliveryReq":
+                frames.insert(0, prev2.frame)
+                b = body(prev2)
+                if not is_start(prev2):
+                    what = ("ReadyToChargeState=false" if "ReadyToChargeState" in b
+                            else f"ChargeProgress={b.get('ChargeProgress')}")
+                    why = f"after PowerDeliveryReq (frame {prev2.frame}) with {what}"
+                elif b.get("EVProcessing") == "Ongoing":
+                    why = (f"after PowerDeliveryReq (frame {prev2.frame}) with "
+                           "EVProcessing=Ongoing (the EV had not finished PowerDelivery)")
+            if why is None:
+                continue
+            yield self.finding(
+                session, frames, f"{first.name} (frame {first.frame}) started the charge loop "
+                f"{why}", time=first.time,
+                evidence={"expected": "PowerDeliveryRes OK to a PowerDeliveryReq Start right "
+                                      "before the first loop request",
+                          "actual": why, "previous": excerpt(prev),
+                          "loop_request": excerpt(first)})
+
+
+class CurrentRequestedAfterStop(LoopRule):
+    """The EV kept requesting current after the EVSE signalled a stop.
+
+    What it checks: after the first charge-loop response with EVSEStatusCode EVSE_Shutdown /
+    EVSE_EmergencyShutdown / EVSE_Malfunction or EVSENotification StopCharging (-20:
+    Terminate, Pause), further loop requests that still ask for current (EVTargetCurrent >
+    ``min_current_a``; -20 AC: EVPresentActivePower > ``min_current_a`` W; loops whose
+    requests say nothing about the current — ISO-2 AC, -20 dynamic mode — are left out). A
+    status code leaves the EV ``grace_s`` to stop (⚠ no normative delay found; the Ioniq
+    reacts in 250 ms); a notification alone leaves it NotificationMaxDelay (at least
+    ``grace_s``). The protocol side — no PowerDeliveryReq (Stop) within NotificationMaxDelay
+    — is RSP003 (response codes), the EVSE status itself RSP004; this rule is about the
+    physics: current still asked for, and still delivered by an EVSE that declared it is
+    shutting down (in the synopsis and the evidence). An EV that keeps looping with 0 A is
+    not a finding here.
+    Why it matters: the EVSE is shutting down; an EV that keeps drawing current forces the
+    EVSE to open its contactors under load or to reset the connection.
+    Fix (EVCC): on EVSE_Shutdown / StopCharging ramp EVTargetCurrent to 0 and send
+    PowerDeliveryReq (Stop) within NotificationMaxDelay.
+    Source: PROTOCOL_FACTS §4.0 "Status semantics" (EVSE_Shutdown → PowerDeliveryReq(Stop);
+    NotificationMaxDelay; R-EVCC-CD, PYPLC readme); DIN 70121 / ISO 15118-2 DC_EVSEStatusType;
+    ISO 15118-20 EVSENotification.
+    """
+
+    code = "CHL002"
+    title = "EV kept requesting current after the EVSE signalled stop"
+    severity = "warning"
+    category = "charging-loop"
+    culprit = "EVCC"
+    protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
+    requirement = ("DIN 70121 / ISO 15118-2 DC_EVSEStatusCode, EVSENotification, "
+                   "NotificationMaxDelay")
+    failure_modes = ("UC2 237",)
+    params = {"grace_s": 2.0, "min_current_a": 0.5}
+    consequence = True           # the physics side of RSP003 (EV ignored the stop request)
+
+    def check(self, session, ctx):
+        for run in loop_runs(session, ctx):
+            signal = None
+            for cyc in run.cycles:
+                r = cyc.r
+                if cyc.res is not None and (r.get("EVSEStatusCode") in STOP_STATUS
+                                            or r.get("EVSENotification") in STOP_NOTIFICATION):
+                    signal = cyc
+                    break
+            if signal is None:
+                continue
+            r = signal.r
+            status = r.get("EVSEStatusCode")
+            note = r.get("EVSENotification")
+            delay = find_first(body(signal.res), "NotificationMaxDelay")
+            grace = self.p["grace_s"]
+            if status not in STOP_STATUS and isinstance(delay, (int, float)):
+                grace = max(grace, float(delay))
+            after = [c for c in run.cycles if c.req is not None and c.req.time > signal.res.time]
+            asking = []
+            for c in after:
+                i = _current_request(c.q)
+                if i is not None and i > self.p["min_current_a"]:
+                    asking.append(c)
+            if not asking:
+                continue
+            span = asking[-1].req.time - signal.res.time
+            if span <= grace:
+                continue
+            delivered = [c.r.get("EVSEPresentCurrent_A") for c in asking]
+            delivered = [x for x in delivered if x is not None]
+            asked = [_current_request(c.q) for c in asking]
+            asked = [x for x in asked if x is not None]
+            what = " / ".join(x for x in (status if status in STOP_STATUS else None,
+                                          note if note in STOP_NOTIFICATION else None) if x)
+            unit = "A" if asking[0].q.get("EVTargetCurrent_A") is not None else "W"
+            amount = f" up to {max(asked):.1f} {unit}" if asked else ""
+            flow = (f"; the EVSE still reported up to {max(delivered):.2f} A"
+                    if delivered and max(delivered) > self.p["min_current_a"] else "")
+            frames = [signal.res.frame, asking[0].req.frame, asking[-1].req.frame]
+            tail = end_text(run)
+            if run.after is not None:
+                frames.append(run.after.frame)
+            elif run.end is not None:
+                frames.append(run.end.frame)
+            yield self.finding(
+                session, frames,
+                f"After {signal.res.name} (frame {signal.res.frame}) reported {what}, the EV "
+                f"sent {len(asking)} more {asking[0].req.name} asking for current{amount} "
+                f"over {span:.1f} s (allowed {grace:.1f} s){flow}, {tail}",
+                time=signal.res.time, measured=round(span, 3), limit=grace, unit="s",
+                evidence={"expected": f"EVTargetCurrent 0 and PowerDeliveryReq (Stop) within "
+                                      f"{grace:.1f} s of {what}",
+                          "actual": f"{len(asking)} loop requests over {span:.1f} s",
+                          "count": len(asking),
+                          "NotificationMaxDelay_s": delay, "signal": excerpt(signal.res),
+                          "last_request": excerpt(asking[-1].req),
+                          "EVSEPresentCurrent_max_A": max(delivered) if delivered else None})
+
+
+class CurrentAfterChargingComplete(LoopRule):
+    """The EV kept asking for current after it declared ChargingComplete.
+
+    What it checks: the loop requests with ChargingComplete = true (DIN / ISO-2
+    CurrentDemandReq, -20 DisplayParameters) that still ask for more than ``min_current_a``,
+    over more than ``grace_s`` from the first of them (⚠ analyst-chosen; no normative
+    delay).
+    Why it matters: ChargingComplete = true says the battery is full; the EV should ramp
+    down and stop with PowerDeliveryReq (Stop). A full EV that keeps asking for current
+    contradicts itself (wrong flag or a wrong current request).
+    Fix (EVCC): set ChargingComplete only when charging is complete, then request 0 A and
+    send PowerDeliveryReq (Stop).
+    Source: ISO 15118-2 CurrentDemandReqType (ChargingComplete, BulkChargingComplete);
+    DIN 70121 CurrentDemandReqType; ISO 15118-20 DisplayParametersType; PROTOCOL_FACTS §4D.
+    """
+
+    code = "CHL003"
+    title = "Current requested after ChargingComplete"
+    severity = "warning"
+    category = "charging-loop"
+    culprit = "EVCC"
+    protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
+    params = {"grace_s": 5.0, "min_current_a": 1.0}
+    requirement = ("ISO 15118-2 / DIN 70121 CurrentDemandReq ChargingComplete; "
+                   "ISO 15118-20 DisplayParameters")
+
+    def check(self, session, ctx):
+        for run in loop_runs(session, ctx):
+            start = None
+            asking = []
+            for c in run.cycles:
+                if c.req is None:
+                    continue
+                if flag(c.qb, "ChargingComplete") is not True:
+                    continue              # withdrawn ChargingComplete: CHL004's matter
+                if start is None:
+                    start = c
+                i = _current_request(c.q)
+                if i is not None and i > self.p["min_current_a"]:
+                    asking.append((c, i))
+            if start is None or not asking:
+                continue
+            span = asking[-1][0].req.time - start.req.time
+            if span <= self.p["grace_s"]:
+                continue
+            worst = max(asking, key=lambda x: x[1])
+            yield self.finding(
+                session, [start.req.frame, worst[0].req.frame, asking[-1][0].req.frame],
+                f"{start.req.name} (frame {start.req.frame}) declared ChargingComplete, yet the EV "
+                f"asked for current in {len(asking)} requests over {span:.1f} s (up to "
+                f"{worst[1]:.1f} A, frame {worst[0].req.frame})",
+                time=start.req.time, measured=round(span, 3), limit=self.p["grace_s"], unit="s",
+                evidence={"expected": "EVTargetCurrent ramped to 0 and PowerDeliveryReq (Stop) "
+                                      "after ChargingComplete",
+                          "actual": f"{len(asking)} requests asking for current",
+                          "count": len(asking),
+                          "first": excerpt(start.req, ("ChargingComplete", "EVTargetCurrent")),
+                          "worst": excerpt(worst[0].req, ("ChargingComplete", "EVTargetCurrent"))})
+
+
+_PD_FIELDS = ("ReadyToChargeState", "ChargeProgress", "ChargingComplete", "BulkChargingComplete",
+              "EVRESSSOC")
+
+
+class ChargingCompleteInconsistent(LoopRule):
+    """ChargingComplete / BulkChargingComplete used inconsistently.
+
+    What it checks: (a) a PowerDeliveryReq that starts energy transfer while declaring
+    ChargingComplete = true; (b) ChargingComplete or BulkChargingComplete going back from
+    true to false within one charge loop.
+    Why it matters: ChargingComplete = true means "full charge (100 % SOC) is complete";
+    starting a transfer with it, or withdrawing it, leaves the EVSE (and a backend reading
+    it) with a wrong picture of the session. ⚠ informative: no requirement names these
+    cases.
+    Fix (EVCC): set ChargingComplete / BulkChargingComplete from the battery state and keep
+    them monotonic within a loop.
+    Source: ISO 15118-2 DC_EVPowerDeliveryParameterType, CurrentDemandReqType (field
+    semantics); DIN 70121 same types; ISO 15118-20 DisplayParametersType.
+    """
+
+    code = "CHL004"
+    title = "ChargingComplete / BulkChargingComplete inconsistent"
+    severity = "info"
+    category = "charging-loop"
+    culprit = "EVCC"
+    protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
+    requirement = "ISO 15118-2 / DIN 70121 ChargingComplete, BulkChargingComplete semantics"
+
+    def check(self, session, ctx):
+        for e in session.events:
+            if e.layer == "v2gtp" and e.message is not None and e.name == "PowerDeliveryReq":
+                if is_start(e) and find_first(body(e), "ChargingComplete") is True:
+                    soc = facts(e).get("SoC_pct")
+                    yield self.finding(
+                        session, [e.frame],
+                        f"PowerDeliveryReq (frame {e.frame}) starts energy transfer with "
+                        f"ChargingComplete=true" + (f" at SOC {soc:.0f} %" if soc is not None else ""),
+                        time=e.time, evidence={"expected": "ChargingComplete=false when starting",
+                                               "actual": "ChargingComplete=true",
+                                               "message": excerpt(e, _PD_FIELDS)})
+        for run in loop_runs(session, ctx):
+            for name in ("ChargingComplete", "BulkChargingComplete"):
+                was = None
+                back = []
+                for c in run.cycles:
+                    if c.req is None:
+                        continue
+                    v = flag(c.qb, name)
+                    if v is None:
+                        continue
+                    if was is not None and was[1] is True and v is False:
+                        back.append((was[0], c.req))
+                    was = (c.req, v)
+                if back:
+                    a, b = back[0]
+                    yield self.finding(
+                        session, [a.frame, b.frame] + ([back[-1][1].frame] if len(back) > 1 else []),
+                        f"{name} went back from true ({a.name}, frame {a.frame}) to false "
+                        f"({b.name}, frame {b.frame})"
+                        + (f", {len(back)} times in the loop" if len(back) > 1 else ""),
+                        time=b.time, measured=len(back),
+                        evidence={"expected": f"{name} stays true once set", "actual": "true → false",
+                                  "count": len(back),
+                                  "before": excerpt(a, (name,)), "after": excerpt(b, (name,))})
+
+
+class LoopNotResumedAfterReceipt(LoopRule):
+    """The charge loop did not go on properly after a metering receipt.
+
+    What it checks: the loop side of the metering-receipt exchange inside the charge loop:
+    after MeteringReceiptRes OK the EV's next request must be the loop request
+    (CurrentDemandReq / ChargingStatusReq) or PowerDeliveryReq; after a FAILED
+    MeteringReceiptRes (e.g. FAILED_MeteringSignatureNotValid) the loop must not go on —
+    the SECC terminates after a FAILED response — so further loop requests that the SECC
+    still answers are counted. Whether a receipt was sent when ReceiptRequired = true asked
+    for one is MSG008 (message content), its content MSG010.
+    Why it matters: a loop that goes somewhere else after the receipt breaks the session; a
+    loop that goes on after a refused receipt charges energy that cannot be billed.
+    Fix (EVCC): after MeteringReceiptRes OK continue with CurrentDemandReq /
+    ChargingStatusReq or PowerDeliveryReq; after a FAILED one stop. (SECC): terminate after
+    a FAILED MeteringReceiptRes.
+    Source: ISO 15118-2 [V2G2-580] (MeteringReceiptRes → ChargingStatusReq /
+    CurrentDemandReq / PowerDeliveryReq), [V2G2-539] (terminate after FAILED); PROTOCOL_FACTS
+    §4.0, §4B sequence table; ChargeX PFMEA UC2 252-255.
+    """
+
+    code = "CHL005"
+    title = "Charge loop not resumed properly after MeteringReceipt"
+    severity = "error"
+    category = "charging-loop"
+    culprit = "EVCC"
+    protocols = ("ISO 15118-2",)
+    requirement = "ISO 15118-2 [V2G2-580], [V2G2-539]"
+    failure_modes = ("UC2 252",)
+
+    def check(self, session, ctx):
+        for run in loop_runs(session, ctx):
+            msgs = run.messages + ([run.after] if run.after is not None else [])
+            for i, e in enumerate(msgs):
+                if e.name != "MeteringReceiptRes":
+                    continue
+                reqs = [m for m in msgs[i + 1:] if m.name.endswith("Req")]
+                if not reqs:
+                    continue
+                nxt = reqs[0]
+                rc = facts(e).get("ResponseCode")
+                if is_failed(rc):
+                    more = [m for m in reqs if base_name(m.name) in LOOP]
+                    if not more:
+                        continue
+                    yield self.finding(
+                        session, [e.frame, more[0].frame, more[-1].frame],
+                        f"{e.name} (frame {e.frame}) answered {rc}, yet the loop went on with "
+                        f"{len(more)} more {more[0].name} (frames {more[0].frame}-{more[-1].frame})",
+                        time=more[0].time, measured=len(more), limit=0,
+                        evidence={"expected": "no further loop request after a FAILED "
+                                              "MeteringReceiptRes",
+                                  "actual": f"{len(more)} × {more[0].name}",
+                                  "response": excerpt(e, ("ResponseCode",))})
+                elif base_name(nxt.name) not in LOOP and nxt.name != "PowerDeliveryReq":
+                    yield self.finding(
+                        session, [e.frame, nxt.frame],
+                        f"After {e.name} (frame {e.frame}) the EV sent {nxt.name} (frame {nxt.frame}) "
+                        f"instead of going on with the loop or PowerDeliveryReq",
+                        time=nxt.time, measured=nxt.name,
+                        limit=f"{run.name}Req / PowerDeliveryReq",
+                        evidence={"expected": f"{run.name}Req or PowerDeliveryReq",
+                                  "actual": nxt.name, "response": excerpt(e, ("ResponseCode",))})
+
+
+class LoopEndedWithoutPowerDeliveryStop(LoopRule):
+    """The charge loop ended without PowerDeliveryReq (Stop).
+
+    What it checks: what follows the last message of each charge loop on its connection:
+    it must be PowerDeliveryReq (Stop; -20 also Standby / ScheduleRenegotiation; ISO-2
+    Renegotiate). A loop followed by another request (SessionStopReq …), by a TCP close or
+    reset, or whose last request went unanswered, is a finding; the culprit is the side that
+    broke it off. A capture that simply ends during the loop is not.
+    Why it matters: without PowerDelivery Stop the current is not ramped down in an orderly
+    way and the contactors may open under load; the session ends abnormally. Usually the
+    symptom of an earlier problem (timeout, EV error, EVSE shutdown).
+    Fix: the side that broke off (see the culprit): end charging with PowerDeliveryReq
+    (Stop) / answer the last request.
+    Source: ISO 15118-2 [V2G2-575], [V2G2-531] (loop → PowerDeliveryReq); DIN 70121
+    [V2G-DC-465]; ISO 15118-20 ChargeLoopRes → PowerDeliveryReq (J-SECC-20); PROTOCOL_FACTS
+    §4A-4C.
+    """
+
+    code = "CHL006"
+    title = "Charge loop ended without PowerDelivery Stop"
+    severity = "warning"
+    category = "charging-loop"
+    culprit = "unknown"
+    consequence = True
+    protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
+    requirement = "ISO 15118-2 [V2G2-575], [V2G2-531]; DIN 70121 [V2G-DC-465]"
+    failure_modes = ("UC2 237",)
+
+    def check(self, session, ctx):
+        for run in loop_runs(session, ctx):
+            if run.after is not None and run.after.name == "PowerDeliveryReq":
+                continue
+            culprit = end_culprit(run, ctx)
+            if culprit is None:
+                continue                      # the capture ended during the loop
+            last = run.last
+            if run.after is not None:
+                what = f"the EV went on with {run.after.name} (frame {run.after.frame})"
+                frames = [last.frame, run.after.frame]
+                if run.after.direction != "EV->EVSE":
+                    what = f"{run.after.name} (frame {run.after.frame}) followed"
+            else:
+                unanswered = last.name.endswith("Req")
+                what = (end_text(run)[5:] if run.end is not None
+                        else "the capture went on without an answer")
+                if unanswered:
+                    what = f"{last.name} got no response, {what}"
+                frames = [last.frame] + ([run.end.frame] if run.end is not None else [])
+            sev = self.severity
+            if lost_bytes(ctx, run.conn):
+                sev = lower(sev)
+            yield self.finding(
+                session, [run.first.frame] + frames,
+                f"The {run.name} loop ({len(run.cycles)} cycles, {run.duration_s:.1f} s, frames "
+                f"{run.first.frame}-{last.frame}) ended without PowerDeliveryReq (Stop): {what}",
+                time=last.time, culprit=culprit, severity=sev, measured=len(run.cycles),
+                evidence={"expected": "PowerDeliveryReq (Stop) after the last loop response",
+                          "actual": what, "last_message": excerpt(last),
+                          "lost_bytes": lost_bytes(ctx, run.conn)})
