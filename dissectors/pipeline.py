@@ -488,6 +488,7 @@ class Dissector:
                 "bytes": [tc.dirs[0].delivered, tc.dirs[1].delivered],
                 "segments": [tc.dirs[0].segments, tc.dirs[1].segments],
                 "duplicates": [tc.dirs[0].duplicates, tc.dirs[1].duplicates],
+                "duplicate_frames": [tc.dirs[0].duplicate_frames, tc.dirs[1].duplicate_frames],
                 "retransmissions": [tc.dirs[0].retransmissions, tc.dirs[1].retransmissions],
                 "out_of_order": [tc.dirs[0].out_of_order, tc.dirs[1].out_of_order],
                 "lost_bytes": [tc.dirs[0].lost_bytes, tc.dirs[1].lost_bytes],

@@ -88,6 +88,7 @@ class HalfStream:
     last_frame: int | None = None
     syn_seen: bool = False
     duplicates: int = 0
+    duplicate_frames: tuple[int, int] | None = None    # first and last frame captured twice
     last_sig: tuple | None = None
 
     def ext(self, seq: int) -> int:
@@ -223,6 +224,8 @@ class TcpReassembler:
         hs.last_sig = sig + (time,)
         if prev is not None and prev[:5] == sig and time - prev[5] < 0.001:
             hs.duplicates += 1          # counted (connection summary), not an event
+            first = hs.duplicate_frames[0] if hs.duplicate_frames else frame
+            hs.duplicate_frames = (first, frame)
             return out
         if flags & SYN:
             conn.syn_count += 1
