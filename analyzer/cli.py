@@ -367,6 +367,16 @@ def gate(captures: List[Path] = typer.Argument(..., help="capture files or folde
     raise typer.Exit(code)
 
 
+# ---------------------------------------------------------------------------- simulate
+@app.command()
+def simulate(scenario: str = typer.Argument(..., help="scenario name (samples/scenarios/) or TOML file"),
+             output: Path = typer.Option(..., "-o", "--output", help="pcapng file to write"),
+             seed: Optional[int] = typer.Option(None, "--seed", help="random seed (default: the scenario's)")):
+    """Write a simulated capture of charging sessions, with the scenario's faults (docs/simulator.md)."""
+    from ccs_analyzer.samples.simulate import simulate_command
+    raise typer.Exit(simulate_command(scenario, output, seed))
+
+
 # ---------------------------------------------------------------------------- rules
 @rules_app.command("list")
 def rules_list(fmt: str = typer.Option("table", "--format", help="table, markdown (every rule's "
@@ -429,6 +439,30 @@ def rules_explain(code: str = typer.Argument(..., help="rule code, e.g. PRE001")
             return
     err.print(f"[red]error:[/] no rule {code}; see `ccs-analyzer rules list`")
     raise typer.Exit(EXIT_INPUT)
+
+
+# ---------------------------------------------------------------------------- serve
+@app.command()
+def serve(folder: Path = typer.Argument(..., help="folder of captures (searched recursively)"),
+          host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (the default "
+                                   "keeps it to this machine)"),
+          port: int = typer.Option(0, "--port", help="port (0: a free one, printed)"),
+          annotate: bool = typer.Option(True, help="also write the annotated capture when "
+                                        "analysing on demand")):
+    """Report browser: serve a folder of captures and their reports on localhost — verdicts,
+    sessions, findings, payloads, plots, analysis on demand and a batch summary. Reports go
+    to FOLDER/.ccs-reports/<capture path>/."""
+    from ccs_analyzer.reports.browser import serve as run_server
+
+    if not folder.is_dir():
+        err.print(f"[red]error:[/] {folder}: not a folder")
+        raise typer.Exit(EXIT_INPUT)
+    try:
+        run_server(folder, host=host, port=port, annotate=annotate,
+                   echo=lambda text: Console(highlight=False, soft_wrap=True).print(text, markup=False))
+    except OSError as e:
+        err.print(f"[red]error:[/] cannot listen on {host}:{port}: {e}")
+        raise typer.Exit(EXIT_INPUT)
 
 
 def main() -> None:

@@ -1,151 +1,451 @@
 """report.html: one self-contained page (no network, no CDN) for one capture.
 
-Everything that came from the capture is escaped by jinja2's autoescaping (a capture is
-untrusted input); plots are static SVG built here from numbers only. The page's own inline
-style and script are allowed by their SHA-256 hashes in a Content-Security-Policy that
-forbids everything else (``default-src 'none'``).
+What it shows (docs/report.md): a header with the capture, its SHA-256, the analyzer, rule
+pack and profile, the verdict, the score and the findings by severity; per session its
+identities, choices, time span, outcome, phase reached, root cause, energy and peak power;
+plots of voltage / current / power / SoC over time and a PreCharge zoom (static SVG, see
+:mod:`.plots`) with the findings marked; a two-lane message sequence chart with loops
+collapsed (:mod:`.sequence`); and the findings table — filters by severity, category,
+culprit and session, consequences under their root cause, each finding expanding to its
+rule's explanation, requirement, measured value against the limit, evidence, evidence frames
+and their decoded payloads with the fields it names marked. Every frame number is a handle
+for Wireshark (a display filter and the command line, copyable).
+
+Safety: a capture is untrusted input. Everything from it is escaped by jinja2's autoescaping
+(text and double-quoted attributes), the SVG is built from numbers and escaped labels, and
+the data the page's script reads (frames, decoded payloads) is a ``<script
+type="application/json">`` block in which ``<``, ``>``, ``&`` and the JS line separators are
+``\\uXXXX`` escapes, so it can neither end the block nor open a comment; the script inserts
+it with ``textContent`` only. A Content-Security-Policy (``default-src 'none'``) allows only
+the page's own inline style and script, by their SHA-256 hashes.
+
+Size and speed: payloads are embedded only for the messages shown one by one in the chart,
+a sample of every loop and the findings' evidence frames (at most :data:`MAX_TREES`), long
+strings in them are shortened, and plots are thinned per pixel column.
 """
 from __future__ import annotations
 
 import base64
+import datetime as _dt
 import hashlib
-import html
+import inspect
+import json
 import os
+import re
+import shlex
+import urllib.parse
 
 import jinja2
 
-from .json_report import report_dict
+from .json_report import _clean, report_dict
+from .oui import vendor
+from .plots import session_plots
+from .sequence import sequence_rows
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept between runs (compiling the report template costs ~0.15 s,
+    as much as analysing a small capture): ``$XDG_CACHE_HOME/ccs-analyzer/jinja2`` or
+    ``~/.cache/…``; None (compile every time) when that folder cannot be written."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(base, "ccs-analyzer", "jinja2")
+    try:
+        os.makedirs(path, exist_ok=True)
+        if not os.access(path, os.W_OK):
+            return None
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(path)
+
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("ccs_analyzer.reports", "templates"),
     autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-    trim_blocks=True, lstrip_blocks=True,
+    trim_blocks=True, lstrip_blocks=True, bytecode_cache=_bytecode_cache(),
 )
 
-PLOT_SERIES = [
-    ("EVTargetVoltage_V", "EV target voltage", "V", "#1f77b4", "4 3"),
-    ("EVSEPresentVoltage_V", "EVSE present voltage", "V", "#1f77b4", ""),
-    ("EVTargetCurrent_A", "EV target current", "A", "#d62728", "4 3"),
-    ("EVSEPresentCurrent_A", "EVSE present current", "A", "#d62728", ""),
-]
+#: Decoded payloads embedded in one page at most (messages shown one by one, loop samples,
+#: evidence frames); the rest is a Wireshark filter away.
+MAX_TREES = 1500
+#: Evidence frames of one finding whose payloads are shown.
+PAYLOADS_PER_FINDING = 6
+#: Longest string kept in an embedded payload (certificates, signatures are longer).
+MAX_STRING = 2048
+#: Evidence values longer than this (as JSON) are shortened in the findings table.
+MAX_EVIDENCE_TEXT = 1500
+#: File names of an annotated capture next to the report (``ccs-analyzer annotate``).
+ANNOTATED_NAMES = ("annotated.pcapng",)
+
+SEVERITIES = ("error", "warning", "info")
+_DOC_SECTIONS = ("What it checks", "Why it matters", "Fix", "Source", "Example", "Use instead",
+                 "Limits", "Notes", "Parameters")
 
 
-def _csp_hash(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+def csp_hash(text: str) -> str:
+    """``'sha256-…'`` source expression of an inline style or script."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
 
 
-def _group_sequence(events) -> list[dict]:
-    """Message sequence rows with loops collapsed: consecutive events of the same message
-    (Req/Res pairs of one kind, repeated SLAC messages) become one row with count, frames
-    and duration."""
-    rows: list[dict] = []
-    for e in events:
-        if e.layer not in ("slac", "sdp", "v2gtp", "tcp", "tls"):
+def json_for_script(obj) -> str:
+    """JSON to place inside ``<script type="application/json">``: ``<``, ``>`` and ``&``
+    become ``\\u003c`` … so the text can neither close the element (``</script>``) nor open
+    an HTML comment (``<!--``); U+2028/U+2029 are escaped too. ``JSON.parse`` reads it back
+    unchanged."""
+    s = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
+    return (s.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def utc(t: float | None) -> str:
+    """Epoch seconds → ``2026-01-01 00:00:01.234 UTC``."""
+    if t is None:
+        return "-"
+    d = _dt.datetime.fromtimestamp(t, _dt.timezone.utc)
+    return d.strftime("%Y-%m-%d %H:%M:%S.") + f"{d.microsecond // 1000:03d} UTC"
+
+
+def fmt_num(v, unit: str = "") -> str:
+    """A measured value or limit for people: numbers rounded sensibly, lists joined."""
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        s = f"{v:.3f}".rstrip("0").rstrip(".") if abs(v) < 1000 else f"{v:.1f}".rstrip("0").rstrip(".")
+    elif isinstance(v, (int, str)):
+        s = str(v)
+    else:
+        s = json.dumps(v, ensure_ascii=False, default=str)
+        if len(s) > 200:
+            s = s[:200] + "…"
+    return f"{s} {unit}".strip() if unit else s
+
+
+def fmt_duration(s) -> str:
+    if s is None:
+        return "-"
+    s = float(s)
+    if s < 60:
+        return f"{s:.1f} s"
+    m, sec = divmod(s, 60)
+    if m < 60:
+        return f"{int(m)} min {sec:04.1f} s"
+    h, m = divmod(m, 60)
+    return f"{int(h)} h {int(m):02d} min {sec:02.0f} s"
+
+
+_ENV.filters["num"] = fmt_num
+_ENV.filters["dur"] = fmt_duration
+_ENV.filters["utc"] = utc
+
+
+# ---------------------------------------------------------------------------- rule pages
+def rule_docs(codes) -> dict[str, dict]:
+    """code → ``{"title", "summary", "sections": [(name, text)], "params": {…}}`` from the
+    rules' docstrings (``ccs-analyzer rules explain CODE``)."""
+    try:
+        from ccs_analyzer.rules import all_rules
+        classes = {r.code: r for r in all_rules()}
+    except Exception:  # pragma: no cover - a broken plug-in must not stop the report
+        classes = {}
+    out = {}
+    for code in codes:
+        cls = classes.get(code)
+        if cls is None:
             continue
-        if e.layer == "tcp" and e.name not in ("SYN", "SYN-ACK", "FIN", "RST"):
-            continue
-        if e.layer == "slac" and e.protocol != "SLAC":
-            continue
-        base = e.name[:-3] if e.name.endswith(("Req", "Res")) else e.name.rsplit(".", 1)[0]
-        last = rows[-1] if rows else None
-        if last is not None and last["base"] == base and last["layer"] == e.layer:
-            last["count"] += 1
-            last["last_frame"] = e.frame
-            last["end"] = e.time
-            last["errors"] += 1 if e.error else 0
-            last["names"].setdefault(e.name, 0)
-            last["names"][e.name] += 1
-            continue
-        rows.append({"base": base, "layer": e.layer, "name": e.name, "direction": e.direction,
-                     "count": 1, "first_frame": e.frame, "last_frame": e.frame, "start": e.time,
-                     "end": e.time, "errors": 1 if e.error else 0, "names": {e.name: 1},
-                     "error": e.error})
-    for r in rows:
-        r["duration_s"] = round(r["end"] - r["start"], 3)
-        r["collapsed"] = r["count"] > 2
-    return rows
+        doc = inspect.cleandoc(cls.__doc__ or "")
+        out[code] = dict(parse_doc(doc), title=cls.title, params=dict(cls.params),
+                         protocols=list(cls.protocols))
+    return out
 
 
-def _svg_plot(rows: list[dict], findings_t: list[float], width=860, height=260) -> str | None:
-    """A static SVG of voltage (left axis) and current (right axis) over session time."""
-    series = []
-    for key, label, unit, color, dash in PLOT_SERIES:
-        pts = [(r["t_s"], r[key]) for r in rows if r.get(key) is not None and r.get("t_s") is not None]
-        if pts:
-            series.append((key, label, unit, color, dash, pts))
-    if not series:
-        return None
-    tmax = max(p[0] for s in series for p in s[5]) or 1.0
-    vmax = max([p[1] for s in series if s[2] == "V" for p in s[5]] or [1.0]) or 1.0
-    amax = max([p[1] for s in series if s[2] == "A" for p in s[5]] or [1.0]) or 1.0
-    ml, mr, mt, mb = 50, 50, 10, 30
-    pw, ph = width - ml - mr, height - mt - mb
-
-    def x(t):
-        return ml + pw * t / tmax
-
-    def y(v, vm):
-        return mt + ph - ph * max(v, 0) / vm
-
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'class="plot" role="img" aria-label="voltage and current over time">',
-             f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="#fff" stroke="#999"/>']
-    for i in range(5):
-        yy = mt + ph * i / 4
-        parts.append(f'<line x1="{ml}" x2="{ml + pw}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#eee"/>')
-        parts.append(f'<text x="{ml - 4}" y="{yy + 4:.1f}" text-anchor="end" class="ax">'
-                     f'{vmax * (4 - i) / 4:.0f} V</text>')
-        parts.append(f'<text x="{ml + pw + 4}" y="{yy + 4:.1f}" class="ax">{amax * (4 - i) / 4:.0f} A</text>')
-    for i in range(6):
-        xx = ml + pw * i / 5
-        parts.append(f'<text x="{xx:.1f}" y="{height - 10}" text-anchor="middle" class="ax">'
-                     f'{tmax * i / 5:.0f} s</text>')
-    for t in findings_t:
-        if 0 <= t <= tmax:
-            parts.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{mt}" y2="{mt + ph}" '
-                         'stroke="#e67e22" stroke-width="2"><title>finding</title></line>')
-    for key, label, unit, color, dash, pts in series:
-        vm = vmax if unit == "V" else amax
-        if len(pts) > 2000:          # keep the page light: thin long loops
-            step = len(pts) // 2000 + 1
-            pts = pts[::step] + [pts[-1]]
-        d = " ".join(f"{x(t):.1f},{y(v, vm):.1f}" for t, v in pts)
-        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5"{dash_attr} '
-                     f'points="{d}"><title>{html.escape(label)} ({unit})</title></polyline>')
-    parts.append("</svg>")
-    return "".join(parts)
+_SECTION_RE = re.compile(r"^(" + "|".join(re.escape(s) for s in _DOC_SECTIONS) + r")([^:\n]{0,40}):\s*(.*)$")
 
 
-def render_html(analysis) -> str:
-    """The report page as a string."""
-    from ccs_analyzer.analyzer.physical import event_facts
+def parse_doc(doc: str) -> dict:
+    """A rule docstring → ``{"summary", "sections": [(name, text)]}`` (section heads such as
+    "What it checks:", "Fix (SECC):" start a line)."""
+    lines = doc.splitlines()
+    summary = []
+    sections: list[list] = []
+    for line in lines:
+        m = _SECTION_RE.match(line.strip())
+        if m:
+            sections.append([m.group(1) + m.group(2), m.group(3)])
+        elif sections:
+            sections[-1][1] += ("\n" if not line.strip() else " ") + line.strip()
+        else:
+            summary.append(line.strip())
+    return {"summary": " ".join(x for x in summary if x),
+            "sections": [(n, t.strip()) for n, t in sections]}
 
-    rep = report_dict(analysis)
+
+# ---------------------------------------------------------------------------- payloads
+def _shorten(x, limit: int = MAX_STRING):
+    if isinstance(x, dict):
+        return {k: _shorten(v, limit) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_shorten(v, limit) for v in x]
+    if isinstance(x, str) and len(x) > limit:
+        return x[:limit] + f"… ({len(x)} characters)"
+    return x
+
+
+def _event_meta(e, t0: float | None, tree: bool, hex_: bool) -> dict:
+    d = {"name": e.name, "layer": e.layer, "dir": e.direction, "time": e.time,
+         "t": round(e.time - t0, 3) if t0 is not None else None, "proto": e.protocol}
+    if e.error:
+        d["error"] = e.error
+    if e.namespace:
+        d["ns"] = e.namespace
+    if tree and e.message is not None:
+        d["tree"] = _shorten(_clean(e.message))
+    if hex_ and e.payload:
+        d["hex"] = e.payload[:2048].hex() + ("…" if len(e.payload) > 2048 else "")
+    if e.first_frame is not None and e.first_frame != e.frame:
+        d["first_frame"] = e.first_frame
+    return d
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _element_words(text: str) -> set[str]:
+    """Words of a text that look like XSD element names (ResponseCode, EVSEPresentVoltage)."""
+    return {w for w in _WORD.findall(text) if len(w) >= 4 and any(c.isupper() for c in w[1:])
+            and any(c.islower() for c in w) and w[0].isupper()}
+
+
+def _value_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[A-Za-z0-9_.*+-]+", text) if w}
+
+
+def finding_marks(f: dict) -> dict:
+    """What the page marks in the payloads of a finding's evidence frames: ``names`` (element
+    names the finding talks about: its evidence keys and the element-like words of its
+    expected / actual / synopsis text), ``actual`` (values it reports as wrong),
+    ``measured`` / ``limit`` / ``unit`` and the ``expected`` text shown beside them."""
+    ev = f.get("evidence") or {}
+    names: set[str] = set()
+    actual: set[str] = set()
+
+    def walk(x, key=None):
+        if isinstance(x, dict):
+            for k, v in x.items():
+                if isinstance(k, str) and _element_words(k):
+                    names.add(k)
+                walk(v, k)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v, key)
+        elif isinstance(x, str) and key not in ("expected",):
+            if key == "actual" or (key and key in names):
+                actual.update(_value_words(x) if key == "actual" else {x})
+
+    walk(ev)
+    for k in ("expected", "actual"):
+        if isinstance(ev.get(k), str):
+            names |= _element_words(ev[k])
+    names |= _element_words(f.get("synopsis") or "")
+    names = {n for n in names if not n.endswith(("Req", "Res"))}
+    m = f.get("measured")
+    if isinstance(m, str):
+        actual.add(m)
+    expected = ev.get("expected") if isinstance(ev.get("expected"), str) else None
+    if expected is None and f.get("limit") is not None:
+        expected = f"limit {fmt_num(f.get('limit'), f.get('unit') or '')}"
+    num = lambda v: v if isinstance(v, (int, float)) and not isinstance(v, bool) else None  # noqa: E731
+    return {"names": sorted(names), "actual": sorted(actual), "expected": expected,
+            "measured": num(m), "limit": num(f.get("limit")), "unit": f.get("unit")}
+
+
+# ---------------------------------------------------------------------------- the page
+def _wireshark(path: str, frame: int | None = None, frames=None, annotated: str | None = None) -> str:
+    cmd = f"wireshark -r {shlex.quote(annotated or path)}"
+    if frames and len(frames) > 1:
+        cmd += " -Y " + shlex.quote("frame.number in {" + " ".join(map(str, frames)) + "}")
+    if frame is not None:
+        cmd += f" -g {int(frame)}"
+    return cmd
+
+
+def frame_filter(frames) -> str:
+    """The Wireshark display filter of a set of frames."""
+    frames = sorted(set(int(x) for x in frames))
+    if len(frames) == 1:
+        return f"frame.number == {frames[0]}"
+    return "frame.number in {" + " ".join(map(str, frames)) + "}"
+
+
+def _named_vendor(mac: str | None) -> str | None:
+    """The vendor's name when Wireshark's manuf knows the address (not just its OUI)."""
+    v = vendor(mac)
+    return v if v and mac and not mac.lower().startswith(v[:8].lower()) else None
+
+
+def build_context(analysis, rep: dict | None = None, annotated: str | None = None,
+                  annotated_path: str | None = None) -> dict:
+    """Everything the template needs (a dict of plain data)."""
+    rep = rep or report_dict(analysis)
+    findings = rep["findings"]
+    by_id = {f["id"]: f for f in findings}
+    cap_path = rep["capture"].get("path") or rep["capture"]["file"]
+
+    # frames cited by findings
+    cited: dict[int, list[str]] = {}
+    for f in findings:
+        for fr in f["frames"]:
+            cited.setdefault(fr, []).append(f["id"])
+
+    # events by frame (session events carry the payloads)
+    t0_of: dict[str, float] = {}
+    ev_by_frame: dict[int, list] = {}
+    session_of_frame: dict[int, str] = {}
+    for s in analysis.sessions:
+        t0_of[s.id] = s.events[0].time if s.events else 0.0
+        for e in s.events:
+            ev_by_frame.setdefault(e.frame, []).append(e)
+            session_of_frame.setdefault(e.frame, s.id)
+    for e in analysis.capture_events:
+        ev_by_frame.setdefault(e.frame, []).append(e)
+
+    frames_data: dict[int, list[dict]] = {}
+    trees = 0
+
+    def want(frame: int, tree: bool = True, hex_: bool = False) -> None:
+        nonlocal trees
+        have = frames_data.get(frame)
+        if have is not None and (not tree or all("tree" in d or d.get("no_tree") for d in have)):
+            return
+        evs = ev_by_frame.get(frame, [])
+        t0 = t0_of.get(session_of_frame.get(frame, ""), None)
+        give = tree and trees < MAX_TREES
+        out = []
+        for e in evs:
+            d = _event_meta(e, t0, give, hex_)
+            if give and e.message is not None:
+                trees += 1
+            if e.message is None:
+                d["no_tree"] = True
+            out.append(d)
+        frames_data[frame] = out
+
+    # findings first: their evidence frames always get payloads
+    views = []
+    roots = [f for f in findings if not f.get("caused_by") or f["caused_by"] not in by_id]
+    kids: dict[str, list[dict]] = {}
+    for f in findings:
+        if f.get("caused_by") in by_id:
+            kids.setdefault(f["caused_by"], []).append(f)
+    order = []
+    for r in roots:
+        order.append((r, 0))
+        order.extend((k, 1) for k in kids.get(r["id"], []))
+    marks = {}
+    for f, depth in order:
+        frs = list(f["frames"])
+        shown = frs[:PAYLOADS_PER_FINDING - 1] + frs[-1:] if len(frs) > PAYLOADS_PER_FINDING else frs
+        for fr in shown:
+            want(fr, True, hex_=True)
+        for fr in frs:
+            want(fr, False)
+        marks[f["id"]] = finding_marks(f)
+        ev = f.get("evidence") or {}
+        ev_rows = []
+        for k, v in ev.items():
+            text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
+            if len(text) > MAX_EVIDENCE_TEXT:
+                text = text[:MAX_EVIDENCE_TEXT] + f"… ({len(text)} characters)"
+            ev_rows.append({"key": k, "text": text,
+                            "cls": "expected" if k == "expected" else "actual" if k == "actual" else ""})
+        views.append({
+            "f": f, "depth": depth, "consequences": [k["id"] for k in kids.get(f["id"], [])],
+            "payload_frames": shown, "evidence_rows": ev_rows,
+            "filter": frame_filter(frs) if frs else None,
+            "cmd": _wireshark(cap_path, frs[0], frs) if frs else None,
+            "cmd_annotated": (_wireshark(cap_path, frs[0], frs, annotated_path)
+                              if frs and annotated_path else None),
+        })
+
     sessions = []
-    by_id = {f["id"]: f for f in rep["findings"]}
     for s, summ in zip(analysis.sessions, rep["sessions"]):
-        t0 = s.events[0].time if s.events else 0.0
-        rows = [dict(event_facts(e), t_s=e.time - t0) for e in s.events
-                if e.layer == "v2gtp" and e.message is not None]
-        ftimes = [by_id[fid]["time"] - t0 for fid in summ["findings"]
-                  if by_id[fid]["time"] is not None]
-        sessions.append({"summary": summ, "sequence": _group_sequence(s.events),
-                         "plot": _svg_plot(rows, ftimes),
-                         "findings": [by_id[fid] for fid in summ["findings"]]})
-    css = _ENV.get_template("report.css").render()
-    js = _ENV.get_template("report.js").render()
-    csp = (f"default-src 'none'; style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; "
+        t0 = t0_of.get(s.id, 0.0)
+        sf = [by_id[i] for i in summ["findings"] if i in by_id]
+        markers = [{"t": (f["time"] - t0) if f["time"] is not None else None, "id": f["id"],
+                    "severity": f["severity"], "text": f"{f['rule']}: {f['synopsis']}"} for f in sf]
+        rows = sequence_rows(s, t0, cited)
+        for r in rows:
+            if r["kind"] == "msg":
+                want(r["frame"])
+            elif r["kind"] == "loop":
+                for m in r["sample"]:
+                    if m["kind"] == "msg":
+                        want(m["frame"])
+            elif r["kind"] == "note":
+                want(r["frame"], False)
+        root = by_id.get(summ.get("root_cause") or "")
+        summ = dict(summ, ev_vendor=_named_vendor(summ.get("ev_mac")),
+                    evse_vendor=_named_vendor(summ.get("evse_mac")))
+        sessions.append({"m": summ, "t0": t0, "rows": rows, "plots": session_plots(s, t0, markers),
+                         "root": root, "counts": {sev: sum(1 for f in sf if f["severity"] == sev)
+                                                  for sev in SEVERITIES},
+                         "n_findings": len(sf)})
+
+    cats = sorted({f["category"] for f in findings})
+    culprits = sorted({f["culprit"] for f in findings})
+    data = {
+        "capture": {"file": rep["capture"]["file"], "path": cap_path},
+        "annotated": annotated_path,
+        "cmd": {"open": _wireshark(cap_path), "annotated": _wireshark(cap_path, annotated=annotated_path)
+                if annotated_path else None},
+        "frames": {str(k): v for k, v in sorted(frames_data.items())},
+        "marks": marks,
+        "findings": {f["id"]: {"rule": f["rule"], "severity": f["severity"], "synopsis": f["synopsis"],
+                               "frames": f["frames"]} for f in findings},
+    }
+    return {
+        "rep": rep, "sessions": sessions, "findings": views,
+        "sev_of": {f["id"]: f["severity"] for f in findings}, "categories": cats,
+        "culprits": culprits, "docs": rule_docs(sorted({f["rule"] for f in findings})),
+        "capture_findings": [f for f in findings if f["session"] is None],
+        "annotated": annotated, "annotated_path": annotated_path,
+        "cmd_open": data["cmd"]["open"], "cmd_annotated": data["cmd"]["annotated"],
+        "data_json": json_for_script(data), "generated": utc(_dt.datetime.now(_dt.timezone.utc).timestamp()),
+    }
+
+
+def asset(name: str) -> str:
+    """The text of a file in templates/ as it is (inline style and script: not templates)."""
+    return _ENV.loader.get_source(_ENV, name)[0]
+
+
+def render_html(analysis, *, rep: dict | None = None, annotated: str | None = None,
+                annotated_path: str | None = None) -> str:
+    """The report page as a string. ``annotated``: the relative link (from the page) to an
+    annotated copy of the capture, ``annotated_path`` its path for the command line."""
+    ctx = build_context(analysis, rep, annotated, annotated_path)
+    css, js = asset("report.css"), asset("report.js")
+    csp = (f"default-src 'none'; style-src {csp_hash(css)}; script-src {csp_hash(js)}; "
            "img-src data:; base-uri 'none'; form-action 'none'")
-    return _ENV.get_template("report.html.j2").render(
-        rep=rep, sessions=sessions, css=css, js=js, csp=csp,
-        capture_findings=[f for f in rep["findings"] if f["session"] is None])
+    return _ENV.get_template("report.html.j2").render(css=css, js=js, csp=csp, **ctx)
 
 
-def write_html_report(analysis, out_dir: str | os.PathLike) -> str:
-    """Write ``report.html`` into ``out_dir``; return its path."""
+def find_annotated(out_dir: str | os.PathLike) -> str | None:
+    """The annotated capture in ``out_dir`` (see :data:`ANNOTATED_NAMES`), or None."""
+    for name in ANNOTATED_NAMES:
+        if os.path.isfile(os.path.join(out_dir, name)):
+            return name
+    return None
+
+
+def write_html_report(analysis, out_dir: str | os.PathLike, rep: dict | None = None) -> str:
+    """Write ``report.html`` into ``out_dir``; return its path. An annotated capture already
+    in ``out_dir`` (``annotated.pcapng``, made by ``ccs-analyzer annotate CAPTURE -o
+    OUT_DIR/annotated.pcapng``) is linked."""
     os.makedirs(out_dir, exist_ok=True)
+    ann = find_annotated(out_dir)
     path = os.path.join(out_dir, "report.html")
+    text = render_html(analysis, rep=rep, annotated=urllib.parse.quote(ann) if ann else None,
+                       annotated_path=os.path.abspath(os.path.join(out_dir, ann)) if ann else None)
     with open(path, "w", encoding="utf-8") as f:
-        f.write(render_html(analysis))
+        f.write(text)
     return path

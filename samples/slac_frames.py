@@ -80,7 +80,7 @@ def set_key_req(nid: bytes, nmk: bytes, my_nonce: bytes = b"\x00" * 4) -> bytes:
                + bytes([0, 0]) + nid + bytes([1]) + nmk)
 
 
-def set_key_cnf(my_nonce: bytes = b"\x00" * 4) -> bytes:
-    """CM_SET_KEY.CNF (modem → host): Result 0 (success), nonces, PID, PRN, PMN, CCo cap."""
-    return mme(CM_SET_KEY_CNF, bytes([0]) + my_nonce + b"\x00" * 4 + bytes([4]) + b"\x00\x00"
+def set_key_cnf(my_nonce: bytes = b"\x00" * 4, result: int = 0) -> bytes:
+    """CM_SET_KEY.CNF (modem → host): Result (0 success), nonces, PID, PRN, PMN, CCo cap."""
+    return mme(CM_SET_KEY_CNF, bytes([result]) + my_nonce + b"\x00" * 4 + bytes([4]) + b"\x00\x00"
                + bytes([0, 0]))

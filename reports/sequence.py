@@ -1,0 +1,201 @@
+"""The message sequence of a session as rows for a two-lane chart (EV ↔ EVSE).
+
+Rows, in frame order:
+
+* ``msg``: one message with its direction (``EV->EVSE`` draws an arrow from the EV lane to
+  the EVSE lane), name, time, frame, response code and the findings that cite its frame;
+* ``loop``: consecutive messages of one kind (CurrentDemandReq/Res, CM_MNBC_SOUND.IND …)
+  collapsed into one row with their count, frames, duration and response codes, and a
+  sample of its messages (the first and last few, and every one a finding cites) to expand;
+* ``note``: something that has no direction (a disclosed TLS key log, an attenuation profile
+  the EVSE's modem reports), consecutive ones counted;
+* ``gap``: a pause of ``GAP_S`` seconds or more between two rows;
+* ``phase``: the phase the next messages belong to (handshake, cable check, charging …).
+
+Shown: SLAC (ISO 15118-3) messages, SDP, TCP SYN / SYN-ACK / FIN / RST, TLS handshake
+records and alerts, every V2GTP message; other TCP events (retransmissions) only when a
+finding cites them, and then as notes.
+"""
+from __future__ import annotations
+
+from ccs_analyzer.analyzer.outcome import phase_of
+from ccs_analyzer.analyzer.physical import event_facts
+
+GAP_S = 2.0
+LOOP_MIN = 3          # consecutive messages of one kind that make a loop
+SAMPLE_EACH_END = 6   # messages of a loop kept at each end for the expanded view
+_TCP_SHOWN = ("SYN", "SYN-ACK", "FIN", "RST")
+_LAYER_PHASE = {"slac": "SLAC", "sdp": "SDP", "tcp": "TCP", "tls": "TLS"}
+
+
+def base_name(name: str) -> str:
+    """``CurrentDemandReq`` → ``CurrentDemand``, ``CM_SLAC_PARM.REQ`` → ``CM_SLAC_PARM``."""
+    if name.endswith(("Req", "Res")):
+        return name[:-3]
+    if "." in name and name.startswith(("CM_", "CC_", "VS_", "MS_")):
+        return name.rsplit(".", 1)[0]
+    return name
+
+
+def _shown(e, cited: set[int]) -> str | None:
+    """How an event appears: "msg", "note" or None (left out)."""
+    if e.layer == "slac":
+        if e.protocol != "SLAC":
+            return None
+        return "msg" if e.direction else "note"
+    if e.layer == "sdp" or e.layer == "v2gtp":
+        return "msg" if e.direction else "note"
+    if e.layer == "tcp":
+        if e.name in _TCP_SHOWN:
+            return "msg" if e.direction else "note"
+        return "note" if e.frame in cited else None
+    if e.layer == "tls":
+        return "msg" if e.direction else "note"
+    return "note" if e.frame in cited else None
+
+
+def _msg(e, t0: float, by_frame: dict[int, list[str]]) -> dict:
+    rc = None
+    if e.layer == "v2gtp" and e.message is not None:
+        v = event_facts(e).get("ResponseCode")
+        rc = v if isinstance(v, str) else None
+    return {"kind": "msg", "frame": e.frame, "t": round(e.time - t0, 3), "time": e.time,
+            "name": e.name, "layer": e.layer, "dir": e.direction, "rc": rc,
+            "rc_bad": bool(rc) and not rc.upper().startswith("OK"),
+            "error": e.error, "findings": by_frame.get(e.frame, [])}
+
+
+def sequence_rows(session, t0: float, by_frame: dict[int, list[str]]) -> list[dict]:
+    """The chart rows of a session (module docstring). ``by_frame``: frame → ids of the
+    findings that cite it."""
+    cited = set(by_frame)
+    shown = []
+    for e in session.events:
+        how = _shown(e, cited)
+        if how:
+            shown.append((how, e))
+    # 1. runs of one kind; notes in the middle of a run do not break it
+    groups: list[dict] = []
+    cur = None
+    pending_notes: list = []
+    for how, e in shown:
+        if how == "note":
+            (pending_notes if cur is not None else groups).append(
+                e if cur is not None else {"type": "note", "events": [e]})
+            continue
+        key = (e.layer, base_name(e.name))
+        if cur is not None and cur["key"] == key:
+            cur["events"].append(e)
+            cur["absorbed"].extend(pending_notes)
+            pending_notes = []
+            continue
+        if cur is not None:
+            groups.append(cur)
+            for n in pending_notes:
+                groups.append({"type": "note", "events": [n]})
+            pending_notes = []
+        cur = {"type": "run", "key": key, "events": [e], "absorbed": []}
+    if cur is not None:
+        groups.append(cur)
+        for n in pending_notes:
+            groups.append({"type": "note", "events": [n]})
+    # 2. rows
+    rows: list[dict] = []
+    last_t = None
+    last_phase = None
+
+    def phase_row(e):
+        nonlocal last_phase
+        ph = phase_of(e.name, e.message) if e.layer == "v2gtp" else _LAYER_PHASE.get(e.layer)
+        if ph and ph != last_phase:
+            rows.append({"kind": "phase", "phase": ph})
+            last_phase = ph
+
+    def gap_row(t):
+        if last_t is not None and t - last_t >= GAP_S:
+            rows.append({"kind": "gap", "seconds": round(t - last_t, 1)})
+
+    for g in groups:
+        evs = g["events"]
+        if g["type"] == "note":
+            e = evs[0]
+            gap_row(e.time)
+            prev = rows[-1] if rows else None
+            if prev and prev["kind"] == "note" and prev["name"] == e.name:
+                prev["count"] += 1
+                prev["last_frame"] = e.frame
+                prev["findings"] = sorted(set(prev["findings"]) | set(by_frame.get(e.frame, [])),
+                                          key=_fid_key)
+            else:
+                rows.append({"kind": "note", "name": e.name, "layer": e.layer, "count": 1,
+                             "frame": e.frame, "last_frame": e.frame, "t": round(e.time - t0, 3),
+                             "findings": list(by_frame.get(e.frame, []))})
+            last_t = evs[-1].time
+            continue
+        gap_row(evs[0].time)
+        phase_row(evs[0])
+        if len(evs) < LOOP_MIN:
+            for i, e in enumerate(evs):
+                if i:
+                    gap_row(e.time)
+                rows.append(_msg(e, t0, by_frame))
+                last_t = e.time
+            continue
+        rows.append(_loop(g, t0, by_frame))
+        last_t = evs[-1].time
+        for e in evs[-1:]:
+            # a loop may end in the next phase (PowerDeliveryReq Stop) — keep phases honest
+            ph = phase_of(e.name, e.message) if e.layer == "v2gtp" else _LAYER_PHASE.get(e.layer)
+            last_phase = ph or last_phase
+    return rows
+
+
+def _fid_key(fid: str) -> int:
+    return int(fid[1:]) if fid[1:].isdigit() else 0
+
+
+def _loop(g: dict, t0: float, by_frame: dict[int, list[str]]) -> dict:
+    evs = g["events"]
+    names: dict[str, int] = {}
+    codes: dict[str, int] = {}
+    dirs = set()
+    errors = 0
+    findings: set[str] = set()
+    for e in evs:
+        names[e.name] = names.get(e.name, 0) + 1
+        dirs.add(e.direction)
+        errors += 1 if e.error else 0
+        if e.frame in by_frame:
+            findings.update(by_frame[e.frame])
+        if e.layer == "v2gtp" and e.message is not None and e.name.endswith("Res"):
+            rc = event_facts(e).get("ResponseCode")
+            if isinstance(rc, str):
+                codes[rc] = codes.get(rc, 0) + 1
+    for e in g["absorbed"]:
+        if e.frame in by_frame:
+            findings.update(by_frame[e.frame])
+    n = SAMPLE_EACH_END
+    idx = set(range(min(n, len(evs)))) | set(range(max(0, len(evs) - n), len(evs)))
+    idx |= {i for i, e in enumerate(evs) if e.frame in by_frame}
+    sample = []
+    prev = None
+    for i in sorted(idx):
+        if prev is not None and i > prev + 1:
+            skipped = evs[prev + 1:i]
+            sample.append({"kind": "skip", "count": len(skipped), "first_frame": skipped[0].frame,
+                           "last_frame": skipped[-1].frame,
+                           "seconds": round(skipped[-1].time - skipped[0].time, 1)})
+        sample.append(_msg(evs[i], t0, by_frame))
+        prev = i
+    absorbed: dict[str, int] = {}
+    for e in g["absorbed"]:
+        absorbed[e.name] = absorbed.get(e.name, 0) + 1
+    both = len(dirs - {None}) > 1
+    first_dir = evs[0].direction
+    return {"kind": "loop", "base": base_name(evs[0].name), "layer": evs[0].layer,
+            "count": len(evs), "names": names, "codes": codes,
+            "bad_codes": {c: k for c, k in codes.items() if not c.upper().startswith("OK")},
+            "dir": "both" if both else first_dir, "first_frame": evs[0].frame,
+            "last_frame": evs[-1].frame, "t": round(evs[0].time - t0, 3),
+            "duration_s": round(evs[-1].time - evs[0].time, 3), "errors": errors,
+            "findings": sorted(findings, key=_fid_key), "sample": sample, "absorbed": absorbed}

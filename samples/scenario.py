@@ -1,0 +1,257 @@
+"""Scenarios: small declarative TOML files (samples/scenarios/*.toml) that say which session(s)
+to simulate and which faults to inject. The format is documented in docs/simulator.md; in
+short::
+
+    name = "iso2_dc_late_cablecheck"          # default: the file name
+    description = "…"
+    seed = 1
+    protocol = "ISO 15118-2"                  # "DIN 70121" | "ISO 15118-2" | "ISO 15118-20"
+    mode = "DC"                               # "DC" | "AC"
+    payment = "EIM"                           # "EIM" | "PnC"
+    control_mode = "Scheduled"                # -20 only: "Scheduled" | "Dynamic"
+
+    [ev]        mac, modem_mac, evccid, vin, protocols, precharge_tolerance_v, …
+    [evse]      mac, modem_mac, evseid, port, max_current_a, max_voltage_v, max_power_w, …
+    [battery]   capacity_kwh, soc_start, soc_target, taper_soc, max_current_a, speedup, …
+    [timing]    latency_s, think_s, jitter, loop_cycles, cablecheck_s, … [timing.latency] …
+    [slac]      attenuation_db, num_sounds, … [slac.timers] parm_cnf_s = 0.03 …
+    [pause]     at_cycle = 12                 # ISO 15118-2: SessionStop(Pause) and resume
+    [renegotiation] at_cycle = 10             # ISO 15118-2: PowerDelivery(Renegotiate)
+
+    [[faults]]
+    name = "late_response"
+    message = "CableCheckRes"
+    delay_s = 3.0
+
+    [[sessions]]                              # more sessions: overrides of the above
+    gap_s = 10.0
+
+Python 3.11 reads TOML with tomllib, 3.10 with tomli (a dependency there).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10
+    import tomli as tomllib
+
+from .flow import EvParams, EvseParams, Timing
+from .physical import Battery
+from .slac import TIMER_ALIASES, TIMER_DEFAULTS, SlacConfig
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+PROTOCOLS = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
+DEFAULT_START = 1_767_225_600.0      # 2026-01-01T00:00:00Z
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be simulated; the message names the file and the key."""
+
+
+@dataclass
+class FaultUse:
+    """A fault named in a scenario: its registry name and parameters."""
+
+    name: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class SessionSpec:
+    """One session of a scenario (everything the simulator needs to build it)."""
+
+    protocol: str = "ISO 15118-2"
+    mode: str = "DC"
+    payment: str = "EIM"
+    control_mode: str = "Scheduled"
+    ev: EvParams = field(default_factory=EvParams)
+    evse: EvseParams = field(default_factory=EvseParams)
+    battery: dict = field(default_factory=dict)
+    timing: Timing = field(default_factory=Timing)
+    slac: SlacConfig = field(default_factory=SlacConfig)
+    pause: dict | None = None
+    renegotiation: dict | None = None
+    gap_s: float = 5.0
+    faults: list[FaultUse] = field(default_factory=list)
+
+    def make_battery(self) -> Battery:
+        return Battery(**self.battery)
+
+
+@dataclass
+class Scenario:
+    """A parsed scenario: name, description, seed, start time (epoch s), its sessions and the
+    faults that act on the whole capture file."""
+
+    name: str
+    description: str = ""
+    seed: int = 1
+    start: float = DEFAULT_START
+    sessions: list[SessionSpec] = field(default_factory=list)
+    capture_faults: list[FaultUse] = field(default_factory=list)
+    path: str | None = None
+
+
+_TOP_KEYS = {"name", "description", "seed", "start", "protocol", "mode", "payment", "control_mode",
+             "ev", "evse", "battery", "timing", "slac", "pause", "renegotiation", "faults", "sessions"}
+_SESSION_KEYS = _TOP_KEYS - {"name", "description", "seed", "start", "sessions"} | {"gap_s"}
+_BATTERY_KEYS = {f.name for f in dataclasses.fields(Battery) if f.init}
+
+
+def _fields(cls) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def _check_keys(where: str, given: dict, allowed: set[str]) -> None:
+    bad = sorted(set(given) - allowed)
+    if bad:
+        raise ScenarioError(f"{where}: unknown key(s) {', '.join(bad)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _dataclass_from(cls, where: str, base, table: dict):
+    _check_keys(where, table, _fields(cls))
+    return dataclasses.replace(base, **table)
+
+
+def _session(where: str, base: SessionSpec, d: dict) -> SessionSpec:
+    """Apply the overrides of table ``d`` to a copy of ``base``."""
+    _check_keys(where, d, _SESSION_KEYS)
+    s = copy.deepcopy(base)
+    for k in ("protocol", "mode", "payment", "control_mode"):
+        if k in d:
+            setattr(s, k, d[k])
+    if "ev" in d:
+        s.ev = _dataclass_from(EvParams, f"{where} [ev]", s.ev, d["ev"])
+    if "evse" in d:
+        s.evse = _dataclass_from(EvseParams, f"{where} [evse]", s.evse, d["evse"])
+    if "battery" in d:
+        _check_keys(f"{where} [battery]", d["battery"], _BATTERY_KEYS)
+        s.battery = {**s.battery, **d["battery"]}
+    if "timing" in d:
+        t = dict(d["timing"])
+        lat, think = t.pop("latency", {}), t.pop("think", {})
+        s.timing = _dataclass_from(Timing, f"{where} [timing]", s.timing, t)
+        s.timing.latency = {**s.timing.latency, **lat}
+        s.timing.think = {**s.timing.think, **think}
+    if "slac" in d:
+        t = dict(d["slac"])
+        timers = {TIMER_ALIASES.get(k, k): v for k, v in t.pop("timers", {}).items()}
+        _check_keys(f"{where} [slac.timers]", timers, set(TIMER_DEFAULTS))
+        s.slac = _dataclass_from(SlacConfig, f"{where} [slac]", s.slac, t)
+        s.slac.timers = {**s.slac.timers, **timers}
+    for k in ("pause", "renegotiation"):
+        if k in d:
+            s_val = d[k]
+            if s_val is False:
+                setattr(s, k, None)
+            else:
+                _check_keys(f"{where} [{k}]", s_val, {"at_cycle", "duration_s"})
+                setattr(s, k, dict(s_val))
+    if "gap_s" in d:
+        s.gap_s = float(d["gap_s"])
+    if "faults" in d:
+        s.faults = [_fault(f"{where} [[faults]] #{i + 1}", f) for i, f in enumerate(d["faults"])]
+    _validate(where, s)
+    return s
+
+
+def _fault(where: str, f: dict) -> FaultUse:
+    if "name" not in f:
+        raise ScenarioError(f"{where}: a fault needs a name")
+    params = {k: v for k, v in f.items() if k != "name"}
+    from .faults import FAULTS
+    if f["name"] not in FAULTS:
+        raise ScenarioError(f"{where}: unknown fault {f['name']!r}; known: {', '.join(sorted(FAULTS))}")
+    try:
+        FAULTS[f["name"]].check(params)
+    except ValueError as e:
+        raise ScenarioError(f"{where}: {e}") from None
+    return FaultUse(f["name"], params)
+
+
+def _validate(where: str, s: SessionSpec) -> None:
+    if s.protocol not in PROTOCOLS:
+        raise ScenarioError(f"{where}: protocol {s.protocol!r}; one of {', '.join(PROTOCOLS)}")
+    if s.mode not in ("DC", "AC"):
+        raise ScenarioError(f"{where}: mode {s.mode!r}; DC or AC")
+    if s.payment not in ("EIM", "PnC"):
+        raise ScenarioError(f"{where}: payment {s.payment!r}; EIM or PnC")
+    if s.control_mode not in ("Scheduled", "Dynamic"):
+        raise ScenarioError(f"{where}: control_mode {s.control_mode!r}; Scheduled or Dynamic")
+    if s.protocol == "DIN 70121" and (s.mode != "DC" or s.payment != "EIM"):
+        raise ScenarioError(f"{where}: DIN 70121 is DC with external payment (EIM) only ([V2G-DC-252])")
+    if s.protocol == "ISO 15118-20" and s.payment != "EIM":
+        raise ScenarioError(f"{where}: the simulator's ISO 15118-20 sessions use EIM")
+    if s.protocol == "ISO 15118-20" and s.mode == "AC" and s.control_mode != "Scheduled":
+        raise ScenarioError(f"{where}: ISO 15118-20 AC is simulated in Scheduled mode only")
+    if s.renegotiation and s.protocol != "ISO 15118-2":
+        raise ScenarioError(f"{where}: renegotiation is simulated for ISO 15118-2 only")
+    if s.pause and s.protocol != "ISO 15118-2":
+        raise ScenarioError(f"{where}: pause / resume is simulated for ISO 15118-2 only (DIN SessionStopReq "
+                            "has no ChargingSession)")
+
+
+def _start(v) -> float:
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, dt.datetime):
+        return v.replace(tzinfo=v.tzinfo or dt.timezone.utc).timestamp()
+    if isinstance(v, str):
+        return dt.datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+    raise ScenarioError(f"start: {v!r} is not a time")
+
+
+def parse_scenario(data: dict, name: str, path: str | None = None) -> Scenario:
+    """A :class:`Scenario` from a parsed TOML table (``name``: the default name)."""
+    where = path or name
+    _check_keys(where, data, _TOP_KEYS)
+    from .faults import FAULTS
+    top_faults = data.get("faults", [])
+    capture = [f for f in top_faults if FAULTS.get(f.get("name"), None) is not None
+               and FAULTS[f["name"]].level == "capture"]
+    session_faults = [f for f in top_faults if f not in capture]
+    base_table = {k: v for k, v in data.items() if k in _SESSION_KEYS and k != "faults"}
+    base = _session(where, SessionSpec(), base_table)
+    first = copy.deepcopy(base)
+    sessions = [first]
+    for i, extra in enumerate(data.get("sessions", [])):
+        sessions.append(_session(f"{where} [[sessions]] #{i + 2}", base, extra))
+    for i, f in enumerate(session_faults):
+        use = _fault(f"{where} [[faults]] #{i + 1}", f)
+        n = int(use.params.pop("session", 1))
+        if not 1 <= n <= len(sessions):
+            raise ScenarioError(f"{where} [[faults]] #{i + 1}: session {n} does not exist")
+        sessions[n - 1].faults.append(use)
+    return Scenario(name=data.get("name", name), description=data.get("description", ""),
+                    seed=int(data.get("seed", 1)), start=_start(data.get("start", DEFAULT_START)),
+                    sessions=sessions,
+                    capture_faults=[_fault(f"{where} capture fault", f) for f in capture], path=path)
+
+
+def load_scenario(ref: str | os.PathLike) -> Scenario:
+    """A scenario by file path or by name (a file in samples/scenarios/). Raises
+    ScenarioError with the reason (unknown name: the list of known ones)."""
+    p = Path(ref)
+    if not p.suffix and not p.exists():
+        p = SCENARIO_DIR / f"{ref}.toml"
+    if not p.exists():
+        raise ScenarioError(f"no scenario {str(ref)!r}; known: {', '.join(scenario_names())}")
+    try:
+        with open(p, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(f"{p}: {e}") from None
+    return parse_scenario(data, p.stem, str(p))
+
+
+def scenario_names() -> list[str]:
+    """The names of the scenarios shipped in samples/scenarios/."""
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml"))

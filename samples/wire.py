@@ -1,0 +1,258 @@
+"""From a session plan to frames: SLAC, SDP, a TCP connection with correct sequence and
+acknowledgement numbers and ACKs, V2GTP messages, the close — collected with their times and
+written as pcapng.
+
+Sources: ISO 15118-2 §7.10.1 (SDP over UDP 15118 to ff02::1, response unicast to the
+requester, PROTOCOL_FACTS §1.3-1.5), §7.8.3 (V2GTP); RFC 9293 (TCP: the handshake, sequence
+and acknowledgement numbers, FIN and RST, §3.4-3.6), RFC 6691 (MSS 1440 for IPv6 over a 1500
+octet MTU: 1500 − 40 − 20); RFC 4291 §2.5.6 (link-local addresses from the MACs).
+
+TCP behaviour: every data segment is acknowledged by the peer ``ack_delay_s`` later with a
+pure ACK unless the peer sends data first (then the ACK rides on it); a message larger than
+the MSS goes out in several segments, PSH on the last. Faults set per message: ``lost``
+(segments left out of the capture; the peer still ACKs them, so a reader sees a gap),
+``retransmit_after_s`` (the first segment again, and a duplicate ACK).
+"""
+from __future__ import annotations
+
+import io
+import random
+from dataclasses import dataclass
+
+from ccs_analyzer.dissectors.capture import LINKTYPE_ETHERNET
+from ccs_analyzer.dissectors.pcapng_writer import PcapngWriter
+
+from . import netframes as nf
+from .script import PT_SDP_REQ, PT_SDP_RES, Connection, Message, SdpPlan, SessionPlan, TcpPlan
+
+SDP_PORT = 15118
+TLS_SEC = {"TLS": 0x00, "NoTLS": 0x10}     # [V2G2-623]
+REFUSED_RETRY_S = 1.0
+
+
+@dataclass
+class Endpoints:
+    """Addresses of the EV and the EVSE (hosts and their PLC modems) and the ports of one
+    connection. IPv6 link-local addresses come from the MACs (modified EUI-64)."""
+
+    ev_mac: str
+    evse_mac: str
+    ev_modem_mac: str
+    evse_modem_mac: str
+    secc_port: int
+    ev_port: int
+    sdp_port: int
+
+    @property
+    def ev_ip(self) -> bytes:
+        return nf.link_local(nf.mac(self.ev_mac))
+
+    @property
+    def evse_ip(self) -> bytes:
+        return nf.link_local(nf.mac(self.evse_mac))
+
+
+class CaptureBuilder:
+    """Collects (time, frame, comments) and writes pcapng in time order (ties keep the order
+    in which the frames were added)."""
+
+    def __init__(self, start: float):
+        self.start = start
+        self.frames: list[tuple[float, int, bytes, list[str]]] = []
+
+    def add(self, t: float, frame: bytes, comments=()) -> None:
+        self.frames.append((round(t, 6), len(self.frames), frame, list(comments)))
+
+    def ordered(self):
+        return sorted(self.frames, key=lambda x: (x[0], x[1]))
+
+    def pcapng(self) -> bytes:
+        buf = io.BytesIO()
+        w = PcapngWriter(buf, application="ccs-analyzer simulate")
+        w.add_interface(LINKTYPE_ETHERNET, name="eth0")
+        for t, _, fr, comments in self.ordered():
+            w.write(t, fr, comments=comments)
+        return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------ SDP
+def sdp_duration(sdp: SdpPlan, sdp_to_syn_s: float = 0.02) -> float:
+    """Seconds from the first SDP request to the EV's SYN."""
+    return sdp.unanswered * sdp.retry_s + sdp.latency_s + sdp_to_syn_s
+
+
+def write_sdp(cb: CaptureBuilder, t: float, ep: Endpoints, sdp: SdpPlan) -> None:
+    """SDP requests (multicast to ff02::1, hop limit 255) and, if answered, the response
+    (unicast: the SECC's address, port, security and transport, ISO 15118-2 §7.10.1.3)."""
+    ev = nf.mac(ep.ev_mac)
+    sec = TLS_SEC[sdp.security]
+    req = nf.v2gtp(PT_SDP_REQ, bytes([sec, 0x00]))
+    n = sdp.unanswered + 1 if sdp.answered else max(1, sdp.unanswered)
+    for i in range(n):
+        udp = nf.udp(ep.ev_ip, nf.ALL_NODES, ep.sdp_port, SDP_PORT, req)
+        cb.add(t + i * sdp.retry_s, nf.ethernet(nf.ALL_NODES_MAC, ev, nf.ETH_IPV6,
+                                                nf.ipv6(ep.ev_ip, nf.ALL_NODES, 17, udp, 255)),
+               sdp.comments if i == 0 else ())
+    if not sdp.answered:
+        return
+    rsec = TLS_SEC[sdp.response_security or sdp.security]
+    res = nf.v2gtp(PT_SDP_RES, ep.evse_ip + ep.secc_port.to_bytes(2, "big") + bytes([rsec, 0x00]))
+    udp = nf.udp(ep.evse_ip, ep.ev_ip, SDP_PORT, ep.sdp_port, res)
+    cb.add(t + sdp.unanswered * sdp.retry_s + sdp.latency_s,
+           nf.ethernet(ev, nf.mac(ep.evse_mac), nf.ETH_IPV6, nf.ipv6(ep.evse_ip, ep.ev_ip, 17, udp, 255)))
+
+
+# ------------------------------------------------------------------------------ TCP
+def connect_duration(tcp: TcpPlan, rtt_s: float = 0.002) -> float:
+    """Seconds from the first SYN to the end of the handshake (refused attempts first)."""
+    return tcp.refused_attempts * REFUSED_RETRY_S + rtt_s + 0.001
+
+
+class TcpConn:
+    """One TCP connection EV → SECC; side 0 is the EV, side 1 the SECC."""
+
+    def __init__(self, cb: CaptureBuilder, ep: Endpoints, rng: random.Random, mss: int = 1440,
+                 rtt_s: float = 0.002, ack_delay_s: float = 0.001, port: int | None = None):
+        self.cb, self.ep = cb, ep
+        self.mss, self.rtt, self.ack_delay = mss, rtt_s, ack_delay_s
+        self.port = port if port is not None else ep.secc_port
+        self.ev, self.evse = nf.mac(ep.ev_mac), nf.mac(ep.evse_mac)
+        self.nxt = [rng.randrange(1 << 32), rng.randrange(1 << 32)]     # next sequence number
+        self.owed: list[float | None] = [None, None]                    # pure ACK owed by side
+        self.last_t = 0.0
+
+    def _segment(self, t: float, side: int, flags: int, payload: bytes = b"", seq: int | None = None,
+                 mss: int | None = None, captured: bool = True, comments=()) -> None:
+        ep = self.ep
+        seq = self.nxt[side] if seq is None else seq
+        ack = self.nxt[1 - side] if flags & nf.ACK else 0
+        if side == 0:
+            seg = nf.tcp(ep.ev_ip, ep.evse_ip, ep.ev_port, self.port, seq, ack, flags, payload, mss=mss)
+            fr = nf.ethernet(self.evse, self.ev, nf.ETH_IPV6, nf.ipv6(ep.ev_ip, ep.evse_ip, 6, seg))
+        else:
+            seg = nf.tcp(ep.evse_ip, ep.ev_ip, self.port, ep.ev_port, seq, ack, flags, payload, mss=mss)
+            fr = nf.ethernet(self.ev, self.evse, nf.ETH_IPV6, nf.ipv6(ep.evse_ip, ep.ev_ip, 6, seg))
+        if captured:
+            self.cb.add(t, fr, comments)
+
+    def _advance(self, side: int, n: int) -> None:
+        self.nxt[side] = (self.nxt[side] + n) & 0xFFFFFFFF
+
+    def flush_acks(self, t: float) -> None:
+        """Emit the pure ACKs owed before ``t``."""
+        for side in (0, 1):
+            due = self.owed[side]
+            if due is not None and due <= t:
+                self._segment(due, side, nf.ACK)
+                self.owed[side] = None
+
+    def connect(self, t: float) -> float:
+        """SYN, SYN-ACK, ACK (with an MSS option on the SYNs); returns the time after."""
+        self._segment(t, 0, nf.SYN, mss=self.mss)
+        self._advance(0, 1)
+        self._segment(t + self.rtt / 2, 1, nf.SYN | nf.ACK, mss=self.mss)
+        self._advance(1, 1)
+        self._segment(t + self.rtt, 0, nf.ACK)
+        return t + self.rtt + 0.001
+
+    def refused(self, t: float, comments=()) -> None:
+        """A SYN answered by RST/ACK (nothing listens on that port, RFC 9293 §3.5.2)."""
+        self._segment(t, 0, nf.SYN, mss=self.mss, comments=comments)
+        self._advance(0, 1)
+        self._segment(t + self.rtt / 2, 1, nf.RST | nf.ACK, seq=0)
+
+    def send(self, t: float, side: int, data: bytes, captured: bool = True, comments=(),
+             retransmit_after_s: float | None = None) -> None:
+        """``data`` from ``side`` at ``t``: MSS-sized segments, the peer's ACK owed."""
+        self.flush_acks(t)
+        self.owed[side] = None                      # this data carries our ACK
+        first_seq = self.nxt[side]
+        chunks = [data[i:i + self.mss] for i in range(0, len(data), self.mss)] or [b""]
+        for k, chunk in enumerate(chunks):
+            flags = nf.ACK | (nf.PSH if k == len(chunks) - 1 else 0)
+            self._segment(t + k * 0.00005, side, flags, chunk, captured=captured,
+                          comments=comments if k == 0 else ())
+            self._advance(side, len(chunk))
+        if retransmit_after_s is not None:
+            rt = t + retransmit_after_s
+            self._segment(rt, side, nf.ACK | nf.PSH, chunks[0], seq=first_seq,
+                          comments=["simulator fault tcp_retransmission: segment sent again"])
+            self._segment(rt + self.rtt / 2, 1 - side, nf.ACK)        # duplicate ACK
+        self.owed[1 - side] = t + len(chunks) * 0.00005 + self.ack_delay
+
+    def reset(self, t: float, side: int, comments=()) -> None:
+        """RST/ACK from ``side`` (RFC 9293 §3.10.7)."""
+        self.flush_acks(t)
+        self._segment(t, side, nf.RST | nf.ACK, comments=comments)
+        self.owed = [None, None]
+
+    def close(self, t: float, first: int, comments=()) -> None:
+        """Orderly close initiated by ``first``: FIN/ACK, FIN/ACK, ACK."""
+        self.flush_acks(t)
+        self.owed = [None, None]
+        self._segment(t, first, nf.FIN | nf.ACK, comments=comments)
+        self._advance(first, 1)
+        self._segment(t + self.rtt / 2, 1 - first, nf.FIN | nf.ACK)
+        self._advance(1 - first, 1)
+        self._segment(t + self.rtt, first, nf.ACK)
+
+
+# ------------------------------------------------------------------------------ sessions
+def write_connection(cb: CaptureBuilder, ep: Endpoints, conn: Connection, rng: random.Random,
+                     sdp_to_syn_s: float, rtt_s: float) -> list[tuple[Message, float]]:
+    """SDP, TCP and every exchange of ``conn``; returns the messages written with their times."""
+    written: list[tuple[Message, float]] = []
+    t = conn.start_t
+    write_sdp(cb, t, ep, conn.sdp)
+    if not conn.sdp.answered:
+        return written
+    t += sdp_duration(conn.sdp, sdp_to_syn_s)
+    tcp = conn.tcp
+    for i in range(tcp.refused_attempts):
+        bad = TcpConn(cb, ep, rng, mss=tcp.mss, rtt_s=rtt_s, port=tcp.wrong_port)
+        bad.refused(t + i * REFUSED_RETRY_S, tcp.comments if i == 0 else ())
+    if tcp.connect_to_wrong_port_only:
+        return written
+    t += tcp.refused_attempts * REFUSED_RETRY_S
+    tc = TcpConn(cb, ep, rng, mss=tcp.mss, rtt_s=rtt_s)
+    tc.connect(t)
+    t = conn.v2g_start_t
+    for side, data, delay in conn.tls_prelude:
+        t += delay
+        tc.send(t, 0 if side == "EV" else 1, data)
+    for x in conn.exchanges:
+        t += x.think_s
+        _send_message(tc, t, x.request)
+        written.append((x.request, t))
+        if x.response is None:
+            continue
+        t += x.latency_s
+        _send_message(tc, t, x.response)
+        written.append((x.response, t))
+    end = conn.ending
+    t += end.after_s
+    comments = [f"simulator: {end.reason}"] if end.reason else []
+    if end.how == "FIN":
+        tc.close(t, 0 if end.by == "EV" else 1, comments)
+    elif end.how == "RST":
+        tc.reset(t, 0 if end.by == "EV" else 1, comments)
+    else:
+        tc.flush_acks(t)
+    return written
+
+
+def _send_message(tc: TcpConn, t: float, m: Message) -> None:
+    tc.send(t, 0 if m.side == "EV" else 1, m.wire(), captured=not m.lost, comments=m.comments,
+            retransmit_after_s=m.retransmit_after_s)
+
+
+def write_session(cb: CaptureBuilder, plan: SessionPlan, ep_of, rng: random.Random, sdp_to_syn_s: float,
+                  rtt_s: float) -> list[tuple[Message, float]]:
+    """SLAC frames and every connection of ``plan``; ``ep_of(conn_index)`` gives the
+    endpoints (ports differ per connection)."""
+    for f in plan.slac.frames if plan.slac is not None else ():
+        cb.add(f.t, f.frame(), f.comments)
+    written = []
+    for i, conn in enumerate(plan.connections):
+        written += write_connection(cb, ep_of(i), conn, rng, sdp_to_syn_s, rtt_s)
+    return written

@@ -1,0 +1,40 @@
+"""Every scenario's capture decodes with the project's decoder exactly as the simulator meant
+it: the decoded V2G trees equal the trees it encoded, in order; damaged messages (faults)
+come out as errors; every frame of a clean capture is accounted for as decoded."""
+from __future__ import annotations
+
+import pytest
+
+from .helpers import SCENARIOS, decode, sim_of
+
+CLEAN = {"din_dc", "iso2_dc_eim", "iso2_ac_eim", "iso2_dc_pnc", "iso2_ac_pnc", "iso2_dc_pause",
+         "iso2_dc_renegotiation", "iso2_ac_renegotiation", "iso20_dc", "iso20_dc_scheduled", "iso20_ac",
+         "two_sessions"}
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_decoded_trees_are_the_simulated_ones(name):
+    sim = sim_of(name)
+    events, acc = decode(sim)
+    v2g = [e for e in events if e.layer == "v2gtp"]
+    decoded = [e for e in v2g if e.message is not None]
+    meant = [w for w in sim.messages if w.expect_decoded]
+    assert len(decoded) == len(meant), (name, [e.name for e in decoded][-5:], [w.message.name for w in meant][-5:])
+    for e, w in zip(decoded, meant):
+        assert e.message == w.message.tree, (name, e.frame, e.name)
+        assert e.direction == ("EV->EVSE" if w.message.side == "EV" else "EVSE->EV")
+        assert abs(e.time - w.time) < 0.01, (name, e.frame, e.name)
+    damaged = [w for w in sim.messages if not w.expect_decoded and not w.message.lost]
+    if damaged:
+        assert any(e.error for e in v2g), name
+    if name in CLEAN:
+        assert not any(e.error for e in events if e.layer in ("v2gtp", "sdp", "slac", "tcp")), name
+        assert not acc.skipped and not acc.out_of_scope, (name, acc)
+
+
+@pytest.mark.parametrize("name", sorted(CLEAN))
+def test_clean_sessions_end_with_session_stop(name):
+    sim = sim_of(name)
+    assert sim.messages[-1].message.name == "SessionStopRes"
+    assert not any("fault" in c for w in sim.messages for c in w.message.comments)
+    assert sim.faults == []
