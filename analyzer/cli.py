@@ -176,16 +176,16 @@ def _analyze_or_exit(capture: Path, keylog: Optional[Path], profile=None):
 
 
 # ---------------------------------------------------------------------------- analyze
-def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None) -> dict:
-    """Analyse one capture and write report.json and report.html into ``out_dir``; return
-    a short summary (also the unit of work of a parallel folder run). Never raises for a bad
+def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
+                   annotate: bool = False) -> dict:
+    """Analyse one capture and write report.json and report.html (and, with ``annotate``,
+    annotated.pcapng first, so that the report links it) into ``out_dir``; return a short
+    summary (also the unit of work of a parallel folder run). Never raises for a bad
     capture: the summary's ``error`` says why."""
-    from ccs_analyzer.analyzer.analysis import analyze_capture
+    from ccs_analyzer.analyzer.analysis import analyze_capture, gc_paused
     from ccs_analyzer.dissectors.capture import CaptureError
     from ccs_analyzer.reports.html_report import write_html_report
     from ccs_analyzer.reports.json_report import write_json_report
-
-    from ccs_analyzer.analyzer.analysis import gc_paused
 
     with gc_paused():
         try:
@@ -193,6 +193,9 @@ def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None)
         except (CaptureError, OSError, ValueError) as e:
             return {"capture": capture, "error": str(e)}
         jp = write_json_report(a, out_dir)
+        if annotate:
+            from ccs_analyzer.reports.annotate import annotate as write_annotated
+            write_annotated(capture, os.path.join(out_dir, "annotated.pcapng"), a.findings)
         hp = write_html_report(a, out_dir)
     sev = {s: sum(1 for f in a.findings if f.severity == s) for s in ("error", "warning", "info")}
     return {"capture": capture, "json": jp, "html": hp, "frames": a.capture["frames"],
@@ -210,7 +213,9 @@ def analyze(captures: List[Path] = typer.Argument(..., help="capture files or fo
             jobs: int = typer.Option(0, "--jobs", "-j", help="parallel workers for several captures "
                                      "(0: one per core)"),
             profile: Optional[Path] = typer.Option(None, "--profile", help="rule profile (TOML): "
-                                                   "enable, disable, re-rate, re-parameterise rules")):
+                                                   "enable, disable, re-rate, re-parameterise rules"),
+            annotate: bool = typer.Option(False, "--annotate", help="also write annotated.pcapng "
+                                          "(findings as packet comments) next to the report")):
     """Analyse captures: write report.json and report.html, print a summary."""
     files = expand_inputs(captures)
     if keylog is not None and not keylog.exists():
@@ -223,10 +228,10 @@ def analyze(captures: List[Path] = typer.Argument(..., help="capture files or fo
     workers = jobs or os.cpu_count() or 1
     if len(targets) == 1 or workers == 1:
         for cap, out in targets:
-            results.append(analyze_to_dir(cap, out, kl, prof))
+            results.append(analyze_to_dir(cap, out, kl, prof, annotate))
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(targets))) as ex:
-            futs = [ex.submit(analyze_to_dir, cap, out, kl, prof) for cap, out in targets]
+            futs = [ex.submit(analyze_to_dir, cap, out, kl, prof, annotate) for cap, out in targets]
             for fu in as_completed(futs):
                 results.append(fu.result())
         results.sort(key=lambda r: r["capture"])

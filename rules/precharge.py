@@ -170,8 +170,11 @@ class PreChargeTimeout(LoopRule):
             run.after is None and run.end is not None and run.end.direction == "EV->EVSE")
         last_status = changes[-1][1] if changes else None
         culprit = "SECC"
-        if gave_up and duration < limit and last_status in (None, "EVSE_Ready") and not moved_on:
-            culprit = "EVCC"                   # the EV stopped while the EVSE was still ramping
+        stop = run.after if run.after is not None else run.end
+        stopped_after = (stop.time - first.time) if stop is not None else duration
+        if (gave_up and stopped_after < 0.9 * limit and last_status in (None, "EVSE_Ready")
+                and not moved_on):
+            culprit = "EVCC"      # the EV stopped well before its timeout, the EVSE still ramping
         fault = next(((e, st) for e, st in changes if st in _FAULT_STATUS), None)
         frames = [first.frame, max(prog, key=lambda p: p[1])[0].frame, last_res.frame]
         if fault is not None:
