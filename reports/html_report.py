@@ -96,10 +96,14 @@ def json_for_script(obj) -> str:
 
 
 def utc(t: float | None) -> str:
-    """Epoch seconds → ``2026-01-01 00:00:01.234 UTC``."""
+    """Epoch seconds → ``2026-01-01 00:00:01.234 UTC``; a time no calendar can show (a
+    damaged capture's timestamp) as the number of seconds."""
     if t is None:
         return "-"
-    d = _dt.datetime.fromtimestamp(t, _dt.timezone.utc)
+    try:
+        d = _dt.datetime.fromtimestamp(t, _dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return f"{t:.6f} s (epoch; not a calendar date)"
     return d.strftime("%Y-%m-%d %H:%M:%S.") + f"{d.microsecond // 1000:03d} UTC"
 
 

@@ -267,7 +267,11 @@ def _when(text: str | None):
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Epoch seconds as ISO 8601 UTC (a damaged capture's impossible time as seconds)."""
+    try:
+        return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return f"{t:.0f} s since the epoch"
 
 
 def certificate_messages(idx):
