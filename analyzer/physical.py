@@ -22,14 +22,21 @@ def si_value(node) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
     if "Multiplier" in node:
-        x = v * 10.0 ** node["Multiplier"]
+        x = _scale(v, node["Multiplier"])
         unit = node.get("Unit")
         if unit in _TIME_UNIT_S:
             x *= _TIME_UNIT_S[unit]
         return x
     if "Exponent" in node:
-        return v * 10.0 ** node["Exponent"]
+        return _scale(v, node["Exponent"])
     return None
+
+
+def _scale(v, e) -> float:
+    """``v`` × 10^``e``, correctly rounded (2223 × 10^-1 = 222.3, not 222.30000000000001)."""
+    if not isinstance(e, int) or isinstance(e, bool):
+        return v * 10.0 ** e
+    return v / 10 ** -e if e < 0 else float(v * 10 ** e)
 
 
 _UNIT_CACHE: dict = {}

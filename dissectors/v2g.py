@@ -96,7 +96,8 @@ class Decoded:
 class V2gChannel:
     """The application-protocol state of one TCP connection (see module docstring).
 
-    ``offered``: SchemaID → AppProtocol entry of the EV's request; ``namespace``: the
+    ``offered``: SchemaID → AppProtocol entry of the EV's request (the first entry of a duplicated
+    SchemaID, as rules/handshake.py reads it); ``namespace``: the
     negotiated (or detected) protocol namespace; ``negotiated_frame``; ``detected`` (True
     when inferred from the messages); ``response_code`` of the handshake.
     """
@@ -166,7 +167,10 @@ class V2gChannel:
                 apl = body.get("AppProtocol", [])
                 if isinstance(apl, dict):
                     apl = [apl]
-                self.offered = {a.get("SchemaID"): a for a in apl if isinstance(a, dict)}
+                self.offered = {}
+                for a in apl:       # a duplicated SchemaID (HSK006): the first entry counts
+                    if isinstance(a, dict):
+                        self.offered.setdefault(a.get("SchemaID"), a)
             elif name == "supportedAppProtocolRes":
                 self.response_code = body.get("ResponseCode")
                 sid = body.get("SchemaID")

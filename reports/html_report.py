@@ -36,6 +36,7 @@ import shlex
 import urllib.parse
 
 import jinja2
+import markupsafe
 
 from .json_report import _clean, report_dict
 from .oui import vendor
@@ -137,7 +138,17 @@ def fmt_duration(s) -> str:
     return f"{int(h)} h {int(m):02d} min {sec:02.0f} s"
 
 
+_LITERAL_RE = re.compile(r"``(.+?)``")
+
+
+def doc_text(text: str) -> "markupsafe.Markup":
+    """A rule docstring's prose as HTML: escaped, with ``literal`` spans as <code>."""
+    esc = str(markupsafe.escape(text))
+    return markupsafe.Markup(_LITERAL_RE.sub(r"<code>\1</code>", esc))
+
+
 _ENV.filters["num"] = fmt_num
+_ENV.filters["doc"] = doc_text
 _ENV.filters["dur"] = fmt_duration
 _ENV.filters["utc"] = utc
 

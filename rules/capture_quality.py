@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from .base import Rule
 from .message_content import session_index
-from .transport import one_sided, retransmissions
+from .helpers import one_sided
+from .transport import retransmissions
 
 
 class CaptureDamaged(Rule):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .base import Rule
-from .helpers import base_name, body, facts, find_first, is_failed
+from .helpers import base_name, body, conn_one_sided, facts, find_first, is_failed
 
 #: Base names of the charge-loop messages (PROTOCOL_FACTS §4E).
 LOOP = frozenset({"CurrentDemand", "ChargingStatus", "DC_ChargeLoop", "AC_ChargeLoop",
@@ -698,7 +698,8 @@ class LoopEndedWithoutPowerDeliveryStop(LoopRule):
     it must be PowerDeliveryReq (Stop; -20 also Standby / ScheduleRenegotiation; ISO-2
     Renegotiate). A loop followed by another request (SessionStopReq …), by a TCP close or
     reset, or whose last request went unanswered, is a finding; the culprit is the side that
-    broke it off. A capture that simply ends during the loop is not.
+    broke it off. A capture that simply ends during the loop is not, nor a connection the
+    capture shows one side of (CAP003).
     Why it matters: without PowerDelivery Stop the current is not ramped down in an orderly
     way and the contactors may open under load; the session ends abnormally. Usually the
     symptom of an earlier problem (timeout, EV error, EVSE shutdown).
@@ -723,6 +724,8 @@ class LoopEndedWithoutPowerDeliveryStop(LoopRule):
         for run in loop_runs(session, ctx):
             if run.after is not None and run.after.name == "PowerDeliveryReq":
                 continue
+            if conn_one_sided(ctx, run.conn):
+                continue                      # one direction not captured (CAP003)
             culprit = end_culprit(run, ctx)
             if culprit is None:
                 continue                      # the capture ended during the loop

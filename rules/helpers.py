@@ -145,3 +145,20 @@ def iter_requests(session, name: str) -> Iterator:
     for e in messages(session):
         if e.name == name:
             yield e
+
+
+def one_sided(c: dict) -> bool:
+    """A connection (an entry of ``ctx.connections``) of which the capture shows only one
+    side: frames from one endpoint and none from the other (a listen-mode sniffer that sees
+    one direction only). Judged by the link-layer source addresses the pipeline records per
+    direction."""
+    macs = (c.get("client_mac"), c.get("server_mac"))
+    return (macs[0] is None) != (macs[1] is None) and (c.get("frames") or 0) >= 2 and \
+        any(c.get("bytes") or ())
+
+
+def conn_one_sided(ctx, conn) -> bool:
+    """Whether connection number ``conn`` is :func:`one_sided` — rules that judge what one
+    side did in answer to the other (a loop's end, PreCharge's progress) stand down there:
+    the capture cannot show it (CAP003 reports the capture)."""
+    return any(c.get("conn") == conn and one_sided(c) for c in ctx.connections)

@@ -1117,10 +1117,13 @@ class EvMaximumBelowEvseMinimum(LoopRule):
 
     What it checks: after ChargeParameterDiscovery, EVMaximumCurrentLimit against
     EVSEMinimumCurrentLimit and EVMaximumVoltageLimit against EVSEMinimumVoltageLimit (-20:
-    EVMaximumChargeCurrent / EVSEMinimumChargeCurrent, EVMaximumVoltage / EVSEMinimumVoltage).
+    EVMaximumChargeCurrent / EVSEMinimumChargeCurrent, EVMaximumVoltage / EVSEMinimumVoltage);
+    a finding when the EV's maximum is below the EVSE's minimum and the SECC still answered
+    OK. A refusal (FAILED_WrongChargeParameter or any FAILED code) is the correct reaction
+    and not reported here (the session's outcome shows it).
     Why it matters: EV and EVSE cannot agree on any current / voltage — an incompatible
-    charger. EVerest answers FAILED_WrongChargeParameter; the evidence says what the SECC
-    answered.
+    charger; a SECC that accepts goes on into a session that cannot deliver energy.
+    EVerest answers FAILED_WrongChargeParameter.
     Fix: none on the wire — the EV and the charger do not fit; (SECC) refuse with
     FAILED_WrongChargeParameter instead of starting.
     Source: PROTOCOL_FACTS §4D "Hard facts" (E-ISO ⚠ implementation); ChargeX PFMEA UC2

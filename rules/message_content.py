@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import weakref
 
-from ccs_analyzer.analyzer.physical import header_of, message_body
+from ccs_analyzer.analyzer.physical import header_of, message_body, si_value
 
 from .base import Rule
 from .helpers import culprit_of, is_failed, response_code
@@ -982,7 +982,7 @@ def value_facts(e) -> tuple[list, list]:
             issues.append(("unit", name, unit, "/".join(want)))
             continue
         if iso2 and isinstance(value, int) and isinstance(m, int) and unit is not None:
-            x = value * 10.0 ** m
+            x = si_value({"Value": value, "Multiplier": m})
             if unit in _TIME:
                 x, unit = x * _TIME[unit], "s"
             iso2_values.append((name, x, unit))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .charging_loop import (LoopRule, capture_cut, end_text, excerpt, is_start, lost_bytes, lower,
                             message_runs)
-from .helpers import facts
+from .helpers import conn_one_sided, facts
 
 #: EVSE status codes after which the EVSE will not bring the voltage up.
 _FAULT_STATUS = frozenset({"EVSE_Shutdown", "EVSE_EmergencyShutdown", "EVSE_Malfunction",
@@ -76,7 +76,8 @@ class PreChargeTimeout(LoopRule):
     EVSE status changes (EVSE_NotReady, EVSE_EmergencyShutdown …) and how the loop ended.
     Culprit: the SECC when its voltage did not come up or it reported a status other than
     EVSE_Ready; the EVCC when the voltage was there and the EVSE ready but the EV did not go
-    on, or gave up before ``limit_s`` while the EVSE was still ramping.
+    on, or gave up before ``limit_s`` while the EVSE was still ramping. Not on a connection
+    the capture shows one side of (CAP003): requests or responses are missing.
     Why it matters: the EV aborts the session (V2G_EVCC_PreCharge_Timeout); closing the
     contactors onto a voltage difference damages them.
     Fix (SECC): ramp the converter faster, report the measured output voltage and
@@ -100,6 +101,8 @@ class PreChargeTimeout(LoopRule):
 
     def check(self, session, ctx):
         for run in precharge_runs(session, ctx):
+            if conn_one_sided(ctx, run.conn):
+                continue            # requests or responses not captured: no progress to judge
             f = self._judge(session, ctx, run)
             if f is not None:
                 yield f

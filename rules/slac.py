@@ -1007,7 +1007,9 @@ class SlacAttenuationProfileImplausible(_SlacRule):
     """CM_ATTEN_CHAR.IND carries an implausible attenuation profile.
 
     What it checks: NumGroups = ``groups`` (58 carrier groups), the AAG list has NumGroups
-    entries, and NUM_SOUNDS > 0.
+    entries, and NUM_SOUNDS > 0. A frame the capture cut short (snap length, truncated
+    frame: the event carries the dissector's error) is not judged on its AAG count — the
+    missing values are the capture's loss (CAP006), not the charger's.
     Why it matters: the EV compares chargers by this profile; a malformed one makes the
     comparison meaningless (or the EV discards the message).
     Fix (SECC): report the 58 group averages of the received sounds.
@@ -1031,7 +1033,7 @@ class SlacAttenuationProfileImplausible(_SlacRule):
             why = []
             if isinstance(n, int) and n != self.p["groups"]:
                 why.append(f"NumGroups={n}")
-            if isinstance(aag, list) and isinstance(n, int) and len(aag) != n:
+            if isinstance(aag, list) and isinstance(n, int) and len(aag) != n and not i.error:
                 why.append(f"{len(aag)} AAG values for NumGroups={n}")
             if sounds == 0:
                 why.append("NUM_SOUNDS=0")
@@ -1253,11 +1255,12 @@ class SlacOutOfSequence(_SlacRule):
 class SlacNoLinkAfterMatch(_SlacRule):
     """SLAC matched but no SDP / V2G traffic followed within TT_match_join.
 
-    What it checks: after the session's last CM_SLAC_MATCH.CNF, an SDP request or a TCP
-    connection of the session appears; a finding when none does although the capture went
-    on for more than ``limit_s`` (TT_match_join = 12 s). Not for partly captured SLAC
-    (SLC002: the sniffer may not see the new network's traffic) nor when the capture ends
-    earlier.
+    What it checks: after each CM_SLAC_MATCH.CNF, an SDP request or a TCP connection of the
+    session appears before the EV restarts SLAC (its next CM_SLAC_PARM.REQ) or the capture
+    ends; a finding when none does although more than ``limit_s`` (TT_match_join = 12 s)
+    passed — so a match that got no link is reported even when a later restart succeeds.
+    Not for partly captured SLAC (SLC002: the sniffer may not see the new network's
+    traffic) nor when the capture or the restart comes earlier.
     Why it matters: the match only helps when both modems join the new AVLN (NMK/NID of the
     CNF) and the EV then starts SDP; a modem that does not take the key (CM_SET_KEY) or an
     EV that never starts SDP ends the session here.
@@ -1276,30 +1279,39 @@ class SlacNoLinkAfterMatch(_SlacRule):
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
-        m = v.last_match
-        if m is None or v.partial:
+        if v.partial:
             return
-        after = [e for e in session.events if e.time > m.time and e.layer in ("sdp", "tcp", "tls", "v2gtp")]
-        if after:
-            return
-        waited = v.waited_after(m.time)
-        if waited <= self.p["limit_s"]:
-            return
-        keys = [k for k in v.keys if k.time >= m.time - 0.001]
+        matches = sorted((m for r in v.runs for m in r.of(MATCH_CNF)), key=lambda e: (e.time, e.frame))
+        restarts = [e for e in v.events if e.name == PARM_REQ]
+        linked = [e.time for e in session.events if e.layer in ("sdp", "tcp", "tls", "v2gtp")]
+        for k, m in enumerate(matches):
+            if k + 1 < len(matches) and matches[k + 1].time - m.time < 0.5:
+                continue                    # the same match confirmed twice: judge the last
+            nxt = next((e for e in restarts if e.time > m.time), None)
+            end = nxt.time if nxt is not None else None
+            if any(m.time < t and (end is None or t < end) for t in linked):
+                continue
+            waited = (end - m.time) if end is not None else v.waited_after(m.time)
+            if waited <= self.p["limit_s"]:
+                continue
+            yield self._no_link(session, v, m, nxt, waited)
+
+    def _no_link(self, session, v, m, nxt, waited: float):
+        keys = [k for k in v.keys if k.time >= m.time - 0.001 and (nxt is None or k.time < nxt.time)]
         cnf = next((k for k in keys if k.name == SET_KEY_CNF), None)
         extra = ""
         if cnf is not None:
             extra = f"; CM_SET_KEY.CNF #{cnf.frame} Result={fields(cnf).get('Result')}"
-        nxt = [e for e in v.events if e.time > m.time and e.name == PARM_REQ]
-        tail = f"; the EV restarted SLAC at frame {nxt[0].frame}" if nxt else ""
-        yield self.finding(
-            session, [m.frame] + ([cnf.frame] if cnf else []) + ([nxt[0].frame] if nxt else []),
+        tail = f"; the EV restarted SLAC at frame {nxt.frame}" if nxt is not None else ""
+        return self.finding(
+            session, [m.frame] + ([cnf.frame] if cnf else []) + ([nxt.frame] if nxt else []),
             f"SLAC matched (CM_SLAC_MATCH.CNF #{m.frame}, NID {fields(m).get('NID')}) but no SDP "
             f"request or TCP connection followed in {waited:.1f} s (TT_match_join "
             f"{self.p['limit_s']:g} s){extra}{tail}",
             time=m.time, measured=round(waited, 3), limit=self.p["limit_s"], unit="s",
             evidence={"expected": f"SDP within {self.p['limit_s']:g} s of the match",
-                      "actual": "no SDP / TCP in the session", "NID": fields(m).get("NID")})
+                      "actual": "no SDP / TCP before " + ("the SLAC restart" if nxt else "the capture ended"),
+                      "NID": fields(m).get("NID")})
 
 
 class SlacSetKeyFailed(_SlacRule):

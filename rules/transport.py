@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 
 from .base import Rule
-from .helpers import culprit_of
+from .helpers import culprit_of, one_sided
 from .message_content import session_index
 
 
@@ -96,15 +96,6 @@ class TcpResetInSession(Rule):
 
 def _conns(ctx) -> dict:
     return {c["conn"]: c for c in ctx.connections}
-
-
-def one_sided(c: dict) -> bool:
-    """A connection of which the capture shows only one side: frames from one endpoint and
-    none from the other (a listen-mode sniffer that sees one direction only). Judged by the
-    link-layer source addresses the pipeline records per direction."""
-    macs = (c.get("client_mac"), c.get("server_mac"))
-    return (macs[0] is None) != (macs[1] is None) and (c.get("frames") or 0) >= 2 and \
-        any(c.get("bytes") or ())
 
 
 def retransmissions(idx, duplicate_within_s: float = 0.001) -> dict:

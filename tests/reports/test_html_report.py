@@ -150,6 +150,12 @@ def test_rule_docs_are_parsed_into_sections():
     assert d["sections"][0][1] == "a b."
 
 
+def test_rule_doc_literals_become_code_and_markup_stays_text():
+    html = str(hr.doc_text("within ``tolerance_v`` of <b>EVTargetVoltage</b> & ``limit_s``"))
+    assert html == ("within <code>tolerance_v</code> of &lt;b&gt;EVTargetVoltage&lt;/b&gt; &amp; "
+                    "<code>limit_s</code>")
+
+
 def test_write_links_an_annotated_capture_next_to_the_report(analyses, made, tmp_path):
     from ccs_analyzer.reports.annotate import annotate
     annotate(made / "fail.pcapng", tmp_path / "annotated.pcapng", analyses["fail"].findings)

@@ -482,6 +482,18 @@ def test_no_sdp_after_match():
     assert f.severity == "error" and f.culprit == "link" and f.frames == [19]
 
 
+def test_no_sdp_after_a_match_that_a_restart_replaced():
+    # the first match gets no link for 14 s; the EV restarts SLAC, the second run links up
+    steps = nominal() + nominal(t0=15.0, run="0f0e0d0c0b0a0908") + sdp(16.5)
+    f = only(run(steps, end=40.0), "SLC020")
+    assert f.frames[0] == 19 and "restarted SLAC" in f.synopsis and f.measured == pytest.approx(14.1)
+
+
+def test_no_sdp_but_the_ev_restarted_within_tt_match_join():
+    steps = nominal() + nominal(t0=5.0, run="0f0e0d0c0b0a0908") + sdp(6.5)
+    assert not rules_found(run(steps, end=40.0), "SLC020")
+
+
 def test_no_sdp_but_capture_ends_early():
     assert not rules_found(run(nominal(), end=8.0), "SLC020")
 
