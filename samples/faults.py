@@ -100,7 +100,8 @@ def fault(name: str, *, level: str, stage: str, category: str, **params):
 class FaultContext:
     """What a fault can edit, by stage (module docstring). ``spec``: the session's
     scenario settings; ``rng``: a seeded random source for the fault; ``notes``: what the
-    faults did (returned with the simulation)."""
+    faults did (returned with the simulation); ``tls``: the session's TLS plan
+    (samples/tls.TlsPlan, what faults_tls.py edits)."""
 
     spec: object
     behaviour: Behaviour
@@ -112,6 +113,7 @@ class FaultContext:
     slac: SlacPlan | None = None
     plan: SessionPlan | None = None
     evse_override: tuple | None = None
+    tls: object = None
     notes: list = field(default_factory=list)
 
     @property
@@ -390,12 +392,11 @@ def sdp_retries(ctx, count, retry_s):
 @fault("sdp_security_mismatch", level="sdp", stage="before", category="sdp",
        requested="TLS", answered="NoTLS")
 def sdp_security_mismatch(ctx, requested, answered):
-    """The EV asks for ``requested`` security, the SECC announces ``answered`` (EVerest
-    falls back to the other mode; a warning: PROTOCOL_FACTS §1.5); the session goes on over
-    plain TCP (the simulator cannot produce TLS)."""
-    if answered != "NoTLS":
-        raise FaultError("sdp_security_mismatch: the simulator continues over plain TCP, so the SECC "
-                         "must announce NoTLS")
+    """The EV asks for ``requested`` security ("TLS" / "NoTLS"), the SECC announces
+    ``answered`` (EVerest falls back to the other mode; a warning: PROTOCOL_FACTS §1.5); the
+    session goes on as the SDP response says: over plain TCP, or over TLS (samples/tls.py)."""
+    if {requested, answered} - {"TLS", "NoTLS"} or requested == answered:
+        raise FaultError("sdp_security_mismatch: requested and answered must be TLS and NoTLS, one each")
     ctx.sdp.security = requested
     ctx.sdp.response_security = answered
     ctx.sdp.comments.append(f"simulator fault sdp_security_mismatch: EV asks {requested}, SECC answers {answered}")
@@ -649,8 +650,9 @@ def _receiver_reaction(ctx, ci, xi, x, m, reaction, must_close):
 def tls_handshake_failure(ctx, alert):
     """The EV asks for TLS in SDP and opens the connection with a TLS 1.2 ClientHello
     (ECDHE-ECDSA / ECDH-ECDSA with AES-128-CBC-SHA256, the ISO 15118-2 suites, PROTOCOL_FACTS
-    §1.5); the SECC answers a fatal ``alert`` and closes: no V2G message follows. (The one
-    TLS situation the simulator can produce: the records before encryption.)"""
+    §1.5); the SECC answers a fatal ``alert`` and closes: no V2G message follows. (A hello
+    refused outright; the failures later in a handshake the simulator runs are the faults of
+    faults_tls.py.)"""
     from .tls import ALERTS, alert_record, client_hello
     if alert not in ALERTS:
         raise FaultError(f"tls_handshake_failure: alert {alert!r}; one of {', '.join(ALERTS)}")
@@ -676,3 +678,6 @@ def capture_truncated(ctx, data: bytes, cut_bytes):
 
 __all__ = ["FAULTS", "FaultDef", "FaultContext", "FaultError", "fault", "annotate_slac_timers",
            "LEVELS", "STAGES"]
+
+# more faults, one module per area; importing them registers them
+from . import faults_handshake, faults_charging, faults_content, faults_link, faults_tls  # noqa: E402,F401,I001

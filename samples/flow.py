@@ -162,6 +162,11 @@ class Behaviour:
     loop_latency_s: float | None = None
     loop_period_s: float | None = None
     comments: list = field(default_factory=list)          # (message name, occurrence, text)
+    think_override: dict = field(default_factory=dict)    # (request, occurrence) → s (0: every one)
+    #: callables ``hook(flow, exchange)`` run as each exchange is built (before the next one):
+    #: they may edit its trees, add comments and change ``flow.s`` / ``flow.b`` for what follows
+    hooks: list = field(default_factory=list)
+    ev_stop_cycle: int | None = None                      # the EV ends the charge loop after it
 
 
 @dataclass
@@ -237,15 +242,18 @@ class SessionOver(Exception):
 class Flow:
     """Generate the :class:`SessionPlan` of one session.
 
-    ``t0``: the absolute time (epoch s) the first SDP request goes out; ``sdp_duration`` and
-    ``connect_duration``: callables (wire.py) giving how long SDP and the TCP handshake take,
-    so that the script's clock (TimeStamps, physics) and the capture agree."""
+    ``t0``: the absolute time (epoch s) the first SDP request goes out; ``sdp_duration``,
+    ``connect_duration`` and ``tls_duration``: callables (wire.py, tls.py) giving how long SDP,
+    the TCP handshake and the TLS handshake take, so that the script's clock (TimeStamps,
+    physics) and the capture agree."""
 
     def __init__(self, *, protocol: str, mode: str, payment: str, control_mode: str, ev: EvParams,
                  evse: EvseParams, battery: Battery, timing: Timing, behaviour: Behaviour,
                  rng: random.Random, t0: float, sdp: SdpPlan, tcp: TcpPlan, sdp_duration, connect_duration,
-                 pause: dict | None = None, renegotiation: dict | None = None):
+                 pause: dict | None = None, renegotiation: dict | None = None, tls_duration=None):
         self.d: Dialect = dialect_for(protocol, mode, payment, control_mode)
+        #: seconds of the TLS handshake on a connection after SDP exchange ``sdp`` (0: plain TCP)
+        self.tls_duration = tls_duration or (lambda sdp: 0.0)
         self.protocol, self.mode, self.payment = protocol, mode, payment
         self.ev, self.evse, self.tm, self.b = ev, evse, timing, behaviour
         self.rng = rng
@@ -315,7 +323,7 @@ class Flow:
         self.t += gap_s
         c = Connection(sdp=sdp, tcp=tcp, gap_before_s=gap_s)
         c.start_t = self.t
-        self.t += self.sdp_duration(sdp) + self.connect_duration(tcp)
+        self.t += self.sdp_duration(sdp) + self.connect_duration(tcp) + self.tls_duration(sdp)
         c.v2g_start_t = self.t
         self.plan.connections.append(c)
         if not sdp.answered or tcp.connect_to_wrong_port_only:
@@ -335,7 +343,9 @@ class Flow:
         d, s = self.d, self.s
         req_name = d.name(step) + "Req"
         res_name = d.name(step) + "Res"
-        th = self.tm.think.get(req_name)
+        n_req = self.counts.get(req_name, 0) + 1
+        th = self.b.think_override.get((req_name, n_req), self.b.think_override.get((req_name, 0)))
+        th = self.tm.think.get(req_name) if th is None else th
         th = self.jit(self.tm.think_s if think is None else think) if th is None else th
         self.t += th
         s.now = self.t
@@ -358,6 +368,8 @@ class Flow:
             res = Message("EVSE", d.response(step, s), d.namespace_of(step), d.payload_type(step))
         x = Exchange(req, res, th, lat, phase, state=self.snapshot())
         self.conn.exchanges.append(x)
+        for hook in self.b.hooks:
+            hook(self, x)
         self._annotate(x)
         self._after(x)
         return x
@@ -804,6 +816,8 @@ class Flow:
                 continue            # a requested MeteringReceipt comes first ([V2G2-577], [V2G2-795])
             if s.bat.full and s.charging_complete and step == "ChargeLoop":
                 break                   # the EV said ChargingComplete in this request
+            if b.ev_stop_cycle is not None and cycle >= b.ev_stop_cycle:
+                break                   # the EV stops (a fault's reason: faults_charging.py)
             if cycle >= cycles and not (stop and stop_started is not None):
                 break
         self._i_req = 0.0

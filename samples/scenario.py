@@ -17,6 +17,7 @@ short::
     [slac]      attenuation_db, num_sounds, … [slac.timers] parm_cnf_s = 0.03 …
     [pause]     at_cycle = 12                 # ISO 15118-2: SessionStop(Pause) and resume
     [renegotiation] at_cycle = 10             # ISO 15118-2: PowerDelivery(Renegotiate)
+    [tls]       enabled = true, keylog = "udp" | "dsb" | "none", max_fragment = 16384
 
     [[faults]]
     name = "late_response"
@@ -79,6 +80,7 @@ class SessionSpec:
     slac: SlacConfig = field(default_factory=SlacConfig)
     pause: dict | None = None
     renegotiation: dict | None = None
+    tls: dict = field(default_factory=dict)
     gap_s: float = 5.0
     faults: list[FaultUse] = field(default_factory=list)
 
@@ -101,7 +103,7 @@ class Scenario:
 
 
 _TOP_KEYS = {"name", "description", "seed", "start", "protocol", "mode", "payment", "control_mode",
-             "ev", "evse", "battery", "timing", "slac", "pause", "renegotiation", "faults", "sessions"}
+             "ev", "evse", "battery", "timing", "slac", "pause", "renegotiation", "tls", "faults", "sessions"}
 _SESSION_KEYS = _TOP_KEYS - {"name", "description", "seed", "start", "sessions"} | {"gap_s"}
 _BATTERY_KEYS = {f.name for f in dataclasses.fields(Battery) if f.init}
 
@@ -155,6 +157,11 @@ def _session(where: str, base: SessionSpec, d: dict) -> SessionSpec:
             else:
                 _check_keys(f"{where} [{k}]", s_val, {"at_cycle", "duration_s"})
                 setattr(s, k, dict(s_val))
+    if "tls" in d:
+        _check_keys(f"{where} [tls]", d["tls"], {"enabled", "keylog", "max_fragment"})
+        s.tls = {**s.tls, **d["tls"]}
+        if s.tls.get("keylog", "udp") not in ("udp", "dsb", "none"):
+            raise ScenarioError(f"{where} [tls]: keylog {s.tls['keylog']!r}; udp, dsb or none")
     if "gap_s" in d:
         s.gap_s = float(d["gap_s"])
     if "faults" in d:

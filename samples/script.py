@@ -35,7 +35,8 @@ class Message:
     first N octets of the EXI document are sent), ``trailing`` (octets after the EXI document,
     inside the V2GTP payload), ``lost`` (the segments are not in the capture although the peer
     receives and ACKs them), ``retransmit_after_s`` (the first segment is sent again),
-    ``raw`` (send these bytes instead of a V2GTP message: a TLS record, say).
+    ``line_losses`` (gaps, s: the segments were lost on the line that many times — captured,
+    never acknowledged — and sent again after each gap), ``raw`` (send these bytes instead of a V2GTP message: a TLS record, say).
     ``comments`` end up as pcapng packet comments on the frames that carry the message."""
 
     side: str
@@ -48,6 +49,7 @@ class Message:
     lost: bool = False
     retransmit_after_s: float | None = None
     raw: bytes | None = None
+    line_losses: list[float] | None = None
     comments: list[str] = field(default_factory=list)
     _exi: bytes | None = field(default=None, repr=False)
 
@@ -145,7 +147,10 @@ class SdpPlan:
     ``security`` the EV asks for ("TLS" / "NoTLS"); ``response_security`` what the SECC
     announces (None: same); ``unanswered`` requests go out before one is answered (each after
     ``retry_s``, ≥ 250 ms [V2G2-159]); ``answered`` False: no request is ever answered (the
-    session ends there); ``latency_s`` the SECC's answer time."""
+    session ends there); ``latency_s`` the SECC's answer time. Link faults (faults_link.py):
+    ``request_transport`` / ``response_transport`` the TransportProtocol octets (0x00 TCP,
+    0x10 UDP; ISO 15118-2 Table 15); ``announce_address`` (16 octets) / ``announce_port``
+    what the response announces instead of the SECC's own address / port (None: its own)."""
 
     security: str = "NoTLS"
     response_security: str | None = None
@@ -153,18 +158,25 @@ class SdpPlan:
     answered: bool = True
     retry_s: float = 0.25
     latency_s: float = 0.05
+    request_transport: int = 0x00
+    response_transport: int = 0x00
+    announce_address: bytes | None = None
+    announce_port: int | None = None
     comments: list[str] = field(default_factory=list)
 
 
 @dataclass
 class TcpPlan:
     """TCP details of a connection: refused attempts on a wrong port before the right one
-    (``wrong_port`` / ``refused_attempts``, the pyPLC Alpitronic failure), the MSS."""
+    (``wrong_port`` / ``refused_attempts``, the pyPLC Alpitronic failure), the MSS;
+    ``connect_port`` the port the EV connects to instead of the announced one (the SECC
+    accepts there; None: the announced port)."""
 
     wrong_port: int | None = None
     refused_attempts: int = 0
     connect_to_wrong_port_only: bool = False
     mss: int = 1440
+    connect_port: int | None = None
     comments: list[str] = field(default_factory=list)
 
 
@@ -186,7 +198,10 @@ class Connection:
 
 @dataclass
 class SessionPlan:
-    """One charging session: SLAC, then its connections (see module docstring)."""
+    """One charging session: SLAC, then its connections (see module docstring).
+
+    ``sniffer``: what the capture point records of the session (None: everything; else an
+    object with ``wrap(cb)`` and ``finish(written)``, faults_link.Sniffer)."""
 
     slac: object
     connections: list[Connection]
@@ -195,6 +210,7 @@ class SessionPlan:
     gap_before_s: float = 0.0
     dialect: object = None
     capture_comments: list[str] = field(default_factory=list)
+    sniffer: object = None
 
     # ---------------------------------------------------------------- finding messages
     def exchanges(self):

@@ -25,6 +25,7 @@ from .flow import Behaviour, Flow
 from .scenario import Scenario, ScenarioError, SessionSpec, load_scenario
 from .script import Message, SdpPlan, SessionPlan, TcpPlan
 from .slac import build_slac
+from .tls import TlsPlan, TlsSimError
 from .wire import CaptureBuilder, Endpoints, connect_duration, sdp_duration, write_session
 
 
@@ -37,16 +38,21 @@ class WrittenMessage:
     time: float
     message: Message
 
+    #: False when the message went inside TLS records whose keys the capture withholds
+    readable: bool = True
+
     @property
     def expect_decoded(self) -> bool:
         """True when a decoder must reproduce ``message.tree`` exactly from the capture."""
-        return self.message.decodable
+        return self.message.decodable and self.readable
 
 
 @dataclass
 class Simulation:
     """The result of :func:`simulate`: the pcapng bytes, the scenario and seed, the session
-    plans, every V2G message written (in time order) and the faults applied."""
+    plans, every V2G message written (in time order), the faults applied and the TLS
+    secrets of the capture's TLS connections (NSS key log lines, whether disclosed in the
+    capture or withheld: ``keylog_text()`` is a key log file for Wireshark)."""
 
     scenario: Scenario
     seed: int
@@ -54,6 +60,11 @@ class Simulation:
     sessions: list[SessionPlan]
     messages: list[WrittenMessage]
     faults: list[dict] = field(default_factory=list)
+    keylog: list[str] = field(default_factory=list)
+
+    def keylog_text(self) -> str:
+        """The TLS secrets as an NSS key log file."""
+        return "".join(line + "\n" for line in self.keylog)
 
     def write(self, path: str | os.PathLike) -> None:
         with open(path, "wb") as f:
@@ -94,7 +105,7 @@ def simulate(scenario: Scenario | str | os.PathLike, seed: int | None = None) ->
             t += spec.gap_s
         plan, msgs = _session(cb, spec, seed, k, t, applied)
         plans.append(plan)
-        written += [WrittenMessage(k, tm, m) for m, tm in msgs]
+        written += [WrittenMessage(k, tm, m, id(m) not in cb.unreadable) for m, tm in msgs]
         t = max((f[0] for f in cb.frames), default=t)
     data = cb.pcapng()
     for use in sc.capture_faults:
@@ -106,7 +117,7 @@ def simulate(scenario: Scenario | str | os.PathLike, seed: int | None = None) ->
         applied.append({"session": None, "name": use.name, "level": fd.level, "category": fd.category,
                         "params": {**fd.params, **use.params}})
     written.sort(key=lambda w: w.time)
-    return Simulation(sc, seed, data, plans, written, applied)
+    return Simulation(sc, seed, data, plans, written, applied, list(cb.keylog))
 
 
 def _session(cb: CaptureBuilder, spec: SessionSpec, seed: int, k: int, t0: float, applied: list):
@@ -114,7 +125,14 @@ def _session(cb: CaptureBuilder, spec: SessionSpec, seed: int, k: int, t0: float
     tm = spec.timing
     ctx = FaultContext(spec=spec, behaviour=Behaviour(), timing=tm, slac_cfg=spec.slac,
                        sdp=SdpPlan(latency_s=tm.sdp_latency_s), tcp=TcpPlan(), rng=_rng(seed, k, "faults"))
+    # TLS (samples/tls.py): PnC and -20 EVs ask for it in SDP; the plan's faults edit ctx.tls
+    tls = ctx.tls = TlsPlan.for_session(spec.protocol, spec.payment, spec.tls, seed)
+    ctx.sdp.security = "TLS" if tls.enabled else "NoTLS"
     _apply(ctx, spec, "before", applied, k)
+    try:
+        tls.check()
+    except TlsSimError as e:
+        raise ScenarioError(f"session {k}: {e}") from None
     ev, evse = spec.ev, spec.evse
     # --- SLAC
     slac = None
@@ -138,7 +156,8 @@ def _session(cb: CaptureBuilder, spec: SessionSpec, seed: int, k: int, t0: float
                 rng=_rng(seed, k, "flow"), t0=link_ready, sdp=ctx.sdp, tcp=ctx.tcp,
                 sdp_duration=lambda s: sdp_duration(s, tm.sdp_to_syn_s),
                 connect_duration=lambda c: connect_duration(c, tm.tcp_rtt_s),
-                pause=spec.pause, renegotiation=spec.renegotiation)
+                pause=spec.pause, renegotiation=spec.renegotiation,
+                tls_duration=lambda s: tls.duration() if tls.used_on(s) else 0.0)
     plan = flow.run()
     plan.slac = slac
     ctx.plan = plan
@@ -150,7 +169,8 @@ def _session(cb: CaptureBuilder, spec: SessionSpec, seed: int, k: int, t0: float
         return Endpoints(ev_mac=ev.mac, evse_mac=evse_mac, ev_modem_mac=ev.modem_mac,
                          evse_modem_mac=evse_modem, secc_port=secc_port, ev_port=ports[i][0],
                          sdp_port=ports[i][1])
-    msgs = write_session(cb, plan, ep_of, _rng(seed, k, "tcp"), tm.sdp_to_syn_s, tm.tcp_rtt_s)
+    msgs = write_session(cb, plan, ep_of, _rng(seed, k, "tcp"), tm.sdp_to_syn_s, tm.tcp_rtt_s,
+                         tls, _rng(seed, k, "tls"))
     return plan, msgs
 
 

@@ -67,6 +67,7 @@ class SlacConfig:
     start_s: float = 1.0
     num_sounds: int = 10
     time_out: int = 6
+    resp_type: int = 1
     start_atten_char_inds: int = 3
     attenuation_db: float = 18.0
     aag_offset_db: float = 5.0
@@ -94,9 +95,11 @@ class SlacFrame:
         if self.name == "CM_SLAC_PARM.REQ":
             return sf.slac_parm_req(a["run_id"])
         if self.name == "CM_SLAC_PARM.CNF":
-            return sf.slac_parm_cnf(a["run_id"], nf.mac(a["ev"]), a["num_sounds"], a["time_out"])
+            return sf.slac_parm_cnf(a["run_id"], nf.mac(a["ev"]), a["num_sounds"], a["time_out"],
+                                    a.get("resp_type", 1))
         if self.name == "CM_START_ATTEN_CHAR.IND":
-            return sf.start_atten_char_ind(a["run_id"], nf.mac(a["ev"]), a["num_sounds"], a["time_out"])
+            return sf.start_atten_char_ind(a["run_id"], nf.mac(a["ev"]), a["num_sounds"], a["time_out"],
+                                           a.get("resp_type", 1))
         if self.name == "CM_MNBC_SOUND.IND":
             return sf.mnbc_sound_ind(a["run_id"], a["cnt"], a["rnd"])
         if self.name == "CM_ATTEN_PROFILE.IND":
@@ -175,6 +178,8 @@ def build_slac(cfg: SlacConfig, ev_mac: str, ev_modem: str, evse_mac: str, evse_
     frames: list[SlacFrame] = []
     bc = "ff:ff:ff:ff:ff:ff"
     common = {"run_id": run, "ev": ev_mac, "num_sounds": cfg.num_sounds, "time_out": cfg.time_out}
+    if cfg.resp_type != 1:
+        common["resp_type"] = cfg.resp_type
     if cfg.evse_set_key:
         frames.append(SlacFrame(t0 - 0.5, evse_mac, LOCAL_MODEM, "CM_SET_KEY.REQ", {"nid": nid, "nmk": nmk}))
         frames.append(SlacFrame(t0 - 0.499, evse_modem, evse_mac, "CM_SET_KEY.CNF",

@@ -27,16 +27,18 @@ def slac_parm_req(run_id: bytes) -> bytes:
     return mme(CM_SLAC_PARM_REQ, b"\x00\x00" + run_id)
 
 
-def slac_parm_cnf(run_id: bytes, ev_mac: bytes, num_sounds: int = 10, time_out: int = 6) -> bytes:
-    """CM_SLAC_PARM.CNF: M-SOUND_TARGET ff:…, NUM_SOUNDS, Time_Out (×100 ms), RESP_TYPE 1,
+def slac_parm_cnf(run_id: bytes, ev_mac: bytes, num_sounds: int = 10, time_out: int = 6,
+                  resp_type: int = 1) -> bytes:
+    """CM_SLAC_PARM.CNF: M-SOUND_TARGET ff:…, NUM_SOUNDS, Time_Out (×100 ms), RESP_TYPE (1),
     FORWARDING_STA (the EV), APPLICATION_TYPE, SECURITY_TYPE, RunID."""
-    return mme(CM_SLAC_PARM_CNF, b"\xff" * 6 + bytes([num_sounds, time_out, 1]) + ev_mac
+    return mme(CM_SLAC_PARM_CNF, b"\xff" * 6 + bytes([num_sounds, time_out, resp_type]) + ev_mac
                + b"\x00\x00" + run_id)
 
 
-def start_atten_char_ind(run_id: bytes, ev_mac: bytes, num_sounds: int = 10, time_out: int = 6) -> bytes:
-    """CM_START_ATTEN_CHAR.IND: APP, SEC, NUM_SOUNDS, Time_Out, RESP_TYPE, FORWARDING_STA, RunID."""
-    return mme(CM_START_ATTEN_CHAR_IND, b"\x00\x00" + bytes([num_sounds, time_out, 1]) + ev_mac + run_id)
+def start_atten_char_ind(run_id: bytes, ev_mac: bytes, num_sounds: int = 10, time_out: int = 6,
+                         resp_type: int = 1) -> bytes:
+    """CM_START_ATTEN_CHAR.IND: APP, SEC, NUM_SOUNDS, Time_Out, RESP_TYPE (1), FORWARDING_STA, RunID."""
+    return mme(CM_START_ATTEN_CHAR_IND, b"\x00\x00" + bytes([num_sounds, time_out, resp_type]) + ev_mac + run_id)
 
 
 def mnbc_sound_ind(run_id: bytes, cnt: int, rnd: bytes) -> bytes:
