@@ -8,11 +8,19 @@ import struct
 from pathlib import Path
 
 import pytest
+from ccs_analyzer.dissectors.homeplug import (
+    LAYOUTS,
+    SLAC_MMTYPES,
+    VENDOR_LAYOUTS,
+    Mme,
+    decode_mme,
+    direction_hint,
+    mmtype_name,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ccs_analyzer.dissectors.homeplug import (
-    LAYOUTS, SLAC_MMTYPES, VENDOR_LAYOUTS, Mme, decode_mme, direction_hint, mmtype_name)
+from tests.conftest import GOLDEN
 
 EV_MAC = bytes.fromhex("0465650064c3")
 EVSE_MAC = bytes.fromhex("dc0ea1116708")
@@ -433,7 +441,6 @@ def test_random_bodies_of_known_messages_never_raise(header, body):
 # ------------------------------------------------------------------------------------------------
 # the real corpus against the reference decodes
 
-GOLDEN = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "golden"
 
 #: reference (snake_case) field name → ours (the standard's)
 REF_TO_OURS = {

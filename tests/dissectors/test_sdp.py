@@ -9,10 +9,16 @@ import struct
 from pathlib import Path
 
 import pytest
+from ccs_analyzer.dissectors.sdp import (
+    SECURITY,
+    TRANSPORT_PROTOCOL,
+    SdpMessage,
+    decode_sdp,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ccs_analyzer.dissectors.sdp import SECURITY, TRANSPORT_PROTOCOL, SdpMessage, decode_sdp
+from tests.conftest import GOLDEN
 
 SECC_IP = ipaddress.IPv6Address("fe80::c690:83ff:fef3:78ba")
 
@@ -186,7 +192,6 @@ def test_random_bodies_never_raise(ptype, body, length):
 # ------------------------------------------------------------------------------------------------
 # the real corpus against the reference decodes
 
-GOLDEN = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "golden"
 _REF_TYPE = {"SDP_REQUEST": "SDP request", "SDP_RESPONSE": "SDP response",
              "SDP_REQUEST_WIRELESS": "SDP request (wireless)",
              "SDP_RESPONSE_WIRELESS": "SDP response (wireless)"}

@@ -3,14 +3,11 @@ that folder is absent) and the schema folder for the regeneration test."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(os.environ.get("CCS_SHARED", Path(__file__).resolve().parents[3] / "shared"))
-GOLDEN = SHARED / "corpus" / "golden"
-SCHEMAS = SHARED / "schemas"
+from tests.conftest import GOLDEN, SCHEMAS, SHARED  # noqa: F401  (one place honours CCS_SHARED)
 
 
 def _golden_rows() -> list[dict]:
