@@ -130,7 +130,8 @@ class TlsAlert(Rule):
             yield self.finding(session, [hs.frame if hs else None, e.frame],
                                f"The {_who(e)} sent a {level} TLS alert {desc} (frame {e.frame}) "
                                f"{during} on connection {e.conn}"
-                               + (f" after {hs.name} (frame {hs.frame})" if hs else "")
+                               + (f" after {hs.name} (frame {hs.frame})"
+                                  if hs and during == "during the handshake" else "")
                                + (f": it rejects what {blame} sent" if blame and culprit != _owner(e)
                                   else ""),
                                time=e.time, culprit=culprit, severity=sev,

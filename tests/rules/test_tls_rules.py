@@ -129,6 +129,14 @@ def test_tls001_close_notify_is_normal():
     assert not found(session(hs(extra=[bye])), "TLS001")
 
 
+def test_tls001_alert_after_the_handshake_says_so_without_naming_finished():
+    alert = ev(60, 5.0, "tls", "Alert fatal internal_error", EVSE,
+               {"level_name": "fatal", "description_name": "internal_error"}, info={"kind": "alert"})
+    (f,) = found(session(hs(extra=[alert])), "TLS001")
+    assert "after the handshake" in f.synopsis and "Finished" not in f.synopsis
+    assert f.culprit == "SECC" and f.severity == "error"
+
+
 # --------------------------------------------------------------------------- TLS002 / TLS003
 def test_tls002_iso20_over_tls12_although_the_ev_offered_13():
     a = session(hs(version="TLS 1.2", offered=[ISO20_SUITE, ISO2_SUITE], suite=ISO2_SUITE),
