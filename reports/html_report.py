@@ -237,24 +237,33 @@ def _value_words(text: str) -> set[str]:
 def finding_marks(f: dict) -> dict:
     """What the page marks in the payloads of a finding's evidence frames: ``names`` (element
     names the finding talks about: its evidence keys and the element-like words of its
-    expected / actual / synopsis text), ``actual`` (values it reports as wrong),
+    expected / actual / synopsis text), ``actual`` (values it reports as wrong: the words of
+    its ``actual`` text, the values of named evidence elements — inside a decoded excerpt
+    (a dict with a ``message`` key) only those the synopsis or ``actual`` text names, so
+    that the context an excerpt carries, ResponseCode OK or EVSE_Ready, is not marked),
     ``measured`` / ``limit`` / ``unit`` and the ``expected`` text shown beside them."""
     ev = f.get("evidence") or {}
     names: set[str] = set()
     actual: set[str] = set()
+    said = _value_words(f.get("synopsis") or "")
+    if isinstance(ev.get("actual"), str):
+        said |= _value_words(ev["actual"])
 
-    def walk(x, key=None):
+    def walk(x, key=None, excerpt=False):
         if isinstance(x, dict):
+            excerpt = excerpt or "message" in x
             for k, v in x.items():
                 if isinstance(k, str) and _element_words(k):
                     names.add(k)
-                walk(v, k)
+                walk(v, k, excerpt)
         elif isinstance(x, list):
             for v in x:
-                walk(v, key)
+                walk(v, key, excerpt)
         elif isinstance(x, str) and key not in ("expected",):
-            if key == "actual" or (key and key in names):
-                actual.update(_value_words(x) if key == "actual" else {x})
+            if key == "actual":
+                actual.update(_value_words(x))
+            elif key and key in names and (not excerpt or x in said):
+                actual.add(x)
 
     walk(ev)
     for k in ("expected", "actual"):

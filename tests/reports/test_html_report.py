@@ -143,6 +143,16 @@ def test_finding_marks_name_fields_and_wrong_values():
     assert "CableCheckRes" not in m["names"] and m["expected"] == "ResponseCode OK*"
 
 
+def test_finding_marks_leave_the_context_of_an_excerpt_unmarked():
+    f = {"synopsis": "PreCharge ran 12.0 s; the EVSE reported EVSE_EmergencyShutdown",
+         "evidence": {"expected": "PowerDeliveryReq", "actual": "12.0 s of PreCharge",
+                      "last_response": {"message": "PreChargeRes", "ResponseCode": "OK",
+                                        "EVSEStatusCode": "EVSE_EmergencyShutdown"}}}
+    m = hr.finding_marks(f)
+    assert "ResponseCode" in m["names"] and "OK" not in m["actual"]
+    assert "EVSE_EmergencyShutdown" in m["actual"]
+
+
 def test_rule_docs_are_parsed_into_sections():
     d = hr.parse_doc("Title line.\n\nWhat it checks: a\nb.\nWhy it matters: c.\nFix (SECC): d.\nSource: e.")
     assert d["summary"] == "Title line."
