@@ -14,6 +14,9 @@ When the capture starts after the handshake (or the handshake was not captured) 
 is detected from the messages themselves: the candidates are tried and the first that yields
 a V2G message (root ``V2G_Message`` for DIN / ISO-2, a ``…Req`` / ``…Res`` element for -20)
 is kept for the connection, and every event says it was detected, not negotiated.
+
+Plug & Charge messages that carry X.509 certificates get them described in the event's
+``info["certificates"]`` (dissectors/v2g_certificates.py).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from functools import lru_cache
 
 from . import exi
 from .events import PROTOCOL_BY_NAMESPACE
+from .v2g_certificates import CERTIFICATE_MESSAGES, describe_v2g_certificates
 
 NS_SAP = "urn:iso:15118:2:2010:AppProtocol"
 NS_DIN = "urn:din:70121:2012:MsgDef"
@@ -56,6 +60,16 @@ def _decode_cached(payload: bytes, namespace: str) -> tuple[dict, int]:
     returned tree is shared between events and must be treated as read-only (nothing in the
     analyzer modifies a decoded tree). Failures are not cached (they raise)."""
     return exi.decode_with_length(payload, namespace)
+
+
+def _body(tree: dict, name: str):
+    """The message element's content: ``V2G_Message.Body.<name>`` (DIN, ISO 15118-2) or the
+    root element's (ISO 15118-20)."""
+    root = tree.get("V2G_Message")
+    if isinstance(root, dict):
+        body = root.get("Body")
+        return body.get(name) if isinstance(body, dict) else None
+    return tree.get(name)
 
 
 def protocol_of(namespace: str | None) -> str | None:
@@ -154,6 +168,10 @@ class V2gChannel:
             if i > 0 and certain:
                 notes["schema_fallback"] = {"expected": first_ns, "error": first_error}
             name = exi.message_name(tree)
+            if name in CERTIFICATE_MESSAGES:
+                certs = describe_v2g_certificates(name, _body(tree, name))
+                if certs:
+                    notes["certificates"] = certs
             self._track(ns, name, tree, frame, notes)
             return Decoded(name, ns, tree, None, notes)
         notes = {"schemas_tried": cands}

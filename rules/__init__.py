@@ -1,4 +1,5 @@
-"""The rule pack: one module per category, one small self-documenting class per rule.
+"""The rule pack: one module per category (message content's Plug & Charge certificate checks
+have their own, certificates.py), one small self-documenting class per rule.
 
 :func:`all_rules` lists every rule class: the project's own (the modules in
 :data:`RULE_MODULES`) and those third parties register under the entry-point group
@@ -22,7 +23,7 @@ ENTRY_POINT_GROUP = "ccs_analyzer.rules"
 #: The project's rule modules, in category order.
 RULE_MODULES = ("slac", "sdp", "handshake", "sequence", "timing", "session", "limits",
                 "precharge", "cablecheck", "charging_loop", "response_codes", "message_content",
-                "tls", "transport", "capture_quality")
+                "certificates", "tls", "transport", "capture_quality")
 
 
 def _classes_in(obj) -> list[type[Rule]]:

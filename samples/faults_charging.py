@@ -128,8 +128,13 @@ def renegotiation_ignored(ctx, at_cycle, max_delay_s):
 def certificate_expires_soon(ctx, message):
     """Plug & Charge: the contract certificate expires within 21 days, so the SECC answers
     ``message`` with OK_CertificateExpiresSoon ([V2G2-690]; PROTOCOL_FACTS §4.0); the
-    session goes on (the EV should renew its certificate: CertificateUpdate)."""
+    session goes on (the EV should renew its certificate: CertificateUpdate). For
+    PaymentDetailsRes the EV's contract certificate is replaced by one that expires 10 days
+    after the session (samples/faults_pki.py)."""
     ci, xi, x, m = ctx.find(message, 1)
+    if message == "PaymentDetailsRes":     # the certificate the EV sends really expires soon
+        from .faults_pki import swap_contract_certificate
+        swap_contract_certificate(ctx, "expires_soon", 10.0, "certificate_expires_soon")
     set_response_code(m, "OK_CertificateExpiresSoon")
     ed.encodes(m)
     ed.note(m, "certificate_expires_soon: the contract certificate expires within 21 days")
