@@ -218,7 +218,32 @@ def _event_meta(e, t0: float | None, tree: bool, hex_: bool) -> dict:
         d["hex"] = e.payload[:2048].hex() + ("…" if len(e.payload) > 2048 else "")
     if e.first_frame is not None and e.first_frame != e.frame:
         d["first_frame"] = e.first_frame
+    certs = (e.info or {}).get("certificates")
+    if certs:
+        d["certs"] = _certificate_rows(certs)
     return d
+
+
+def _certificate_rows(certs: list[dict]) -> list[dict]:
+    """The X.509 chains a V2G message carries (dissectors/v2g_certificates.py), as the page
+    shows them: per chain its element and one row per certificate (#, subject, issuer,
+    notBefore, notAfter, key, problem)."""
+    out = []
+    for item in certs[:8]:
+        rows = []
+        for c in item.get("certificates") or ():
+            key = " ".join(str(x) for x in (c.get("key_type"), c.get("key_curve")) if x)
+            problem = c.get("error") or ("; ".join(c["problems"]) if c.get("problems") else "")
+            if c.get("issued_by_next") is False:
+                problem = (problem + "; " if problem else "") + "not issued by the next certificate"
+            elif c.get("signed_by_next") is False:
+                problem = (problem + "; " if problem else "") + "signature does not verify with the next"
+            rows.append([c.get("index", len(rows)), c.get("subject_cn") or c.get("subject") or "",
+                         c.get("issuer_cn") or c.get("issuer") or "", c.get("not_before") or "",
+                         c.get("not_after") or "", key, problem])
+        out.append({"element": item.get("element", ""), "rows": rows,
+                    "not_described": item.get("not_described", 0)})
+    return out
 
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")

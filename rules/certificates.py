@@ -98,8 +98,8 @@ class V2gCertificateNotValid(Rule):
     Why it matters: the SECC (or the backend) must refuse an expired contract certificate
     (ISO 15118-2 PaymentDetailsRes FAILED_CertificateExpired; -20 WARNING_CertificateExpired)
     and the EV an expired provisioning chain: the session falls back to external payment or
-    ends. An EV presenting an expired contract should have updated it before (CertificateUpdate,
-    ISO 15118-2 §8.4.3.x) or install a new one.
+    ends. An EV presenting an expired contract should have renewed it before
+    (CertificateUpdate) or install a new one (CertificateInstallation).
     Fix (EVCC): renew the contract certificate in time (CertificateUpdateReq when it expires
     soon); check the vehicle clock. (SECC / backend): deliver currently valid chains.
     Source: RFC 5280 §4.1.2.5; ISO 15118-2 responseCodeType FAILED_CertificateExpired;
@@ -149,7 +149,7 @@ class V2gCertificateNotValid(Rule):
                                              "actual": _iso(e.time), "element": item["element"],
                                              "subject": cert.get("subject"), "issuer": cert.get("issuer"),
                                              "serial": cert.get("serial"), "sha256": cert.get("sha256"),
-                                             "ResponseCode": rc})
+                                             "secc_answer": rc})
 
 
 class V2gCertificateChainBroken(Rule):
@@ -248,6 +248,7 @@ class InvalidContractAccepted(Rule):
                                f"The SECC answered {e.name} (frame {e.frame}) with {rc} (frame "
                                f"{res.frame}) although the contract chain is invalid: {'; '.join(why)}",
                                time=res.time, measured=rc,
+                               limit="FAILED_CertificateExpired / FAILED_CertChainError",
                                evidence={"expected": "FAILED_CertificateExpired / FAILED_CertChainError "
                                                      "(-20: WARNING_Certificate…)",
                                          "actual": rc, "ResponseCode": rc, "problems": why,

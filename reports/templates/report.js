@@ -152,6 +152,23 @@
       } else if (!ev.no_tree) {
         box.appendChild(el("div", "note", "payload not embedded in this page (open the frame in Wireshark)"));
       }
+      (ev.certs || []).forEach(function (ch) {
+        var t = el("table", "certs");
+        var cap = el("caption", null, "certificates in " + ch.element +
+                     (ch.not_described ? " (" + ch.not_described + " more not described)" : ""));
+        t.appendChild(cap);
+        var hr = el("tr");
+        ["#", "subject", "issuer", "not before", "not after", "key", "problem"].forEach(function (c) {
+          hr.appendChild(el("th", null, c));
+        });
+        t.appendChild(hr);
+        ch.rows.forEach(function (r) {
+          var tr = el("tr");
+          r.forEach(function (v, k) { tr.appendChild(el("td", k === 6 && v ? "err" : null, v)); });
+          t.appendChild(tr);
+        });
+        box.appendChild(t);
+      });
       if (ev.hex) {
         var hx = el("details");
         hx.appendChild(el("summary", "note", "payload bytes (hex)"));

@@ -153,6 +153,17 @@ def test_finding_marks_leave_the_context_of_an_excerpt_unmarked():
     assert "EVSE_EmergencyShutdown" in m["actual"]
 
 
+def test_certificate_rows_name_each_certificate_and_its_problem():
+    rows = hr._certificate_rows([{"element": "PaymentDetailsReq.ContractSignatureCertChain", "certificates": [
+        {"index": 0, "subject_cn": "<b>x</b>", "issuer_cn": "CA", "not_before": "2025", "not_after": "2026",
+         "key_type": "EC", "key_curve": "secp256r1", "issued_by_next": False, "problems": []},
+        {"index": 1, "error": "certificate does not parse"}]}])
+    (chain,) = rows
+    assert chain["rows"][0] == [0, "<b>x</b>", "CA", "2025", "2026", "EC secp256r1",
+                                "not issued by the next certificate"]
+    assert chain["rows"][1][6] == "certificate does not parse"
+
+
 def test_rule_docs_are_parsed_into_sections():
     d = hr.parse_doc("Title line.\n\nWhat it checks: a\nb.\nWhy it matters: c.\nFix (SECC): d.\nSource: e.")
     assert d["summary"] == "Title line."

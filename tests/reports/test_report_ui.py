@@ -87,6 +87,23 @@ def test_finding_expands_to_frames_and_payload(watched, reports):
     assert w.problems() == []
 
 
+def test_certificates_in_a_payload_are_tabulated(watched, tmp_path):
+    from pathlib import Path
+
+    from ccs_analyzer.analyzer.analysis import analyze_capture
+    sample = Path(__file__).resolve().parents[2] / "samples" / "captures" / \
+        "iso2_dc_pnc_contract_expired_accepted.pcapng"
+    assert write_html_report(analyze_capture(sample), tmp_path)
+    url = (tmp_path / "report.html").as_uri()
+    w = open_report(watched, url)
+    w.page.locator("details.finding summary", has_text="MSG016").first.click()
+    table = w.page.locator("table.certs").first
+    table.wait_for()
+    text = table.inner_text()
+    assert "DESIMC0NTRACT01" in text and "MO SubCA2 Sim" in text and "2025-12-29" in text
+    assert w.problems() == []
+
+
 def test_message_sequence_chart(watched, reports):
     w = open_report(watched, reports["long"])
     page = w.page
