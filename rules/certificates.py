@@ -12,9 +12,8 @@ handshake's own chains are the TLS rules' (TLS004-TLS006).
 from __future__ import annotations
 
 from .base import Rule
-from .helpers import culprit_of, pairs, response_code
+from .helpers import cached, culprit_of, pairs, response_code, utc_epoch, utc_text
 from .message_content import session_index
-from .tls import _iso, _when
 
 ISO2 = "ISO 15118-2"
 ISO20 = "ISO 15118-20"
@@ -45,7 +44,7 @@ def validity_problem(cert: dict, t: float, skew_s: float, min_epoch: float) -> d
     valid or undatable, else ``{"state": "expired" | "not_yet_valid" | "implausible_clock",
     "days": float, "skew": bool}`` (skew: not yet valid by less than ``skew_s``). RFC 5280
     §4.1.2.5 (notBefore ≤ t ≤ notAfter)."""
-    nb, na = _when(cert.get("not_before")), _when(cert.get("not_after"))
+    nb, na = utc_epoch(cert.get("not_before")), utc_epoch(cert.get("not_after"))
     if nb is None or na is None or nb <= t <= na:
         return None
     if t < min_epoch:
@@ -76,11 +75,11 @@ def chain_breaks(item: dict) -> list[str]:
     return out
 
 
-def _response_to(session, request):
-    for x in pairs(session):
-        if x.request is request:
-            return x.response
-    return None
+def _response_to(session, ctx, request):
+    """The response paired with ``request`` (helpers.pairs, built once per session)."""
+    answers = cached(ctx, session, "certificates.answers",
+                     lambda: {id(x.request): x.response for x in pairs(session)})
+    return answers.get(id(request))
 
 
 class V2gCertificateNotValid(Rule):
@@ -126,16 +125,16 @@ class V2gCertificateNotValid(Rule):
                 window = f"{cert.get('not_before')} … {cert.get('not_after')}"
                 if bad["state"] == "implausible_clock":
                     yield self.finding(session, [e.frame],
-                                       f"The capture's clock ({_iso(e.time)}) is implausible: the validity "
+                                       f"The capture's clock ({utc_text(e.time)}) is implausible: the validity "
                                        f"of {_label(cert)} in {where} ({window}) cannot be judged",
                                        time=e.time, culprit="capture", severity="info",
-                                       evidence={"capture_time": _iso(e.time), "subject": cert.get("subject")})
+                                       evidence={"capture_time": utc_text(e.time), "subject": cert.get("subject")})
                     continue
                 state = (f"expired {cert.get('not_after')} ({bad['days']:.1f} days before the capture)"
                          if bad["state"] == "expired" else
                          f"not valid before {cert.get('not_before')} ({bad['days']:.2f} days after "
                          "the capture time)")
-                res = _response_to(session, e) if e.name.endswith("Req") else None
+                res = _response_to(session, ctx, e) if e.name.endswith("Req") else None
                 rc = response_code(res) if res is not None else None
                 answer = f"; the SECC answered {rc} (frame {res.frame})" if rc else ""
                 yield self.finding(session, [e.frame, res.frame if res is not None else None],
@@ -143,10 +142,10 @@ class V2gCertificateNotValid(Rule):
                                    f"{answer}",
                                    time=e.time, culprit=culprit_of(e),
                                    severity="warning" if bad["skew"] else None,
-                                   measured=_iso(e.time), limit=window,
+                                   measured=utc_text(e.time), limit=window,
                                    evidence={"expected": f"{cert.get('not_before')} ≤ capture time ≤ "
                                                          f"{cert.get('not_after')}",
-                                             "actual": _iso(e.time), "element": item["element"],
+                                             "actual": utc_text(e.time), "element": item["element"],
                                              "subject": cert.get("subject"), "issuer": cert.get("issuer"),
                                              "serial": cert.get("serial"), "sha256": cert.get("sha256"),
                                              "secc_answer": rc})
@@ -240,7 +239,7 @@ class InvalidContractAccepted(Rule):
                                f"({cert.get('not_before')} … {cert.get('not_after')})")
             if not why:
                 continue
-            res = _response_to(session, e)
+            res = _response_to(session, ctx, e)
             rc = response_code(res) if res is not None else None
             if not rc or not rc.startswith("OK"):
                 continue
@@ -284,11 +283,11 @@ class CertificateExpiresSoonNotSignalled(Rule):
             if e.name != "PaymentDetailsReq" or e.protocol != ISO2 or not item.get("certificates"):
                 continue
             leaf = item["certificates"][0]
-            na = _when(leaf.get("not_after"))
-            nb = _when(leaf.get("not_before"))
+            na = utc_epoch(leaf.get("not_after"))
+            nb = utc_epoch(leaf.get("not_before"))
             if na is None or (nb is not None and e.time < nb) or not 0 <= na - e.time <= self.p["warn_days"] * 86400:
                 continue
-            res = _response_to(session, e)
+            res = _response_to(session, ctx, e)
             rc = response_code(res) if res is not None else None
             if rc != "OK":
                 continue

@@ -7,13 +7,19 @@ DESIGN.md "Events").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Iterator
 
-from ccs_analyzer.analyzer.physical import event_facts, find_first, header_of, message_body
+from ccs_analyzer.analyzer.physical import (
+    event_facts,
+    find_first,
+    header_of,
+    message_body,
+)
 
 __all__ = ["cached", "messages", "body", "header", "facts", "find_first", "pairs", "Exchange",
            "side_of", "culprit_of", "base_name", "protocol_of_session", "first_last",
-           "response_code", "is_failed"]
+           "response_code", "is_failed", "utc_epoch", "utc_text"]
 
 
 def cached(ctx, session, key: str, build):
@@ -162,3 +168,22 @@ def conn_one_sided(ctx, conn) -> bool:
     side did in answer to the other (a loop's end, PreCharge's progress) stand down there:
     the capture cannot show it (CAP003 reports the capture)."""
     return any(c.get("conn") == conn and one_sided(c) for c in ctx.connections)
+
+
+def utc_epoch(text: str | None) -> float | None:
+    """Epoch seconds of an ISO 8601 UTC time as x509info writes it ("2024-01-31T12:00:00Z");
+    None when absent or not in that form."""
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return None
+
+
+def utc_text(t: float) -> str:
+    """Epoch seconds as ISO 8601 UTC (a damaged capture's impossible time as seconds)."""
+    try:
+        return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return f"{t:.0f} s since the epoch"

@@ -14,9 +14,8 @@ never a TLS error.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from .base import Rule
+from .helpers import utc_epoch, utc_text
 from .message_content import session_index
 
 ISO2 = "ISO 15118-2"
@@ -258,23 +257,6 @@ class TlsCipherNotAllowed(Rule):
                                              "offered_by_EV": offered})
 
 
-def _when(text: str | None):
-    if not text:
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
-    except ValueError:
-        return None
-
-
-def _iso(t: float) -> str:
-    """Epoch seconds as ISO 8601 UTC (a damaged capture's impossible time as seconds)."""
-    try:
-        return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (OverflowError, OSError, ValueError):
-        return f"{t:.0f} s since the epoch"
-
-
 def certificate_messages(idx):
     """(event, sender, chain) of every Certificate handshake message of the session."""
     for e in idx.tls:
@@ -316,17 +298,17 @@ class CertificateNotValidAtCaptureTime(Rule):
         for e, sender, chain in certificate_messages(idx):
             t = e.time
             for cert in chain:
-                nb, na = _when(cert.get("not_before")), _when(cert.get("not_after"))
+                nb, na = utc_epoch(cert.get("not_before")), utc_epoch(cert.get("not_after"))
                 if nb is None or na is None or nb <= t <= na:
                     continue
                 subject = cert.get("subject_cn") or cert.get("subject")
                 role = "leaf" if cert.get("index", 0) == 0 else "CA"
                 if t < self.p["min_plausible_epoch"]:
                     yield self.finding(session, [e.frame],
-                                       f"The capture's clock ({_iso(t)}) is implausible: the validity "
+                                       f"The capture's clock ({utc_text(t)}) is implausible: the validity "
                                        f"of {subject} ({cert.get('not_before')} … {cert.get('not_after')}) "
                                        "cannot be judged", time=t, culprit="capture", severity="info",
-                                       evidence={"capture_time": _iso(t), "subject": subject})
+                                       evidence={"capture_time": utc_text(t), "subject": subject})
                     continue
                 expired = t > na
                 days = (t - na) / 86400 if expired else (nb - t) / 86400
@@ -336,14 +318,14 @@ class CertificateNotValidAtCaptureTime(Rule):
                               "capture time)")
                 yield self.finding(session, [e.frame],
                                    f"The {sender}'s {role} certificate {subject} (connection {e.conn}, "
-                                   f"frame {e.frame}) is {state}; capture time {_iso(t)}",
+                                   f"frame {e.frame}) is {state}; capture time {utc_text(t)}",
                                    time=t, culprit=_owner(e),
                                    severity=_lower(self.severity) if skew else None,
-                                   measured=_iso(t),
+                                   measured=utc_text(t),
                                    limit=f"{cert.get('not_before')} … {cert.get('not_after')}",
                                    evidence={"expected": f"{cert.get('not_before')} ≤ capture time ≤ "
                                                          f"{cert.get('not_after')}",
-                                             "actual": _iso(t), "subject": cert.get("subject"),
+                                             "actual": utc_text(t), "subject": cert.get("subject"),
                                              "issuer": cert.get("issuer"), "serial": cert.get("serial"),
                                              "sha256": cert.get("sha256")})
 
