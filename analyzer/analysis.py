@@ -47,6 +47,7 @@ class Analysis:
     keylog: dict = field(default_factory=dict)
     score: float = 100.0
     verdict: str = "pass"
+    conformance: str = "pass"
     profile: str = "default"
     #: scratch space for rules that share per-session views (key by rule module and session id)
     cache: dict = field(default_factory=dict)

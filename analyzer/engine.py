@@ -1,23 +1,29 @@
 """The rule engine: runs every enabled rule (profile-adjusted) over every session, or once
-over the capture, caps the findings per rule and session, numbers them in time order, then
-sets each session's outcome, root cause and score (analyzer/outcome.py, analyzer/scoring.py).
+over the capture, merges repeats of one problem, numbers the findings in time order, then
+sets each session's outcome and stop reason (analyzer/outcome.py), links causes and
+consequences and names root causes (analyzer/causality.py), and scores and judges the
+sessions and the capture (analyzer/scoring.py).
 
 A rule that raises becomes an ``ENG001`` info finding naming the rule and the error, and the
-other rules still run. Findings beyond a rule's cap (profile ``max_findings``, default
-``[engine] max_findings_per_rule`` = 20) are merged into one finding carrying their
-``count`` and the first and last evidence frames: a loop of 2,000 messages that breaks a rule
-gives at most 20 rows.
+other rules still run. One distinct problem is one finding: the findings a rule yields for
+one session with the same culprit, severity and problem (``Finding.key``, by default the
+synopsis with its numbers blanked) are merged into one that carries their ``count``, all
+their evidence frames and, in ``evidence["instances"]``, what each said (a SessionID refused
+38 times is one row, not 38). A profile's ``max_findings`` (default
+``[engine] max_findings_per_rule`` = 20) still caps the rows a rule may give per session.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from ccs_analyzer.rules import all_rules
 from ccs_analyzer.rules.base import Finding
 
-from .outcome import link_root_causes, phase_of, session_outcome
+from .causality import explain_sessions
+from .outcome import phase_of, session_outcome
 from .profile import Profile
-from .scoring import capture_score, score_findings
+from .scoring import capture_score, score_findings, session_verdict
 
 
 def instantiate(profile: Profile) -> list[tuple]:
@@ -31,6 +37,54 @@ def instantiate(profile: Profile) -> list[tuple]:
         if st.severity:
             rule.severity = st.severity
         out.append((rule, st))
+    return out
+
+
+#: How many instance synopses a merged finding keeps in ``evidence["instances"]``.
+_INSTANCES = 20
+
+
+_NUMBERS = re.compile(r"[0-9a-fA-F:.]*[0-9][0-9a-fA-F:.]*")
+
+
+def problem_key(f: Finding) -> str:
+    """The identity of a finding's problem within its rule: ``f.key``, else its synopsis
+    with every number, frame, address and hex value blanked."""
+    return f.key if f.key is not None else _NUMBERS.sub("#", f.synopsis)
+
+
+def merge_repeats(findings: list[Finding]) -> list[Finding]:
+    """One finding per problem: the findings of one rule and session with the same culprit,
+    severity and :func:`problem_key` merged into the first, with the summed ``count``, the
+    union of the evidence frames, the earliest time and the instances' synopses
+    (``evidence["instances"]``, at most 20; ``evidence["merged"]`` = how many findings were
+    merged)."""
+    groups: dict[tuple, list[Finding]] = {}
+    order: list[tuple] = []
+    for f in findings:
+        k = (f.rule, f.session, f.culprit, f.severity, problem_key(f))
+        if k not in groups:
+            groups[k] = []
+            order.append(k)
+        groups[k].append(f)
+    out = []
+    for k in order:
+        fs = groups[k]
+        if len(fs) == 1:
+            out.append(fs[0])
+            continue
+        fs.sort(key=lambda f: (f.time if f.time is not None else float("inf"),
+                               f.frames[0] if f.frames else 0))
+        first = fs[0]
+        frames = sorted({x for f in fs for x in f.frames})
+        n = sum(f.count for f in fs)
+        times = [f.time for f in fs if f.time is not None]
+        syn = (f"{first.synopsis} — {len(fs)} such findings in all ({n} occurrences), the last in "
+               f"frame {max(frames) if frames else '?'}")
+        evidence = {**first.evidence, "merged": len(fs),
+                    "instances": [f.synopsis for f in fs[:_INSTANCES]]}
+        out.append(replace(first, frames=frames, count=n, synopsis=syn, evidence=evidence,
+                           time=min(times) if times else None))
     return out
 
 
@@ -89,25 +143,27 @@ def evaluate(analysis, profile: Profile | None = None) -> None:
                                severity="info", culprit="unknown",
                                session=s.id if s is not None else None, frames=[], time=None,
                                synopsis=f"rule {rule.code} failed: {type(e).__name__}: {e}")]
-            findings.extend(_cap(got, cap))
+            findings.extend(_cap(merge_repeats(got), cap))
     findings.sort(key=lambda f: (f.time if f.time is not None else float("inf"),
                                  f.frames[0] if f.frames else 0, f.rule))
     for i, f in enumerate(findings, 1):
         f.id = f"F{i}"
     _locate(analysis, findings)
     conns = {c["conn"]: c for c in analysis.connections}
+    cap_end = analysis.capture.get("last_time")
     for s in analysis.sessions:
-        analysis.summaries[s.id].update(session_outcome(s, analysis.summaries[s.id], conns))
-    link_root_causes(analysis.sessions, analysis.summaries, findings,
-                     {r.code: type(r) for r, _ in rules})
+        analysis.summaries[s.id].update(session_outcome(s, analysis.summaries[s.id], conns, cap_end))
+    explain_sessions(analysis, findings, {r.code: type(r) for r, _ in rules})
     scores = []
     for s in analysis.sessions:
+        summ = analysis.summaries[s.id]
         fs = [f for f in findings if f.session == s.id]
-        sc, vd = score_findings(fs, profile.scoring)
-        analysis.summaries[s.id]["score"] = sc
-        analysis.summaries[s.id]["verdict"] = vd
-        scores.append((sc, vd))
-    analysis.score, analysis.verdict = capture_score(
+        sc, conformance = score_findings(fs, profile.scoring)
+        summ["score"] = sc
+        summ["conformance"] = conformance
+        summ["verdict"] = session_verdict(summ.get("goal"), conformance)
+        scores.append((sc, summ["verdict"], conformance))
+    analysis.score, analysis.verdict, analysis.conformance = capture_score(
         scores, [f for f in findings if f.session is None], profile.scoring)
     analysis.findings = findings
     analysis.profile = profile.name

@@ -45,6 +45,7 @@ def report_dict(analysis) -> dict:
         "tool": {"name": "ccs-analyzer", "version": __version__,
                  "rule_pack": _rule_pack_version(), "profile": getattr(analysis, "profile", "default")},
         "verdict": getattr(analysis, "verdict", None),
+        "conformance": getattr(analysis, "conformance", None),
         "score": getattr(analysis, "score", None),
         "capture": analysis.capture,
         "frame_accounting": analysis.accounting,

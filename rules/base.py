@@ -46,8 +46,23 @@ class Finding:
     failure_modes: list[str] = field(default_factory=list)
     evidence: dict = field(default_factory=dict)
     count: int = 1
+    #: the problem's identity within its rule: the engine merges the findings of one rule and
+    #: session that have the same culprit, severity and key into one (count, all frames).
+    #: None: the synopsis with its numbers blanked (frames, values, SessionIDs differ between
+    #: occurrences of one problem; different wording means a different problem).
+    key: str | None = None
     id: str | None = None
     caused_by: str | None = None
+    #: what this finding is and what it can explain (rules/causes.py); None: the rule's
+    #: class-level ``kinds`` / ``explains``. A rule sets them per finding where the facts
+    #: decide (e.g. a late response explains the EV giving up only beyond the EV's timeout).
+    kinds: tuple[str, ...] | None = None
+    explains: tuple[str, ...] | None = None
+    #: set by the engine: ``root-cause`` (the session's root cause), ``consequence``
+    #: (``caused_by`` names its cause) or ``independent``; and the ids of the findings it
+    #: caused (its direct consequences)
+    role: str | None = None
+    consequences: list[str] = field(default_factory=list)
     #: set by the engine: the message (or event) at the first evidence frame, and its phase
     message: str | None = None
     phase: str | None = None
@@ -61,6 +76,7 @@ class Finding:
             "measured": self.measured, "limit": self.limit, "unit": self.unit,
             "requirement": self.requirement, "failure_modes": self.failure_modes,
             "evidence": self.evidence, "count": self.count, "caused_by": self.caused_by,
+            "role": self.role, "consequences": list(self.consequences),
             "message": self.message, "phase": self.phase,
         }
 
@@ -78,10 +94,15 @@ class Rule:
     culprit: ClassVar[str] = "unknown"
     scope: ClassVar[str] = "session"
     params: ClassVar[dict[str, Any]] = {}
-    #: True for rules whose findings are usually symptoms of an earlier failure (the session
-    #: ended without SessionStop, a reset, an unanswered request): the engine links them to
-    #: the root cause (``caused_by``) instead of naming them the cause.
-    consequence: ClassVar[bool] = False
+    #: What a finding of this rule is, and which kinds of findings and session ends it can
+    #: cause, in the words of rules/causes.py KINDS (DESIGN.md "Causes, outcomes,
+    #: verdicts"). A finding may override both (``Finding.kinds`` / ``Finding.explains``).
+    kinds: ClassVar[tuple[str, ...]] = ()
+    explains: ClassVar[tuple[str, ...]] = ()
+    #: How long (s) after its last evidence a finding of this rule can still explain what
+    #: follows (a late response explains the EV closing the connection a moment later, not a
+    #: minute later). A defect that persists until the end is live by its own evidence.
+    horizon_s: ClassVar[float] = 10.0
     #: False for opt-in rules (a profile enables them).
     default_enabled: ClassVar[bool] = True
 
@@ -110,7 +131,7 @@ class Rule:
 
     def finding(self, session, frames, synopsis: str, *, time=None, measured=None, limit=None,
                 unit=None, evidence=None, culprit=None, severity=None,
-                requirement=None) -> Finding:
+                requirement=None, key=None) -> Finding:
         """A :class:`Finding` of this rule with its class-level facts filled in
         (``requirement`` overrides the class's one for this finding)."""
         return Finding(rule=self.code, title=self.title, category=self.category,
@@ -119,7 +140,7 @@ class Rule:
                        frames=sorted(set(int(f) for f in frames if f is not None)), time=time,
                        synopsis=synopsis, measured=measured, limit=limit, unit=unit,
                        requirement=requirement or self.requirement,
-                       failure_modes=list(self.failure_modes), evidence=evidence or {})
+                       failure_modes=list(self.failure_modes), evidence=evidence or {}, key=key)
 
     @classmethod
     def explain(cls) -> str:

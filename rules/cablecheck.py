@@ -68,6 +68,9 @@ class CableCheckIsolationFailed(LoopRule):
     title = "CableCheck finished with isolation Invalid / Fault"
     severity = "error"
     category = "cablecheck"
+    kinds = ("isolation-fault",)
+    explains = ("failed-response", "evse-refused", "out-of-sequence", "evse-stop", "evse-abort",
+                "ev-stop", "ev-abort", "no-session-stop", "connection-reset")
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2")
     requirement = "DIN 70121 [V2G-DC-499]; ISO 15118-2 [V2G2-584]"
@@ -116,6 +119,9 @@ class CableCheckFinishedNotReady(LoopRule):
     title = "CableCheck finished without EVSE_Ready / isolation result"
     severity = "warning"
     category = "cablecheck"
+    kinds = ("evse-not-ready",)
+    explains = ("failed-response", "evse-refused", "out-of-sequence", "ev-stop", "ev-abort",
+                "no-session-stop")
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2")
     requirement = "DIN 70121 [V2G-DC-499]"
@@ -174,6 +180,9 @@ class CableCheckNeverFinished(LoopRule):
     title = "CableCheck never finished"
     severity = "error"
     category = "cablecheck"
+    kinds = ("loop-timeout",)
+    explains = ("ev-timeout", "ev-abort", "ev-stop", "out-of-sequence", "failed-response",
+                "no-session-stop", "connection-reset")
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-700..703] V2G_EVCC_CableCheck_Timeout"
@@ -208,7 +217,7 @@ class CableCheckNeverFinished(LoopRule):
             sev = lower(self.severity) if lost_bytes(ctx, run.conn) else self.severity
             frames = [run.first.frame, run.last.frame] + [
                 x.frame for x in (run.after, run.end) if x is not None]
-            yield self.finding(
+            f = self.finding(
                 session, frames,
                 f"CableCheck never finished: {len(run.cycles)} CableCheckReq over {dur:.1f} s "
                 f"(frames {run.first.frame}-{run.last.frame}) all answered "
@@ -220,6 +229,17 @@ class CableCheckNeverFinished(LoopRule):
                           "actual": f"no Finished in {dur:.1f} s, {how}",
                           "last_response": excerpt(last_res) if last_res is not None else None,
                           "lost_bytes": lost_bytes(ctx, run.conn)})
+            # what the finding is (rules/causes.py): the EV giving up early describes the
+            # session's end; the EV skipping ahead is out of sequence; the SECC going silent
+            # or closing is the SECC's cable check that never finished
+            if culprit == "EVCC" and skipped:
+                f.kinds, f.explains = ("out-of-sequence",), ("failed-response", "evse-refused",
+                                                              "evse-abort")
+            elif culprit == "EVCC":
+                f.kinds, f.explains = ("ev-abort", "ev-stop"), ()
+            else:
+                f.kinds = ("loop-timeout", "evse-abort", "no-response")
+            yield f
 
 
 class IsolationWarning(LoopRule):
@@ -289,6 +309,9 @@ class IsolationFaultAfterCableCheck(LoopRule):
     title = "Isolation fault after the cable check"
     severity = "error"
     category = "cablecheck"
+    kinds = ("isolation-fault",)
+    explains = ("evse-stop", "evse-abort", "evse-refused", "ev-stop", "ev-abort", "ev-error",
+                "no-session-stop", "connection-reset")
     culprit = "unknown"
     protocols = ("DIN 70121", "ISO 15118-2")
     requirement = "IEC 61851-23 insulation monitoring during energy transfer"

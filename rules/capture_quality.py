@@ -23,6 +23,8 @@ class CaptureDamaged(Rule):
     title = "Capture file damaged or cut short"
     severity = "warning"
     category = "capture-quality"
+    kinds = ("capture-cut",)
+    explains = ("capture-ended", "no-session-stop", "no-response")
     culprit = "capture"
     scope = "capture"
 
@@ -60,6 +62,8 @@ class FramesLost(Rule):
     title = "Frames lost from the capture"
     severity = "warning"
     category = "capture-quality"
+    kinds = ("capture-gap",)
+    explains = ("no-response",)
     culprit = "capture"
 
     def check(self, session, ctx):

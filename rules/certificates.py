@@ -110,6 +110,8 @@ class V2gCertificateNotValid(Rule):
     title = "Plug & Charge certificate not valid at the capture's time"
     severity = "error"
     category = "message-content"
+    kinds = ("certificate-problem",)
+    explains = ("failed-response", "evse-refused", "tls-failed")
     requirement = "RFC 5280 §4.1.2.5 validity; ISO 15118-2 FAILED_CertificateExpired"
     culprit = "unknown"
     failure_modes = ("UC2 113",)
@@ -171,6 +173,8 @@ class V2gCertificateChainBroken(Rule):
     title = "Plug & Charge certificate chain broken or too long"
     severity = "error"
     category = "message-content"
+    kinds = ("certificate-problem",)
+    explains = ("failed-response", "evse-refused", "tls-failed")
     requirement = "ISO 15118-2 [V2G2-656] certificateChainType; RFC 5280 §6.1"
     culprit = "unknown"
     failure_modes = ("UC2 113",)

@@ -363,6 +363,8 @@ class LoopStartedWithoutPowerDelivery(LoopRule):
     title = "Charge loop started without PowerDeliveryRes OK"
     severity = "error"
     category = "charging-loop"
+    kinds = ("out-of-sequence",)
+    explains = ("failed-response", "evse-refused", "evse-abort")
     culprit = "EVCC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-590]; DIN 70121 [V2G-DC-462]; ISO 15118-20 [V2G20-861]"
@@ -433,13 +435,14 @@ class CurrentRequestedAfterStop(LoopRule):
     title = "EV kept requesting current after the EVSE signalled stop"
     severity = "warning"
     category = "charging-loop"
+    kinds = ("stop-ignored",)
+    explains = ("evse-abort", "no-response", "no-session-stop", "connection-reset")
     culprit = "EVCC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = ("DIN 70121 / ISO 15118-2 DC_EVSEStatusCode, EVSENotification, "
                    "NotificationMaxDelay")
     failure_modes = ("UC2 237",)
     params = {"grace_s": 2.0, "min_current_a": 0.5}
-    consequence = True           # the physics side of RSP003 (EV ignored the stop request)
 
     def check(self, session, ctx):
         for run in loop_runs(session, ctx):
@@ -714,8 +717,8 @@ class LoopEndedWithoutPowerDeliveryStop(LoopRule):
     title = "Charge loop ended without PowerDelivery Stop"
     severity = "warning"
     category = "charging-loop"
+    kinds = ("no-session-stop",)
     culprit = "unknown"
-    consequence = True
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-575], [V2G2-531]; DIN 70121 [V2G-DC-465]"
     failure_modes = ("UC2 237",)

@@ -126,6 +126,8 @@ class HandshakeNoNegotiation(_HskRule):
     code = "HSK001"
     title = "No application protocol negotiated"
     severity = "error"
+    kinds = ("handshake-failed",)
+    explains = ("handshake-failed", "no-session-stop", "ev-abort", "evse-abort", "connection-reset")
     culprit = "unknown"
     requirement = "ISO 15118-2 supportedAppProtocol [V2G2-172] (Failed_NoNegotiation)"
 
@@ -303,6 +305,8 @@ class HandshakeSchemaIdNotOffered(_HskRule):
     code = "HSK005"
     title = "SchemaID not offered by the EV"
     severity = "error"
+    kinds = ("bad-content",)
+    explains = ("handshake-failed", "ev-abort", "connection-reset")
     culprit = "SECC"
     requirement = "ISO 15118-2 supportedAppProtocolRes SchemaID"
 
@@ -336,6 +340,8 @@ class HandshakeDuplicateSchemaId(_HskRule):
     code = "HSK006"
     title = "Duplicate SchemaID in supportedAppProtocolReq"
     severity = "error"
+    kinds = ("bad-content",)
+    explains = ("handshake-failed",)
     culprit = "EVCC"
     requirement = "ISO 15118-2 AppProtocol SchemaID unique"
 
@@ -410,6 +416,8 @@ class HandshakeUnanswered(_HskRule):
     code = "HSK008"
     title = "supportedAppProtocolReq unanswered"
     severity = "error"
+    kinds = ("no-response",)
+    explains = ("handshake-failed", "ev-timeout", "ev-abort", "connection-reset")
     culprit = "SECC"
     requirement = "ISO 15118-2 supportedAppProtocolRes; Table 109 V2G_EVCC_Msg_Timeout"
     failure_modes = ("UC2 100", "UC2 103", "UC2 104")

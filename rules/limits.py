@@ -194,6 +194,8 @@ class EvseAboveOwnMaximum(LoopRule):
     title = "EVSE output above its own maximum"
     severity = "error"
     category = "limits"
+    kinds = ("limit-violation",)
+    explains = ("ev-error", "ev-stop", "ev-abort", "evse-stop")
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     failure_modes = ("UC2 240",)
@@ -270,6 +272,8 @@ class EvseAboveEvMaximum(LoopRule):
     title = "EVSE output above the EV's maximum"
     severity = "error"
     category = "limits"
+    kinds = ("limit-violation",)
+    explains = ("ev-error", "ev-stop", "ev-abort")
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     params = {"voltage_tolerance_v": 10.0, "current_tolerance_a": 5.0}
@@ -465,6 +469,8 @@ class EvseDeliversLessThanOffered(_UnderDelivery):
     title = "EVSE delivers less than the EV asks and its limits allow"
     severity = "warning"
     category = "limits"
+    kinds = ("under-delivery",)
+    explains = ("ev-error",)
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     failure_modes = ("UC2 244", "UC2 248")
@@ -495,6 +501,7 @@ class EvseCurrentLimitedByVoltage(_UnderDelivery):
     title = "EVSE current limited at the EV's target voltage"
     severity = "info"
     category = "limits"
+    kinds = ("under-delivery",)
     culprit = "unknown"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     where = "while holding the EV's target voltage"
@@ -578,6 +585,8 @@ class CurrentOvershoot(LoopRule):
     title = "EVSE current above the EV's target"
     severity = "warning"
     category = "limits"
+    kinds = ("limit-violation",)
+    explains = ("ev-error", "ev-abort")
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     params = {"settle_s": 2.0, "current_tolerance_a": 5.0, "current_tolerance_pct": 5.0,
@@ -704,6 +713,7 @@ class ImplausibleJump(LoopRule):
     title = "Implausible jump between loop cycles"
     severity = "info"
     category = "limits"
+    kinds = ("limit-violation",)
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     failure_modes = ("UC2 241",)
@@ -1003,6 +1013,8 @@ class MinimumAboveMaximum(LoopRule):
     title = "Minimum limit above the maximum"
     severity = "warning"
     category = "limits"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-refused")
     culprit = "unknown"
     requirement = "ChargeParameterDiscovery limits: minimum ≤ maximum (§4D ⚠ derived)"
 
@@ -1072,6 +1084,8 @@ class NegativeEvMaximum(LoopRule):
     title = "Negative EV maximum in ChargeParameterDiscoveryReq"
     severity = "error"
     category = "limits"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-refused")
     culprit = "EVCC"
     requirement = "ISO 15118-2 [V2G2-477] FAILED_WrongChargeParameter"
     failure_modes = ("UC2 107",)
@@ -1134,6 +1148,8 @@ class EvMaximumBelowEvseMinimum(LoopRule):
     title = "EV maximum below the EVSE minimum"
     severity = "warning"
     category = "limits"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-refused", "ev-stop", "ev-abort")
     culprit = "unknown"
     failure_modes = ("UC2 107",)
     requirement = "EV maximum ≥ EVSE minimum, else FAILED_WrongChargeParameter (E-ISO ⚠)"

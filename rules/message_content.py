@@ -157,6 +157,9 @@ class UndecodableMessage(Rule):
     title = "V2GTP message not decodable"
     severity = "error"
     category = "message-content"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-refused", "no-response", "evse-abort", "ev-abort",
+                "no-session-stop", "connection-reset")
     culprit = "unknown"
     failure_modes = ("UC2 110", "UC2 111")
 
@@ -237,6 +240,9 @@ class SchemaFallback(Rule):
     title = "Message encoded with a schema other than the negotiated one"
     severity = "error"
     category = "message-content"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-refused", "no-response", "evse-abort", "ev-abort",
+                "no-session-stop", "connection-reset")
     requirement = "ISO 15118-2 §8.2 SupportedAppProtocol selects the schema"
     culprit = "unknown"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
@@ -302,6 +308,9 @@ class EnergyTransferMismatch(Rule):
     title = "AC / DC elements do not match the energy transfer mode"
     severity = "error"
     category = "message-content"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-refused", "out-of-sequence", "evse-abort", "ev-abort",
+                "no-session-stop")
     culprit = "unknown"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-477]; DIN 70121 [V2G-DC-398]"
@@ -424,6 +433,8 @@ class AuthorizationContent(Rule):
     title = "AuthorizationReq GenChallenge / Id inconsistent with the payment option"
     severity = "error"
     category = "message-content"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-refused")
     culprit = "EVCC"
     protocols = ("ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-475], [V2G2-684], [V2G2-697]"
@@ -533,6 +544,8 @@ class PncMessageWithoutContract(Rule):
     title = "Plug & Charge message without Contract payment"
     severity = "error"
     category = "message-content"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-refused")
     culprit = "EVCC"
     protocols = ("DIN 70121", "ISO 15118-2")
     requirement = "ISO 15118-2 [V2G2-551]"
@@ -713,6 +726,8 @@ class MeteringReceiptInvalid(Rule):
     title = "MeteringReceiptReq unsigned, without MeterInfo or for another session"
     severity = "error"
     category = "message-content"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-refused")
     culprit = "EVCC"
     protocols = ("ISO 15118-2",)
     failure_modes = ("UC2 252", "UC2 255")
@@ -768,6 +783,8 @@ class ConditionalElement(Rule):
     title = "Conditional element missing or present against its condition"
     severity = "error"
     category = "message-content"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-refused", "ev-abort")
     requirement = "ISO 15118-2 conditional elements (Table 104 idea)"
     culprit = "SECC"
     failure_modes = ("UC2 107", "UC2 111")
@@ -850,6 +867,8 @@ class DinForbiddenContent(Rule):
     title = "DIN 70121 content the standard forbids"
     severity = "error"
     category = "message-content"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-refused", "ev-abort")
     culprit = "SECC"
     protocols = ("DIN 70121",)
     requirement = "DIN 70121 [V2G-DC-252], [V2G-DC-554], [V2G-DC-628], [V2G-DC-629]"
@@ -1011,6 +1030,8 @@ class ValueOutOfRange(Rule):
     title = "Value outside its schema range"
     severity = "error"
     category = "message-content"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-refused", "evse-abort", "ev-abort")
     requirement = "DIN 70121 / ISO 15118-2 XSD multiplierType −3..3, percentValueType 0..100"
     culprit = "unknown"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
@@ -1120,6 +1141,8 @@ class UnitMismatch(Rule):
     title = "Physical value with the wrong unit"
     severity = "error"
     category = "message-content"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-refused")
     requirement = "ISO 15118-2 §8.5.2.7 Table 68 unit per element"
     culprit = "unknown"
     protocols = ("DIN 70121", "ISO 15118-2")

@@ -93,6 +93,9 @@ class PreChargeTimeout(LoopRule):
     title = "PreCharge did not reach the target voltage in time"
     severity = "error"
     category = "precharge"
+    kinds = ("precharge-failed", "loop-timeout")
+    explains = ("ev-timeout", "ev-abort", "ev-stop", "evse-stop", "evse-abort", "out-of-sequence",
+                "failed-response", "no-session-stop", "connection-reset")
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-704..707] V2G_EVCC_PreCharge_Timeout"
@@ -418,6 +421,8 @@ class PreChargeEndedNotReady(LoopRule):
     title = "PreCharge ended while the EVSE was not ready"
     severity = "warning"
     category = "precharge"
+    kinds = ("out-of-sequence",)
+    explains = ("failed-response", "evse-refused")
     culprit = "EVCC"
     protocols = ("DIN 70121", "ISO 15118-2")
     requirement = "DIN 70121 [V2G-DC-401]; ISO 15118-2 [V2G2-480]"

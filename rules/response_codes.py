@@ -218,6 +218,9 @@ class FailedResponseCode(Rule):
     title = "FAILED response code"
     severity = "error"
     category = "response-code"
+    kinds = ("failed-response", "evse-refused")
+    explains = ("ev-stop", "ev-abort", "evse-abort", "no-session-stop", "connection-reset",
+                "out-of-sequence")
     culprit = "SECC"
     requirement = "ISO 15118-2 [V2G2-539] / DIN 70121 [V2G-DC-665] session ends after FAILED"
     failure_modes = ("UC2 107", "UC2 111")
@@ -374,6 +377,9 @@ class StopRequestIgnored(Rule):
     title = "EV did not react to the EVSE's stop request within NotificationMaxDelay"
     severity = "error"
     category = "response-code"
+    kinds = ("stop-ignored",)
+    explains = ("stop-ignored", "evse-abort", "no-response", "no-session-stop",
+                "connection-reset", "failed-response")
     culprit = "EVCC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 / DIN 70121 EVSENotification StopCharging within NotificationMaxDelay"
@@ -436,6 +442,9 @@ class EvseFaultStatus(Rule):
     title = "EVSE reports a fault status"
     severity = "error"
     category = "response-code"
+    kinds = ("evse-stop", "evse-not-ready")
+    explains = ("ev-stop", "ev-abort", "evse-abort", "no-session-stop", "connection-reset",
+                "failed-response")
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2")
     requirement = "DIN 70121 / ISO 15118-2 DC_EVSEStatusCodeType"
@@ -496,6 +505,7 @@ class RenegotiationIgnored(Rule):
     title = "EV did not renegotiate when the EVSE asked"
     severity = "error"
     category = "response-code"
+    explains = ("evse-abort", "evse-stop")
     culprit = "EVCC"
     protocols = ("ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-841] EVSENotification ReNegotiation"
@@ -570,6 +580,8 @@ class IsolationMonitoringOutsideCableCheck(Rule):
     title = "EVSE_IsolationMonitoringActive outside CableCheck"
     severity = "warning"
     category = "response-code"
+    kinds = ("evse-not-ready",)
+    explains = ("ev-stop", "ev-abort")
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2")
     requirement = "DIN 70121 / ISO 15118-2 DC_EVSEStatusCodeType (cable check)"
@@ -627,6 +639,8 @@ class EvseNotReady(Rule):
     title = "EVSE_NotReady where the EV needs EVSE_Ready"
     severity = "error"
     category = "response-code"
+    kinds = ("evse-not-ready",)
+    explains = ("ev-stop", "ev-abort", "ev-timeout", "no-session-stop", "connection-reset")
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2")
     requirement = "DIN 70121 [V2G-DC-401] / ISO 15118-2 [V2G2-480] EVSE_Ready"
@@ -685,6 +699,8 @@ class EvErrorCode(Rule):
     title = "EV reports an error code"
     severity = "error"
     category = "response-code"
+    kinds = ("ev-error",)
+    explains = ("no-session-stop", "ev-abort", "connection-reset", "evse-stop", "evse-abort")
     culprit = "EVCC"
     protocols = ("DIN 70121", "ISO 15118-2")
     requirement = "DIN 70121 / ISO 15118-2 DC_EVErrorCodeType"
@@ -767,6 +783,8 @@ class ResidualCurrentDetected(Rule):
     title = "Residual current detected (AC RCD)"
     severity = "error"
     category = "response-code"
+    kinds = ("isolation-fault",)
+    explains = ("evse-stop", "evse-abort", "evse-refused", "ev-stop", "ev-abort", "no-session-stop")
     culprit = "unknown"
     protocols = ("ISO 15118-2",)
     requirement = "ISO 15118-2 AC_EVSEStatusType RCD"

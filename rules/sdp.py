@@ -134,6 +134,8 @@ class SdpUnanswered(_SdpRule):
     code = "SDP001"
     title = "SDP request without response"
     severity = "error"
+    kinds = ("sdp-failed",)
+    explains = ("sdp-failed",)
     culprit = "SECC"
     requirement = "ISO 15118-2 §7.10.1 SDP request / response"
     params = {"timeout_s": 0.25}
@@ -300,6 +302,7 @@ class SdpSecurityMismatch(_SdpRule):
     code = "SDP004"
     title = "SDP security mismatch"
     severity = "warning"
+    explains = ("tls-failed", "tcp-failed", "handshake-failed")
     culprit = "SECC"
     requirement = "ISO 15118-2 [V2G2-623] SDP Security; DIN 70121 [V2G-DC-618]"
 
@@ -344,6 +347,7 @@ class SdpTransportInvalid(_SdpRule):
     code = "SDP005"
     title = "SDP transport not TCP"
     severity = "error"
+    explains = ("sdp-failed", "tcp-failed")
     culprit = "unknown"
     requirement = "ISO 15118-2 [V2G2-623] SDP TransportProtocol / Security"
 
@@ -385,6 +389,7 @@ class SdpAddressMismatch(_SdpRule):
     code = "SDP006"
     title = "SDP SECC address differs from the responder"
     severity = "warning"
+    explains = ("tcp-failed",)
     culprit = "SECC"
     requirement = "ISO 15118-2 §7.10.1 SECCIPAddress"
 

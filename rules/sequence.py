@@ -222,8 +222,8 @@ class NoSessionStop(Rule):
     title = "Session ended without SessionStop"
     severity = "warning"
     category = "sequence"
+    kinds = ("no-session-stop",)
     culprit = "unknown"
-    consequence = True
     requirement = "ISO 15118-2 [V2G2-571] SessionStop ends the session"
     failure_modes = ("UC2 237", "UC2 238", "UC2 239")
 
@@ -290,6 +290,9 @@ class OutOfSequenceRequest(Rule):
     title = "Request not allowed after the previous response"
     severity = "error"
     category = "sequence"
+    kinds = ("out-of-sequence",)
+    explains = ("failed-response", "evse-refused", "evse-abort", "no-response", "no-session-stop",
+                "connection-reset")
     culprit = "EVCC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-538] message sequence"
@@ -365,8 +368,9 @@ class SequenceErrorAnswered(Rule):
     title = "FAILED_SequenceError answered to an out-of-sequence request"
     severity = "error"
     category = "sequence"
+    kinds = ("failed-response", "evse-refused")
+    explains = ("ev-stop", "ev-abort", "no-session-stop", "connection-reset", "out-of-sequence")
     culprit = "EVCC"
-    consequence = True
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-538] FAILED_SequenceError"
     failure_modes = ("UC2 110",)
@@ -403,6 +407,8 @@ class SequenceErrorUnjustified(Rule):
     title = "FAILED_SequenceError to an allowed request"
     severity = "error"
     category = "sequence"
+    kinds = ("failed-response", "evse-refused")
+    explains = ("ev-stop", "ev-abort", "no-session-stop", "connection-reset", "out-of-sequence")
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-538] FAILED_SequenceError only for out-of-order requests"
@@ -498,6 +504,8 @@ class ResponseTypeMismatch(Rule):
     title = "Response of another type than the request"
     severity = "error"
     category = "sequence"
+    kinds = ("bad-content",)
+    explains = ("ev-abort", "no-session-stop", "connection-reset")
     culprit = "SECC"
     requirement = "ISO 15118-2 [V2G2-538] response of the corresponding type"
     failure_modes = ("UC2 111",)
@@ -567,6 +575,8 @@ class RequestUnanswered(Rule):
     title = "Request left unanswered"
     severity = "error"
     category = "sequence"
+    kinds = ("no-response",)
+    explains = ("ev-timeout", "ev-abort", "no-session-stop", "connection-reset")
     culprit = "SECC"
     requirement = "ISO 15118-2 §8.8.2 every request gets a response; Table 109 V2G_EVCC_Msg_Timeout"
     failure_modes = ("UC2 104", "UC2 106")
@@ -637,13 +647,21 @@ class RequestUnanswered(Rule):
             fr = frames + items[-1][2]
             if s.prev_res is not None:
                 fr.append(s.prev_res.frame)
-            yield self.finding(session, fr,
+            f = self.finding(session, fr,
                                f"{_req_label(s)} (frame {s.req.frame}){loop} got no response: {how}{more}",
                                time=s.req.time, culprit=culprit, severity=sev,
                                measured=round(waited, 3), limit=limit, unit="s",
                                evidence={"expected": f"{base_name(name)}Res within {limit:g} s "
                                                      "(V2G_EVCC_Msg_Timeout)",
                                          "actual": how, "count": n, "cause": k, **loop_ev})
+            # what it is (rules/causes.py): how the wait ended decides
+            f.kinds = {"closed-by-SECC": ("no-response", "evse-abort"),
+                       "closed-after-stop-signal": ("evse-abort",),
+                       "EV-gave-up": ("ev-abort",),
+                       "lost": ("no-response",)}.get(k, ("no-response",))
+            if k in ("EV-gave-up", "closed-after-stop-signal", "lost"):
+                f.explains = ("no-session-stop", "connection-reset")
+            yield f
 
 
 def _stop_signal_before(s: Step):
@@ -687,6 +705,8 @@ class RequestsWithoutWaiting(Rule):
     title = "Two requests in a row without a response"
     severity = "warning"
     category = "sequence"
+    kinds = ("out-of-sequence",)
+    explains = ("failed-response", "evse-refused", "evse-abort", "no-session-stop")
     culprit = "EVCC"
     requirement = "ISO 15118-2 §8.8.2 one request, one response"
     failure_modes = ("UC2 110",)
@@ -747,6 +767,7 @@ class SessionDropped(Rule):
     title = "Session dropped without SessionStop or a stop request"
     severity = "error"
     category = "sequence"
+    kinds = ("no-session-stop",)
     culprit = "unknown"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-571] SessionStop ends the session"
@@ -783,7 +804,7 @@ class SessionDropped(Rule):
         who = "EVSE" if by == "EVSE" else "EV"
         end_frame = ended.get("frame")
         end_t = next((e.time for e in session.events if e.frame == end_frame), last.time)
-        yield self.finding(session, [last.frame, end_frame],
+        f = self.finding(session, [last.frame, end_frame],
                            f"The {who} ended the session ({how}, frame {end_frame}) "
                            f"{end_t - last.time:.2f} s after {last.name} (frame {last.frame}) "
                            f"without SessionStop and without announcing a stop",
@@ -792,3 +813,7 @@ class SessionDropped(Rule):
                                                  "StopCharging before the EVSE closes",
                                      "actual": how, "last_message": last.name,
                                      "last_status": facts(last).get("EVSEStatusCode")})
+        # it describes how the session ended (rules/causes.py): the side that dropped it
+        f.kinds = ("evse-abort" if by == "EVSE" else "ev-abort", "no-session-stop",
+                   "connection-reset")
+        yield f

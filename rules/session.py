@@ -125,6 +125,8 @@ class NonZeroSessionIdWithoutPause(Rule):
     title = "Non-zero SessionID without a paused session to resume"
     severity = "warning"
     category = "session"
+    kinds = ("wrong-session-id",)
+    explains = ("unknown-session",)
     culprit = "EVCC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-463] [V2G2-756] SessionID 0 for a new session"
@@ -208,6 +210,7 @@ class SetupResponseCodeMismatch(Rule):
     title = "SessionSetupRes does not fit the offered SessionID"
     severity = "warning"
     category = "session"
+    explains = ("unknown-session",)
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-463] [V2G2-756] SessionSetupRes ResponseCode"
@@ -305,6 +308,9 @@ class SessionIdChanged(Rule):
     title = "SessionID changed during the session"
     severity = "error"
     category = "session"
+    kinds = ("wrong-session-id",)
+    explains = ("unknown-session", "failed-response", "evse-refused", "ev-abort", "evse-abort",
+                "ev-stop", "no-session-stop", "connection-reset")
     culprit = "unknown"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-460] / DIN 70121 [V2G-DC-391] same SessionID in every message"
@@ -385,8 +391,9 @@ class UnknownSessionAnswered(Rule):
     title = "FAILED_UnknownSession answered to a foreign SessionID"
     severity = "error"
     category = "session"
+    kinds = ("unknown-session", "failed-response", "evse-refused")
+    explains = ("ev-abort", "ev-stop", "no-session-stop", "connection-reset")
     culprit = "EVCC"
-    consequence = True
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-460] FAILED_UnknownSession"
     failure_modes = ("UC2 110",)
@@ -398,7 +405,8 @@ class UnknownSessionAnswered(Rule):
                                    f"{res.name} (frame {res.frame}) answers FAILED_UnknownSession to "
                                    f"{req.name} (frame {req.frame}) carrying SessionID {_sid(req)} "
                                    f"instead of {want}", time=res.time, measured=_sid(req), limit=want,
-                                   evidence={"expected": want, "actual": _sid(req)})
+                                   evidence={"expected": want, "actual": _sid(req)},
+                                   key=f"foreign SessionID {_sid(req)} instead of {want}")
 
 
 class UnknownSessionUnjustified(Rule):
@@ -420,6 +428,8 @@ class UnknownSessionUnjustified(Rule):
     title = "FAILED_UnknownSession to the session's own SessionID"
     severity = "error"
     category = "session"
+    kinds = ("unknown-session", "failed-response", "evse-refused")
+    explains = ("ev-abort", "ev-stop", "no-session-stop", "connection-reset")
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-460] [V2G2-756]"
@@ -487,6 +497,8 @@ class PausedSessionNotResumed(Rule):
     title = "Paused session not resumed with its SessionID"
     severity = "warning"
     category = "session"
+    kinds = ("wrong-session-id",)
+    explains = ("unknown-session", "failed-response")
     culprit = "EVCC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     requirement = "ISO 15118-2 [V2G2-463] [V2G2-740] resume with the paused SessionID"
@@ -708,6 +720,8 @@ class SessionIdLength20(Rule):
     title = "ISO 15118-20 SessionID not 8 bytes"
     severity = "error"
     category = "session"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-refused")
     culprit = "unknown"
     protocols = ("ISO 15118-20",)
     requirement = "ISO 15118-20 MessageHeaderType: SessionID of 8 bytes"

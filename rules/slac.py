@@ -270,6 +270,8 @@ class SlacIncomplete(_SlacRule):
     code = "SLC001"
     title = "SLAC matching did not complete"
     severity = "error"
+    kinds = ("slac-failed",)
+    explains = ("slac-failed",)
     culprit = "unknown"
     requirement = "ISO 15118-3 Annex A matching sequence"
     params = {"tt_match_response_s": 0.2, "tt_match_sequence_s": 0.4,
@@ -404,6 +406,7 @@ class SlacRunIdMismatch(_SlacRule):
     code = "SLC003"
     title = "SLAC RunID not echoed"
     severity = "error"
+    explains = ("slac-failed",)
     culprit = "unknown"
     requirement = "ISO 15118-3 Annex A RunID (identical in all messages of a run)"
 
@@ -660,6 +663,7 @@ class SlacResponseLate(_SlacRule):
     code = "SLC008"
     title = "SLAC response later than TT_match_response"
     severity = "warning"
+    explains = ("slac-failed",)
     culprit = "unknown"
     requirement = "ISO 15118-3 Table A.1 TT_match_response"
     params = {"limit_s": 0.2}
@@ -861,6 +865,7 @@ class SlacTooFewSounds(_SlacRule):
     code = "SLC012"
     title = "Fewer SLAC sounds than announced"
     severity = "warning"
+    explains = ("slac-failed",)
     culprit = "EVCC"
     requirement = "ISO 15118-3 C_EV_match_MNBC, C_EV_start_atten_char_inds"
     params = {"start_atten_char_inds": 3, "window_s": 0.6}
@@ -930,6 +935,7 @@ class SlacAttenResultsLate(_SlacRule):
     code = "SLC013"
     title = "CM_ATTEN_CHAR.IND later than TT_EV_atten_results"
     severity = "warning"
+    explains = ("slac-failed",)
     culprit = "SECC"
     requirement = "ISO 15118-3 Table A.1 TT_EV_atten_results"
     params = {"limit_s": 1.2}
@@ -978,6 +984,7 @@ class SlacAttenuationHigh(_SlacRule):
     code = "SLC014"
     title = "SLAC attenuation above the limit"
     severity = "warning"
+    explains = ("slac-failed",)
     culprit = "link"
     requirement = "ISO 15118-3 C_EV_match_signalattn_direct/_indirect"
     params = {"limit_db": 40.0}
@@ -1130,6 +1137,7 @@ class SlacMatchRequestLate(_SlacRule):
     code = "SLC017"
     title = "CM_SLAC_MATCH.REQ later than TT_EVSE_match_session"
     severity = "warning"
+    explains = ("slac-failed",)
     culprit = "EVCC"
     requirement = "ISO 15118-3 Table A.1 TT_EVSE_match_session"
     params = {"limit_s": 10.0}
@@ -1217,6 +1225,7 @@ class SlacOutOfSequence(_SlacRule):
     code = "SLC019"
     title = "SLAC message out of sequence"
     severity = "warning"
+    explains = ("slac-failed",)
     culprit = "unknown"
     requirement = "ISO 15118-3 Annex A matching sequence"
 
@@ -1273,6 +1282,8 @@ class SlacNoLinkAfterMatch(_SlacRule):
     code = "SLC020"
     title = "No SDP after the SLAC match"
     severity = "error"
+    kinds = ("slac-failed",)
+    explains = ("slac-failed", "sdp-failed")
     culprit = "link"
     requirement = "ISO 15118-3 Table A.1 TT_match_join"
     params = {"limit_s": 12.0}
@@ -1335,6 +1346,7 @@ class SlacSetKeyFailed(_SlacRule):
     code = "SLC021"
     title = "CM_SET_KEY.CNF reports a failure"
     severity = "warning"
+    explains = ("slac-failed", "sdp-failed")
     culprit = "link"
     requirement = "HomePlug AV CM_SET_KEY.CNF Result"
     params = {"ok_results": [0, 1], "limit_s": 12.0}

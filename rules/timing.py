@@ -276,6 +276,7 @@ class LateResponse(Rule):
     title = "Response later than the message timeout / performance time"
     severity = "error"
     category = "timing"
+    kinds = ("late-response",)
     culprit = "SECC"
     protocols = _PROTOCOLS
     requirement = ("ISO 15118-2 §8.7.2 Table 109 V2G_EVCC_Msg_Timeout / "
@@ -379,6 +380,9 @@ class LateResponse(Rule):
                              "performance": _timer_facts(pt, P)})
         if timer is not None:
             f.requirement = f"{timer.requirement} {timer.name}"
+        if over_t:
+            # beyond the EV's own timeout: the EV may give up on it (rules/causes.py)
+            f.explains = ("ev-timeout", "ev-abort", "no-session-stop", "connection-reset")
         return f
 
 
@@ -414,6 +418,7 @@ class LateNextRequest(Rule):
     title = "Next request later than the sequence performance time / timeout"
     severity = "error"
     category = "timing"
+    kinds = ("late-request",)
     culprit = "EVCC"
     protocols = _PROTOCOLS
     requirement = ("ISO 15118-2 [V2G2-443] V2G_SECC_Sequence_Timeout / [V2G2-485] "
@@ -545,6 +550,9 @@ class LateNextRequest(Rule):
                              "timeout": _timer_facts(st, S)})
         if timer is not None:
             f.requirement = f"{timer.requirement} {timer.name}"
+        if over_s:
+            # beyond the SECC's sequence timeout: the SECC may end the session on it
+            f.explains = ("evse-timeout", "evse-abort", "no-session-stop", "connection-reset")
         return f
 
 
@@ -579,6 +587,7 @@ class SlowCommunicationSetup(Rule):
     title = "Communication setup too slow"
     severity = "error"
     category = "timing"
+    explains = ("ev-timeout", "ev-abort", "tcp-failed", "handshake-failed", "sdp-failed")
     culprit = "unknown"
     protocols = _PROTOCOLS
     requirement = "ISO 15118-2 [V2G2-446..448] V2G_EVCC_CommunicationSetup_Timeout"
@@ -748,6 +757,9 @@ class CableCheckTooLong(Rule):
     title = "CableCheck loop too long"
     severity = "error"
     category = "timing"
+    kinds = ("loop-timeout",)
+    explains = ("ev-timeout", "ev-abort", "ev-stop", "out-of-sequence", "failed-response",
+                "evse-refused", "no-session-stop", "connection-reset")
     culprit = "SECC"
     protocols = _PROTOCOLS
     requirement = "ISO 15118-2 [V2G2-700..703] V2G_EVCC_CableCheck_Timeout"
@@ -839,6 +851,9 @@ class PreChargeTimer(Rule):
     title = "PreCharge loop timer"
     severity = "warning"
     category = "timing"
+    kinds = ("loop-timeout",)
+    explains = ("ev-timeout", "ev-abort", "ev-stop", "out-of-sequence", "failed-response",
+                "no-session-stop", "connection-reset")
     culprit = "SECC"
     protocols = _PROTOCOLS
     requirement = "ISO 15118-2 Table 111 V2G_SECC_PreCharge_Performance_Time"
@@ -962,6 +977,9 @@ class OngoingTooLong(Rule):
     title = "EVSEProcessing=Ongoing loop too long"
     severity = "error"
     category = "timing"
+    kinds = ("loop-timeout",)
+    explains = ("ev-timeout", "ev-abort", "ev-stop", "out-of-sequence", "failed-response",
+                "no-session-stop", "connection-reset")
     culprit = "SECC"
     protocols = _PROTOCOLS
     requirement = "ISO 15118-2 [V2G2-710..713] V2G_EVCC_Ongoing_Timeout"
@@ -1074,6 +1092,8 @@ class WeldingDetectionTooLong(Rule):
     title = "WeldingDetection loop too long"
     severity = "warning"
     category = "timing"
+    kinds = ("loop-timeout",)
+    explains = ("ev-abort", "no-session-stop", "connection-reset")
     culprit = "EVCC"
     protocols = _PROTOCOLS
     requirement = "ISO 15118-2 [V2G2-620] WeldingDetection loop"

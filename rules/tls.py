@@ -94,6 +94,8 @@ class TlsAlert(Rule):
     title = "TLS alert"
     severity = "error"
     category = "tls"
+    kinds = ("tls-failed",)
+    explains = ("tls-failed", "connection-reset", "no-session-stop")
     requirement = "RFC 8446 §6 / RFC 5246 §7.2 alert protocol"
     culprit = "unknown"
     failure_modes = ("UC2 100", "UC2 113")
@@ -159,6 +161,7 @@ class TlsVersionNotAllowed(Rule):
     title = "TLS version not allowed for the protocol"
     severity = "error"
     category = "tls"
+    explains = ("tls-failed",)
     culprit = "unknown"
     protocols = (ISO2, ISO20)
     requirement = "ISO 15118-20 [V2G20-1237], [V2G20-2356]"
@@ -211,6 +214,7 @@ class TlsCipherNotAllowed(Rule):
     title = "TLS cipher suite or group outside the protocol's profile"
     severity = "warning"
     category = "tls"
+    explains = ("tls-failed",)
     culprit = "unknown"
     protocols = (ISO2, ISO20)
     requirement = "ISO 15118-2 [V2G2-602]; ISO 15118-20 [V2G20-2458], [V2G20-1634]"
@@ -288,6 +292,8 @@ class CertificateNotValidAtCaptureTime(Rule):
     title = "Certificate not valid at the capture's time"
     severity = "error"
     category = "tls"
+    kinds = ("certificate-problem",)
+    explains = ("tls-failed",)
     requirement = "RFC 5280 §4.1.2.5 certificate validity"
     culprit = "unknown"
     failure_modes = ("UC2 113", "UC2 100")
@@ -357,6 +363,8 @@ class CertificateProfile(Rule):
     title = "Certificate profile violated (CA flag, key usage, key)"
     severity = "error"
     category = "tls"
+    kinds = ("certificate-problem",)
+    explains = ("tls-failed",)
     requirement = "RFC 5280 §4.2.1.3 keyUsage, §4.2.1.9 basicConstraints"
     culprit = "unknown"
     failure_modes = ("UC2 113", "UC2 100")
@@ -444,6 +452,8 @@ class CertificateChainBroken(Rule):
     title = "Certificate chain broken or incomplete"
     severity = "error"
     category = "tls"
+    kinds = ("certificate-problem",)
+    explains = ("tls-failed",)
     requirement = "RFC 8446 §4.4.2 certificate_list order"
     culprit = "unknown"
     failure_modes = ("UC2 113", "UC2 100")
@@ -549,6 +559,7 @@ class SdpSecurityMismatch(Rule):
     title = "Connection security differs from the SDP response"
     severity = "error"
     category = "tls"
+    explains = ("tls-failed", "handshake-failed", "tcp-failed")
     requirement = "ISO 15118-2 [V2G2-623] SDP security"
     culprit = "EVCC"
     failure_modes = ("UC2 100",)
@@ -590,6 +601,7 @@ class DinOverTls(Rule):
     title = "DIN 70121 over TLS"
     severity = "error"
     category = "tls"
+    explains = ("handshake-failed", "tls-failed")
     culprit = "SECC"
     protocols = (DIN,)
     requirement = "DIN 70121 [V2G-DC-618]"

@@ -27,6 +27,8 @@ class TcpConnectionRefused(Rule):
     title = "TCP connection refused"
     severity = "error"
     category = "transport"
+    kinds = ("tcp-failed",)
+    explains = ("tcp-failed",)
     culprit = "unknown"
     requirement = "ISO 15118-2 §7.10.1 SDP response SECC address/port"
     failure_modes = ("UC2 100",)
@@ -73,8 +75,8 @@ class TcpResetInSession(Rule):
     title = "TCP connection reset during the session"
     severity = "warning"
     category = "transport"
+    kinds = ("connection-reset",)
     culprit = "unknown"
-    consequence = True
     failure_modes = ("UC2 237",)
 
     def check(self, session, ctx):
@@ -142,6 +144,8 @@ class RetransmissionStorm(Rule):
     title = "TCP retransmission storm"
     severity = "warning"
     category = "transport"
+    explains = ("no-response", "late-response", "ev-timeout", "ev-abort", "evse-abort",
+                "connection-reset")
     requirement = "RFC 9293 §3.8.1 retransmission"
     culprit = "link"
     failure_modes = ("UC2 156", "UC2 237")
@@ -218,6 +222,9 @@ class V2gtpHeaderError(Rule):
     title = "V2GTP header or framing error"
     severity = "error"
     category = "transport"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-abort", "no-response", "ev-abort", "no-session-stop",
+                "connection-reset", "handshake-failed")
     requirement = "ISO 15118-2 §7.8.3.2 V2GTP header checks"
     culprit = "unknown"
     failure_modes = ("UC2 110", "UC2 111")
@@ -316,6 +323,8 @@ class PayloadTypeNotAllowed(Rule):
     title = "V2GTP payload type not allowed for the protocol"
     severity = "error"
     category = "transport"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-abort", "no-response", "ev-abort", "handshake-failed")
     requirement = "ISO 15118-20 Table 12 / ISO 15118-2 Table 10 payload types"
     culprit = "unknown"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
@@ -377,6 +386,8 @@ class EmptyPayload(Rule):
     title = "V2GTP message with an empty payload"
     severity = "error"
     category = "transport"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-abort", "no-response", "ev-abort", "handshake-failed")
     requirement = "ISO 15118-2 §7.8.3 V2GTP payload"
     culprit = "unknown"
     failure_modes = ("UC2 110", "UC2 111")
@@ -418,8 +429,8 @@ class SeccClosedAfterRequest(Rule):
     title = "SECC closed the connection instead of answering"
     severity = "warning"
     category = "transport"
+    kinds = ("evse-abort", "no-response", "connection-reset")
     culprit = "SECC"
-    consequence = True
     requirement = "ISO 15118-2 [V2G2-538] every request gets its response"
     failure_modes = ("UC2 158", "UC2 239", "UC2 103")
     params = {"max_delay_s": 5.0}
@@ -483,6 +494,7 @@ class ConnectedElsewhere(Rule):
     title = "TCP connection to another address / port than SDP announced"
     severity = "warning"
     category = "transport"
+    explains = ("tcp-failed",)
     culprit = "EVCC"
     requirement = "ISO 15118-2 §7.10.1 SDP response SECC address/port"
     failure_modes = ("UC2 100",)

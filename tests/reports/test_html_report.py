@@ -64,7 +64,8 @@ def test_header_and_session_facts(analyses):
     assert ">FAIL<" in html
     s = a.summaries["S1"]
     root = s["root_cause"]
-    assert f'href="#{root}"' in html and "phase reached" in html and "stopped by EV" in html
+    assert s["outcome"] == "timed out" and "V2G_EVCC_PreCharge_Timeout" in s["stop_reason"]["reason"]
+    assert f'href="#{root}"' in html and "phase reached" in html and "timed out" in html
     assert "wireshark -r " in html and "frame.number in {" in html
 
 

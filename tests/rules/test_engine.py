@@ -84,15 +84,41 @@ def test_findings_are_capped_with_count_and_last_frame():
     assert capped[-1].frames == [5, 100] and "96 such findings" in capped[-1].synopsis
 
 
+def charge_loop(n, amps=50.0, volts=399.0):
+    """``n`` CurrentDemand exchanges, 0.1 s apart, the EVSE delivering what the EV asks."""
+    return [(din("CurrentDemandReq", {"DC_EVStatus": EV_STATUS, "EVTargetVoltage": pv(volts, "V"),
+                                      "EVTargetCurrent": pv(amps, "A"), "ChargingComplete": False}),
+             din("CurrentDemandRes", {"ResponseCode": "OK", "DC_EVSEStatus": OK_STATUS,
+                                      "EVSEPresentVoltage": pv(volts, "V"),
+                                      "EVSEPresentCurrent": pv(amps, "A"),
+                                      "EVSECurrentLimitAchieved": False,
+                                      "EVSEVoltageLimitAchieved": False,
+                                      "EVSEPowerLimitAchieved": False}), 0.1, 0.02)
+            for _ in range(n)]
+
+
 def test_clean_session_passes():
     evs = script(setup_exchanges() + precharge(3, [100.0, 300.0, 399.0]) +
                  [(din("PowerDeliveryReq", {"ReadyToChargeState": True}),
                    din("PowerDeliveryRes", {"ResponseCode": "OK", "DC_EVSEStatus": OK_STATUS}), 0.05, 0.02)]
-                 + stop())
+                 + charge_loop(100) + stop())
     a = analyze_events(evs)
     s = a.summaries["S1"]
+    assert s["outcome"] == "completed normally" and s["goal"] == "achieved", s
     assert a.verdict in ("pass", "warn") and s["root_cause"] is None
     assert not [f for f in a.findings if f.severity == "error"]
+
+
+def test_ev_stop_before_charging_is_a_failure_without_visible_cause():
+    """Class 3 of the explanation issue: the EV stops during PreCharge for no visible reason
+    — the session failed, and the explanation says that no cause is visible and why."""
+    evs = script(setup_exchanges() + precharge(3, [100.0, 300.0, 380.0]) + stop())
+    a = analyze_events(evs)
+    s = a.summaries["S1"]
+    assert s["outcome"] == "stopped by EV" and s["goal"] == "not achieved" and s["verdict"] == "fail"
+    assert s["root_cause"] is None and s["no_cause_visible"]
+    assert "No cause visible" in s["explanation"] and "pre-charge" in s["explanation"]
+    assert "3 PreChargeReq" in s["explanation"] and "380 V of 400 V" in s["explanation"]
 
 
 def test_rule_catalogue_is_well_formed():
