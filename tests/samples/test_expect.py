@@ -15,6 +15,12 @@ from ccs_analyzer.samples import ScenarioError, load_scenario, parse_scenario, s
 from ccs_analyzer.samples.scenario import (EXPECT_CULPRITS, EXPECT_OUTCOMES, EXPECT_PHASES, Expectation,
                                            SessionExpectation)
 
+#: the scenarios made for the classes of failure explanation (samples/faults_causes.py)
+CAUSE_SCENARIOS = ("iso2_dc_ev_foreign_session_id", "din_dc_no_current_ev_gives_up",
+                   "iso2_dc_ev_stops_in_precharge", "din_dc_reconnect_flood", "iso2_dc_conformance_only",
+                   "din_dc_evse_stops", "din_dc_response_after_ev_timeout", "din_dc_cablecheck_never_finished",
+                   "din_dc_cablecheck_invalid_ignored", "iso2_dc_no_current_evse_stops")
+
 GOOD = {"sessions": 1, "session": [{
     "outcome": "timed out", "phase_reached": "charging", "root_rule": "TIM001", "root_culprit": "SECC",
     "consequences": ["SEQ001", "TRN002"], "goal": "not achieved", "conformance": "fail"}]}
@@ -88,6 +94,15 @@ def test_the_words_are_the_analyzers():
     doc = analyzer_outcome.__doc__
     for o in EXPECT_OUTCOMES:
         assert f"``{o}``" in doc, o
+
+
+def test_cause_scenarios_state_their_expectations():
+    for n in CAUSE_SCENARIOS:
+        e = load_scenario(n).expect
+        assert e is not None and e.sessions == 1 and len(e.session) == 1, n
+        s = e.session[0]
+        assert s.outcome is None or s.outcome in EXPECT_OUTCOMES, n
+        assert s.goal and s.conformance and s.phase_reached, n
 
 
 def test_every_rule_an_expectation_names_exists():
