@@ -27,6 +27,17 @@ short::
     [[sessions]]                              # more sessions: overrides of the above
     gap_s = 10.0
 
+    [expect]                                  # what a correct analysis concludes (optional)
+    sessions = 1
+    [[expect.session]]                        # one per session, in session order
+    outcome = "timed out"
+    phase_reached = "charging"
+    root_rule = "TIM001"                      # a rule code, or "none": no cause visible
+    root_culprit = "SECC"
+    consequences = ["SEQ001"]
+    goal = "not achieved"                     # "achieved" | "not achieved"
+    conformance = "fail"                      # "pass" | "warn" | "fail"
+
 Python 3.11 reads TOML with tomllib, 3.10 with tomli (a dependency there).
 """
 from __future__ import annotations
@@ -35,6 +46,7 @@ import copy
 import dataclasses
 import datetime as dt
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,11 +112,145 @@ class Scenario:
     sessions: list[SessionSpec] = field(default_factory=list)
     capture_faults: list[FaultUse] = field(default_factory=list)
     path: str | None = None
+    #: what a correct analysis of the capture concludes (the ``[expect]`` table), or None
+    expect: Expectation | None = None
+
+
+# ---------------------------------------------------------------------------- [expect]
+#: The words an ``[expect]`` table may use. Outcomes and phases are the analyzer's
+#: (analyzer/outcome.py; tests/samples checks they agree); "never got past <phase>" is an
+#: outcome for every phase.
+EXPECT_OUTCOMES = ("completed normally", "paused", "stopped by EV", "stopped by EVSE", "timed out",
+                   "aborted by EV", "aborted by EVSE", "capture ended")
+EXPECT_PHASES = ("SLAC", "SDP", "TCP", "TLS", "handshake", "session setup", "service selection",
+                 "authorization", "parameter discovery", "cable check", "pre-charge", "power delivery",
+                 "charging", "stopping", "session stop")
+EXPECT_CULPRITS = ("EVCC", "SECC", "link", "capture", "unknown")      # rules/base.py CULPRITS
+EXPECT_GOALS = ("achieved", "not achieved")
+EXPECT_CONFORMANCE = ("pass", "warn", "fail")
+_RULE_CODE = re.compile(r"^[A-Z]{3}[0-9]{3}$")
+
+
+@dataclass
+class SessionExpectation:
+    """What a correct analysis concludes about one session (``[[expect.session]]``); a key
+    left out of the table is None (not stated).
+
+    ``outcome``: how the session ended (EXPECT_OUTCOMES or "never got past <phase>");
+    ``phase_reached``: the furthest phase the session got to (EXPECT_PHASES; a refused
+    request counts for its phase, the stopping phases only when the session failed in
+    them: a session that charged and stopped normally reached "charging"); ``root_rule``: the rule code of
+    the root-cause finding, or "none" when the traffic shows no cause; ``root_culprit``: whom
+    the root cause points at (EXPECT_CULPRITS); ``consequences``: rule codes of findings
+    that must hang under the root cause; ``goal``: "achieved" / "not achieved" (did the
+    session do what it set out to — charge, or pause as asked); ``conformance``: "pass" /
+    "warn" / "fail" (the conformance violations it carries, whatever the goal)."""
+
+    outcome: str | None = None
+    phase_reached: str | None = None
+    root_rule: str | None = None
+    root_culprit: str | None = None
+    consequences: list[str] | None = None
+    goal: str | None = None
+    conformance: str | None = None
+
+
+@dataclass
+class Expectation:
+    """A scenario's ``[expect]`` table: ``sessions`` — how many charging sessions the capture
+    holds (None: not stated); ``session`` — one :class:`SessionExpectation` per session, in
+    session order (may be empty)."""
+
+    sessions: int | None = None
+    session: list[SessionExpectation] = field(default_factory=list)
+
+    def rule_codes(self) -> set[str]:
+        """Every rule code the expectations name (root rules other than "none", consequences)."""
+        out: set[str] = set()
+        for e in self.session:
+            if e.root_rule not in (None, "none"):
+                out.add(e.root_rule)
+            out.update(e.consequences or ())
+        return out
+
+
+_EXPECT_SESSION_KEYS = {f.name for f in dataclasses.fields(SessionExpectation)}
+
+
+def _one_of(where: str, key: str, value, allowed) -> str:
+    if not isinstance(value, str):
+        raise ScenarioError(f"{where}: {key} = {value!r} should be a string")
+    if value not in allowed:
+        raise ScenarioError(f"{where}: {key} {value!r}; one of {', '.join(repr(a) for a in allowed)}")
+    return value
+
+
+def _rule_code(where: str, key: str, value) -> str:
+    if not isinstance(value, str) or not _RULE_CODE.match(value):
+        raise ScenarioError(f"{where}: {key} {value!r} is not a rule code (three capitals and three digits, "
+                            f"e.g. TIM001)")
+    return value
+
+
+def _expect_session(where: str, d) -> SessionExpectation:
+    if not isinstance(d, dict):
+        raise ScenarioError(f"{where}: should be a table ([[expect.session]])")
+    _check_keys(where, d, _EXPECT_SESSION_KEYS)
+    e = SessionExpectation()
+    if "outcome" in d:
+        o = d["outcome"]
+        if not isinstance(o, str):
+            raise ScenarioError(f"{where}: outcome = {o!r} should be a string")
+        if o.startswith("never got past "):
+            _one_of(where, "outcome's phase", o[len("never got past "):], EXPECT_PHASES)
+        elif o not in EXPECT_OUTCOMES:
+            raise ScenarioError(f"{where}: outcome {o!r}; one of {', '.join(repr(a) for a in EXPECT_OUTCOMES)} "
+                                f"or 'never got past <phase>'")
+        e.outcome = o
+    if "phase_reached" in d:
+        e.phase_reached = _one_of(where, "phase_reached", d["phase_reached"], EXPECT_PHASES)
+    if "root_rule" in d:
+        r = d["root_rule"]
+        e.root_rule = "none" if r == "none" else _rule_code(where, "root_rule", r)
+    if "root_culprit" in d:
+        e.root_culprit = _one_of(where, "root_culprit", d["root_culprit"], EXPECT_CULPRITS)
+    if "consequences" in d:
+        c = d["consequences"]
+        if not isinstance(c, list):
+            raise ScenarioError(f"{where}: consequences = {c!r} should be a list of rule codes")
+        e.consequences = [_rule_code(where, "consequences entry", x) for x in c]
+    if "goal" in d:
+        e.goal = _one_of(where, "goal", d["goal"], EXPECT_GOALS)
+    if "conformance" in d:
+        e.conformance = _one_of(where, "conformance", d["conformance"], EXPECT_CONFORMANCE)
+    if e.root_rule == "none" and (e.consequences or e.root_culprit):
+        raise ScenarioError(f"{where}: consequences and root_culprit need a root cause (root_rule is \"none\")")
+    return e
+
+
+def _expect(where: str, d) -> Expectation:
+    """An :class:`Expectation` from the ``[expect]`` table (ScenarioError with the reason)."""
+    where = f"{where} [expect]"
+    if not isinstance(d, dict):
+        raise ScenarioError(f"{where}: should be a table")
+    _check_keys(where, d, {"sessions", "session"})
+    n = d.get("sessions")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+        raise ScenarioError(f"{where}: sessions = {n!r} should be a whole number ≥ 0")
+    items = d.get("session", [])
+    if not isinstance(items, list):
+        raise ScenarioError(f"{where}: session should be a list of tables ([[expect.session]])")
+    sessions = [_expect_session(f"{where} [[expect.session]] #{i + 1}", x) for i, x in enumerate(items)]
+    if n is not None and items and len(sessions) != n:
+        raise ScenarioError(f"{where}: sessions = {n} but {len(sessions)} [[expect.session]] table(s); "
+                            f"give one per session, in order")
+    return Expectation(sessions=n, session=sessions)
 
 
 _TOP_KEYS = {"name", "description", "seed", "start", "protocol", "mode", "payment", "control_mode",
-             "ev", "evse", "battery", "timing", "slac", "pause", "renegotiation", "tls", "faults", "sessions"}
-_SESSION_KEYS = _TOP_KEYS - {"name", "description", "seed", "start", "sessions"} | {"gap_s"}
+             "ev", "evse", "battery", "timing", "slac", "pause", "renegotiation", "tls", "faults", "sessions",
+             "expect"}
+_SESSION_KEYS = _TOP_KEYS - {"name", "description", "seed", "start", "sessions", "expect"} | {"gap_s"}
 _BATTERY_KEYS = {f.name for f in dataclasses.fields(Battery) if f.init}
 
 
@@ -240,7 +386,8 @@ def parse_scenario(data: dict, name: str, path: str | None = None) -> Scenario:
     return Scenario(name=data.get("name", name), description=data.get("description", ""),
                     seed=int(data.get("seed", 1)), start=_start(data.get("start", DEFAULT_START)),
                     sessions=sessions,
-                    capture_faults=[_fault(f"{where} capture fault", f) for f in capture], path=path)
+                    capture_faults=[_fault(f"{where} capture fault", f) for f in capture], path=path,
+                    expect=_expect(where, data["expect"]) if "expect" in data else None)
 
 
 def load_scenario(ref: str | os.PathLike) -> Scenario:

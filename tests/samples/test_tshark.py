@@ -26,6 +26,8 @@ ALLOWED_WARNINGS = {
     "tcp_connect_refused": ("Connection reset",),
     "lost_frames": ("ACKed segment that wasn't captured", "Previous segment"),
     "tcp_retransmission": ("This frame is a (suspected) retransmission", "Duplicate ACK"),
+    "ev_reconnect_flood": ("Connection reset",),
+    "response_after_ev_timeout": ("Connection reset",),
 }
 
 
