@@ -199,9 +199,10 @@ def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
         hp = write_html_report(a, out_dir)
     sev = {s: sum(1 for f in a.findings if f.severity == s) for s in ("error", "warning", "info")}
     return {"capture": capture, "json": jp, "html": hp, "frames": a.capture["frames"],
-            "verdict": a.verdict, "score": a.score,
+            "verdict": a.verdict, "score": a.score, "conformance": a.conformance,
             "sessions": [(s.id, a.summaries[s.id]["protocol"], a.summaries[s.id]["outcome"],
-                          a.summaries[s.id]["root_cause_synopsis"]) for s in a.sessions],
+                          a.summaries[s.id]["verdict"], a.summaries[s.id]["explanation"])
+                         for s in a.sessions],
             "findings": sev}
 
 
@@ -243,11 +244,12 @@ def analyze(captures: List[Path] = typer.Argument(..., help="capture files or fo
             err.print(f"[red]error:[/] {r['capture']}: {r['error']}")
             continue
         f = r["findings"]
-        con.print(f"[bold]{Path(r['capture']).name}[/]: {r['verdict'].upper()} (score {r['score']}), "
-                  f"{r['frames']} frames, {len(r['sessions'])} session(s); findings: {f['error']} "
-                  f"error, {f['warning']} warning, {f['info']} info → {r['html']}")
-        for sid, proto, outcome, cause in r["sessions"]:
-            con.print(f"  {sid}: {proto or '-'} — {outcome}" + (f" — root cause: {cause}" if cause else ""))
+        con.print(f"[bold]{Path(r['capture']).name}[/]: {r['verdict'].upper()} (conformance "
+                  f"{r['conformance']}, score {r['score']}), {r['frames']} frames, "
+                  f"{len(r['sessions'])} session(s); findings: {f['error']} error, {f['warning']} "
+                  f"warning, {f['info']} info → {r['html']}")
+        for sid, proto, outcome, verdict, why in r["sessions"]:
+            con.print(f"  {sid}: {verdict.upper()} {proto or '-'} — {outcome}" + (f" — {why}" if why else ""))
     if bad:
         raise typer.Exit(EXIT_INPUT)
 
@@ -293,7 +295,7 @@ def annotate(capture: Path = typer.Argument(..., help="capture file"),
 
 
 # ---------------------------------------------------------------------------- gate
-def gate_one(capture: str, keylog: str | None, profile, fail_on: str, baseline):
+def gate_one(capture: str, keylog: str | None, profile, fail_on: str, baseline, goal: bool = True):
     """Analyse one capture for the gate (runs in a worker process for folders)."""
     from ccs_analyzer.analyzer.analysis import analyze_capture, gc_paused
     from ccs_analyzer.analyzer.gate import GateResult, judge
@@ -304,7 +306,7 @@ def gate_one(capture: str, keylog: str | None, profile, fail_on: str, baseline):
             a = analyze_capture(capture, keylog=keylog, profile=profile)
         except (CaptureError, OSError, ValueError) as e:
             return GateResult(capture=Path(capture).name, path=capture, error=str(e))
-        return judge(a, capture, fail_on, baseline)
+        return judge(a, capture, fail_on, baseline, goal)
 
 
 @app.command()
@@ -318,9 +320,12 @@ def gate(captures: List[Path] = typer.Argument(..., help="capture files or folde
          write_baseline: Optional[Path] = typer.Option(None, "--write-baseline",
                                                        help="write every finding as a baseline file"),
          keylog: Optional[Path] = typer.Option(None, "--keylog", help="NSS key log file"),
-         jobs: int = typer.Option(0, "--jobs", "-j", help="parallel workers (0: one per core)")):
-    """CI conformance gate: exit 0 when no finding at or above --fail-on (beyond the baseline),
-    1 when there are, 2 when an input could not be analysed."""
+         jobs: int = typer.Option(0, "--jobs", "-j", help="parallel workers (0: one per core)"),
+         goal: bool = typer.Option(True, "--goal/--no-goal", help="a session that did not achieve "
+                                   "its goal (verdict fail) fails the gate unless the baseline "
+                                   "accepts its root cause")):
+    """CI conformance gate: exit 0 when no finding at or above --fail-on and no failed session
+    (beyond the baseline), 1 when there are, 2 when an input could not be analysed."""
     from ccs_analyzer.analyzer.gate import exit_code, gate_json, load_baseline
     from ccs_analyzer.analyzer.gate import write_baseline as write_bl
     from ccs_analyzer.reports.junit import junit_xml
@@ -339,21 +344,26 @@ def gate(captures: List[Path] = typer.Argument(..., help="capture files or folde
     kl = str(keylog) if keylog else None
     workers = jobs or os.cpu_count() or 1
     if len(files) == 1 or workers == 1:
-        results = [gate_one(str(f), kl, prof, fail_on, bl) for f in files]
+        results = [gate_one(str(f), kl, prof, fail_on, bl, goal) for f in files]
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(files))) as ex:
             results = list(ex.map(gate_one, [str(f) for f in files], [kl] * len(files),
-                                  [prof] * len(files), [fail_on] * len(files), [bl] * len(files)))
+                                  [prof] * len(files), [fail_on] * len(files), [bl] * len(files),
+                                  [goal] * len(files)))
     code = exit_code(results)
     con = Console(highlight=False, soft_wrap=True)
     for r in results:
         if r.error:
             con.print(f"[red]ERROR[/] {r.capture}: could not be analysed: {r.error}")
             continue
-        mark = "[red]FAIL[/]" if r.counting else "[green]PASS[/]"
+        mark = "[red]FAIL[/]" if r.counting or r.failed_sessions else "[green]PASS[/]"
         extra = f", {len(r.baselined)} baselined" if r.baselined else ""
-        con.print(f"{mark} {r.capture}: {len(r.counting)} finding(s) at or above {fail_on}{extra} "
-                  f"(verdict {r.verdict}, score {r.score})")
+        extra += f", {len(r.accepted_sessions)} failed session(s) baselined" if r.accepted_sessions else ""
+        con.print(f"{mark} {r.capture}: {len(r.counting)} finding(s) at or above {fail_on}, "
+                  f"{len(r.failed_sessions)} failed session(s){extra} (verdict {r.verdict}, "
+                  f"conformance {r.conformance}, score {r.score})")
+        for s in r.failed_sessions:
+            con.print(f"   session {s.get('id')} failed: {s.get('outcome')} — {s.get('explanation')}")
         for f in r.counting[:20]:
             con.print(f"   {f.rule} {f.severity} [{f.session or 'capture'}] frames "
                       f"{', '.join(map(str, f.frames[:6]))}: {f.synopsis}")
@@ -409,7 +419,8 @@ def _rule_json(r) -> dict:
     return {"code": r.code, "title": r.title, "severity": r.severity, "category": r.category,
             "culprit": r.culprit, "protocols": list(r.protocols), "requirement": r.requirement,
             "failure_modes": list(r.failure_modes), "params": r.params,
-            "consequence": r.consequence, "default_enabled": r.default_enabled,
+            "kinds": list(r.kinds), "explains": list(r.explains),
+            "default_enabled": r.default_enabled,
             "doc": inspect.cleandoc(r.__doc__ or "")}
 
 
@@ -430,6 +441,9 @@ def rules_markdown(rules) -> str:
             lines.append(f"Failure modes (ChargeX PFMEA): {', '.join(r.failure_modes)}.  ")
         if r.params:
             lines.append("Parameters: " + ", ".join(f"`{k} = {v!r}`" for k, v in r.params.items()) + ".  ")
+        if r.kinds or r.explains:
+            lines.append(f"Causes ([root-cause.md](root-cause.md)): is {', '.join(r.kinds) or '-'}; "
+                         f"can explain {', '.join(r.explains) or '-'}.  ")
         lines += ["", inspect.cleandoc(r.__doc__ or "")]
     return "\n".join(lines) + "\n"
 

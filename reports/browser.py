@@ -50,7 +50,6 @@ CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 REPORT_FILES = {"report.html": "text/html; charset=utf-8",
                 "report.json": "application/json; charset=utf-8",
                 "annotated.pcapng": "application/octet-stream"}
-_NORMAL = ("completed normally", "paused")
 
 
 # ---------------------------------------------------------------------------- paths
@@ -179,7 +178,8 @@ class Library:
         sessions = []
         for s in rep.get("sessions") or []:
             sessions.append({k: s.get(k) for k in ("id", "protocol", "outcome", "phase_reached", "verdict",
-                                                   "score", "root_cause", "root_cause_synopsis", "EVCCID",
+                                                   "goal", "conformance", "score", "root_cause",
+                                                   "root_cause_synopsis", "explanation", "EVCCID",
                                                    "EVSEID", "ev_mac", "evse_mac", "duration_s")})
         e.update({
             "status": "stale" if stale else "analysed", "report": url,
@@ -203,14 +203,15 @@ class Library:
 
 
 def _failed(s: dict) -> bool:
-    return s.get("verdict") == "fail" or (s.get("outcome") not in _NORMAL and s.get("outcome") is not None)
+    """Whether the report says the session failed (its goal not achieved, docs/scoring.md);
+    the browser decides nothing itself."""
+    return s.get("goal") == "not achieved"
 
 
 def batch_summary(reports: list[tuple[str, dict | None]]) -> dict:
     """Failure rates across reports: by phase reached, by rule, by EV × EVSE pairing.
 
-    A session counts as failed when its verdict is ``fail`` or its outcome is neither
-    ``completed normally`` nor ``paused``."""
+    A session counts as failed when its report says its goal was not achieved."""
     from ccs_analyzer.analyzer.outcome import PHASES
 
     phases: dict[str, dict] = {}

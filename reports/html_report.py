@@ -259,6 +259,19 @@ def _value_words(text: str) -> set[str]:
     return {w for w in re.findall(r"[A-Za-z0-9_.*+-]+", text) if w}
 
 
+def _count_under(fid: str, kids: dict) -> int:
+    """How many findings hang under ``fid`` (its consequences, theirs, …)."""
+    n, stack, seen = 0, list(kids.get(fid, [])), set()
+    while stack:
+        k = stack.pop()
+        if k["id"] in seen:
+            continue
+        seen.add(k["id"])
+        n += 1
+        stack.extend(kids.get(k["id"], []))
+    return n
+
+
 def finding_marks(f: dict) -> dict:
     """What the page marks in the payloads of a finding's evidence frames: ``names`` (element
     names the finding talks about: its evidence keys and the element-like words of its
@@ -386,9 +399,18 @@ def build_context(analysis, rep: dict | None = None, annotated: str | None = Non
         if f.get("caused_by") in by_id:
             kids.setdefault(f["caused_by"], []).append(f)
     order = []
+    seen: set = set()
+
+    def add(f, depth):                 # a cause, then its consequences under it (recursively)
+        if f["id"] in seen:
+            return
+        seen.add(f["id"])
+        order.append((f, depth))
+        for k in kids.get(f["id"], []):
+            add(k, depth + 1)
+
     for r in roots:
-        order.append((r, 0))
-        order.extend((k, 1) for k in kids.get(r["id"], []))
+        add(r, 0)
     marks = {}
     for f, depth in order:
         frs = list(f["frames"])
@@ -407,7 +429,8 @@ def build_context(analysis, rep: dict | None = None, annotated: str | None = Non
             ev_rows.append({"key": k, "text": text,
                             "cls": "expected" if k == "expected" else "actual" if k == "actual" else ""})
         views.append({
-            "f": f, "depth": depth, "consequences": [k["id"] for k in kids.get(f["id"], [])],
+            "f": f, "depth": min(depth, 3), "consequences": [k["id"] for k in kids.get(f["id"], [])],
+            "under": _count_under(f["id"], kids),
             "payload_frames": shown, "evidence_rows": ev_rows,
             "filter": frame_filter(frs) if frs else None,
             "cmd": _wireshark(cap_path, frs[0], frs) if frs else None,
@@ -432,10 +455,11 @@ def build_context(analysis, rep: dict | None = None, annotated: str | None = Non
             elif r["kind"] == "note":
                 want(r["frame"], False)
         root = by_id.get(summ.get("root_cause") or "")
+        chain = [by_id[i] for i in summ.get("cause_chain") or [] if i in by_id]
         summ = dict(summ, ev_vendor=_named_vendor(summ.get("ev_mac")),
                     evse_vendor=_named_vendor(summ.get("evse_mac")))
         sessions.append({"m": summ, "t0": t0, "rows": rows, "plots": session_plots(s, t0, markers),
-                         "root": root, "counts": {sev: sum(1 for f in sf if f["severity"] == sev)
+                         "root": root, "chain": chain, "counts": {sev: sum(1 for f in sf if f["severity"] == sev)
                                                   for sev in SEVERITIES},
                          "n_findings": len(sf)})
 

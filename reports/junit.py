@@ -1,9 +1,12 @@
 """JUnit XML for CI servers (Jenkins, GitLab, GitHub test reporters).
 
-One ``<testsuite>`` per capture; one ``<testcase>`` per enabled rule, named
-``CODE title``; a rule with findings that fail the gate gets a ``<failure>`` whose message is
-the first synopsis and whose text lists every such finding (id, session, frames, synopsis,
-requirement, culprit); baselined or below-threshold findings go to ``<system-out>``. A capture
+One ``<testsuite>`` per capture; one ``<testcase>`` per session, named ``session S1 goal``,
+with a ``<failure>`` when the session did not achieve its goal and the gate counts it (the
+message is the session's explanation: root cause or "no cause visible"); one ``<testcase>``
+per enabled rule, named ``CODE title``; a rule with findings that fail the gate gets a
+``<failure>`` whose message is the first synopsis and whose text lists every such finding (id,
+session, frames, synopsis, requirement, culprit); baselined, below-threshold findings and
+consequences (counted with their cause) go to ``<system-out>``. A capture
 that could not be analysed is one test case with an ``<error>``. Format: the widely used
 Ant/Jenkins JUnit schema (testsuites/testsuite/testcase/failure/error/system-out).
 """
@@ -28,7 +31,8 @@ def junit_xml(results, rules, fail_on: str) -> str:
     for r in results:
         suite = ET.SubElement(root, "testsuite", name=r.capture)
         props = ET.SubElement(suite, "properties")
-        for k, v in (("path", r.path), ("verdict", r.verdict), ("score", r.score), ("fail_on", fail_on)):
+        for k, v in (("path", r.path), ("verdict", r.verdict), ("conformance", r.conformance),
+                     ("score", r.score), ("fail_on", fail_on)):
             if v is not None:
                 ET.SubElement(props, "property", name=k, value=str(v))
         n = f_ = e_ = 0
@@ -38,6 +42,20 @@ def junit_xml(results, rules, fail_on: str) -> str:
             err.text = r.error
             n, e_ = 1, 1
         else:
+            failing = {s.get("id") for s in r.failed_sessions}
+            for s in r.sessions:
+                tc = ET.SubElement(suite, "testcase", classname=f"ccs-analyzer.{r.capture}",
+                                   name=f"session {s.get('id')} goal", time="0")
+                n += 1
+                text = (f"{s.get('id')}: {s.get('outcome')} (phase {s.get('phase_reached')}), goal "
+                        f"{s.get('goal')}, conformance {s.get('conformance')}: {s.get('explanation')}")
+                if s.get("id") in failing:
+                    el = ET.SubElement(tc, "failure", message=str(s.get("explanation") or s.get("outcome")),
+                                       type="session failed")
+                    el.text = text
+                    f_ += 1
+                else:
+                    ET.SubElement(tc, "system-out").text = text
             by_rule: dict[str, list] = {}
             for f in r.findings:
                 by_rule.setdefault(f.rule, []).append(f)

@@ -153,6 +153,9 @@ class Rule:
             lines.append(f"  failure modes (ChargeX PFMEA): {', '.join(cls.failure_modes)}")
         if cls.params:
             lines.append("  parameters: " + ", ".join(f"{k} = {v!r}" for k, v in cls.params.items()))
+        if cls.kinds or cls.explains:
+            lines.append(f"  is: {', '.join(cls.kinds) or '-'}   can explain: "
+                         f"{', '.join(cls.explains) or '-'}   (docs/root-cause.md)")
         import inspect
         doc = inspect.cleandoc(cls.__doc__ or "")
         return "\n".join(lines) + "\n\n" + doc + "\n"

@@ -76,7 +76,8 @@ class PreChargeTimeout(LoopRule):
     EVSE status changes (EVSE_NotReady, EVSE_EmergencyShutdown …) and how the loop ended.
     Culprit: the SECC when its voltage did not come up or it reported a status other than
     EVSE_Ready; the EVCC when the voltage was there and the EVSE ready but the EV did not go
-    on, or gave up before ``limit_s`` while the EVSE was still ramping. Not on a connection
+    on, or gave up before ``limit_s`` while the EVSE was still ramping (info: the EV may end
+    a session; the finding describes how it ended, "no cause visible"). Not on a connection
     the capture shows one side of (CAP003): requests or responses are missing.
     Why it matters: the EV aborts the session (V2G_EVCC_PreCharge_Timeout); closing the
     contactors onto a voltage difference damages them.
@@ -108,6 +109,10 @@ class PreChargeTimeout(LoopRule):
                 continue            # requests or responses not captured: no progress to judge
             f = self._judge(session, ctx, run)
             if f is not None:
+                if f.culprit == "EVCC":
+                    # the EV stopped early or did not go on: the finding describes the EV's
+                    # end of the session, not a PreCharge that failed (rules/causes.py)
+                    f.kinds, f.explains = ("ev-stop", "ev-abort"), ()
                 yield f
 
     def _judge(self, session, ctx, run):
@@ -181,6 +186,7 @@ class PreChargeTimeout(LoopRule):
         if (gave_up and stopped_after < 0.9 * limit and last_status in (None, "EVSE_Ready")
                 and not moved_on):
             culprit = "EVCC"      # the EV stopped well before its timeout, the EVSE still ramping
+            sev = "info"          # the EV may end a session; it broke no requirement doing so
         fault = next(((e, st) for e, st in changes if st in _FAULT_STATUS), None)
         frames = [first.frame, max(prog, key=lambda p: p[1])[0].frame, last_res.frame]
         if fault is not None:

@@ -137,9 +137,9 @@ class SessionExpectation:
     left out of the table is None (not stated).
 
     ``outcome``: how the session ended (EXPECT_OUTCOMES or "never got past <phase>");
-    ``phase_reached``: the furthest phase the session got to (EXPECT_PHASES; a refused
-    request counts for its phase, the stopping phases only when the session failed in
-    them: a session that charged and stopped normally reached "charging"); ``root_rule``: the rule code of
+    ``phase_reached``: the furthest phase the session got to (EXPECT_PHASES, as
+    analyzer/outcome.py counts it: a refused request counts for its phase, a session that
+    ended with SessionStop reached "session stop"); ``root_rule``: the rule code of
     the root-cause finding, or "none" when the traffic shows no cause; ``root_culprit``: whom
     the root cause points at (EXPECT_CULPRITS); ``consequences``: rule codes of findings
     that must hang under the root cause; ``goal``: "achieved" / "not achieved" (did the

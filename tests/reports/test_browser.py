@@ -128,10 +128,12 @@ def _rep(sessions, findings):
 def test_batch_summary_rates():
     f1 = {"id": "F1", "rule": "PRE001", "title": "t", "severity": "error", "session": "S1"}
     f2 = {"id": "F2", "rule": "SEQ001", "title": "u", "severity": "warning", "session": "S1"}
-    s_bad = {"id": "S1", "verdict": "fail", "outcome": "stopped by EV", "phase_reached": "pre-charge",
+    s_bad = {"id": "S1", "verdict": "fail", "goal": "not achieved", "outcome": "stopped by EV",
+             "phase_reached": "pre-charge",
              "root_cause": "F1", "findings": ["F1", "F2"], "EVCCID": "aabbccddeeff", "EVSEID": "DE*ABC*E1",
              "ev_mac": "dc:0e:a1:11:67:08", "evse_mac": "02:00:00:00:e5:01"}
-    s_ok = {"id": "S1", "verdict": "pass", "outcome": "completed normally", "phase_reached": "session stop",
+    s_ok = {"id": "S1", "verdict": "pass", "goal": "achieved", "outcome": "completed normally",
+            "phase_reached": "session stop",
             "root_cause": None, "findings": [], "EVCCID": None, "EVSEID": "DE*ABC*E1",
             "ev_mac": "dc:0e:a1:11:67:08", "evse_mac": "02:00:00:00:e5:01"}
     s = br.batch_summary([("a", _rep([s_bad], [f1, f2])), ("b", _rep([s_ok], [])), ("c", None)])

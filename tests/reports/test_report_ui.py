@@ -126,6 +126,10 @@ def test_filters(watched, reports):
     findings = page.locator("details.finding")
     n = findings.count()
     assert n >= 2
+    # consequences hang collapsed under their causes until asked for
+    n_cons = page.locator("details.finding[data-consequence='1']").count()
+    assert page.locator("#shown-count").inner_text() == f"{n - n_cons} of {n} shown"
+    page.check("#filters input[name=consequences]")
 
     def visible():
         return [f for f in findings.all() if f.is_visible()]

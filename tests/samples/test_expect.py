@@ -2,8 +2,7 @@
 ``Scenario.expect``, refuses unknown keys and bad values with the reason, speaks the
 analyzer's words (outcomes, phases, culprits) and names only rules of the rule pack.
 
-Whether today's analyzer reaches those conclusions is deliberately not tested here: the
-causal model is being rewritten and several fields (goal, conformance) do not exist yet."""
+Whether the analyzer reaches those conclusions is tests/samples/test_expectations.py's."""
 from __future__ import annotations
 
 import pytest
