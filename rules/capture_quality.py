@@ -4,7 +4,7 @@ from __future__ import annotations
 from .base import Rule
 from .message_content import session_index
 from .helpers import one_sided
-from .transport import retransmissions
+from .transport import half_open_retry, retransmissions
 
 
 class CaptureDamaged(Rule):
@@ -85,7 +85,9 @@ class FramesLost(Rule):
 
     What it checks: TCP stream bytes the capture never saw although the peer acknowledged
     them ("TCP bytes missing from capture" events; ``lost_bytes`` of the connection
-    summaries), per connection and direction, with the first and last gap.
+    summaries), per connection and direction, with the first and last gap. Not on a SYN the
+    SECC answered with an older connection's ACK (TRN009): what that ACK acknowledges was
+    sent on the old connection, not lost by the capture.
     Why it matters: messages inside the gaps are missing from the analysis: a "missing
     response", a timeout or an undecodable message near a gap may be an artefact of the
     capture, and timing findings around it are unreliable.
@@ -108,8 +110,11 @@ class FramesLost(Rule):
                 g = gaps.setdefault((e.conn, e.direction), [])
                 g.append(e)
         conns = _conns(ctx)
+        later = sorted(ctx.connections, key=lambda c: c["conn"])
         for cid in session.connections:
             c = conns.get(cid) or {}
+            if half_open_retry(c, [d for d in later if d["conn"] > cid]) is not None:
+                continue        # the "missing" bytes are an older connection's ACK (TRN009)
             lost = c.get("lost_bytes") or [0, 0]
             for d, direction in ((0, "EV->EVSE"), (1, "EVSE->EV")):
                 evs = gaps.get((cid, direction), [])
