@@ -13,8 +13,22 @@ true → ``Start`` / false → ``Stop``): ISO 15118-2 [V2G2-812] allows PowerDel
 directly after it.
 
 :func:`state_after` computes the state after a response; None means "unknown" (a message
-the tables do not cover: ServiceDetail in DIN, WPT/ACDP in ISO 15118-20, a FAILED response
-after which the SECC terminates …) and the next request is not checked.
+the tables do not cover: ServiceDetail in DIN, WPT/ACDP in ISO 15118-20 …) and the next
+request is not checked. After a FAILED response the session is over ([V2G2-539], DIN
+[V2G-DC-665]; ISO 15118-20 ⚠ E-D20): the state of :func:`after_failed` allows only
+SessionStopReq (an EV that says goodbye does no harm); any other request is out of sequence.
+
+SessionStopReq may end the session while an EVSEProcessing = Ongoing loop waits
+(ContractAuthentication / Authorization, ChargeParameterDiscovery, CableCheck in DIN and
+ISO 15118-2): the EVSE state tables that PROTOCOL_FACTS draws on admit it there (EVerest
+din_server.hpp WAIT_FOR_CABLECHECK "CableCheckReq, SessionStopReq" [V2G-DC-453]
+[V2G-DC-499], WAIT_FOR_CHARGEPARAMETERDISCOVERY; iso_server.hpp after CableCheckRes /
+ChargeParameterDiscoveryRes [V2G2-582] [V2G2-621], after AuthorizationRes [V2G2-687]), the
+EV is obliged to give up a loop that does not finish (V2G_EVCC_CableCheck_Timeout
+[V2G2-700..703], V2G_EVCC_Ongoing_Timeout [V2G2-710] [V2G2-711]) and SessionStopReq is how
+a session ends in order; [V2G-DC-418] ("stay in CableCheck until EVSEProcessing is
+complete") says what the EV repeats while it waits, not that it may not stop. PROTOCOL_FACTS
+§4A/§4B list only the loop request there (⚠ the tables of the standards were not at hand).
 
 Simplifications (documented in SEQ002's page): the DIN CableCheck exit condition
 "Finished with isolation Valid/Warning and EVSE_Ready" [V2G-DC-499] is reduced to
@@ -98,12 +112,15 @@ DIN_TABLE: dict[str, tuple[tuple[str, ...], str]] = {
                                             "DIN 70121 [V2G-DC-444] [V2G-DC-497]"),
     "ContractAuthenticationRes (Finished)": (("ChargeParameterDiscovery", _S),
                                              "DIN 70121 [V2G-DC-495] [V2G-DC-498]"),
-    "ChargeParameterDiscoveryRes (Ongoing)": (("ChargeParameterDiscovery",), "DIN 70121 [V2G-DC-498]"),
+    "ChargeParameterDiscoveryRes (Ongoing)": (("ChargeParameterDiscovery", _S),
+                                              "DIN 70121 [V2G-DC-498]; SessionStopReq ends the wait (E-DIN)"),
     "ChargeParameterDiscoveryRes (Finished)": (("CableCheck", _S), "DIN 70121 [V2G-DC-453]"),
     "ChargeParameterDiscoveryRes (Finished, StopCharging)": (
         ("CableCheck", "PowerDelivery:Stop", _S),
         "DIN 70121 [V2G-DC-453]; IEC 61851-23 Ed2 pause (⚠ UG18)"),
-    "CableCheckRes (Ongoing)": (("CableCheck",), "DIN 70121 [V2G-DC-455] [V2G-DC-418]"),
+    "CableCheckRes (Ongoing)": (("CableCheck", _S),
+                                "DIN 70121 [V2G-DC-455] [V2G-DC-418]; SessionStopReq ends the wait "
+                                "([V2G-DC-453] [V2G-DC-499], E-DIN)"),
     "CableCheckRes (Finished)": (("PreCharge", _S), "DIN 70121 [V2G-DC-499]"),
     "PreChargeRes": (("PreCharge", "PowerDelivery", _S), "DIN 70121 [V2G-DC-458]"),
     "PowerDeliveryRes (Start)": (("CurrentDemand",), "DIN 70121 [V2G-DC-462]"),
@@ -130,9 +147,12 @@ ISO2_TABLE: dict[str, tuple[tuple[str, ...], str]] = {
     "CertificateInstallationRes": (("PaymentDetails", _S), "ISO 15118-2 [V2G2-554] [V2G2-557]"),
     "CertificateUpdateRes": (("PaymentDetails", _S), "ISO 15118-2 [V2G2-558]"),
     "PaymentDetailsRes": (("Authorization", _S), "ISO 15118-2 [V2G2-560]"),
-    "AuthorizationRes (Ongoing)": (("Authorization",), "ISO 15118-2 [V2G2-684] (Authorization loop)"),
+    "AuthorizationRes (Ongoing)": (("Authorization", _S),
+                                   "ISO 15118-2 [V2G2-684] (Authorization loop); SessionStopReq ends "
+                                   "the wait ([V2G2-687], E-ISO)"),
     "AuthorizationRes (Finished)": (("ChargeParameterDiscovery", _S), "ISO 15118-2 [V2G2-573] [V2G2-687]"),
-    "ChargeParameterDiscoveryRes (Ongoing)": (("ChargeParameterDiscovery",), "ISO 15118-2 [V2G2-688]"),
+    "ChargeParameterDiscoveryRes (Ongoing)": (("ChargeParameterDiscovery", _S),
+                                              "ISO 15118-2 [V2G2-688]; SessionStopReq ends the wait (E-ISO)"),
     "ChargeParameterDiscoveryRes (Finished, AC)": (_PD_ANY_2 + (_S,), "ISO 15118-2 §8.8.4 (AC)"),
     "ChargeParameterDiscoveryRes (Finished, DC)": (("CableCheck", _S), "ISO 15118-2 [V2G2-582]"),
     "ChargeParameterDiscoveryRes (Finished, DC, renegotiation)": (
@@ -143,7 +163,9 @@ ISO2_TABLE: dict[str, tuple[tuple[str, ...], str]] = {
         "ISO 15118-2 [V2G2-582]; IEC 61851-23 Ed2 pause (⚠ UG18)"),
     "ChargeParameterDiscoveryRes (Finished)": (
         ("CableCheck", "PowerDelivery:Start", "PowerDelivery:Stop", _S), "ISO 15118-2 [V2G2-582]"),
-    "CableCheckRes (Ongoing)": (("CableCheck",), "ISO 15118-2 [V2G2-617] [V2G2-621]"),
+    "CableCheckRes (Ongoing)": (("CableCheck", _S),
+                                "ISO 15118-2 [V2G2-617] [V2G2-621]; SessionStopReq ends the wait "
+                                "([V2G2-582], E-ISO)"),
     "CableCheckRes (Finished)": (("PreCharge", _S), "ISO 15118-2 [V2G2-584] [V2G2-525]"),
     "PreChargeRes": (("PreCharge",) + _PD_ANY_2 + (_S,), "ISO 15118-2 [V2G2-587] [V2G2-618] [V2G2-528]; "
                                                          "Renegotiate only after the charge loop [V2G2-812]"),
@@ -206,6 +228,11 @@ ISO20_TABLE: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 TABLES = {DIN: DIN_TABLE, ISO2: ISO2_TABLE, ISO20: ISO20_TABLE}
+
+#: Requirement that ends a session after a FAILED response, per protocol.
+FAILED_ENDS = {DIN: "DIN 70121 [V2G-DC-665]: the SECC terminates after a FAILED response",
+               ISO2: "ISO 15118-2 [V2G2-539]: the session terminates after a FAILED response",
+               ISO20: "ISO 15118-20: a FAILED response ends the session, ⚠ E-D20"}
 
 #: V2G_EVCC_Msg_Timeout (s) per request base name, "*" for the others (PROTOCOL_FACTS §3,
 #: §4A DIN timing (0.25 s CurrentDemand per DIN SPEC 70121:2014; DIN TS 70121:2024 says
@@ -313,7 +340,7 @@ def state_after(protocol: str | None, res_name: str, res_facts: dict, res_body,
         return None
     rc = res_facts.get("ResponseCode")
     if isinstance(rc, str) and rc.upper().startswith("FAILED"):
-        return None                       # the SECC terminates; nothing is checked after
+        return after_failed(protocol)
     base = base_name(res_name)
     key = _key(protocol, base, res_name, res_facts, res_body, req_body, ctx)
     if key is None or key not in table:
@@ -322,6 +349,17 @@ def state_after(protocol: str | None, res_name: str, res_facts: dict, res_body,
     if st is None:
         allowed, req = table[key]
         st = _STATES[(protocol, key)] = State(key, allowed, req)
+    return st
+
+
+def after_failed(protocol: str | None) -> State:
+    """The state after a FAILED response: the session is over, only SessionStopReq is
+    tolerated (module docstring)."""
+    key = (protocol, "after FAILED")
+    st = _STATES.get(key)
+    if st is None:
+        st = _STATES[key] = State("after a FAILED response", ("SessionStop",),
+                                  FAILED_ENDS.get(protocol or "", FAILED_ENDS[ISO2]))
     return st
 
 
