@@ -56,7 +56,7 @@ class _View:
     missing: dict          # conn → sorted times of "TCP bytes missing from capture"
     retrans: dict          # (conn, direction) → sorted times of TCP retransmissions
     last_time: float
-    copies: dict = field(default_factory=dict)   # (conn, direction) → [(time, offset, bytes)]
+    copies: dict = field(default_factory=dict)   # (conn, direction) → (offsets, [(time, offset, bytes)], longest)
     pos: dict = field(default_factory=dict)   # id(event) → index in by_conn[conn]
     activity: list = field(default_factory=list)   # (time, conn) of SDP, SYN, V2GTP events
 
@@ -135,6 +135,9 @@ def _view(session, ctx) -> _View:
     activity.sort(key=lambda a: a[0])
     for times in (*missing.values(), *retrans.values()):
         times.sort()
+    for key, rows in list(copies.items()):       # by stream offset, for _copies' bisection
+        rows.sort(key=lambda r: r[1])
+        copies[key] = ([r[1] for r in rows], rows, max(r[2] for r in rows))
     v = _View(protocol_of_session(session, ctx), runs, by_conn, closes, missing, retrans,
               cap_last, copies, pos, activity)
     if _OWNER[0] is not None:
@@ -157,11 +160,19 @@ def _copies(v: _View, e) -> list[float]:
     """Times at which the bytes of V2G message ``e`` were sent again (TCP retransmissions on
     its connection and direction overlapping its stream range), after its first copy. Not
     for TLS connections (their record offsets are not the V2GTP stream's)."""
-    if e.offset is None or (e.info or {}).get("tls"):
+    idx = v.copies.get((e.conn, e.direction))
+    if not idx or e.offset is None or (e.info or {}).get("tls"):
         return []
+    offs, rows, longest = idx
     lo, hi = e.offset, e.offset + 8 + len(e.payload or b"")
-    return sorted(t for t, off, n in v.copies.get((e.conn, e.direction), ())
-                  if off < hi and off + n > lo and t > e.time)
+    out = []
+    i = bisect_left(offs, hi) - 1
+    while i >= 0 and offs[i] + longest > lo:
+        t, off, n = rows[i]
+        if off + n > lo and t > e.time:
+            out.append(t)
+        i -= 1
+    return sorted(out)
 
 
 def secc_latency(v: _View, x) -> tuple[float, bool]:
