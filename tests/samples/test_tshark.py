@@ -26,6 +26,7 @@ ALLOWED_WARNINGS = {
     "tcp_connect_refused": ("Connection reset",),
     "lost_frames": ("ACKed segment that wasn't captured", "Previous segment"),
     "tcp_retransmission": ("This frame is a (suspected) retransmission", "Duplicate ACK"),
+    "ev_reuses_half_open_port": ("Connection reset", "ACKed segment that wasn't captured"),
 }
 
 
