@@ -756,12 +756,14 @@ _FAULTS = ("EVSE_EmergencyShutdown", "EVSE_Malfunction", "EVSE_UtilityInterruptE
 def _evse_stop(e) -> str | None:
     """What in a charge-loop response asks the EV to stop (EVSE_Shutdown, EVSENotification
     StopCharging / ISO 15118-20 Terminate), None when nothing does or when a fault status
-    (RSP004) or a FAILED code says it."""
+    (RSP004), an RCD trip (RSP009) or a FAILED code says it."""
     if e.name not in _LOOP_RES:
         return None
     f = facts(e)
     if is_failed(f.get("ResponseCode")) or f.get("EVSEStatusCode") in _FAULTS:
         return None
+    if find_first(body(e), "RCD") is True:
+        return None                     # an AC residual-current trip: RSP009 names the reason
     parts = []
     if f.get("EVSEStatusCode") == "EVSE_Shutdown":
         parts.append("EVSE_Shutdown")
@@ -804,7 +806,8 @@ class EvseStoppedCharging(Rule):
     WeldingDetectionReq or SessionStopReq). Names how long the charge had run (from the first
     loop request of that loop) and the current at the stop (EVSEPresentCurrent of the last
     loop response before it). A fault status (EVSE_EmergencyShutdown, EVSE_Malfunction,
-    EVSE_UtilityInterruptEvent) is RSP004's; an EV that did not stop in time is RSP003's.
+    EVSE_UtilityInterruptEvent) is RSP004's, an AC residual-current trip (RCD true) RSP009's;
+    an EV that did not stop in time is RSP003's.
     Why it matters: the charge ended because the charger decided so — a user or operator
     stop, a backend / authorization end, a power-module or grid limit; the traffic carries
     no reason (EVSE_Shutdown means "normal stop"), so the session's failure is explained only
