@@ -285,3 +285,15 @@ def test_ses012_clean_session_is_silent():
 def test_testevents_evse_stops(testevents, name, frames):
     (f,) = rules_found(analyze_testevent(testevents, name), "SES012")
     assert f.culprit == "SECC" and set(frames) <= set(f.frames)
+
+
+def test_ses012_not_for_an_ac_residual_current_trip():
+    ac_stop = {"NotificationMaxDelay": 0, "EVSENotification": "StopCharging", "RCD": True}
+    ex = iso2_flow("AC", stop="Terminate")
+    i = max(i for i, e in enumerate(ex) if "ChargingStatusReq" in str(e[0]))
+    ex[i] = x("ChargingStatus", {}, {"EVSEID": "ZZ", "SAScheduleTupleID": 1, "AC_EVSEStatus": ac_stop})
+    a = run(ex, ns=NS_ISO2, end=[("FIN", EV)])
+    assert not rules_found(a, "SES012") and rules_found(a, "RSP009")
+    ex[i] = x("ChargingStatus", {}, {"EVSEID": "ZZ", "SAScheduleTupleID": 1,
+                                     "AC_EVSEStatus": {**ac_stop, "RCD": False}})
+    assert rules_found(run(ex, ns=NS_ISO2, end=[("FIN", EV)]), "SES012")
