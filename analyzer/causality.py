@@ -24,8 +24,8 @@ of rules/causes.py). Here, per session (docs/root-cause.md):
    by the capture: a damaged capture end explains it; else a causal defect persisting until
    the end; else nothing (its goal is unknown).
 4. **Consequences.** Every finding that something explains gets ``caused_by`` = its direct
-   cause (a member of the root chain when one explains it, else the most severe, earliest
-   explanation); ``role`` is ``root-cause``, ``consequence`` or ``independent``, and each
+   cause (for a member of the root chain its predecessor in the chain; else the nearest
+   explanation: the latest to start before it, then the most severe); ``role`` is ``root-cause``, ``consequence`` or ``independent``, and each
    cause lists its direct ``consequences``.
 
 Goal (``summary["goal"]``): ``achieved`` when the EV stopped (or paused) on its own after
@@ -229,7 +229,10 @@ def _link(nodes, chain) -> None:
         if not ps:
             continue
         in_chain = [p for p in ps if id(p) in pos and pos[id(p)] < pos.get(id(b), len(chain))]
-        a = max(in_chain, key=lambda p: pos[id(p)]) if in_chain else _best(ps)
+        if id(b) in pos:                   # a chain member: its predecessor in the chain
+            a = max(in_chain, key=lambda p: pos[id(p)]) if in_chain else _best(ps)
+        else:                              # the nearest cause: latest start, most severe
+            a = max(ps, key=lambda p: (p.t0, p.sev, -p.idx))
         b.f.caused_by = a.f.id
         b.f.role = "consequence"
 
@@ -251,8 +254,7 @@ def _sentence(session, summ, root, describes: bool) -> str:
                    "EVSE": "the charger gave no reason on the wire — the charger's log would tell why"
                    }.get(stop.get("by"), "neither side gave a reason on the wire — both sides' logs "
                                           "would tell why")
-        lead = f"{_cap(root.synopsis)}. " if root is not None else ""
-        return f"{lead}No cause visible in the traffic: {reason}{facts}; {missing}."
+        return f"No cause visible in the traffic: {reason}{facts}; {missing}."
     if goal == "unknown":
         return f"{_cap(reason)}: the capture does not show how the session ended."
     return _cap(reason) + "."

@@ -52,7 +52,10 @@ class Event:
         offset: stream offset (TCP / decrypted TLS) of a V2GTP message, else None.
         payload_type: V2GTP payload type or HomePlug MMTYPE.
         payload: the raw message bytes (EXI payload, MME, SDP datagram) when relevant.
-        info: extra facts (header problems, namespace detection notes, counts …).
+        info: extra facts (header problems, namespace detection notes, counts …;
+            ``first_time``: for a V2GTP message a later frame completed — e.g. a TCP
+            retransmission of its tail — the capture time of ``first_frame``, when its first
+            transmission began).
         derived: filled by the analyzer (the message's values in SI units, see
             analyzer/physical.py ``event_facts``); not part of the decode output.
     """

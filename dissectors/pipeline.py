@@ -111,7 +111,7 @@ class Dissector:
         self.tcp = TcpReassembler(server_hint=lambda ip, port: (ip, port) in self.secc_endpoints)
         self._conns: dict[int, _Conn] = {}
         self._tls_conns: list[_Conn] = []
-        self._tls_frame_time: dict[int, float] = {}   # frame → time, for late-decrypted records
+        self._tls_frame_time: dict[int, float] = {}   # frame → time: late-decrypted records, multi-frame messages
         self._heap: list = []
         self._seq = itertools.count()
         self._keylog_version = self.keylog.version
@@ -383,6 +383,9 @@ class Dissector:
 
     def _stream(self, c: _Conn, d: int, data: bytes, frame: int, t: float) -> None:
         if c.kind == "v2gtp":
+            if len(self._tls_frame_time) > 200_000:
+                self._tls_frame_time.clear()
+            self._tls_frame_time[frame] = t      # a message's first frame may end in a later one
             for m in c.splitters[d].feed(data, frame):
                 self._v2gtp(c, d, m, t)
         elif c.kind == "tls":
@@ -423,6 +426,12 @@ class Dissector:
         tcpc = c.tcp
         pt = m.header.payload_type
         info: dict = {}
+        if m.first_frame != m.frame:
+            # the message began in an earlier frame (a later one — possibly a retransmission —
+            # completed it): when its first transmission started (epoch s)
+            ft = self._tls_frame_time.get(m.first_frame)
+            if ft is not None and ft < t:
+                info["first_time"] = ft
         if m.problems:
             info["header_problems"] = m.problems
         if c.tls is not None:

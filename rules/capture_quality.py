@@ -4,16 +4,21 @@ from __future__ import annotations
 from .base import Rule
 from .message_content import session_index
 from .helpers import one_sided
-from .transport import retransmissions
+from .transport import half_open_retry, retransmissions
 
 
 class CaptureDamaged(Rule):
     """The capture file is damaged or cut short.
 
     What it checks: the reader's problems — a truncated last block, corrupted blocks skipped
-    while resynchronising, packets cut by the snap length.
+    while resynchronising, packets cut by the snap length. A problem that falls inside a
+    session belongs to that session (its report names it): damage between a session's first
+    and last frame, or a cut at the end of the file while the session that holds the last
+    frames was still running (not ended by SessionStop, a TCP close or reset). Other damage
+    (between sessions, after the last one ended) stays a capture-level finding.
     Why it matters: frames are missing from the analysis; findings near the damage may be
-    artefacts of the capture, not of the charger or the vehicle.
+    artefacts of the capture, not of the charger or the vehicle; a session cut by the end of
+    the file ends without its end being in the capture.
     Fix (capture): stop the capture cleanly (let the capture tool flush), capture with a
     snap length of at least 1600 bytes, check the storage medium.
     Source: pcapng (draft-ietf-opsawg-pcapng §4) block framing; pcap record headers.
@@ -30,9 +35,43 @@ class CaptureDamaged(Rule):
 
     def check(self, session, ctx):
         for p in ctx.capture_problems:
-            yield self.finding(None, [max(p["after_frame"], 1)],
-                               f"Capture damaged at byte {p['offset']}: {p['reason']}",
-                               evidence={"offset": p["offset"], "length": p["length"]})
+            at = max(p["after_frame"], 1)
+            owner, last = _session_cut(ctx, at)
+            where = ""
+            if owner is not None:
+                where = (f" — inside session {owner.id}, whose last frame before it is {last.frame} "
+                         f"({last.name})")
+            yield self.finding(owner, [at] + ([last.frame] if last is not None else []),
+                               f"Capture damaged at byte {p['offset']}: {p['reason']}{where}",
+                               time=last.time if last is not None else None,
+                               evidence={"offset": p["offset"], "length": p["length"],
+                                         "session": owner.id if owner is not None else None})
+
+
+def _session_cut(ctx, frame: int):
+    """(session, its last event at or before ``frame``) when a capture problem after
+    ``frame`` falls inside a session (CAP001's page), else (None, None)."""
+    for s in ctx.sessions:
+        if not s.events:
+            continue
+        first, last = s.events[0].frame, s.events[-1].frame
+        if first <= frame < last:
+            return s, _last_before(s, frame)
+    ended_last = max((s for s in ctx.sessions if s.events), key=lambda s: s.events[-1].frame,
+                     default=None)
+    if ended_last is None or ended_last.events[-1].frame > frame:
+        return None, None
+    if frame < max(ctx.capture.get("frames") or 0, frame):
+        return None, None                       # frames follow the damage outside any session
+    ended = ctx.summaries.get(ended_last.id, {}).get("ended", {})
+    if ended.get("by") is not None or str(ended.get("how", "")).startswith("SessionStop"):
+        return None, None                       # the session was over before the cut
+    return ended_last, _last_before(ended_last, frame)
+
+
+def _last_before(s, frame: int):
+    evs = [e for e in s.events if e.frame <= frame]
+    return evs[-1] if evs else s.events[0]
 
 
 def _conns(ctx) -> dict:
@@ -48,7 +87,9 @@ class FramesLost(Rule):
 
     What it checks: TCP stream bytes the capture never saw although the peer acknowledged
     them ("TCP bytes missing from capture" events; ``lost_bytes`` of the connection
-    summaries), per connection and direction, with the first and last gap.
+    summaries), per connection and direction, with the first and last gap. Not on a SYN the
+    SECC answered with an older connection's ACK (TRN009): what that ACK acknowledges was
+    sent on the old connection, not lost by the capture.
     Why it matters: messages inside the gaps are missing from the analysis: a "missing
     response", a timeout or an undecodable message near a gap may be an artefact of the
     capture, and timing findings around it are unreliable.
@@ -73,8 +114,11 @@ class FramesLost(Rule):
                 g = gaps.setdefault((e.conn, e.direction), [])
                 g.append(e)
         conns = _conns(ctx)
+        later = sorted(ctx.connections, key=lambda c: c["conn"])
         for cid in session.connections:
             c = conns.get(cid) or {}
+            if half_open_retry(c, [d for d in later if d["conn"] > cid]) is not None:
+                continue        # the "missing" bytes are an older connection's ACK (TRN009)
             lost = c.get("lost_bytes") or [0, 0]
             for d, direction in ((0, "EV->EVSE"), (1, "EVSE->EV")):
                 evs = gaps.get((cid, direction), [])

@@ -102,6 +102,34 @@ def supported_elsewhere(ctx) -> dict:
     return cached(ctx, None, "handshake.supported", build)
 
 
+#: Namespace prefixes of ISO 15118 (-2 in its IS and 2010 draft form, -20).
+ISO15118_PREFIXES = ("urn:iso:15118:2:", "urn:iso:std:iso:15118:-20:")
+ISO2_NS = "urn:iso:15118:2:2013:MsgDef"
+
+
+def _no_negotiation_culprit(h: Handshake, elsewhere: set) -> tuple[str, str]:
+    """(culprit, reason text) of a Failed_NoNegotiation ``h`` given the namespaces the same
+    SECC negotiated elsewhere in the capture (HSK001's page says why)."""
+    known = [a for a in h.entries if a.get("ProtocolNamespace") in KNOWN_VERSIONS]
+    right_major = [a for a in known if a.get("VersionNumberMajor")
+                   == KNOWN_VERSIONS[a["ProtocolNamespace"]][0]]
+    could = [a for a in h.entries if a.get("ProtocolNamespace") in elsewhere]
+    if could:
+        return "SECC", (f"; the same SECC negotiated {could[0]['ProtocolNamespace']} elsewhere in "
+                        "this capture")
+    if not right_major:
+        return "EVCC", "; none of them is a published namespace / major version"
+    iso = [a for a in h.entries if str(a.get("ProtocolNamespace") or "").startswith(ISO15118_PREFIXES)]
+    if not iso:
+        return "EVCC", ("; the EV offered no ISO 15118 namespace (only DIN SPEC 70121, a DC-only "
+                        "pre-standard, and/or proprietary ones): it cannot use an ISO 15118 charger")
+    iso2 = [a for a in right_major if a.get("ProtocolNamespace") == ISO2_NS]
+    if iso2:
+        return "SECC", (f"; the EV offered ISO 15118-2 {iso2[0].get('VersionNumberMajor')}."
+                        f"{iso2[0].get('VersionNumberMinor')} and the SECC still refused it")
+    return "unknown", "; the SECC supports none of them"
+
+
 class _HskRule(Rule):
     category = "handshake"
     failure_modes = HANDSHAKE_FAILURE_MODES
@@ -111,16 +139,31 @@ class HandshakeNoNegotiation(_HskRule):
     """The SECC answered Failed_NoNegotiation.
 
     What it checks: supportedAppProtocolRes ResponseCode ≠ Failed_NoNegotiation; names the
-    namespaces and versions the EV offered. Culprit: the EV when it offered no published
-    namespace (or only unpublished major versions of one); the SECC when the same SECC
-    negotiated one of the offered namespaces elsewhere in the capture; else unknown (an
-    incompatible pair).
+    namespaces and versions the EV offered, and who could not use whom:
+
+    * SECC, when the same SECC negotiated one of the offered namespaces elsewhere in the
+      capture (it supports it and still refused);
+    * EVCC, when the EV offered no published namespace (or only unpublished major versions
+      of one);
+    * EVCC, when the EV offered no ISO 15118 namespace at all — only DIN SPEC 70121
+      (urn:din:70121:2012:MsgDef, a DC-only pre-standard that an ISO 15118 charger, an AC one
+      in particular, need not implement) and/or proprietary namespaces such as
+      urn:tesla:din:2018:MsgDef: the EV is the side that cannot use an ISO 15118 charger;
+    * SECC, when the EV offered ISO 15118-2 (urn:iso:15118:2:2013:MsgDef, published major
+      version 2) and the SECC still refused: ISO 15118-2 is the protocol ISO 15118 chargers
+      and vehicles share (AC and DC; ISO 15118-20 chargers keep it for the installed
+      vehicles), so a charger that refuses it is the one that cannot serve a conformant EV;
+    * unknown otherwise (e.g. an EV offering only ISO 15118-20 to an SECC without it: an
+      incompatible pair, neither side broke a rule).
+
     Why it matters: no common application protocol — the SECC closes the connection and no
     charging is possible (ChargeX "incompatible charger").
-    Fix: EVCC: offer DIN 70121 2.0 and/or ISO 15118-2 2.0 / -20 1.0 with their published
-    namespaces; SECC: support the protocols EVs offer (DIN 70121 at least for DC).
-    Source: ISO 15118-2 [V2G2-172]; DIN SPEC 70121 supportedAppProtocol handshake; PROTOCOL_FACTS §3 (J-XSD-SAP,
-    E-SRV, J-SAP).
+    Fix: EVCC: offer ISO 15118-2 2.0 (and DIN 70121 2.0 for DC, -20 1.0) with their
+    published namespaces; SECC: support the protocols EVs offer (ISO 15118-2; DIN 70121 at
+    least for DC).
+    Source: ISO 15118-2 [V2G2-172] (Failed_NoNegotiation when no namespace + major version
+    matches); DIN SPEC 70121 supportedAppProtocol handshake; PROTOCOL_FACTS §3 "Known
+    namespaces / versions" (J-XSD-SAP, E-SRV, J-SAP).
     """
 
     code = "HSK001"
@@ -135,20 +178,7 @@ class HandshakeNoNegotiation(_HskRule):
         for h in handshakes(session):
             if h.code != "Failed_NoNegotiation":
                 continue
-            known = [a for a in h.entries if a.get("ProtocolNamespace") in KNOWN_VERSIONS]
-            right_major = [a for a in known if a.get("VersionNumberMajor")
-                           == KNOWN_VERSIONS[a["ProtocolNamespace"]][0]]
-            elsewhere = supported_elsewhere(ctx).get(h.secc, set())
-            could = [a for a in h.entries if a.get("ProtocolNamespace") in elsewhere]
-            if could:
-                culprit = "SECC"
-                why = (f"; the same SECC negotiated {could[0]['ProtocolNamespace']} elsewhere in "
-                       "this capture")
-            elif not right_major:
-                culprit = "EVCC"
-                why = "; none of them is a published namespace / major version"
-            else:
-                culprit, why = "unknown", "; the SECC supports none of them"
+            culprit, why = _no_negotiation_culprit(h, supported_elsewhere(ctx).get(h.secc, set()))
             offers = "; ".join(describe(a) for a in h.entries) or "nothing"
             yield self.finding(
                 session, h.frames,

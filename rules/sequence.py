@@ -267,20 +267,24 @@ class OutOfSequenceRequest(Rule):
     PowerDeliveryReq(Start) not directly after it), pause and resume (every new TCP
     connection starts with supportedAppProtocolReq → SessionSetupReq), and ISO 15118-20 as
     far as PROTOCOL_FACTS §4C goes (its DC_PreCharge / PowerDelivery / DC_WeldingDetection
-    state depends on the request's EVProcessing). One finding per (previous response,
-    request) with the count and the first and last frames. Simplifications: DIN's CableCheck
-    exit is EVSEProcessing = Finished (its EVSE_Ready / isolation condition [V2G-DC-499] is
-    judged by the cable-check rules, CBL001/CBL002); after an ISO 15118-2 DC renegotiation
-    PowerDeliveryReq is accepted besides CableCheckReq (⚠ not pinned down); states the
-    tables do not cover (ServiceDetail in DIN, WPT/ACDP, after a FAILED response) are not
-    checked.
+    state depends on the request's EVProcessing), and the end of the session after a FAILED
+    response ([V2G2-539], DIN [V2G-DC-665]: only SessionStopReq is tolerated after it — an EV
+    that goes on with its next request ignores that the SECC refused). SessionStopReq is
+    allowed while an EVSEProcessing = Ongoing loop waits (rules/state_machines.py says
+    why). One finding per (previous response, request) with the count and the first and
+    last frames. Simplifications: DIN's CableCheck exit is EVSEProcessing = Finished (its
+    EVSE_Ready / isolation condition [V2G-DC-499] is judged by the cable-check rules,
+    CBL001/CBL002); after an ISO 15118-2 DC renegotiation PowerDeliveryReq is accepted
+    besides CableCheckReq (⚠ not pinned down); states the tables do not cover (ServiceDetail
+    in DIN, WPT/ACDP) are not checked.
     Severity: error when the SECC refused the request (FAILED_*) or the session ended on it;
     ``tolerated_severity`` (info) when the SECC answered OK and the session went on: the EV
     deviated but this SECC accepted it (a stricter SECC answers FAILED_SequenceError).
     Why it matters: the SECC shall answer an out-of-order request with FAILED_SequenceError
     and terminate ([V2G2-538], [V2G2-539], DIN [V2G-DC-390], [V2G-DC-665]).
     Fix (EVCC): follow the message sequence of the standard's sequence tables: after the
-    named response send one of the allowed requests.
+    named response send one of the allowed requests; after a FAILED response stop the
+    session (SessionStopReq or close the connection) instead of going on.
     Source: DIN 70121 §9.6 [V2G-DC-437…469]; ISO 15118-2 §8.8.2/§8.8.4 [V2G2-541…813],
     [V2G2-812]; ISO 15118-20 §8.8 [V2G20-1483…2006]; PROTOCOL_FACTS §4A/§4B/§4C "Legal
     request sequence" (E-DIN, E-ISO, J-SECC-*, V20-TXT, ISS-EV2305).
@@ -304,7 +308,11 @@ class OutOfSequenceRequest(Rule):
         groups: dict = {}
         for s in w.steps:
             if s.ok is False:
-                groups.setdefault((s.before.label, s.req.name, s.qual), []).append(s)
+                if s.before.label == "after a FAILED response":
+                    # one problem: the EV went on after the session had ended, whatever it sent
+                    groups.setdefault((s.before.label, "*", None), []).append(s)
+                else:
+                    groups.setdefault((s.before.label, s.req.name, s.qual), []).append(s)
         last_req = next((s.req.frame for s in reversed(w.steps)), None)
         for (label, name, q), steps in groups.items():
             first, lastg = steps[0], steps[-1]
@@ -312,6 +320,10 @@ class OutOfSequenceRequest(Rule):
             req_txt = _req_label(first)
             after = (f"after {first.prev_res.name} (frame {first.prev_res.frame})"
                      if first.prev_res is not None else "as the first request of the connection")
+            if label == "after a FAILED response" and first.prev_res is not None:
+                rc = facts(first.prev_res).get("ResponseCode")
+                after = (f"after {first.prev_res.name} {rc} (frame {first.prev_res.frame}), which "
+                         "ended the session,")
             requirement = st.requirement
             if (w.protocol == "ISO 15118-2" and first.base == "PowerDelivery"
                     and st.allows_type("PowerDelivery")):
@@ -355,7 +367,8 @@ class SequenceErrorAnswered(Rule):
     What it checks: responses with ResponseCode FAILED_SequenceError whose request SEQ002
     found not allowed after the previous response. The response is the SECC doing what the
     standard asks; the cause is the request, so this finding is a consequence linked to the
-    SEQ002 finding.
+    SEQ002 finding. One finding per (state, request) with the count and the first and last
+    frames.
     Why it matters: after FAILED_SequenceError the SECC terminates the session
     ([V2G2-539], DIN [V2G-DC-665]).
     Fix (EVCC): send the requests in the order of the sequence table (see the linked SEQ002
@@ -376,16 +389,27 @@ class SequenceErrorAnswered(Rule):
     failure_modes = ("UC2 110",)
 
     def check(self, session, ctx):
+        groups: dict = {}
         for s in _seq_error_steps(walk(session, ctx)):
             if s.ok is not False:
                 continue
-            yield self.finding(session, [s.req.frame, s.res.frame],
-                               f"{s.res.name} (frame {s.res.frame}) answers FAILED_SequenceError to "
-                               f"{_req_label(s)} (frame {s.req.frame}), which is not allowed after "
-                               f"{s.prev_res.name if s.prev_res is not None else 'the start'}",
-                               time=s.res.time, measured="FAILED_SequenceError",
-                               evidence={"expected": s.before.allowed_text(), "actual": _req_label(s),
-                                         "response": s.res.name, "state": s.before.label})
+            groups.setdefault((s.before.label, _req_label(s)), []).append(s)
+        for (label, req), steps in groups.items():
+            s, last = steps[0], steps[-1]
+            n = len(steps)
+            after = (f"{s.prev_res.name} (frame {s.prev_res.frame})" if s.prev_res is not None
+                     else "the start")
+            if label == "after a FAILED response":
+                after = f"the FAILED response {after}"
+            more = f" ({n} times, last {last.res.name} frame {last.res.frame})" if n > 1 else ""
+            f = self.finding(session, [s.req.frame, s.res.frame, last.req.frame, last.res.frame],
+                             f"{s.res.name} (frame {s.res.frame}) answers FAILED_SequenceError to "
+                             f"{req} (frame {s.req.frame}), which is not allowed after {after}{more}",
+                             time=s.res.time, measured="FAILED_SequenceError",
+                             evidence={"expected": s.before.allowed_text(), "actual": req,
+                                       "response": s.res.name, "state": label, "count": n})
+            f.count = n
+            yield f
 
 
 class SequenceErrorUnjustified(Rule):
@@ -396,9 +420,13 @@ class SequenceErrorUnjustified(Rule):
     with the standard: error, culprit SECC), or whose state could not be established from
     the capture (warning, culprit unknown: the connection's start was not captured or the
     tables do not cover the previous message).
-    Why it matters: the SECC terminates a session the EV ran correctly.
+    The defect is the SECC's response code (category response-code).
+    Why it matters: the SECC terminates a session the EV ran correctly — e.g. an EV that ends
+    the session with SessionStopReq while CableCheck is still Ongoing (its CableCheck timeout
+    expired) is refused instead of stopped in order.
     Fix (SECC): accept every request the sequence table allows after the response you sent
-    (e.g. SessionStopReq in most states, the loop request while EVSEProcessing = Ongoing).
+    (e.g. SessionStopReq in most states, also while an EVSEProcessing = Ongoing loop waits;
+    the loop request while EVSEProcessing = Ongoing).
     Source: ISO 15118-2 [V2G2-538] and the sequence tables §8.8.2; DIN 70121 §9.6;
     ISO 15118-20 §8.8; PROTOCOL_FACTS §4A/§4B/§4C.
     """
@@ -406,7 +434,7 @@ class SequenceErrorUnjustified(Rule):
     code = "SEQ004"
     title = "FAILED_SequenceError to an allowed request"
     severity = "error"
-    category = "sequence"
+    category = "response-code"
     kinds = ("failed-response", "evse-refused")
     explains = ("ev-stop", "ev-abort", "no-session-stop", "connection-reset", "out-of-sequence")
     culprit = "SECC"

@@ -230,6 +230,61 @@ def _culprit(name: str) -> str:
     return "EVCC" if name in EV_SENDS else "SECC" if name in EVSE_SENDS else "unknown"
 
 
+def _set_keys(ctx) -> list:
+    """Every CM_SET_KEY.REQ of the capture (all sessions and the capture-level events), in
+    time order — a host keying its own modem is attached to whichever session the builder
+    saw last, so the SLAC rules look capture-wide (built once per analysis)."""
+    def build() -> list:
+        out = [e for s in ctx.sessions for e in s.events
+               if e.layer == "slac" and e.name == SET_KEY_REQ]
+        out += [e for e in getattr(ctx, "capture_events", ()) or ()
+                if e.layer == "slac" and e.name == SET_KEY_REQ]
+        return sorted(out, key=lambda e: (e.time, e.frame))
+    if ctx is None:
+        return []
+    return cached(ctx, None, "slac.set_keys", build)
+
+
+def evse_hosts(v: SlacView, session) -> set:
+    """MAC addresses of the EVSE host(s) of the session's SLAC: the senders of
+    CM_SLAC_PARM.CNF, CM_ATTEN_CHAR.IND and CM_SLAC_MATCH.CNF (and the matched EVSE)."""
+    macs = {e.src for e in v.events if e.name in EVSE_SENDS and e.src}
+    if session is not None and session.evse_mac:
+        macs.add(session.evse_mac)
+    return macs
+
+
+def evse_reset(v: SlacView, session, ctx, after: float, before: float | None = None,
+               match=None):
+    """The first CM_SET_KEY.REQ an EVSE host of the session sent to its own modem after time
+    ``after`` (s, epoch) and before ``before`` that resets the EVSE's PLC link, or None.
+
+    A host re-keying its modem makes the modem restart and leave the logical network it was
+    in (pyPLC: QCA modems reset on CM_SET_KEY; EVerest's EvseSlac re-sets its key when its
+    SLAC state machine resets, e.g. on CP state A). It counts as a reset when it sets a NID
+    the same host had already set before (a re-key, not the first configuration of a fresh
+    key), or — after a match (``match``, the CM_SLAC_MATCH.CNF) — a NID other than the one
+    the match handed to the EV (the EVSE leaves the EV's network). Source: ISO 15118-3 §9 /
+    Annex A (the hosts set the NMK of CM_SLAC_MATCH.CNF in their modems, TT_match_join);
+    PROTOCOL_FACTS §2.3 rows 11-12."""
+    hosts = evse_hosts(v, session)
+    if not hosts:
+        return None
+    keys = _set_keys(ctx)
+    match_nid = fields(match).get("NID") if match is not None else None
+    for k in keys:
+        if k.src not in hosts or k.time <= after:
+            continue
+        if before is not None and k.time >= before:
+            break
+        nid = fields(k).get("NID")
+        known = any(p.src == k.src and fields(p).get("NID") == nid and p.time < k.time - 0.001
+                    and p.frame != k.frame for p in keys)
+        if known or (match_nid is not None and nid is not None and nid != match_nid):
+            return k
+    return None
+
+
 def _runid_mismatches(run: Run) -> list:
     """Events of the run whose RunID differs from the EV's (the run's)."""
     if not run.run_id:
@@ -255,16 +310,30 @@ class SlacIncomplete(_SlacRule):
     message after which the sequence stopped and the side that owed the next message: no
     CNF → EVSE; no sounding after the CNF → EV; no CM_ATTEN_CHAR.IND → EVSE; no RSP or no
     MATCH.REQ → EV (or the link, when the attenuation was above the limit); no MATCH.CNF →
-    EVSE. When the capture ends before the timer of the pending step ran out (and no earlier
-    attempt stalled at the same step) the finding is an info blaming nobody; sessions whose
-    SLAC is only partly captured are left to SLC002 / CAP003.
+    EVSE. The timer of the pending step runs from the first message still waiting for its
+    answer: the first of the unanswered CM_SLAC_PARM.REQ (TT_match_response, 200 ms, each),
+    the first CM_START_ATTEN_CHAR.IND (TT_EV_atten_results, 1200 ms), else the last message.
+    When the capture ends before that timer ran out (and no earlier attempt stalled at the
+    same step) the finding is an info blaming nobody (culprit capture).
+    An EVSE that re-keys its own modem during the run (a CM_SET_KEY.REQ of its host that
+    re-sets a key it had set before: its SLAC state machine was reset and its modem restarts)
+    ends the run at once, whatever the timer: the finding names the re-key; the culprit is
+    unknown unless the EVSE never answered at all (an unplug — CP state A — makes the EVSE
+    reset and the EV stop, and the traffic cannot show it).
+    An earlier attempt inside a session that later went on is reported too when it is an
+    abandoned burst of CM_SLAC_PARM.REQ that no EVSE answered and after which the EV paused
+    longer than TT_matching_repetition (10 s) before trying again, while a later EVSE
+    message shows that the capture does see the EVSE (culprit SECC, a warning: the session
+    recovered). Sessions whose SLAC is only partly captured are left to SLC002 / CAP003.
     Why it matters: without a match the EV and the EVSE never share a logical network: no
     SDP, no charging.
-    Fix: the side named: answer CM_SLAC_PARM.REQ within TT_match_response (EVSE); start
-    sounding within TT_match_sequence after a valid CNF (EV) — and check the CNF's RunID
-    and parameters (SLC003, SLC004), which a conformant EV rejects when wrong.
-    Source: ISO 15118-3 §9 and Annex A (matching sequence, Table A.1 timers);
-    PROTOCOL_FACTS §2.3, §2.4, §2.7.
+    Fix: the side named: answer CM_SLAC_PARM.REQ within TT_match_response (EVSE — is its
+    SLAC active as soon as the EV is plugged in?); start sounding within TT_match_sequence
+    after a valid CNF (EV) — and check the CNF's RunID and parameters (SLC003, SLC004), which
+    a conformant EV rejects when wrong.
+    Source: ISO 15118-3 §9 and Annex A (matching sequence, Table A.1 timers TT_match_response,
+    TT_match_sequence, TT_EV_atten_results, TT_EVSE_match_session, [V2G3-A09-125]
+    TT_matching_repetition); PROTOCOL_FACTS §2.3, §2.4, §2.7.
     """
 
     code = "SLC001"
@@ -276,12 +345,56 @@ class SlacIncomplete(_SlacRule):
     requirement = "ISO 15118-3 Annex A matching sequence"
     params = {"tt_match_response_s": 0.2, "tt_match_sequence_s": 0.4,
               "tt_ev_atten_results_s": 1.2, "tt_evse_match_session_s": 10.0,
-              "attenuation_limit_db": 40.0}
+              "attenuation_limit_db": 40.0, "tt_matching_repetition_s": 10.0}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
-        if not v.runs or v.matched or v.progressed or v.partial:
+        if not v.runs or v.one_sided is not None:
             return
+        yield from self._abandoned_attempts(session, v)
+        if v.matched or v.progressed or v.partial:
+            return
+        yield from self._stalled(session, v, ctx)
+
+    def _abandoned_attempts(self, session, v: SlacView):
+        """Bursts of CM_SLAC_PARM.REQ no EVSE answered, after which the EV paused longer than
+        TT_matching_repetition and tried again (the rule's page)."""
+        evs = v.events
+        limit = self.p["tt_matching_repetition_s"]
+        burst: list = []
+        for i, e in enumerate(evs):
+            if e.name in EVSE_SENDS:
+                burst = []
+                continue
+            if e.name != PARM_REQ:
+                burst = []
+                continue
+            burst.append(e)
+            nxt = evs[i + 1] if i + 1 < len(evs) else None
+            if nxt is None or nxt.time - e.time <= limit:
+                continue
+            later = next((x for x in evs[i + 1:] if x.name in EVSE_SENDS), None)
+            if later is None:
+                burst = []
+                continue            # never any EVSE message after: the main check's case
+            first = burst[0]
+            rid = fields(first).get("RunID")
+            yield self.finding(
+                session, [first.frame, e.frame, nxt.frame, later.frame],
+                f"No EVSE answered the {len(burst)} CM_SLAC_PARM.REQ of frames {first.frame}-{e.frame} "
+                f"(RunID {rid or '?'}, {e.time - first.time:.1f} s; TT_match_response "
+                f"{ms(self.p['tt_match_response_s'])} each): the EV gave up and tried again "
+                f"{nxt.time - e.time:.1f} s later (frame {nxt.frame}); the EVSE answered only then "
+                f"({later.name} #{later.frame})",
+                time=first.time, culprit="SECC", severity="warning", measured=len(burst),
+                evidence={"expected": f"CM_SLAC_PARM.CNF within {ms(self.p['tt_match_response_s'])}",
+                          "actual": f"{len(burst)} CM_SLAC_PARM.REQ unanswered",
+                          "requests": [x.frame for x in burst], "restart_frame": nxt.frame,
+                          "pause_s": round(nxt.time - e.time, 3), "first_answer": later.frame})
+            burst = []
+
+    def _stalled(self, session, v: SlacView, ctx):
+        """The session's SLAC stopped short of a match (the rule's page)."""
         p = self.p
         last_run = v.runs[-1]
         stage = last_run.stage
@@ -291,9 +404,11 @@ class SlacIncomplete(_SlacRule):
         attn = [fields(e).get("AAG_mean_dB") for e in last_run.of(IND)]
         attn = [a for a in attn if isinstance(a, (int, float))]
         high = bool(attn) and min(attn) > p["attenuation_limit_db"]
+        since = v.events[-1]
         if stage == 0:
             culprit, why, timer = "SECC", "no CM_SLAC_PARM.CNF: the EVSE never answered", \
                 p["tt_match_response_s"]
+            since = last_run.of(PARM_REQ)[0] if last_run.of(PARM_REQ) else since
         elif stage == 1:
             culprit, timer = "EVCC", p["tt_match_sequence_s"]
             why = "the EV never started sounding (no CM_START_ATTEN_CHAR.IND) after CM_SLAC_PARM.CNF"
@@ -312,6 +427,7 @@ class SlacIncomplete(_SlacRule):
         elif stage in (2, 3):
             culprit, why, timer = "SECC", ("the EV sounded but no CM_ATTEN_CHAR.IND came from the "
                                            "EVSE"), p["tt_ev_atten_results_s"]
+            since = last_run.of(START)[0] if last_run.of(START) else since
         elif stage == 4:
             culprit, timer = ("link" if high else "EVCC"), p["tt_match_response_s"]
             why = "the EV did not acknowledge CM_ATTEN_CHAR.IND (no CM_ATTEN_CHAR.RSP)"
@@ -323,20 +439,44 @@ class SlacIncomplete(_SlacRule):
                 p["tt_match_response_s"]
         if high and stage >= 4:
             why += f" — the average attenuation {min(attn):.1f} dB exceeds {p['attenuation_limit_db']:g} dB"
-        waited = v.waited_after(v.events[-1].time)
+        waited = v.waited_after(since.time)
         stalled_before = any(r.stage == stage for r in v.runs[:-1]) or (
             stage == 1 and any(a.name == PARM_CNF and b.name == PARM_REQ
                                for a, b in zip(last_run.events, last_run.events[1:])))
+        reset = evse_reset(v, session, ctx, after=v.events[-1].time)
         evidence = {"expected": "CM_SLAC_MATCH.CNF", "actual": f"stopped after {stop.name}",
                     "stopped_after": {"message": stop.name, "frame": stop.frame},
                     "messages": dict(Counter(names)), "runs": [r.run_id for r in v.runs],
                     "waited_s": round(waited, 3) if waited != float("inf") else None,
                     "timer_s": timer}
         frames = [v.events[0].frame, stop.frame, v.events[-1].frame]
+        if reset is not None:
+            evidence["evse_reset"] = {"frame": reset.frame, "NID": fields(reset).get("NID")}
+            frames.append(reset.frame)
+            dt = reset.time - v.events[-1].time
+            sounds = len(last_run.of(MNBC))
+            announced = last_run.announced_sounds()
+            if stage in (2, 3) and announced and sounds < announced:
+                what = f"the EV's sounding stopped after {sounds} of {announced} CM_MNBC_SOUND.IND"
+            else:
+                what = f"SLAC stopped after {stop.name} (frame {stop.frame})"
+            if stage == 0:
+                tail = (f"{why}; the EVSE then re-keyed its modem (CM_SET_KEY.REQ #{reset.frame}, "
+                        f"{dt:.2f} s later): its SLAC was reset")
+            else:
+                culprit = "unknown"
+                tail = (f"{what} and the EVSE re-keyed its modem {dt:.2f} s later (CM_SET_KEY.REQ "
+                        f"#{reset.frame}): it abandoned the run — its SLAC state machine was reset "
+                        "(an unplug, CP state A, would explain both and is not visible in the traffic)")
+            yield self.finding(
+                session, frames,
+                f"SLAC did not complete: {tail}; {n_req} CM_SLAC_PARM.REQ sent in {len(v.runs)} run(s)",
+                time=stop.time, culprit=culprit, evidence=evidence)
+            return
         if waited < timer and not stalled_before:
             yield self.finding(
                 session, frames,
-                f"Capture ended {ms(waited)} after {stop.name} (frame {stop.frame}), before the "
+                f"Capture ended {ms(waited)} after {since.name} (frame {since.frame}), before the "
                 f"{ms(timer)} the next SLAC step may take: SLAC cut by the end of the capture",
                 time=stop.time, culprit="capture", severity="info", measured=round(waited, 3),
                 limit=timer, unit="s", evidence=evidence)
@@ -345,7 +485,9 @@ class SlacIncomplete(_SlacRule):
             session, frames,
             f"SLAC stopped after {stop.name} (frame {stop.frame}): {why}; {n_req} "
             f"CM_SLAC_PARM.REQ sent in {len(v.runs)} run(s)"
-            + (f"; nothing more in the {waited:.1f} s the capture went on" if waited != float("inf") else ""),
+            + ((f"; nothing more in the {waited:.1f} s the capture went on" if since is v.events[-1]
+                else f"; no answer in the {waited:.1f} s the capture went on after the first "
+                     f"{since.name} (frame {since.frame})") if waited != float("inf") else ""),
             time=stop.time, culprit=culprit, evidence=evidence)
 
 
@@ -1262,19 +1404,26 @@ class SlacOutOfSequence(_SlacRule):
 
 
 class SlacNoLinkAfterMatch(_SlacRule):
-    """SLAC matched but no SDP / V2G traffic followed within TT_match_join.
+    """SLAC matched but no SDP / V2G traffic followed.
 
     What it checks: after each CM_SLAC_MATCH.CNF, an SDP request or a TCP connection of the
-    session appears before the EV restarts SLAC (its next CM_SLAC_PARM.REQ) or the capture
-    ends; a finding when none does although more than ``limit_s`` (TT_match_join = 12 s)
-    passed — so a match that got no link is reported even when a later restart succeeds.
-    Not for partly captured SLAC (SLC002: the sniffer may not see the new network's
-    traffic) nor when the capture or the restart comes earlier.
+    session appears before the wait for it ends. The wait ends when the EV restarts SLAC
+    (its next CM_SLAC_PARM.REQ), when the EVSE resets its PLC link — its host re-keys its
+    own modem (a CM_SET_KEY.REQ that re-sets a key it had set before, or sets another NID
+    than the match's: the EVSE's SLAC state machine was reset and its modem leaves the
+    logical network the EV joined, so no SDP can follow) — or when the capture ends. A
+    finding when none came although more than ``limit_s`` (TT_match_join = 12 s) passed, or
+    at once when the EVSE reset its link first (culprit unknown: an unplug, CP state A,
+    makes the EVSE reset, and the traffic cannot show it). A match that got no link is
+    reported even when a later restart succeeds. Not for partly captured SLAC (SLC002: the
+    sniffer may not see the new network's traffic) nor when the capture or the restart comes
+    earlier than TT_match_join without an EVSE reset.
     Why it matters: the match only helps when both modems join the new AVLN (NMK/NID of the
-    CNF) and the EV then starts SDP; a modem that does not take the key (CM_SET_KEY) or an
-    EV that never starts SDP ends the session here.
+    CNF) and the EV then starts SDP; a modem that does not take the key (CM_SET_KEY), an EVSE
+    that resets its link, or an EV that never starts SDP ends the session here.
     Fix: link / EVCC: set the NMK from CM_SLAC_MATCH.CNF with CM_SET_KEY and wait for the
-    link; then send SDP requests.
+    link; then send SDP requests. SECC: do not reset the PLC modem after a match unless the
+    EV is gone (check the charger's log for why its SLAC reset).
     Source: ISO 15118-3 Table A.1 TT_match_join = 12 s; PROTOCOL_FACTS §2.3 rows 11-12,
     §2.7 (E-SLAC, TENV, MSTAR).
     """
@@ -1300,12 +1449,33 @@ class SlacNoLinkAfterMatch(_SlacRule):
                 continue                    # the same match confirmed twice: judge the last
             nxt = next((e for e in restarts if e.time > m.time), None)
             end = nxt.time if nxt is not None else None
-            if any(m.time < t and (end is None or t < end) for t in linked):
+            first_link = next((t for t in linked if m.time < t and (end is None or t < end)), None)
+            reset = evse_reset(v, session, ctx, after=m.time, before=first_link if first_link is not None
+                               else end, match=m)
+            if reset is not None:
+                yield self._reset(session, m, reset)
+                continue
+            if first_link is not None:
                 continue
             waited = (end - m.time) if end is not None else v.waited_after(m.time)
             if waited <= self.p["limit_s"]:
                 continue
             yield self._no_link(session, v, m, nxt, waited)
+
+    def _reset(self, session, m, reset):
+        dt = reset.time - m.time
+        return self.finding(
+            session, [m.frame, reset.frame],
+            f"SLAC matched (CM_SLAC_MATCH.CNF #{m.frame}, NID {fields(m).get('NID')}) but the EVSE "
+            f"re-keyed its modem {dt:.2f} s later (CM_SET_KEY.REQ #{reset.frame}, NID "
+            f"{fields(reset).get('NID')}) before any SDP request: its SLAC state machine was reset and "
+            "its modem left the logical network, so no SDP could follow (an unplug, CP state A, would "
+            "explain it and is not visible in the traffic)",
+            time=m.time, culprit="unknown", measured=round(dt, 3), limit=self.p["limit_s"], unit="s",
+            evidence={"expected": f"SDP within {self.p['limit_s']:g} s of the match",
+                      "actual": f"EVSE modem re-keyed after {dt:.3f} s, no SDP",
+                      "NID": fields(m).get("NID"), "reset_frame": reset.frame,
+                      "reset_NID": fields(reset).get("NID")})
 
     def _no_link(self, session, v, m, nxt, waited: float):
         keys = [k for k in v.keys if k.time >= m.time - 0.001 and (nxt is None or k.time < nxt.time)]

@@ -13,13 +13,28 @@ true → ``Start`` / false → ``Stop``): ISO 15118-2 [V2G2-812] allows PowerDel
 directly after it.
 
 :func:`state_after` computes the state after a response; None means "unknown" (a message
-the tables do not cover: ServiceDetail in DIN, WPT/ACDP in ISO 15118-20, a FAILED response
-after which the SECC terminates …) and the next request is not checked.
+the tables do not cover: ServiceDetail in DIN, WPT/ACDP in ISO 15118-20 …) and the next
+request is not checked. After a FAILED response the session is over ([V2G2-539], DIN
+[V2G-DC-665]; ISO 15118-20 ⚠ E-D20): the state of :func:`after_failed` allows only
+SessionStopReq (an EV that says goodbye does no harm); any other request is out of sequence.
 
-Simplifications (documented in SEQ002's page): the DIN CableCheck exit condition
-"Finished with isolation Valid/Warning and EVSE_Ready" [V2G-DC-499] is reduced to
-EVSEProcessing = Finished here (the EVSE status is judged by RSP007 and the cable-check
-rules); after a renegotiation in ISO 15118-2 DC, PowerDeliveryReq is accepted besides
+SessionStopReq may end the session while an EVSEProcessing = Ongoing loop waits
+(ContractAuthentication / Authorization, ChargeParameterDiscovery, CableCheck in DIN and
+ISO 15118-2): the EVSE state tables that PROTOCOL_FACTS draws on admit it there (EVerest
+din_server.hpp WAIT_FOR_CABLECHECK "CableCheckReq, SessionStopReq" [V2G-DC-453]
+[V2G-DC-499], WAIT_FOR_CHARGEPARAMETERDISCOVERY; iso_server.hpp after CableCheckRes /
+ChargeParameterDiscoveryRes [V2G2-582] [V2G2-621], after AuthorizationRes [V2G2-687]), the
+EV is obliged to give up a loop that does not finish (V2G_EVCC_CableCheck_Timeout
+[V2G2-700..703], V2G_EVCC_Ongoing_Timeout [V2G2-710] [V2G2-711]) and SessionStopReq is how
+a session ends in order; [V2G-DC-418] ("stay in CableCheck until EVSEProcessing is
+complete") says what the EV repeats while it waits, not that it may not stop. PROTOCOL_FACTS
+§4A/§4B list only the loop request there (⚠ the tables of the standards were not at hand).
+
+Simplifications (documented in SEQ002's page): the CableCheck exit condition "Finished with
+isolation Valid/Warning and EVSE_Ready" (DIN 70121 [V2G-DC-499], ISO 15118-2 [V2G2-584]) is
+reduced to EVSEProcessing = Finished with isolation Valid / Warning here (a Finished cable
+check with isolation Invalid / Fault allows only SessionStopReq; the EVSE status is judged by
+RSP007 and the cable-check rules); after a renegotiation in ISO 15118-2 DC, PowerDeliveryReq is accepted besides
 CableCheckReq (⚠ PROTOCOL_FACTS §4B, §7.5); a ChargeParameterDiscoveryRes with
 EVSENotification = StopCharging also allows PreChargeReq / PowerDeliveryReq (the
 IEC 61851-23 Ed2 pause, ⚠ UG18).
@@ -98,13 +113,17 @@ DIN_TABLE: dict[str, tuple[tuple[str, ...], str]] = {
                                             "DIN 70121 [V2G-DC-444] [V2G-DC-497]"),
     "ContractAuthenticationRes (Finished)": (("ChargeParameterDiscovery", _S),
                                              "DIN 70121 [V2G-DC-495] [V2G-DC-498]"),
-    "ChargeParameterDiscoveryRes (Ongoing)": (("ChargeParameterDiscovery",), "DIN 70121 [V2G-DC-498]"),
+    "ChargeParameterDiscoveryRes (Ongoing)": (("ChargeParameterDiscovery", _S),
+                                              "DIN 70121 [V2G-DC-498]; SessionStopReq ends the wait (E-DIN)"),
     "ChargeParameterDiscoveryRes (Finished)": (("CableCheck", _S), "DIN 70121 [V2G-DC-453]"),
     "ChargeParameterDiscoveryRes (Finished, StopCharging)": (
         ("CableCheck", "PowerDelivery:Stop", _S),
         "DIN 70121 [V2G-DC-453]; IEC 61851-23 Ed2 pause (⚠ UG18)"),
-    "CableCheckRes (Ongoing)": (("CableCheck",), "DIN 70121 [V2G-DC-455] [V2G-DC-418]"),
+    "CableCheckRes (Ongoing)": (("CableCheck", _S),
+                                "DIN 70121 [V2G-DC-455] [V2G-DC-418]; SessionStopReq ends the wait "
+                                "([V2G-DC-453] [V2G-DC-499], E-DIN)"),
     "CableCheckRes (Finished)": (("PreCharge", _S), "DIN 70121 [V2G-DC-499]"),
+    "CableCheckRes (Finished, isolation not Valid)": ((_S,), "DIN 70121 [V2G-DC-499]"),
     "PreChargeRes": (("PreCharge", "PowerDelivery", _S), "DIN 70121 [V2G-DC-458]"),
     "PowerDeliveryRes (Start)": (("CurrentDemand",), "DIN 70121 [V2G-DC-462]"),
     "PowerDeliveryRes (Stop)": (("WeldingDetection", _S), "DIN 70121 [V2G-DC-459]"),
@@ -130,9 +149,12 @@ ISO2_TABLE: dict[str, tuple[tuple[str, ...], str]] = {
     "CertificateInstallationRes": (("PaymentDetails", _S), "ISO 15118-2 [V2G2-554] [V2G2-557]"),
     "CertificateUpdateRes": (("PaymentDetails", _S), "ISO 15118-2 [V2G2-558]"),
     "PaymentDetailsRes": (("Authorization", _S), "ISO 15118-2 [V2G2-560]"),
-    "AuthorizationRes (Ongoing)": (("Authorization",), "ISO 15118-2 [V2G2-684] (Authorization loop)"),
+    "AuthorizationRes (Ongoing)": (("Authorization", _S),
+                                   "ISO 15118-2 [V2G2-684] (Authorization loop); SessionStopReq ends "
+                                   "the wait ([V2G2-687], E-ISO)"),
     "AuthorizationRes (Finished)": (("ChargeParameterDiscovery", _S), "ISO 15118-2 [V2G2-573] [V2G2-687]"),
-    "ChargeParameterDiscoveryRes (Ongoing)": (("ChargeParameterDiscovery",), "ISO 15118-2 [V2G2-688]"),
+    "ChargeParameterDiscoveryRes (Ongoing)": (("ChargeParameterDiscovery", _S),
+                                              "ISO 15118-2 [V2G2-688]; SessionStopReq ends the wait (E-ISO)"),
     "ChargeParameterDiscoveryRes (Finished, AC)": (_PD_ANY_2 + (_S,), "ISO 15118-2 §8.8.4 (AC)"),
     "ChargeParameterDiscoveryRes (Finished, DC)": (("CableCheck", _S), "ISO 15118-2 [V2G2-582]"),
     "ChargeParameterDiscoveryRes (Finished, DC, renegotiation)": (
@@ -143,8 +165,11 @@ ISO2_TABLE: dict[str, tuple[tuple[str, ...], str]] = {
         "ISO 15118-2 [V2G2-582]; IEC 61851-23 Ed2 pause (⚠ UG18)"),
     "ChargeParameterDiscoveryRes (Finished)": (
         ("CableCheck", "PowerDelivery:Start", "PowerDelivery:Stop", _S), "ISO 15118-2 [V2G2-582]"),
-    "CableCheckRes (Ongoing)": (("CableCheck",), "ISO 15118-2 [V2G2-617] [V2G2-621]"),
+    "CableCheckRes (Ongoing)": (("CableCheck", _S),
+                                "ISO 15118-2 [V2G2-617] [V2G2-621]; SessionStopReq ends the wait "
+                                "([V2G2-582], E-ISO)"),
     "CableCheckRes (Finished)": (("PreCharge", _S), "ISO 15118-2 [V2G2-584] [V2G2-525]"),
+    "CableCheckRes (Finished, isolation not Valid)": ((_S,), "ISO 15118-2 [V2G2-584]"),
     "PreChargeRes": (("PreCharge",) + _PD_ANY_2 + (_S,), "ISO 15118-2 [V2G2-587] [V2G2-618] [V2G2-528]; "
                                                          "Renegotiate only after the charge loop [V2G2-812]"),
     "PowerDeliveryRes (Start, AC)": (("ChargingStatus",), "ISO 15118-2 [V2G2-576]"),
@@ -206,6 +231,11 @@ ISO20_TABLE: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 TABLES = {DIN: DIN_TABLE, ISO2: ISO2_TABLE, ISO20: ISO20_TABLE}
+
+#: Requirement that ends a session after a FAILED response, per protocol.
+FAILED_ENDS = {DIN: "DIN 70121 [V2G-DC-665]: the SECC terminates after a FAILED response",
+               ISO2: "ISO 15118-2 [V2G2-539]: the session terminates after a FAILED response",
+               ISO20: "ISO 15118-20: a FAILED response ends the session, ⚠ E-D20"}
 
 #: V2G_EVCC_Msg_Timeout (s) per request base name, "*" for the others (PROTOCOL_FACTS §3,
 #: §4A DIN timing (0.25 s CurrentDemand per DIN SPEC 70121:2014; DIN TS 70121:2024 says
@@ -313,7 +343,7 @@ def state_after(protocol: str | None, res_name: str, res_facts: dict, res_body,
         return None
     rc = res_facts.get("ResponseCode")
     if isinstance(rc, str) and rc.upper().startswith("FAILED"):
-        return None                       # the SECC terminates; nothing is checked after
+        return after_failed(protocol)
     base = base_name(res_name)
     key = _key(protocol, base, res_name, res_facts, res_body, req_body, ctx)
     if key is None or key not in table:
@@ -322,6 +352,17 @@ def state_after(protocol: str | None, res_name: str, res_facts: dict, res_body,
     if st is None:
         allowed, req = table[key]
         st = _STATES[(protocol, key)] = State(key, allowed, req)
+    return st
+
+
+def after_failed(protocol: str | None) -> State:
+    """The state after a FAILED response: the session is over, only SessionStopReq is
+    tolerated (module docstring)."""
+    key = (protocol, "after FAILED")
+    st = _STATES.get(key)
+    if st is None:
+        st = _STATES[key] = State("after a FAILED response", ("SessionStop",),
+                                  FAILED_ENDS.get(protocol or "", FAILED_ENDS[ISO2]))
     return st
 
 
@@ -348,12 +389,22 @@ def _key(protocol, base, res_name, f, body, req_body, ctx: Context) -> str | Non
     return None
 
 
+def _cable_check_failed(f: dict) -> bool:
+    """A CableCheckRes that finished without a usable isolation result: EVSEIsolationStatus
+    neither Valid nor Warning (Invalid, Fault, No_IMD) — DIN 70121 [V2G-DC-499] and
+    ISO 15118-2 [V2G2-584] let PreCharge follow only Finished with isolation Valid / Warning."""
+    iso = f.get("EVSEIsolationStatus")
+    return isinstance(iso, str) and iso not in ("Valid", "Warning")
+
+
 def _key_din(base, res_name, f, req_body, ctx) -> str | None:
     if base in ("ContractAuthentication", "ChargeParameterDiscovery", "CableCheck"):
         if _ongoing(f):
             return f"{res_name} (Ongoing)"
         if base == "ChargeParameterDiscovery" and f.get("EVSENotification") == "StopCharging":
             return f"{res_name} (Finished, StopCharging)"
+        if base == "CableCheck" and _cable_check_failed(f):
+            return f"{res_name} (Finished, isolation not Valid)"
         return f"{res_name} (Finished)"
     if base == "PowerDelivery":
         q = qualifier(DIN, base, req_body)
@@ -376,7 +427,9 @@ def _key_iso2(base, res_name, f, req_body, ctx) -> str | None:
             return f"{res_name} (Finished, DC, renegotiation)"
         return f"{res_name} (Finished, {mode})" if mode else f"{res_name} (Finished)"
     if base == "CableCheck":
-        return f"{res_name} (Ongoing)" if _ongoing(f) else f"{res_name} (Finished)"
+        if _ongoing(f):
+            return f"{res_name} (Ongoing)"
+        return f"{res_name} (Finished, isolation not Valid)" if _cable_check_failed(f) else f"{res_name} (Finished)"
     if base == "PowerDelivery":
         q = qualifier(ISO2, base, req_body)
         if q == "Renegotiate":

@@ -56,6 +56,7 @@ class _View:
     missing: dict          # conn → sorted times of "TCP bytes missing from capture"
     retrans: dict          # (conn, direction) → sorted times of TCP retransmissions
     last_time: float
+    copies: dict = field(default_factory=dict)   # (conn, direction) → (offsets, [(time, offset, bytes)], longest)
     pos: dict = field(default_factory=dict)   # id(event) → index in by_conn[conn]
     activity: list = field(default_factory=list)   # (time, conn) of SDP, SYN, V2GTP events
 
@@ -95,6 +96,7 @@ def _view(session, ctx) -> _View:
     closes: dict = {}
     missing: dict = {}
     retrans: dict = {}
+    copies: dict = {}
     pos: dict = {}
     activity: list = []
     for e in session.events:
@@ -117,6 +119,9 @@ def _view(session, ctx) -> _View:
                 missing.setdefault(e.conn, []).append(e.time)
             elif n == "TCP retransmission":
                 retrans.setdefault((e.conn, e.direction), []).append(e.time)
+                m = e.message or {}
+                if isinstance(m.get("offset"), int) and isinstance(m.get("bytes"), int):
+                    copies.setdefault((e.conn, e.direction), []).append((e.time, m["offset"], m["bytes"]))
     runs: list[_Run] = []
     for x in pairs(session):
         name = x.name
@@ -130,14 +135,54 @@ def _view(session, ctx) -> _View:
     activity.sort(key=lambda a: a[0])
     for times in (*missing.values(), *retrans.values()):
         times.sort()
+    for key, rows in list(copies.items()):       # by stream offset, for _copies' bisection
+        rows.sort(key=lambda r: r[1])
+        copies[key] = ([r[1] for r in rows], rows, max(r[2] for r in rows))
     v = _View(protocol_of_session(session, ctx), runs, by_conn, closes, missing, retrans,
-              cap_last, pos, activity)
+              cap_last, copies, pos, activity)
     if _OWNER[0] is not None:
         try:
             _VIEWS[id(session)] = (weakref.ref(session), v)
         except TypeError:
             pass
     return v
+
+
+def sent_at(e) -> float:
+    """When message ``e`` was first sent (epoch s): its first frame's time when a later frame
+    completed it — a retransmission of its tail, say (dissector fact ``info["first_time"]``)
+    — else its own time. A response is timed from its first transmission."""
+    t = (e.info or {}).get("first_time") if e is not None else None
+    return t if isinstance(t, (int, float)) else e.time
+
+
+def _copies(v: _View, e) -> list[float]:
+    """Times at which the bytes of V2G message ``e`` were sent again (TCP retransmissions on
+    its connection and direction overlapping its stream range), after its first copy. Not
+    for TLS connections (their record offsets are not the V2GTP stream's)."""
+    idx = v.copies.get((e.conn, e.direction))
+    if not idx or e.offset is None or (e.info or {}).get("tls"):
+        return []
+    offs, rows, longest = idx
+    lo, hi = e.offset, e.offset + 8 + len(e.payload or b"")
+    out = []
+    i = bisect_left(offs, hi) - 1
+    while i >= 0 and offs[i] + longest > lo:
+        t, off, n = rows[i]
+        if off + n > lo and t > e.time:
+            out.append(t)
+        i -= 1
+    return sorted(out)
+
+
+def secc_latency(v: _View, x) -> tuple[float, bool]:
+    """(latency s, whether the request was retransmitted first) of an exchange as the SECC
+    saw it: from the last copy of the request sent before the response (the one the SECC
+    answered — earlier copies were lost on the line) to the response's first transmission."""
+    res_t = sent_at(x.response)
+    again = [t for t in _copies(v, x.request) if t < res_t]
+    start = again[-1] if again else x.request.time
+    return res_t - start, bool(again)
 
 
 def _between(times: list | None, t0: float, t1: float) -> int:
@@ -256,7 +301,12 @@ class LateResponse(Rule):
     protocol and request type (table in rules/timing_tables.py). Reported once per run of
     the same request on a connection — the charge loop is one run — with the count, the
     worst latency, the latency distribution and the first, worst and last late exchanges.
-    A request that got no response at all is left to the sequence rules.
+    A request that got no response at all is left to the sequence rules. The latency is the
+    SECC's: from the copy of the request the SECC answered (the last one sent before the
+    response: when TCP retransmitted the request, the earlier copies were lost on the line —
+    TRN003's matter, not the SECC's) to the first transmission of the response (a response a
+    later frame completed, e.g. a retransmission of its tail, is timed from the frame that
+    began it). Lost capture data between request and response makes the finding a warning.
     Why it matters: an EV that applies its timeout stops the session at the late response;
     an EV that waits longer hides a SECC that is too slow for a stricter vehicle. Late
     charge-loop responses are how overloaded or crashing SECCs first show.
@@ -301,26 +351,27 @@ class LateResponse(Rule):
                 T, tt = _limit(self.p["evcc_msg_timeout_s"], MSG_TIMEOUT, proto, name)
                 P, pt = _limit(self.p["secc_performance_s"], MSG_PERFORMANCE, proto, name)
                 over_t, over_p = [], []
+                lat: dict = {}
                 for x in xs:
-                    lat = x.latency_s
-                    if T is not None and lat > T:
+                    lat[id(x)] = secc_latency(v, x)
+                    d = lat[id(x)][0]
+                    if T is not None and d > T:
                         over_t.append(x)
-                    elif P is not None and lat > P + allow:
+                    elif P is not None and d > P + allow:
                         over_p.append(x)
                 if over_t or over_p:
-                    yield self._finding(session, v, name, xs, over_t, over_p, T, tt, P, pt)
+                    yield self._finding(session, v, name, xs, over_t, over_p, T, tt, P, pt, lat)
 
-    def _finding(self, session, v, name, xs, over_t, over_p, T, tt, P, pt):
+    def _finding(self, session, v, name, xs, over_t, over_p, T, tt, P, pt, lat):
         late = sorted(over_t + over_p, key=lambda x: x.request.time)
-        worst = max(late, key=lambda x: x.latency_s)
-        w = worst.latency_s
+        worst = max(late, key=lambda x: lat[id(x)][0])
+        w = lat[id(worst)][0]
         first, last = late[0], late[-1]
-        retx_x = [x for x in late if _between(v.retrans.get((x.request.conn, _EVSE)),
-                                              x.request.time, x.response.time)]
+        retx = sum(1 for x in late if lat[id(x)][1])
         lost_x = [x for x in late if _between(v.missing.get(x.request.conn),
-                                              x.request.time, x.response.time)]
-        retx, lost = len(retx_x), len(lost_x)
-        doubtful = len({id(x) for x in retx_x + lost_x})
+                                              x.request.time, sent_at(x.response))]
+        lost = len(lost_x)
+        doubtful = lost
         single = len(late) == 1
         if single:
             lead = (f"{name}Res #{worst.response.frame} came {_fmt_s(w)} after {name}Req "
@@ -328,7 +379,7 @@ class LateResponse(Rule):
         else:
             lead = None
         if over_t:
-            wt = max(x.latency_s for x in over_t)
+            wt = max(lat[id(x)][0] for x in over_t)
             sev = _severity(tt, wt, T)
             limit, timer = T, tt
             what = f"later than the EV's {_g(T)} s timeout (V2G_EVCC_Msg_Timeout)"
@@ -351,8 +402,8 @@ class LateResponse(Rule):
                    f"{name}Req #{worst.request.frame} → #{worst.response.frame}; first "
                    f"#{first.request.frame}, last #{last.response.frame}){tail}")
         if retx:
-            syn += (f"; {retx} of the late responses were TCP retransmissions (a first copy "
-                    "may have arrived in time)")
+            syn += (f"; {retx} of them timed from a retransmitted copy of the request (the "
+                    "earlier copies were lost on the line, the SECC answered this one)")
         if lost:
             syn += (f"; the capture lost TCP data while {lost} of them were awaited — the "
                     "timing may be off")
@@ -371,11 +422,11 @@ class LateResponse(Rule):
                                         "responses"),
                              "message": name, "responses": len(xs),
                              "over_timeout": len(over_t), "over_performance": len(over_p),
-                             "latency_s": _stats([x.latency_s for x in xs]),
+                             "latency_s": _stats([lat[id(x)][0] for x in xs]),
                              "worst_frames": [worst.request.frame, worst.response.frame],
                              "first_frames": [first.request.frame, first.response.frame],
                              "last_frames": [last.request.frame, last.response.frame],
-                             "retransmitted": retx, "capture_lost_data": lost,
+                             "request_retransmitted": retx, "capture_lost_data": lost,
                              "timeout": _timer_facts(tt, T),
                              "performance": _timer_facts(pt, P)})
         if timer is not None:
@@ -400,8 +451,9 @@ class LateNextRequest(Rule):
     PowerDeliveryRes (Stop) until WeldingDetectionReq / SessionStopReq. When the capture ends
     before the SECC's timeout could expire there is no finding; lost capture data in the gap
     lowers the severity (a request may be missing from the capture); a connection of which
-    the capture shows no request at all (one-sided capture) is skipped. Once per run, with
-    count, worst gap and first / last frames.
+    the capture shows no request at all (one-sided capture) is skipped. The gap runs from the
+    response's first transmission (a response a later frame completed is timed from the frame
+    that began it). Once per run, with count, worst gap and first / last frames.
     Why it matters: a SECC that applies its sequence timeout ends the session; an EV that
     idles also holds the charge point. In the ISO 15118-20 charge loop a late request
     interrupts the power flow control.
@@ -466,16 +518,17 @@ class LateNextRequest(Rule):
         nxt = _next_on_conn(v, res)
         while nxt is not None and nxt.direction != _EV:
             nxt = _next_on_conn(v, nxt)
+        t_res = sent_at(res)
         if nxt is not None:
-            gap = nxt.time - res.time
+            gap = nxt.time - t_res
             end = None
         else:
             close = _close_after(v, res.conn, res.time)
             if close is not None:
-                gap = close[0] - res.time
+                gap = close[0] - t_res
                 end = close
             else:
-                gap = v.last_time - res.time
+                gap = v.last_time - t_res
                 if S is None or gap <= S:
                     return None       # the capture ended before the SECC's timer expired
                 if _moved_on(v, res.conn, res.time):
@@ -562,7 +615,8 @@ class SlowCommunicationSetup(Rule):
     the SECC's performance time.
 
     What it checks: the time from the first SDP request after the link came up (the first
-    TCP SYN when no SDP was captured) to SessionSetupRes, for every (re)connection, against
+    TCP SYN when no SDP was captured) to SessionSetupRes (its first transmission), for every
+    (re)connection, against
     V2G_EVCC_CommunicationSetup_Timeout (20 s: the EV gives up) and
     V2G_SECC_CommunicationSetup_Performance_Time (18 s: the SECC stops waiting for
     SessionSetupReq). The standard starts both timers at link-up (D-LINK_READY), which a
@@ -634,7 +688,7 @@ class SlowCommunicationSetup(Rule):
                     start, marks = None, {}
 
     def _measure(self, session, start, ssr, marks, T, tt, P, pt):
-        total = ssr.time - start.time
+        total = sent_at(ssr) - start.time
         over_t = T is not None and total > T
         over_p = P is not None and total > P
         if not (over_t or over_p):

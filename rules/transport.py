@@ -6,15 +6,70 @@ from __future__ import annotations
 import ipaddress
 
 from .base import Rule
-from .helpers import culprit_of, one_sided
+from .helpers import cached, culprit_of, one_sided
 from .message_content import session_index
+
+
+def sdp_announcements(ctx) -> list:
+    """Every SDP response of the capture as (time, frame, SECC address (ip_address or None),
+    SECCPort), in time order — capture-wide, because a connection attempt may sit in another
+    session than the SDP exchange it follows (built once per analysis)."""
+    def build() -> list:
+        out = []
+        for s in ctx.sessions:
+            for e in s.events:
+                m = e.message if e.layer == "sdp" and e.direction == "EVSE->EV" else None
+                if isinstance(m, dict) and m.get("SECCPort") is not None:
+                    out.append((e.time, e.frame, _ip(m.get("SECCIPAddress")), m.get("SECCPort")))
+        return sorted(out, key=lambda x: (x[0], x[1]))
+    return cached(ctx, None, "transport.sdp", build)
+
+
+def _latest_announcement(ctx, server: str, t: float):
+    """The last SDP response before time ``t`` that announced the SECC at ``server``'s
+    address (any address when it does not parse), or None."""
+    ip = _ip(server, endpoint=True)
+    best = None
+    for x in sdp_announcements(ctx):
+        if x[0] > t:
+            break
+        if ip is None or x[2] is None or x[2] == ip:
+            best = x
+    return best
+
+
+def half_open_retry(c: dict, conns_after: list) -> dict | None:
+    """The connection after ``c`` that retried it, when ``c`` is an EV's SYN answered by the
+    SECC with a segment of an older connection (no SYN-ACK; RFC 9293 §3.10.7.3 / RFC 5961 §4:
+    a SYN that hits a synchronized connection is answered with an ACK) and reset by the EV in
+    SYN-SENT state (RFC 9293 §3.10.7.3: an unacceptable ACK is answered with RST, then the SYN
+    is sent again); None otherwise. ``conns_after``: the capture's later connection
+    summaries."""
+    if c.get("syn_frame") is None or c.get("synack_frame") is not None:
+        return None
+    rst = c.get("rst_frames") or [None, None]
+    segs = c.get("segments") or [0, 0]
+    if rst[0] is None or rst[1] is not None or not (len(segs) > 1 and segs[1]):
+        return None
+    for d in conns_after:
+        if d.get("client") == c.get("client") and d.get("server") == c.get("server") \
+                and d.get("syn_frame") is not None:
+            return d
+    return None
 
 
 class TcpConnectionRefused(Rule):
     """A TCP connection to the SECC was refused (RST answers the SYN).
 
-    What it checks: RST segments that answer the EV's SYN on the session's V2G connections,
-    and the port the EV connected to against the SECCPort of the SDP response.
+    What it checks: the EV's SYNs on the session's connections that the EVSE answered with a
+    RST (no SYN-ACK), and the port the EV connected to against the SECCPort of the last SDP
+    response of that SECC before the SYN — looked up in the whole capture, since a retry can
+    land in another session than its SDP exchange. Culprit EVCC when the port is not the one
+    the SDP response announced (the EV's error, wherever the connection sits); SECC when it is
+    (nothing listens on the port it announced); unknown when the capture holds no SDP
+    response to compare with. A RST the EV sends itself (on a connection begun before the
+    capture, or to a SYN-ACK it did not expect) is no refusal, nor is the half-open case
+    TRN009 reports (the SECC answered the SYN with an old connection's ACK).
     Why it matters: without a TCP connection there is no V2G session; when the EV connects
     to another port than the SDP response announced, the EV is at fault.
     Fix (EVCC): connect to the address and port of the SDP response; (SECC): listen on the
@@ -34,30 +89,49 @@ class TcpConnectionRefused(Rule):
     failure_modes = ("UC2 100",)
 
     def check(self, session, ctx):
-        rsts = [e for e in session.events if e.layer == "tcp" and e.name == "RST"]
         conns = {c["conn"]: c for c in ctx.connections}
-        refused = [e for e in rsts if conns.get(e.conn, {}).get("synack_frame") is None]
-        if not refused:
-            return
-        sdp_ports = {(e.message or {}).get("SECCPort") for e in session.events
-                     if e.layer == "sdp" and e.direction == "EVSE->EV" and e.message}
-        sdp_ports.discard(None)
-        ports = sorted({int(conns[e.conn]["server"].rsplit(":", 1)[1]) for e in refused})
-        frames = [conns[e.conn]["syn_frame"] for e in refused] + [e.frame for e in refused]
-        wrong = [p for p in ports if sdp_ports and p not in sdp_ports]
-        if wrong:
-            syn = (f"{len(refused)} TCP connection(s) to port {', '.join(map(str, wrong))} refused "
-                   f"(RST) by the EVSE: the SDP response announced port "
-                   f"{', '.join(map(str, sorted(sdp_ports)))}")
-            culprit = "EVCC"
-        else:
-            syn = (f"{len(refused)} TCP connection(s) to port {', '.join(map(str, ports))} refused "
-                   "(RST answers the SYN): nothing listens there")
-            culprit = "SECC"
-        yield self.finding(session, frames, syn, time=refused[0].time, culprit=culprit,
-                           measured=ports, limit=sorted(sdp_ports) or None,
-                           evidence={"expected": f"connection to SDP SECCPort {sorted(sdp_ports)}",
-                                     "actual": f"SYN to port(s) {ports} answered by RST"})
+        groups: dict = {}
+        for e in session.events:
+            if e.layer != "tcp" or e.name != "RST" or e.direction != "EVSE->EV":
+                continue
+            c = conns.get(e.conn, {})
+            if c.get("synack_frame") is not None or c.get("syn_frame") is None:
+                continue
+            server = c.get("server", "")
+            port = int(server.rsplit(":", 1)[1]) if ":" in server else None
+            t_syn = next((x.time for x in session.events if x.layer == "tcp" and x.name == "SYN"
+                          and x.conn == e.conn), e.time)
+            sdp = _latest_announcement(ctx, server, t_syn)
+            if sdp is None:
+                culprit = "unknown"
+            else:
+                culprit = "SECC" if sdp[3] == port else "EVCC"
+            groups.setdefault(culprit, []).append((e, c, port, sdp))
+        for culprit, items in groups.items():
+            refused = [x[0] for x in items]
+            ports = sorted({x[2] for x in items if x[2] is not None})
+            frames = [x[1]["syn_frame"] for x in items] + [e.frame for e in refused]
+            sdps = sorted({(x[3][1], x[3][3]) for x in items if x[3] is not None})
+            said = ", ".join(f"port {p} (SDP response frame {f})" for f, p in sdps[-3:])
+            n = len(refused)
+            ptxt = ", ".join(map(str, ports))
+            if culprit == "EVCC":
+                syn = (f"{n} TCP connection(s) to port {ptxt} refused (RST) by the EVSE: the EV "
+                       f"connected to a port no SDP response announced — the SECC announced {said}")
+            elif culprit == "SECC":
+                when = ", ".join(f"frame {f}" for f, _ in sdps[-3:])
+                syn = (f"{n} TCP connection(s) to port {ptxt} refused (RST answers the SYN): the SECC "
+                       f"announced that port (SDP response {when}) but nothing listens there")
+            else:
+                syn = (f"{n} TCP connection(s) to port {ptxt} refused (RST answers the SYN); the "
+                       "capture holds no SDP response to tell whether the SECC announced that port")
+            frames += [f for f, _ in sdps[-3:]]
+            yield self.finding(session, frames, syn, time=refused[0].time, culprit=culprit,
+                               measured=ports, limit=sorted({p for _, p in sdps}) or None,
+                               evidence={"expected": "connection to the SDP SECCPort "
+                                                     f"{sorted({p for _, p in sdps})}",
+                                         "actual": f"SYN to port(s) {ports} answered by RST",
+                                         "count": n})
 
 
 class TcpResetInSession(Rule):
@@ -533,3 +607,63 @@ class ConnectedElsewhere(Rule):
                                limit=f"[{sdp[0]}]:{sdp[1]}",
                                evidence={"expected": f"[{sdp[0]}]:{sdp[1]}", "actual": server,
                                          "connection": cid})
+
+
+class HalfOpenPortReused(Rule):
+    """The EV reused the source port of a connection the SECC still held open.
+
+    What it checks: an EV's SYN that the SECC answered not with SYN-ACK but with a segment
+    of an older connection on the same address and port pair (the SECC still holds that
+    connection — half-open: the EV left it without FIN or RST), which the EV then reset
+    before sending its SYN again on the same ports (the next connection of the capture).
+    This is RFC 9293's half-open recovery working as designed (§3.10.7.3 / RFC 5961 §4: a
+    SYN that hits a synchronized connection is answered with an ACK; the SYN-SENT side
+    answers an unacceptable ACK with RST and retries) — not a refusal (TRN001). An info,
+    culprit EVCC: the EV reused the port of a connection it never closed, which costs a
+    round trip and would fail against a peer that drops such segments.
+    Why it matters: the connection comes up late; on a stricter stack the leftover
+    connection makes the SYN fail; it shows the previous session ended without closing
+    its TCP connection (SessionStop then FIN, ISO 15118-2 §7.7.3 / [V2G2-571]).
+    Fix (EVCC): close the V2G connection at the end of a session (FIN, or RST when leaving
+    without one) and use a fresh ephemeral source port for each connection.
+    Source: RFC 9293 §3.5.2 (half-open connections), §3.10.7.3; RFC 5961 §4 (challenge
+    ACK); RFC 6056 (port selection); ISO 15118-2 §7.7.3 (TCP usage).
+    """
+
+    code = "TRN009"
+    title = "EV reused the port of a half-open connection"
+    severity = "info"
+    category = "transport"
+    culprit = "EVCC"
+    requirement = "RFC 9293 §3.5.2 half-open connection recovery"
+    failure_modes = ("UC2 100",)
+
+    def check(self, session, ctx):
+        allc = sorted(ctx.connections, key=lambda c: c["conn"])
+        mine = set(session.connections)
+        for i, c in enumerate(allc):
+            if c["conn"] not in mine:
+                continue
+            retry = half_open_retry(c, allc[i + 1:])
+            if retry is None:
+                continue
+            rst = (c.get("rst_frames") or [None])[0]
+            ev_port = c.get("client", "").rsplit(":", 1)[-1]
+            ok = retry.get("synack_frame") is not None
+            dt = (retry.get("first_time") or 0) - (c.get("first_time") or 0)
+            t0 = next((x.time for x in session.events if x.layer == "tcp" and x.name == "SYN"
+                       and x.conn == c["conn"]), c.get("first_time"))
+            yield self.finding(
+                session, [c["syn_frame"], rst, retry.get("syn_frame"), retry.get("synack_frame")],
+                f"The EV's SYN (frame {c['syn_frame']}) from port {ev_port} was answered by the SECC "
+                f"with a segment of an older connection on the same ports (no SYN-ACK): the EV reused "
+                f"the port of a connection it had left open (half-open); it reset it (RST, frame "
+                f"{rst}) and sent its SYN again (frame {retry.get('syn_frame')}), "
+                + (f"answered by SYN-ACK (frame {retry.get('synack_frame')}) {dt * 1000:.0f} ms after "
+                   "the first SYN" if ok else "which was not answered either")
+                + " — RFC 9293 half-open recovery, not a refusal",
+                time=t0, measured=round(dt, 6), unit="s",
+                evidence={"expected": "SYN-ACK to a SYN from a fresh port",
+                          "actual": "ACK of an older connection, RST, SYN again",
+                          "connection": c["conn"], "retry_connection": retry["conn"],
+                          "ev_port": ev_port})

@@ -787,7 +787,7 @@ class Flow:
                 self._i_req = 0.0
                 return False
             if stop and cycle == stop["cycle"]:
-                x.response.comments.append(
+                x.response.comments.append(stop.get("comment") or
                     f"simulator fault stop_charging_ignored: EVSENotification StopCharging, "
                     f"NotificationMaxDelay {stop['max_delay_s']} s; the EV ignores it")
                 stop_started = self.t

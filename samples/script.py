@@ -170,13 +170,16 @@ class TcpPlan:
     """TCP details of a connection: refused attempts on a wrong port before the right one
     (``wrong_port`` / ``refused_attempts``, the pyPLC Alpitronic failure), the MSS;
     ``connect_port`` the port the EV connects to instead of the announced one (the SECC
-    accepts there; None: the announced port)."""
+    accepts there; None: the announced port); ``half_open_first``: the EV's first SYN hits
+    a connection the SECC still holds on the same ports (answered by that connection's ACK,
+    reset by the EV, then the SYN again: RFC 9293 §3.10.7.3)."""
 
     wrong_port: int | None = None
     refused_attempts: int = 0
     connect_to_wrong_port_only: bool = False
     mss: int = 1440
     connect_port: int | None = None
+    half_open_first: bool = False
     comments: list[str] = field(default_factory=list)
 
 

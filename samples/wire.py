@@ -47,6 +47,8 @@ SDP_PORT = 15118
 KEYLOG_PORT = 52345                         # dSPACE: key log lines to [ff02::1]:52345
 TLS_SEC = {"TLS": 0x00, "NoTLS": 0x10}     # [V2G2-623]
 REFUSED_RETRY_S = 1.0
+#: A SYN answered by a half-open connection's ACK: ACK, the EV's RST, the SYN again (s).
+HALF_OPEN_S = 0.01
 
 
 @dataclass
@@ -147,8 +149,10 @@ def write_sdp(cb: CaptureBuilder, t: float, ep: Endpoints, sdp: SdpPlan) -> None
 
 # ------------------------------------------------------------------------------ TCP
 def connect_duration(tcp: TcpPlan, rtt_s: float = 0.002) -> float:
-    """Seconds from the first SYN to the end of the handshake (refused attempts first)."""
-    return tcp.refused_attempts * REFUSED_RETRY_S + rtt_s + 0.001
+    """Seconds from the first SYN to the end of the handshake (refused attempts first, a
+    half-open probe first)."""
+    extra = HALF_OPEN_S if tcp.half_open_first else 0.0
+    return tcp.refused_attempts * REFUSED_RETRY_S + rtt_s + 0.001 + extra
 
 
 class TcpConn:
@@ -197,6 +201,22 @@ class TcpConn:
         self._advance(1, 1)
         self._segment(t + self.rtt, 0, nf.ACK)
         return t + self.rtt + 0.001
+
+    def half_open_probe(self, t: float, rng: random.Random, comments=()) -> float:
+        """The EV's SYN reaches a connection the SECC still holds on these ports: the SECC
+        answers with that connection's ACK (RFC 9293 §3.10.7.3, RFC 5961 §4), the EV resets
+        it (RST with the ACK's number as its sequence) and will send its SYN again. Returns
+        the time of the new SYN."""
+        self._segment(t, 0, nf.SYN, mss=self.mss, comments=comments)
+        old_seq, old_ack = rng.randrange(1 << 32), rng.randrange(1 << 32)
+        ep = self.ep
+        seg = nf.tcp(ep.evse_ip, ep.ev_ip, self.port, ep.ev_port, old_seq, old_ack, nf.ACK, b"")
+        self.cb.add(t + self.rtt / 2, nf.ethernet(self.ev, self.evse, nf.ETH_IPV6,
+                                                  nf.ipv6(ep.evse_ip, ep.ev_ip, 6, seg)))
+        seg = nf.tcp(ep.ev_ip, ep.evse_ip, ep.ev_port, self.port, old_ack, 0, nf.RST, b"")
+        self.cb.add(t + self.rtt, nf.ethernet(self.evse, self.ev, nf.ETH_IPV6,
+                                              nf.ipv6(ep.ev_ip, ep.evse_ip, 6, seg)))
+        return t + HALF_OPEN_S
 
     def refused(self, t: float, comments=()) -> None:
         """A SYN answered by RST/ACK (nothing listens on that port, RFC 9293 §3.5.2)."""
@@ -305,6 +325,8 @@ def write_connection(cb: CaptureBuilder, ep: Endpoints, conn: Connection, rng: r
         return written
     t += tcp.refused_attempts * REFUSED_RETRY_S
     tc = TcpConn(cb, ep, rng, mss=tcp.mss, rtt_s=rtt_s, port=tcp.connect_port)
+    if tcp.half_open_first:
+        t = tc.half_open_probe(t, rng, tcp.comments)
     t_open = tc.connect(t)
     sess, t = None, t_open
     if tls is not None and not conn.tls_prelude and tls.used_on(conn.sdp):

@@ -40,9 +40,32 @@ def corpus():
     return CORPUS
 
 
+@pytest.fixture(scope="session")
+def testevents():
+    """The labelled test-event captures (../shared/corpus/testevents); skips the test when
+    they are absent."""
+    folder = CORPUS / "testevents"
+    if not folder.is_dir():
+        pytest.skip("test-event captures (../shared/corpus/testevents) not present")
+    return folder
+
+
+_ANALYSES: dict = {}
+
+
+def analyze_testevent(folder: Path, name: str):
+    """The analysis of one test-event capture (``folder`` from the ``testevents`` fixture),
+    computed once per test process."""
+    if name not in _ANALYSES:
+        from ccs_analyzer.analyzer.analysis import analyze_capture
+        _ANALYSES[name] = analyze_capture(folder / name)
+    return _ANALYSES[name]
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if "corpus" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if "corpus" in names or "testevents" in names:
             item.add_marker(pytest.mark.corpus)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from ccs_analyzer.analyzer.analysis import analyze_capture
 from ccs_analyzer.rules.capture_quality import FramesSkipped
+from tests.conftest import analyze_testevent
 from tests.rules.util import EV, EVSE, NS_DIN, analyze_events, connection, din, ev, rules_found, script
 
 EV_DC = {"EVReady": True, "EVErrorCode": "NO_ERROR", "EVRESSSOC": 50}
@@ -24,6 +25,59 @@ def setup():
 
 def found(a, code):
     return rules_found(a, code)
+
+
+# --------------------------------------------------------------------------- CAP001
+def cut(after_frame, reason="capture ends inside a packet: 20 of 74 bytes present (file cut short)"):
+    return {"offset": 4000, "length": 20, "reason": reason, "after_frame": after_frame}
+
+
+def loop(n=3):
+    q = din("CurrentDemandReq", {"DC_EVStatus": EV_DC})
+    r = din("CurrentDemandRes", {"ResponseCode": "OK", "DC_EVSEStatus": OK_DC})
+    return [(q, r, 0.1, 0.02)] * n
+
+
+def test_cap001_cut_inside_a_running_session_belongs_to_it():
+    evs = script(setup() + loop())
+    last = max(e.frame for e in evs)
+    (f,) = found(analyze_events(evs, capture_problems=[cut(last)]), "CAP001")
+    assert f.session == "S1" and last in f.frames and "inside session S1" in f.synopsis
+
+
+def test_cap001_damage_between_first_and_last_frame_of_a_session():
+    stop = [(din("SessionStopReq", {}), din("SessionStopRes", {"ResponseCode": "OK"}), 0.1, 0.02)]
+    evs = script(setup() + loop(4) + stop)
+    (f,) = found(analyze_events(evs, capture_problems=[cut(7, "implausible pcap record header")]),
+                 "CAP001")
+    assert f.session == "S1"
+
+
+def test_cap001_cut_after_the_session_ended_stays_capture_level():
+    stop = [(din("SessionStopReq", {}), din("SessionStopRes", {"ResponseCode": "OK"}), 0.1, 0.02)]
+    evs = script(setup() + loop() + stop)
+    last = max(e.frame for e in evs)
+    (f,) = found(analyze_events(evs, capture_problems=[cut(last)]), "CAP001")
+    assert f.session is None
+
+
+@pytest.mark.parametrize("name,session,frame", [
+    ("logfiles__BYD__Atto3__2023-04-18T15-30-40.007Z-1_config-dc-dinspec__ethernet-traffic.dump", "S1", 397),
+    ("logfiles__BYD__Atto3__2023-04-18T15-33-10.987Z-3_config-ac-iso2_not_supported__ethernet-traffic.dump",
+     "S2", 41),
+    ("logfiles__Opel__Mokka-E__iso_15118-2_AC_not_supported__2023-04-14T14-21-01.727Z-3_config-ac-iso2__"
+     "ethernet-traffic.dump", "S2", 83),
+])
+def test_testevents_cut_captures_name_the_session_they_cut(testevents, name, session, frame):
+    (f,) = found(analyze_testevent(testevents, name), "CAP001")
+    assert f.session == session and frame in f.frames
+
+
+def test_testevents_cut_after_the_session_stopped_stays_capture_level(testevents):
+    a = analyze_testevent(testevents, "logfiles__BYD__Atto3__2023-04-18T15-31-50.525Z-2_config-dc-iso2__"
+                                      "ethernet-traffic.dump")
+    (f,) = found(a, "CAP001")
+    assert f.session is None
 
 
 # --------------------------------------------------------------------------- CAP002

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import analyze_testevent
 from tests.rules.test_slac import CLEAN, analysis, mine
 from tests.rules.util import (EV, EVSE, NS_DIN, NS_ISO2, analyze_events, connection, din, ev,
                               rules_found, script)
@@ -52,8 +53,30 @@ def test_plain_din_handshake_is_clean():
 def test_no_negotiation_names_the_offer():
     f = only(run([sap([entry(), entry(NS_ISO2, sid=2, prio=2)], "Failed_NoNegotiation", None)],
                  end=5.0), "HSK001")
-    assert f.severity == "error" and f.culprit == "unknown"
+    assert f.severity == "error"
     assert f"{NS_DIN} 2.0 (SchemaID 1, priority 1)" in f.synopsis and NS_ISO2 in f.synopsis
+
+
+def test_no_negotiation_of_an_iso2_offer_blames_the_secc():
+    f = only(run([sap([entry(), entry(NS_ISO2, sid=2, prio=2)], "Failed_NoNegotiation", None)],
+                 end=5.0), "HSK001")
+    assert f.culprit == "SECC" and "ISO 15118-2 2.0" in f.synopsis
+
+
+@pytest.mark.parametrize("entries", [
+    [entry()],                                                        # DIN 70121 only
+    [entry(NS_TESLA, 0, 7, sid=2, prio=1), entry(prio=2)],            # proprietary + DIN
+    [entry(NS_TESLA, 0, 7)] + [entry("urn:example:v2g", 1, 0, sid=3, prio=2)],
+])
+def test_no_negotiation_without_any_iso15118_namespace_blames_the_ev(entries):
+    f = only(run([sap(entries, "Failed_NoNegotiation", None)], end=5.0), "HSK001")
+    assert f.culprit == "EVCC"
+
+
+def test_no_negotiation_of_an_iso20_only_offer_is_unknown():
+    ns20 = "urn:iso:std:iso:15118:-20:DC"
+    f = only(run([sap([entry(ns20, 1, 0)], "Failed_NoNegotiation", None)], end=5.0), "HSK001")
+    assert f.culprit == "unknown"
 
 
 def test_no_negotiation_of_a_non_standard_offer_blames_the_ev():
@@ -215,3 +238,16 @@ def test_corpus_multi_protocol_offers_are_fine(corpus, name):
 @pytest.mark.parametrize("name", CLEAN)
 def test_corpus_clean_references_have_no_handshake_findings(corpus, name):
     assert [f for f in mine(analysis(corpus, name)) if f.category == "handshake"] == []
+
+
+@pytest.mark.parametrize("name,frames", [
+    ("logfiles__Tesla__Model_Y_11.1__iso15118-2__2023-03-30T11-11-20.331Z-tesla_y-iso-not-supported__"
+     "ethernet-traffic.dump", (40, 42)),
+    ("logfiles__Tesla__Model_Y_11.1__iso15118-2__ac-iso__1_telsa_model_y.dump", (46, 48)),
+    ("logfiles__Opel__Ampera-E__2023-01-13-iso-15118-2-AC_not_supported__opelampera_ac_iso.dump", (44, 46)),
+])
+def test_testevents_ev_without_iso15118_is_the_culprit(testevents, name, frames):
+    a = analyze_testevent(testevents, name)
+    (f,) = rules_found(a, "HSK001")
+    assert f.culprit == "EVCC" and set(frames) <= set(f.frames)
+    assert "no ISO 15118 namespace" in f.synopsis

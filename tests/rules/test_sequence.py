@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import analyze_testevent
 from tests.rules.util import (EV, EVSE, NS_DIN, NS_ISO2, NS_ISO20_CM, SID, analyze_events,
                               connection, din, ev, iso20, pv, rn, rules_found, script)
 
@@ -248,9 +249,12 @@ def test_seq002_iso2_start_directly_after_the_charge_loop():
     i = max(i for i, e in enumerate(ex) if "CurrentDemandReq" in str(e[0]))
     ex.insert(i + 1, x("PowerDelivery", {"ChargeProgress": "Start", "SAScheduleTupleID": 1}, {"DC_EVSEStatus": OK},
                        rc="FAILED"))
-    f = one(run(ex, ns=NS_ISO2, end=[("FIN", EVSE)]), "SEQ002")
-    assert "PowerDeliveryReq(Start)" in f.synopsis and f.requirement == "ISO 15118-2 [V2G2-812]"
-    assert f.severity == "error"
+    a = run(ex, ns=NS_ISO2, end=[("FIN", EVSE)])
+    (f,) = [f for f in rules_found(a, "SEQ002") if "PowerDeliveryReq(Start)" in f.synopsis]
+    assert f.requirement == "ISO 15118-2 [V2G2-812]" and f.severity == "error"
+    # the EV went on after the FAILED response: that is out of sequence too ([V2G2-539])
+    (g,) = [g for g in rules_found(a, "SEQ002") if g is not f]
+    assert "ended the session" in g.synopsis and "[V2G2-539]" in g.requirement
 
 
 def test_seq002_iso2_renegotiate_before_the_loop_and_after():
@@ -521,3 +525,100 @@ def test_seq008_not_when_the_capture_lost_the_response():
 def _shift(e, n):
     from dataclasses import replace
     return replace(e, frame=e.frame + n)
+
+
+# --------------------------------------------------------------------------- after a FAILED response
+def _failed_then(next_requests, rc_next="FAILED_SequenceError"):
+    """ISO 15118-2 DC: ChargeParameterDiscoveryRes FAILED_WrongChargeParameter, then the EV's
+    ``next_requests`` (names) each answered ``rc_next`` (the Seres capture's pattern)."""
+    ex = iso2_flow("DC", stop=None)
+    i = next(i for i, e in enumerate(ex) if "ChargeParameterDiscoveryReq" in str(e[0]))
+    req, res, gap, lat = ex[i]
+    res = din("ChargeParameterDiscoveryRes", {"ResponseCode": "FAILED_WrongChargeParameter",
+                                              "EVSEProcessing": "Finished"})
+    out = ex[:i] + [(req, res, gap, lat)]
+    for name in next_requests:
+        body = {"DC_EVStatus": EVS} if name != "SessionStop" else {"ChargingSession": "Terminate"}
+        out.append(x(name, body, {"DC_EVSEStatus": OK} if name != "SessionStop" else {},
+                     rc=rc_next if name != "SessionStop" else "OK", gap=0.4))
+    return out
+
+
+def test_seq002_going_on_after_a_failed_response_is_the_evs_error():
+    a = run(_failed_then(["CableCheck"] * 4), ns=NS_ISO2, end=[("FIN", EV)])
+    f = one(a, "SEQ002")
+    assert f.culprit == "EVCC" and f.count == 4 and "ended the session" in f.synopsis
+    assert "[V2G2-539]" in f.requirement and f.severity == "error"
+    g = one(a, "SEQ003")                    # one grouped consequence, not one per response
+    assert g.count == 4 and g.culprit == "EVCC"
+    assert not rules_found(a, "SEQ004")
+
+
+def test_seq002_session_stop_after_a_failed_response_is_fine():
+    a = run(_failed_then(["SessionStop"]), ns=NS_ISO2, end=[("FIN", EVSE)])
+    assert not rules_found(a, "SEQ002") and not rules_found(a, "SES013")
+
+
+def test_ses013_secc_answering_on_after_its_failed_response():
+    a = run(_failed_then(["CableCheck"] * 3), ns=NS_ISO2, end=[("FIN", EV)])
+    f = one(a, "SES013")
+    assert f.culprit == "SECC" and f.category == "session" and f.count == 3
+    assert "FAILED_WrongChargeParameter" in f.synopsis and "FAILED_SequenceError" in f.synopsis
+
+
+def test_ses013_not_when_the_secc_closes_after_its_failed_response():
+    ex = _failed_then([])
+    assert not rules_found(run(ex, ns=NS_ISO2, end=[("FIN", EVSE)]), "SES013")
+
+
+# --------------------------------------------------------------------------- SessionStop while Ongoing
+def _cable_check_ongoing_then_stop(rc):
+    ex = din_flow(stop=False)
+    i = next(i for i, e in enumerate(ex) if "CableCheckReq" in str(e[0]))
+    ongoing = x("CableCheck", {"DC_EVStatus": EVS}, {"EVSEProcessing": "Ongoing",
+                                                     "DC_EVSEStatus": status(EVSEStatusCode="EVSE_IsolationMonitoringActive")})
+    return ex[:i] + [ongoing, ongoing, x("SessionStop", {}, {}, rc=rc)]
+
+
+def test_session_stop_while_cable_check_is_ongoing_is_allowed():
+    a = run(_cable_check_ongoing_then_stop("OK"), end=[("FIN", EV)])
+    assert not rules_found(a, "SEQ002") and not rules_found(a, "SEQ004")
+
+
+def test_sequence_error_to_session_stop_while_ongoing_is_the_seccs():
+    a = run(_cable_check_ongoing_then_stop("FAILED_SequenceError"), end=[("FIN", EV)])
+    f = one(a, "SEQ004")
+    assert f.culprit == "SECC" and f.category == "response-code" and f.severity == "error"
+    assert "SessionStopReq" in f.synopsis and not rules_found(a, "SEQ002")
+
+
+@pytest.mark.parametrize("table,key", [("DIN 70121", "ChargeParameterDiscoveryRes (Ongoing)"),
+                                       ("DIN 70121", "CableCheckRes (Ongoing)"),
+                                       ("ISO 15118-2", "AuthorizationRes (Ongoing)"),
+                                       ("ISO 15118-2", "ChargeParameterDiscoveryRes (Ongoing)"),
+                                       ("ISO 15118-2", "CableCheckRes (Ongoing)")])
+def test_ongoing_loops_may_be_ended_with_session_stop(table, key):
+    from ccs_analyzer.rules.state_machines import TABLES
+    allowed, _ = TABLES[table][key]
+    assert "SessionStop" in allowed
+
+
+# --------------------------------------------------------------------------- test events
+SERES_AC = "logfiles__Seres__2024-01-10T13-40-14.939Z-2_iso2_ac__ethernet-traffic.dump"
+AMPERA_1 = "logfiles__Opel__Ampera-E__2023-01-13-din_spec_70121__session__ampera_dc_din_1.dump"
+
+
+def test_testevents_seres_goes_on_after_failed_and_the_secc_lets_it(testevents):
+    a = analyze_testevent(testevents, SERES_AC)
+    (f,) = rules_found(a, "SEQ002")
+    assert f.culprit == "EVCC" and f.count == 161 and {65, 67} <= set(f.frames)
+    (g,) = rules_found(a, "SES013")
+    assert g.culprit == "SECC" and g.category == "session" and {65, 710} <= set(g.frames)
+    assert not rules_found(a, "SEQ004")
+
+
+def test_testevents_ampera_session_stop_refused_during_cable_check(testevents):
+    a = analyze_testevent(testevents, AMPERA_1)
+    (f,) = rules_found(a, "SEQ004")
+    assert f.culprit == "SECC" and f.category == "response-code" and {866, 868} <= set(f.frames)
+    assert not [g for g in rules_found(a, "SEQ002") + rules_found(a, "SEQ003") if 866 in g.frames]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import analyze_testevent
 from tests.rules.test_sequence import (EV, EVSE, MINE, corpus_analysis, din_flow, iso2_flow,
                                        iso20_flow, one, run, setup, tail, x)
 from tests.rules.util import (NS_ISO2, NS_ISO20_CM, SID, analyze_events, connection, din,
@@ -217,3 +218,82 @@ def test_corpus_pyplc_reuses_its_fixed_session_id(corpus):
 def test_corpus_session_ids_are_consistent(corpus, name):
     a = corpus_analysis(corpus, name)
     assert [f for f in a.findings if f.rule.startswith("SES")] == []
+
+
+# --------------------------------------------------------------------------- SES012
+def _evse_stop(st_kw, *, ev_complete=False, ev_stops=True, loop=4):
+    """DIN DC: ``loop`` CurrentDemand cycles at 40 A, then one whose response carries
+    ``st_kw`` (DC_EVSEStatus fields); the EV then stops (PowerDelivery false, WeldingDetection,
+    SessionStop) or keeps looping."""
+    from tests.rules.test_sequence import OK, cd, status
+    ex = din_flow(loop=0, stop=False)
+    ex += [cd(target=40.0, gap=1.0) for _ in range(loop)]
+    last = cd(st=status(**st_kw), target=40.0)
+    if ev_complete:
+        req = din("CurrentDemandReq", {"DC_EVStatus": {"EVReady": True, "EVErrorCode": "NO_ERROR",
+                                                       "EVRESSSOC": 80},
+                                       "EVTargetCurrent": {"Multiplier": 0, "Unit": "A", "Value": 0},
+                                       "EVTargetVoltage": {"Multiplier": 0, "Unit": "V", "Value": 400},
+                                       "ChargingComplete": True})
+        last = (req,) + last[1:]
+    ex.append(last)
+    if ev_stops:
+        ex += [x("PowerDelivery", {"ReadyToChargeState": False}, {"DC_EVSEStatus": OK}),
+               x("WeldingDetection", {"DC_EVStatus": {"EVReady": True, "EVErrorCode": "NO_ERROR",
+                                                      "EVRESSSOC": 80}}, {"DC_EVSEStatus": OK}),
+               x("SessionStop")]
+    else:
+        ex += [cd(target=40.0) for _ in range(3)]
+    return run(ex, end=[("FIN", EV)])
+
+
+def test_ses012_evse_initiated_stop_is_named():
+    a = _evse_stop({"EVSEStatusCode": "EVSE_Shutdown", "EVSENotification": "StopCharging"})
+    f = one(a, "SES012")
+    assert f.culprit == "SECC" and f.severity == "warning" and f.category == "session"
+    assert "EVSE_Shutdown + EVSENotification StopCharging" in f.synopsis
+    assert "40.0 A" in f.synopsis and "s of charging" in f.synopsis and "charger's log" in f.synopsis
+    assert not rules_found(a, "RSP003")
+
+
+@pytest.mark.parametrize("kw", [{"EVSEStatusCode": "EVSE_Shutdown"}, {"EVSENotification": "StopCharging"}])
+def test_ses012_either_signal_is_enough(kw):
+    assert rules_found(_evse_stop(kw), "SES012")
+
+
+def test_ses012_not_when_the_ev_asked_to_stop_first():
+    a = _evse_stop({"EVSEStatusCode": "EVSE_Shutdown"}, ev_complete=True)
+    assert not rules_found(a, "SES012")
+
+
+def test_ses012_not_for_a_fault_status_nor_when_the_ev_goes_on():
+    a = _evse_stop({"EVSEStatusCode": "EVSE_EmergencyShutdown", "EVSENotification": "StopCharging"})
+    assert not rules_found(a, "SES012") and rules_found(a, "RSP004")
+    b = _evse_stop({"EVSEStatusCode": "EVSE_Shutdown", "EVSENotification": "StopCharging"}, ev_stops=False)
+    assert not rules_found(b, "SES012")
+
+
+def test_ses012_clean_session_is_silent():
+    assert not rules_found(run(din_flow(), end=[("FIN", EV)]), "SES012")
+
+
+@pytest.mark.parametrize("name,frames", [
+    ("logfiles__Renault__Zoe_Z50_R135__din_spec_70121-DC__Zoe_Z50_R135_DC_Charging.pcap", (5536, 5539)),
+    ("logfiles__BMW__iX_2024-02-27__2024-02-27T13-26-06.131Z-1_din_spec__ethernet-traffic.dump", (568, 571)),
+    ("logfiles__Citroen__eC4__2024-02-29T12-39-13.614Z-2_iso2_dc__ethernet-traffic.dump", (408, 411)),
+])
+def test_testevents_evse_stops(testevents, name, frames):
+    (f,) = rules_found(analyze_testevent(testevents, name), "SES012")
+    assert f.culprit == "SECC" and set(frames) <= set(f.frames)
+
+
+def test_ses012_not_for_an_ac_residual_current_trip():
+    ac_stop = {"NotificationMaxDelay": 0, "EVSENotification": "StopCharging", "RCD": True}
+    ex = iso2_flow("AC", stop="Terminate")
+    i = max(i for i, e in enumerate(ex) if "ChargingStatusReq" in str(e[0]))
+    ex[i] = x("ChargingStatus", {}, {"EVSEID": "ZZ", "SAScheduleTupleID": 1, "AC_EVSEStatus": ac_stop})
+    a = run(ex, ns=NS_ISO2, end=[("FIN", EV)])
+    assert not rules_found(a, "SES012") and rules_found(a, "RSP009")
+    ex[i] = x("ChargingStatus", {}, {"EVSEID": "ZZ", "SAScheduleTupleID": 1,
+                                     "AC_EVSEStatus": {**ac_stop, "RCD": False}})
+    assert rules_found(run(ex, ns=NS_ISO2, end=[("FIN", EV)]), "SES012")

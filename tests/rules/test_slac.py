@@ -6,6 +6,7 @@ import pytest
 
 from ccs_analyzer.rules.slac import (IND, MATCH_CNF, MATCH_REQ, MNBC, PARM_CNF, PARM_REQ, RSP,
                                      SET_KEY_CNF, SET_KEY_REQ, START, EV_SENDS)
+from tests.conftest import analyze_testevent
 from tests.rules.util import EV, EVSE, analyze_events, ev, rules_found
 
 EV_MAC, EVSE_MAC, EVSE2_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"
@@ -615,3 +616,78 @@ def test_sample_session_gets_nothing_from_these_rules():
     sample = Path(__file__).resolve().parents[2] / "samples" / "din_dc_session.pcapng"
     a = analysis(None, str(sample))
     assert mine(a) == []
+
+
+# --------------------------------------------------------------------------- EVSE resets its SLAC
+MODEM = "00:b0:52:00:00:01"
+
+
+def evse_key(t, nid=NID):
+    """The EVSE host keying its own modem (CM_SET_KEY.REQ / .CNF)."""
+    return [step(t, SET_KEY_REQ, {"KeyType": 1, "NID": nid, "NewKey": "11" * 16}, EVSE_MAC, MODEM),
+            step(t + 0.001, SET_KEY_CNF, {"Result": 1}, "02:00:00:00:00:98", EVSE_MAC)]
+
+
+def test_slc001_evse_rekey_mid_sounding_ends_the_run_at_once():
+    steps = nominal()
+    last = [i for i, s in enumerate(steps) if s["name"] == MNBC][5]      # 6 of 10 sounds
+    steps = evse_key(-1.0) + steps[:last + 1] + evse_key(steps[last]["t"] + 0.26)
+    f = only(run(steps, end=steps[-1]["t"] + 0.001), "SLC001")
+    assert f.culprit == "unknown" and f.severity == "error"
+    assert "6 of 10 CM_MNBC_SOUND.IND" in f.synopsis and "re-keyed its modem" in f.synopsis
+
+
+def test_slc001_first_key_of_the_evse_is_no_reset():
+    steps = nominal()
+    last = [i for i, s in enumerate(steps) if s["name"] == MNBC][5]
+    steps = steps[:last + 1] + evse_key(steps[last]["t"] + 0.26)       # its first key: not a reset
+    f = only(run(steps, end=steps[-1]["t"] + 0.001), "SLC001")
+    assert f.culprit == "capture" and f.severity == "info"
+
+
+def test_slc001_unanswered_requests_are_timed_from_the_first():
+    reqs = [step(0.2 * k, PARM_REQ, {"APPLICATION_TYPE": 0, "SECURITY_TYPE": 0, "RunID": RUN}, EV_MAC, BCAST)
+            for k in range(6)]
+    f = only(run(reqs, end=1.01), "SLC001")          # the capture ends 10 ms after the last one
+    assert f.culprit == "SECC" and f.severity == "error" and "first" in f.synopsis
+
+
+def test_slc001_abandoned_unanswered_attempt_in_a_session_that_matched():
+    reqs = [step(0.2 * k, PARM_REQ, {"APPLICATION_TYPE": 0, "SECURITY_TYPE": 0, "RunID": RUN}, EV_MAC, BCAST)
+            for k in range(5)]
+    a = run(reqs + nominal(t0=30.0) + sdp(33.0), end=50.0)
+    f = only(a, "SLC001")
+    assert f.culprit == "SECC" and f.severity == "warning" and "5 CM_SLAC_PARM.REQ" in f.synopsis
+    assert 1 in f.frames and 5 in f.frames
+
+
+def test_slc001_short_pause_between_attempts_is_one_attempt():
+    reqs = [step(0.2 * k, PARM_REQ, {"APPLICATION_TYPE": 0, "SECURITY_TYPE": 0, "RunID": RUN}, EV_MAC, BCAST)
+            for k in range(3)]
+    assert not rules_found(run(reqs + nominal(t0=2.0) + sdp(5.0), end=20.0), "SLC001")
+
+
+def test_slc020_evse_rekey_after_the_match_ends_the_wait():
+    steps = evse_key(-1.0) + nominal() + evse_key(0.9 + 1.07)
+    f = only(run(steps, end=steps[-1]["t"] + 0.01), "SLC020")
+    assert f.culprit == "unknown" and "re-keyed its modem" in f.synopsis
+
+
+def test_slc020_key_of_a_fresh_network_after_the_match_then_sdp_is_fine():
+    steps = nominal() + evse_key(0.95) + sdp(3.0)
+    assert not rules_found(run(steps, end=20.0), "SLC020")
+
+
+@pytest.mark.parametrize("name,rule,culprit,frames", [
+    ("logfiles__Opel__Mokka-E__din_spec_70121__2023-04-14T14-18-09.853Z-1_config-dc-dinspec__"
+     "ethernet-traffic.dump", "SLC001", "unknown", (1042, 1059)),
+    ("logfiles__Opel__Mokka-E__iso_15118-2_DC__2023-04-14T14-26-45.452Z-9_config-josev-dc-iso2_failure__"
+     "ethernet-traffic.dump", "SLC020", "unknown", (147, 148)),
+    ("logfiles__Tesla__Model_Y_11.1__din_spec_70121__2023-01-18-tesla_y_dinspec_infypower__teslay_dc_infy_0.dump",
+     "SLC001", "SECC", (2, 6)),
+    ("logfiles__Citroen__eC4__2024-02-29T12-40-16.003Z-2_iso2_ac__ethernet-traffic.dump",
+     "SLC001", "SECC", (69, 80)),
+])
+def test_testevents_slac_failures(testevents, name, rule, culprit, frames):
+    (f,) = rules_found(analyze_testevent(testevents, name), rule)
+    assert f.culprit == culprit and set(frames) <= set(f.frames)

@@ -142,13 +142,54 @@ def test_tim001_din_current_demand_follows_the_2014_edition_as_warning():
     assert not tim(c, "TIM001")
 
 
-def test_tim001_retransmitted_response_is_only_a_warning():
-    evs = script(setup(iso2) + [exch("ServiceDiscovery", lat=2.5, mk=iso2)] + stop(iso2),
-                 namespace=NS_ISO2)
+def _with_offsets(evs):
+    """Stream offsets and payloads on the V2G events, per connection and direction, as the
+    dissector sets them (8-byte V2GTP header + a 20-byte payload each)."""
+    nxt: dict = {}
+    for e in evs:
+        if e.layer == "v2gtp":
+            e.payload = b"\x00" * 20
+            e.offset = nxt.get(e.direction, 0)
+            nxt[e.direction] = e.offset + 28
+    return evs
+
+
+def test_tim001_request_lost_on_the_line_is_timed_from_the_copy_the_secc_answered():
+    evs = _with_offsets(script(setup(iso2) + [exch("ServiceDiscovery", lat=2.5, mk=iso2)] + stop(iso2),
+                               namespace=NS_ISO2))
     req = next(e for e in evs if e.name == "ServiceDiscoveryReq")
-    evs.append(ev(req.frame, req.time - 1.7e9 + 2.0, "tcp", "TCP retransmission", EVSE))
+    evs.append(ev(req.frame, req.time - 1.7e9 + 2.49, "tcp", "TCP retransmission", EV,
+                  {"bytes": 28, "offset": req.offset}))
+    assert not tim(analyze_events(evs), "TIM001")          # answered 10 ms after the copy it got
+
+
+def test_tim001_retransmission_of_other_bytes_does_not_excuse_a_late_response():
+    evs = _with_offsets(script(setup(iso2) + [exch("ServiceDiscovery", lat=2.5, mk=iso2)] + stop(iso2),
+                               namespace=NS_ISO2))
+    req = next(e for e in evs if e.name == "ServiceDiscoveryReq")
+    evs.append(ev(req.frame, req.time - 1.7e9 + 2.0, "tcp", "TCP retransmission", EVSE,
+                  {"bytes": 28, "offset": 0}))              # the SECC's earlier response again
     (f,) = tim(analyze_events(evs), "TIM001")
-    assert f.severity == "warning" and f.evidence["retransmitted"] == 1
+    assert f.severity == "error" and f.evidence["request_retransmitted"] == 0
+
+
+def test_tim001_response_completed_by_a_retransmission_is_timed_from_its_first_frame():
+    evs = script(setup(iso2) + [exch("ServiceDiscovery", lat=2.5, mk=iso2)] + stop(iso2), namespace=NS_ISO2)
+    res = next(e for e in evs if e.name == "ServiceDiscoveryRes")
+    req = next(e for e in evs if e.name == "ServiceDiscoveryReq")
+    res.first_frame = res.frame - 1
+    res.info["first_time"] = req.time + 0.01               # began 10 ms after the request
+    assert not tim(analyze_events(evs), "TIM001")
+
+
+def test_tim002_gap_runs_from_the_responses_first_transmission():
+    base = setup(iso2) + [exch("ServiceDiscovery", mk=iso2), exch("PaymentServiceSelection", gap=39.9,
+                                                                   mk=iso2)] + stop(iso2)
+    evs = script(base, namespace=NS_ISO2)
+    res = next(e for e in evs if e.name == "ServiceDiscoveryRes")
+    res.info["first_time"] = res.time - 0.2                 # completed 0.2 s after it began
+    assert [f.rule for f in tim(analyze_events(evs))] == ["TIM002"]
+    assert not tim(analyze_events(script(base, namespace=NS_ISO2)), "TIM002")
 
 
 def test_tim001_ignores_unanswered_requests():

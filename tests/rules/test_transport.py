@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ccs_analyzer.analyzer.analysis import analyze_capture
+from tests.conftest import analyze_testevent
 from tests.rules.util import (EV, EVSE, NS_ISO20_DC, analyze_events, connection, din,
                               ev, iso20, rules_found, script)
 
@@ -182,6 +183,93 @@ def test_trn008_connection_to_another_port_than_announced():
 def test_trn008_announced_address_and_port_are_fine():
     evs = sdp(60000) + script(setup(), frame0=5, t0=1.0)
     assert not found(analyze_events(evs, [connection(0, syn=5, synack=6)]), "TRN008")
+
+
+# --------------------------------------------------------------------------- TRN001 / TRN009
+def refused(conn, frame, t, port):
+    """A SYN to ``port`` answered by the EVSE's RST (connection ``conn``)."""
+    ep = f"[fe80::2]:{port}"
+    evs = [ev(frame, t, "tcp", "SYN", EV, conn=conn, src="[fe80::1]:50001", dst=ep),
+           ev(frame + 1, t + 0.001, "tcp", "RST", EVSE, conn=conn, src=ep, dst="[fe80::1]:50001")]
+    return evs, connection(conn, syn=frame, synack=None, rst=(None, frame + 1), server=ep,
+                           client="[fe80::1]:50001", bytes=[0, 0])
+
+
+def test_trn001_unannounced_port_is_the_evs_error_even_in_another_session():
+    evs = sdp(60000) + script(setup(), frame0=5, t0=1.0)
+    evs.append(ev(20, 3.0, "tcp", "FIN", EV))
+    bad, c1 = refused(1, 30, 20.0, 60918)
+    a = analyze_events(evs + bad, [connection(0, syn=5, synack=6, fin=(20, None)), c1])
+    (f,) = found(a, "TRN001")
+    assert f.culprit == "EVCC" and {30, 31} <= set(f.frames) and "60000" in f.synopsis
+
+
+def test_trn001_announced_port_refused_is_the_seccs():
+    evs = sdp(60918)
+    bad, c1 = refused(1, 10, 1.0, 60918)
+    (f,) = found(analyze_events(evs + bad, [c1]), "TRN001")
+    assert f.culprit == "SECC" and "nothing listens" in f.synopsis
+
+
+def test_trn001_without_sdp_response_is_unknown():
+    bad, c1 = refused(0, 1, 1.0, 15118)
+    (f,) = found(analyze_events(bad, [c1]), "TRN001")
+    assert f.culprit == "unknown"
+
+
+def test_trn001_the_evs_own_reset_of_an_older_connection_is_no_refusal():
+    evs = sdp(60000) + [ev(3, 0.2, "tcp", "RST", EV, conn=0)] + script(setup(), frame0=5, t0=1.0, conn=1)
+    conns = [connection(0, syn=None, synack=None, rst=(3, None), roles_guessed=True),
+             connection(1, syn=5, synack=6)]
+    assert not found(analyze_events(evs, conns), "TRN001")
+
+
+def half_open():
+    """SYN, an old connection's ACK ("ACKed unseen" bytes), the EV's RST, SYN again: BYD Atto 3."""
+    evs = sdp(60000) + [
+        ev(3, 0.1, "tcp", "SYN", EV, conn=0),
+        ev(4, 0.1001, "tcp", "TCP bytes missing from capture", EV,
+           {"offset": 0, "bytes": 4387, "why": "ACKed unseen segment"}, conn=0),
+        ev(5, 0.107, "tcp", "RST", EV, conn=0)] + script(setup(), frame0=6, t0=0.109, conn=1)
+    conns = [connection(0, syn=3, synack=None, rst=(5, None), segments=[2, 1], lost_bytes=[4387, 0],
+                        bytes=[0, 0]),
+             connection(1, syn=6, synack=7)]
+    return analyze_events(evs, conns)
+
+
+def test_trn009_half_open_port_reuse_is_reported_not_as_a_refusal():
+    a = half_open()
+    (f,) = found(a, "TRN009")
+    assert f.culprit == "EVCC" and f.severity == "info" and {3, 5, 6, 7} <= set(f.frames)
+    assert not found(a, "TRN001") and not found(a, "CAP002")
+
+
+def test_trn009_not_for_a_plain_refusal():
+    bad, c1 = refused(0, 1, 1.0, 15118)
+    assert not found(analyze_events(bad, [c1]), "TRN009")
+
+
+def test_testevents_half_open_syn_of_the_byd(testevents):
+    a = analyze_testevent(testevents, "logfiles__BYD__Atto3__2023-04-18T15-31-50.525Z-2_config-dc-iso2__"
+                                      "ethernet-traffic.dump")
+    (f,) = found(a, "TRN009")
+    assert f.culprit == "EVCC" and {39, 41, 42} <= set(f.frames)
+    assert not found(a, "TRN001") and not found(a, "CAP002")
+
+
+@pytest.mark.parametrize("name", ["logfiles__Audi__Q4__ac_iso2-1.dump", "logfiles__Audi__Q4__dc-iso2.dump",
+                                  "logfiles__Audi__Q4__dc-dinspec-1.dump"])
+def test_testevents_syns_to_an_unannounced_port_blame_the_ev_in_every_session(testevents, name):
+    fs = found(analyze_testevent(testevents, name), "TRN001")
+    assert fs and {f.culprit for f in fs} == {"EVCC"}
+    assert any(66 in f.frames for f in fs)
+
+
+@pytest.mark.parametrize("name", [
+    "logfiles__Citroen__eC4__2024-02-29T12-40-16.003Z-2_iso2_ac__ethernet-traffic.dump",
+    "logfiles__Opel__Mokka-E__iso_15118-2_DC__2023-04-14T14-19-47.742Z-2_config-dc-iso2__ethernet-traffic.dump"])
+def test_testevents_ev_resetting_its_previous_connection_is_no_refusal(testevents, name):
+    assert not found(analyze_testevent(testevents, name), "TRN001")
 
 
 # --------------------------------------------------------------------------- corpus

@@ -28,6 +28,7 @@ ALLOWED_WARNINGS = {
     "tcp_retransmission": ("This frame is a (suspected) retransmission", "Duplicate ACK"),
     "ev_reconnect_flood": ("Connection reset",),
     "response_after_ev_timeout": ("Connection reset",),
+    "ev_reuses_half_open_port": ("Connection reset", "ACKed segment that wasn't captured"),
 }
 
 
