@@ -681,3 +681,4 @@ __all__ = ["FAULTS", "FaultDef", "FaultContext", "FaultError", "fault", "annotat
 
 # more faults, one module per area; importing them registers them
 from . import faults_handshake, faults_charging, faults_content, faults_link, faults_tls, faults_pki  # noqa: E402,F401,I001
+from . import faults_values  # noqa: E402,F401,I001
