@@ -804,14 +804,14 @@ class EvseDeliveredNoCurrent(LoopRule):
 
     def check(self, session, ctx):
         # limits.py holds the loop table and imports this module: import it here
-        from .limits import _allowed_current, _battery_voltage, no_current_stretches
+        from .limits import allowed_current, battery_voltage, no_current_stretches
         for run, st in no_current_stretches(session, ctx, self.p):
             first, last = st[0], st[-1]
             dur = last.t - first.t
             asked = max(r.ti for r in st)
             delivered = max(abs(r.pi) for r in st)
-            allowed = max(_allowed_current(r) for r in st)
-            worst = max(st, key=lambda r: _allowed_current(r) - abs(r.pi))
+            allowed = max(allowed_current(r) for r in st)
+            worst = max(st, key=lambda r: allowed_current(r) - abs(r.pi))
             volts = [r.pv for r in st if r.pv is not None]
             targets = [r.tv for r in st if r.tv is not None]
             limits = []
@@ -825,7 +825,7 @@ class EvseDeliveredNoCurrent(LoopRule):
                 vtxt = f"; output {lo:.1f} V" if hi - lo < 1 else f"; output {lo:.1f}-{hi:.1f} V"
                 if targets:
                     vtxt += f", EV target {max(targets):.1f} V"
-            batt = _battery_voltage(session, run, ctx)
+            batt = battery_voltage(session, run, ctx)
             end, end_frames = self._ending(run, st)
             frames = first.cyc.frames + worst.cyc.frames + last.cyc.frames + end_frames
             limits_from = sorted({e.frame for e in (worst.src.get("imax"), worst.src.get("pmax"))

@@ -267,7 +267,7 @@ def no_current_stretches(session, ctx=None, p: dict | None = None) -> list[tuple
 def _build_no_current(session, ctx, p) -> list[tuple]:
     out = []
     for run, rows in loop_table(session, ctx):
-        batt = _battery_voltage(session, run, ctx)
+        batt = battery_voltage(session, run, ctx)
         delivered = False          # current flowed earlier in this loop
         cur: list = []
         flowed_before = False
@@ -297,7 +297,7 @@ def _no_current(row, p) -> bool:
         return False
     if row.ti < p["min_request_a"] or (row.imin is not None and row.ti < row.imin):
         return False
-    allowed = _allowed_current(row)
+    allowed = allowed_current(row)
     if allowed is None or allowed < p["min_request_a"]:
         return False
     r = row.cyc.r
@@ -547,6 +547,16 @@ class EvseAboveEvMaximum(LoopRule):
                                               *_schema_names(lim)))})
 
 
+def evse_minimum_voltage(run) -> float | None:
+    """The EVSE's minimum output voltage (V) announced in the ChargeParameterDiscoveryRes
+    before a run (EVSEMinimumVoltageLimit, -20 EVSEMinimumVoltage); None when unknown or not
+    positive."""
+    if run.cpd_res is None:
+        return None
+    v = pick(facts(run.cpd_res), EVSE_VMIN)
+    return v if v is not None and v > 0 else None
+
+
 def voltage_above_ev_maximum(row, tolerance_v: float) -> bool:
     """Whether a row's EVSEPresentVoltage exceeds the EV's maximum voltage by more than
     ``tolerance_v`` V (LIM002's condition; False when either value is unknown)."""
@@ -660,9 +670,10 @@ class EvTargetAboveEvseMaximum(LoopRule):
                                                   "EVSEPresentVoltage", *_schema_names(ln)))})
 
 
-def _allowed_current(row) -> float | None:
-    """What the EVSE should deliver: min(EVTargetCurrent, EVSE maximum current, EVSE maximum
-    power / present voltage); None without a target."""
+def allowed_current(row) -> float | None:
+    """What the EVSE should deliver (A): min(EVTargetCurrent, EVSE maximum current, EVSE
+    maximum power / present voltage) of a loop :class:`Row`; None without a target or a
+    present current."""
     if row.ti is None or row.pi is None:
         return None
     a = row.ti
@@ -680,7 +691,7 @@ def _short_stretches(rows, classify, tol_a, tol_pct, skip=frozenset()):
     CHL007's) end a stretch."""
     out, cur, gaps = [], [], []
     for row in rows:
-        a = _allowed_current(row)
+        a = allowed_current(row)
         ok = False
         if a is not None and not row.ev_error and not row.failed and not row.bad \
                 and id(row) not in skip and classify(row):
@@ -796,9 +807,9 @@ class EvseCurrentLimitedByVoltage(_UnderDelivery):
         return self._cv(row)
 
 
-def _battery_voltage(session, run, ctx) -> tuple | None:
-    """(EVTargetVoltage, frame) of the last PreCharge request before a loop on its
-    connection: the battery voltage the EV declared before charging."""
+def battery_voltage(session, run, ctx) -> tuple | None:
+    """(EVTargetVoltage V, frame) of the last PreCharge request before a loop ``run`` on its
+    connection: the battery voltage the EV declared before charging; None without one."""
     best = None
     for pre in message_runs(session, "precharge", ctx):
         if pre.conn == run.conn and pre.last.time <= run.first.time:
@@ -818,12 +829,12 @@ def _under_findings(rule, session, ctx, where):
         st, gaps, dur = max(got, key=lambda g: g[2])
         k = max(range(len(st)), key=lambda i: gaps[i])
         w = st[k]
-        a = _allowed_current(w)
+        a = allowed_current(w)
         total = sum(g[2] for g in got)
         asked = max(r.ti for r in st)
         got_i = max(r.pi for r in st)
         more = f" ({len(got)} such stretches, {total:.0f} s in all)" if len(got) > 1 else ""
-        batt = _battery_voltage(session, run, ctx)
+        batt = battery_voltage(session, run, ctx)
         note = ""
         if batt is not None and w.pv - batt[0] > rule.p["voltage_tolerance_v"]:
             note = (f"; the EV's PreCharge target (its battery voltage) was {batt[0]:.1f} V "

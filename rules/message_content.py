@@ -19,8 +19,9 @@ from ccs_analyzer.analyzer.physical import event_facts, header_of, message_body,
 
 from .base import Rule
 from .charging_loop import excerpt
-from .helpers import culprit_of, facts, is_failed, response_code
-from .limits import IMPLAUSIBLE_DEFAULTS, ceiling, implausible_marks, loop_table
+from .helpers import culprit_of, is_failed, response_code
+from .limits import (IMPLAUSIBLE_DEFAULTS, ceiling, evse_minimum_voltage, implausible_marks,
+                     loop_table)
 from .precharge import PLACEHOLDER_MIN_VOLTAGE_V, placeholder_targets, precharge_runs
 
 NS_SAP = "urn:iso:15118:2:2010:AppProtocol"
@@ -1409,11 +1410,8 @@ class EvStatusPlaceholders(Rule):
                 continue
             held, (real, value) = got
             a = held[0][0]
-            lo = None
-            if run.cpd_res is not None:
-                f = facts(run.cpd_res)
-                lo = f.get("EVSEMinimumVoltageLimit_V", f.get("EVSEMinimumVoltage_V"))
-            below = (f"below EVSEMinimumVoltageLimit {lo:g} V" if lo is not None and lo > 0
+            lo = evse_minimum_voltage(run)
+            below = (f"below EVSEMinimumVoltageLimit {lo:g} V" if lo is not None
                      else f"below {self.p['min_voltage_v']:g} V")
             parts.append(f"EVTargetVoltage {held[0][1]:g} V in {len(held)} PreChargeReq (frame "
                          f"{a.frame}, {below}), then {value:.1f} V (frame {real.frame})")

@@ -10,7 +10,8 @@ from __future__ import annotations
 from .charging_loop import (LoopRule, capture_cut, end_text, excerpt, is_start, lost_bytes, lower,
                             message_runs)
 from .helpers import conn_one_sided, facts
-from .limits import EvseAboveEvMaximum, precharge_rows, voltage_above_ev_maximum
+from .limits import (EvseAboveEvMaximum, evse_minimum_voltage, precharge_rows,
+                     voltage_above_ev_maximum)
 
 #: EVSE status codes after which the EVSE will not bring the voltage up.
 _FAULT_STATUS = frozenset({"EVSE_Shutdown", "EVSE_EmergencyShutdown", "EVSE_Malfunction",
@@ -73,12 +74,7 @@ def placeholder_targets(run, min_voltage_v: float = PLACEHOLDER_MIN_VOLTAGE_V):
     EVSEMinimumVoltage of the ChargeParameterDiscoveryRes before it; ``min_voltage_v`` when
     unknown) — a voltage no EVSE output can be asked to match, e.g. 0 V — and a later
     request of the same loop asks for one at or above it; None otherwise."""
-    lo = None
-    if run.cpd_res is not None:
-        f = facts(run.cpd_res)
-        lo = f.get("EVSEMinimumVoltageLimit_V", f.get("EVSEMinimumVoltage_V"))
-    if lo is None or lo <= 0:
-        lo = min_voltage_v
+    lo = evse_minimum_voltage(run) or min_voltage_v
     held = []
     for c in run.cycles:
         v = c.q.get("EVTargetVoltage_V") if c.req is not None else None
