@@ -502,7 +502,7 @@ class EvseAboveEvMaximum(LoopRule):
         groups = precharge_before_loops(session, ctx)
         for run, rows in loop_table(session, ctx):
             vagg, iagg = _Exceed(), _Exceed()
-            for row in groups.pop(id(run), []):
+            for row in groups.pop(run_key(run), []):
                 if voltage_above_ev_maximum(row, tol_v):
                     vagg.add(row, row.pv - row.ev_vmax)
             for row in rows:
@@ -586,8 +586,13 @@ def precharge_rows(run) -> list:
     return out
 
 
+def run_key(run) -> tuple:
+    """A run's identity that survives rebuilding the runs: (connection, first frame)."""
+    return (run.conn, run.first.frame)
+
+
 def precharge_before_loops(session, ctx=None) -> dict:
-    """{id(loop run) or id(PreCharge run): [Row …]}: the PreCharge rows (see
+    """{:func:`run_key` of a loop run or of a PreCharge run: [Row …]}: the PreCharge rows (see
     :func:`precharge_rows`) of each connection grouped under the charge loop that follows
     them on the connection, or under the PreCharge run itself when no loop follows before
     the next PreCharge (a fresh dict per call)."""
@@ -599,7 +604,7 @@ def precharge_before_loops(session, ctx=None) -> dict:
         later_pre = nxt is not None and any(
             o is not pre and o.conn == pre.conn and pre.last.time < o.first.time < nxt.first.time
             for o in message_runs(session, "precharge", ctx))
-        key = id(nxt) if nxt is not None and not later_pre else id(pre)
+        key = run_key(nxt) if nxt is not None and not later_pre else run_key(pre)
         out.setdefault(key, []).extend(precharge_rows(pre))
     return out
 
