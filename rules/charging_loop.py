@@ -756,3 +756,141 @@ class LoopEndedWithoutPowerDeliveryStop(LoopRule):
                 evidence={"expected": "PowerDeliveryReq (Stop) after the last loop response",
                           "actual": what, "last_message": excerpt(last),
                           "lost_bytes": lost_bytes(ctx, run.conn)})
+
+
+class EvseDeliveredNoCurrent(LoopRule):
+    """The EVSE delivered no current although the EV asked for it and the EVSE allowed it.
+
+    What it checks: stretches of consecutive charge-loop cycles (CurrentDemand, -20
+    scheduled-mode DC_ChargeLoop) in which EVSEPresentCurrent stays at or below
+    ``max_current_a`` while EVTargetCurrent is at least ``min_request_a`` and the EVSE's own
+    limits allow that much (min(EVTargetCurrent, EVSEMaximumCurrentLimit,
+    EVSEMaximumPowerLimit / EVSEPresentVoltage) ≥ ``min_request_a``, EVTargetCurrent ≥
+    EVSEMinimumCurrentLimit), for at least ``min_s`` seconds and ``min_cycles`` cycles —
+    whatever the voltage: a charger that reports its output at or near the EV's target
+    voltage while no current flows is not limited by the battery, unless that voltage is
+    the battery's own (within ``battery_tolerance_v`` of the EV's PreCharge target, or
+    current already flowed in this loop): then the load sets the current (a lamp on a test
+    rig; LIM005). Cycles in which the EVSE signals that it is stopping or not ready
+    (EVSE_NotReady, EVSE_Shutdown, EVSE_EmergencyShutdown, EVSE_Malfunction,
+    EVSE_UtilityInterruptEvent, EVSENotification StopCharging / Terminate / Pause), in which
+    the EV is stopping (EVErrorCode, EVReady false, ChargingComplete) or whose present values
+    are implausible (MSG020) end a stretch. One finding per stretch, from its first to its
+    last response, with the number of cycles, the duration, what was asked and allowed and
+    what was delivered, and how the stretch ended. LIM004 / LIM005 (a shortfall) stand down
+    on the cycles reported here. A normal start of the loop, where the current follows the
+    EV's ramp within a few seconds, is not a finding.
+    Why it matters: no energy flows although both sides agreed to charge: the session
+    fails its purpose (user needs not met), and EVs abort when the current they measure
+    differs from the one they asked for (EVErrorCode FAILED_ChargingCurrentdifferential).
+    Fix (SECC): switch the power modules on when the loop starts and follow EVTargetCurrent;
+    if the output cannot deliver, say so (EVSE_NotReady / EVSE_Shutdown, EVSENotification
+    StopCharging) or announce the real limits instead of reporting 0 A; report the measured
+    output.
+    Source: ISO 15118-2 / DIN 70121 CurrentDemandReqType EVTargetCurrent (the current the EV
+    requests), CurrentDemandResType EVSEPresentCurrent (the EVSE's present output current)
+    and its limits; PROTOCOL_FACTS §4D "Derived sanity" (⚠ analyst-derived: EVSEPresentCurrent
+    ≈ min(EVTargetCurrent, EVSE limits); the 1 A, 2 A and 10 s defaults are analyst choices,
+    well above the 1-3 s in which chargers in the reference captures follow the EV's ramp).
+    """
+
+    code = "CHL007"
+    title = "EVSE delivered no current"
+    severity = "error"
+    category = "charging-loop"
+    kinds = ("no-current",)
+    explains = ("ev-error", "ev-stop", "ev-abort", "ev-timeout", "evse-stop", "evse-abort",
+                "no-session-stop", "connection-reset", "under-delivery")
+    culprit = "SECC"
+    protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
+    params = {"max_current_a": 1.0, "min_request_a": 2.0, "min_s": 10.0, "min_cycles": 5,
+              "voltage_tolerance_v": 10.0, "battery_tolerance_v": 20.0}
+    requirement = ("EVSEPresentCurrent ≈ min(EVTargetCurrent, EVSE limits) while charging "
+                   "(§4D ⚠ derived)")
+
+    def check(self, session, ctx):
+        # limits.py holds the loop table and imports this module: import it here
+        from .limits import allowed_current, battery_voltage, no_current_stretches
+        for run, st in no_current_stretches(session, ctx, self.p):
+            first, last = st[0], st[-1]
+            dur = last.t - first.t
+            asked = max(r.ti for r in st)
+            delivered = max(abs(r.pi) for r in st)
+            allowed = max(allowed_current(r) for r in st)
+            worst = max(st, key=lambda r: allowed_current(r) - abs(r.pi))
+            volts = [r.pv for r in st if r.pv is not None]
+            targets = [r.tv for r in st if r.tv is not None]
+            limits = []
+            if worst.imax is not None:
+                limits.append(f"EVSEMaximumCurrentLimit {worst.imax:.1f} A")
+            if worst.pmax:
+                limits.append(f"EVSEMaximumPowerLimit {worst.pmax / 1000:.1f} kW")
+            vtxt = ""
+            if volts:
+                lo, hi = min(volts), max(volts)
+                vtxt = f"; output {lo:.1f} V" if hi - lo < 1 else f"; output {lo:.1f}-{hi:.1f} V"
+                if targets:
+                    vtxt += f", EV target {max(targets):.1f} V"
+            batt = battery_voltage(session, run, ctx)
+            end, end_frames = self._ending(run, st)
+            frames = first.cyc.frames + worst.cyc.frames + last.cyc.frames + end_frames
+            limits_from = sorted({e.frame for e in (worst.src.get("imax"), worst.src.get("pmax"))
+                                  if e is not None})
+            yield self.finding(
+                session, frames,
+                f"For {dur:.1f} s ({len(st)} cycles, {first.cyc.res.name} frames "
+                f"{first.cyc.res.frame}-{last.cyc.res.frame}) the EVSE delivered no current (at "
+                f"most {delivered:.2f} A) although the EV asked for up to {asked:.1f} A and the "
+                f"EVSE's limits allowed {allowed:.1f} A ({', '.join(limits) or 'no EVSE maximum known'})"
+                f"{vtxt}; {end}",
+                time=first.t, measured=round(delivered, 3), limit=round(allowed, 3), unit="A",
+                evidence={"expected": f"EVSEPresentCurrent ≈ min(EVTargetCurrent, EVSE limits), "
+                                      f"up to {allowed:.1f} A",
+                          "actual": f"≤ {delivered:.2f} A for {dur:.1f} s",
+                          "count": len(st), "cycles": len(st), "duration_s": round(dur, 3),
+                          "first_frame": first.cyc.frames[0], "last_frame": last.cyc.frames[-1],
+                          "requested_max_A": round(asked, 3), "delivered_max_A": round(delivered, 3),
+                          "allowed_max_A": round(allowed, 3),
+                          "precharge_target_V": batt[0] if batt else None,
+                          "limits_from_frames": limits_from,
+                          "ended": end,
+                          "first": {"request": excerpt(first.cyc.req, _NC_KEYS),
+                                    "response": excerpt(first.cyc.res, _NC_KEYS)},
+                          "last": {"request": excerpt(last.cyc.req, _NC_KEYS),
+                                   "response": excerpt(last.cyc.res, _NC_KEYS)}})
+
+    def _ending(self, run, st) -> tuple[str, list]:
+        """How a stretch ended, in words, and the frame that shows it."""
+        after = None
+        seen = False
+        for c in run.cycles:
+            if seen and c.res is not None:
+                after = c
+                break
+            if c is st[-1].cyc:
+                seen = True
+        if after is None:
+            return end_text(run), [x.frame for x in (run.after, run.end) if x is not None]
+        r, q = after.r, after.q
+        i = r.get("EVSEPresentCurrent_A")
+        err = q.get("EVErrorCode")
+        if isinstance(err, str) and err not in ("NO_ERROR", "NoData"):
+            return (f"then the EV reported EVErrorCode {err} ({after.req.name} frame "
+                    f"{after.req.frame})"), [after.req.frame]
+        if r.get("EVSEStatusCode") not in (None, "EVSE_Ready", "EVSE_IsolationMonitoringActive"):
+            return (f"then the EVSE reported {r.get('EVSEStatusCode')} ({after.res.name} frame "
+                    f"{after.res.frame})"), [after.res.frame]
+        if r.get("EVSENotification") in STOP_NOTIFICATION:
+            return (f"then the EVSE asked to stop (EVSENotification {r.get('EVSENotification')}, "
+                    f"frame {after.res.frame})"), [after.res.frame]
+        if i is not None and abs(i) > self.p["max_current_a"]:
+            return f"then current flowed ({i:.1f} A, frame {after.res.frame})", [after.res.frame]
+        t = q.get("EVTargetCurrent_A")
+        if t is not None and t < self.p["min_request_a"]:
+            return (f"then the EV lowered its request to {t:.1f} A (frame {after.req.frame})",
+                    [after.req.frame])
+        return f"until frame {after.res.frame}", [after.res.frame]
+
+
+_NC_KEYS = ("EVTargetCurrent", "EVTargetVoltage", "EVSEPresentCurrent", "EVSEPresentVoltage",
+            "EVSEStatusCode", "EVSEMaximumCurrentLimit", "EVSECurrentLimitAchieved")

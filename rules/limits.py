@@ -11,12 +11,26 @@ the first of the alternatives present (``EVSEMaximumCurrentLimit`` in DIN / ISO-
 
 The relations are those of PROTOCOL_FACTS §4D: the CPD rules ([V2G2-477]) are hard facts;
 the loop relations are analyst-derived (⚠) — their tolerances are parameters.
+
+Two shared judgements live here with the loop table, so that one defect gives one finding:
+
+* :func:`implausible_marks` — EVSE present values that cannot be measurements (far above every
+  maximum either side announced, and the climb to them). MSG020 reports them; the limit rules
+  judge only plausible measurements and skip the marked quantities of a row (``Row.bad``).
+* :func:`no_current_stretches` — sustained stretches in which the EVSE delivered no current
+  although the EV asked for it and the EVSE's limits allowed it. CHL007 reports them; LIM004 /
+  LIM005 (a shortfall) stand down on the cycles they cover.
+
+Both use their rule's default parameters for the stand-down (:data:`IMPLAUSIBLE_DEFAULTS`,
+:data:`NO_CURRENT_DEFAULTS`): a profile that re-parameterises MSG020 / CHL007 changes what
+they report, not what the limit rules skip.
 """
 from __future__ import annotations
 
 from collections import deque
 
-from .charging_loop import LoopRule, _cached, excerpt, loop_runs, message_runs
+from .charging_loop import (STOP_NOTIFICATION, STOP_STATUS, LoopRule, _cached, excerpt, flag,
+                            loop_runs, message_runs)
 from .helpers import facts, is_failed
 
 # alternatives per quantity: DIN / ISO-2 first, then ISO 15118-20, then AC
@@ -26,6 +40,8 @@ EVSE_PMAX = ("EVSEMaximumPowerLimit_W", "EVSEMaximumChargePower_W")
 EV_IMAX = ("EVMaximumCurrentLimit_A", "EVMaximumChargeCurrent_A", "EVMaxCurrent_A")
 EV_VMAX = ("EVMaximumVoltageLimit_V", "EVMaximumVoltage_V", "EVMaxVoltage_V")
 EV_PMAX = ("EVMaximumPowerLimit_W", "EVMaximumChargePower_W")
+EVSE_IMIN = ("EVSEMinimumCurrentLimit_A", "EVSEMinimumChargeCurrent_A")
+EVSE_VMIN = ("EVSEMinimumVoltageLimit_V", "EVSEMinimumVoltage_V")
 REG_TOL = "EVSECurrentRegulationTolerance_A"
 
 #: (minimum, maximum, what) pairs checked in ChargeParameterDiscovery and loop messages.
@@ -59,16 +75,25 @@ class Row:
     """One loop cycle with the values the rules compare: the EV's request (``ti``, ``tv``:
     target current / voltage), the EVSE's output (``pi``, ``pv``, ``p``), the limits in force
     (``imax``, ``vmax``, ``pmax`` from this response, an earlier one or the
-    ChargeParameterDiscoveryRes, each with the event it came from in ``src``), the EV's
-    maxima, the SoC and the current tolerance (EVSECurrentRegulationTolerance when given)."""
+    ChargeParameterDiscoveryRes, each with the event it came from in ``src``; ``imin`` the
+    EVSE's minimum current), the EV's maxima, the SoC and the current tolerance
+    (EVSECurrentRegulationTolerance when given). ``bad``: the present quantities of this
+    response that are not measurements (:func:`implausible_marks`: "current", "voltage";
+    the limit rules do not judge them)."""
 
     __slots__ = ("cyc", "t", "ti", "tv", "pi", "pv", "p", "imax", "vmax", "pmax", "src", "own",
-                 "ev_imax", "ev_vmax", "ev_pmax", "soc", "reg_tol", "ev_error", "failed")
+                 "ev_imax", "ev_vmax", "ev_pmax", "soc", "reg_tol", "ev_error", "failed", "imin",
+                 "bad")
 
     def __init__(self, cyc):
         self.cyc = cyc
         self.t = cyc.time
         self.src = {}
+        self.bad = frozenset()
+        for k in ("ti", "tv", "pi", "pv", "p", "imax", "vmax", "pmax", "own", "ev_imax",
+                  "ev_vmax", "ev_pmax", "soc", "reg_tol", "imin"):
+            setattr(self, k, None)
+        self.ev_error = self.failed = False
 
 
 def loop_table(session, ctx=None) -> list[tuple]:
@@ -89,6 +114,7 @@ def _build_table(session, ctx) -> list[tuple]:
         ev_lim = {"ev_imax": pick(cpd_q, EV_IMAX), "ev_vmax": pick(cpd_q, EV_VMAX),
                   "ev_pmax": pick(cpd_q, EV_PMAX)}
         reg_tol = cpd_r.get(REG_TOL)
+        imin = pick(cpd_r, EVSE_IMIN)
         rows = []
         for cyc in run.cycles:
             q, r = cyc.q, cyc.r
@@ -116,11 +142,193 @@ def _build_table(session, ctx) -> list[tuple]:
                 setattr(row, name, ev_lim[name])
             row.soc = q.get("SoC_pct")
             row.reg_tol = r.get(REG_TOL, reg_tol)
+            own_min = pick(r, EVSE_IMIN)
+            if own_min is not None and not row.failed:
+                imin = own_min
+            row.imin = imin
             err = q.get("EVErrorCode")
             row.ev_error = isinstance(err, str) and err not in ("NO_ERROR", "NoData")
             rows.append(row)
+        for row, bad in zip(rows, implausible_marks(rows, IMPLAUSIBLE_DEFAULTS)):
+            row.bad = bad
         out.append((run, rows))
     return out
+
+
+# ---------------------------------------------------------------- plausibility (MSG020)
+#: Default parameters of the plausibility judgement (MSG020's ``params``): ``factor`` — how
+#: far above the largest announced maximum a present value must be to be impossible;
+#: ``min_excess_a`` / ``min_excess_v`` — and by at least this much (small limits make a
+#: factor meaningless); ``current_tolerance_a`` / ``voltage_tolerance_v`` — the regulation
+#: margin above which a value on its way to / from an impossible one belongs to it.
+IMPLAUSIBLE_DEFAULTS = {"factor": 2.0, "min_excess_a": 50.0, "min_excess_v": 100.0,
+                        "current_tolerance_a": 5.0, "voltage_tolerance_v": 10.0}
+
+#: (quantity, present value, [announced maxima of both sides and the EV's target], [the EV's
+#: target, else the EVSE's maximum], excess floor key, tolerance key)
+_QUANTITIES = (("current", "pi", ("imax", "ev_imax", "ti"), ("ti", "imax"), "min_excess_a",
+                "current_tolerance_a"),
+               ("voltage", "pv", ("vmax", "ev_vmax", "tv"), ("tv", "vmax"), "min_excess_v",
+                "voltage_tolerance_v"))
+
+
+def ceiling(row, names) -> float | None:
+    """The largest of the row's values named in ``names`` (announced maxima, targets) that are
+    known and positive; None when none is."""
+    xs = [v for v in (getattr(row, n) for n in names) if v is not None and v > 0]
+    return max(xs) if xs else None
+
+
+def implausible_marks(rows, p: dict) -> list[frozenset]:
+    """For each loop row, the present quantities ("current", "voltage") that cannot be a
+    measurement.
+
+    A value is *impossible* when it exceeds ``p["factor"]`` × the largest maximum either side
+    announced for it (EVSEMaximumCurrentLimit / …VoltageLimit in force, the EV's
+    EVMaximumCurrentLimit / …VoltageLimit, and the EV's target) and that maximum by more than
+    ``p["min_excess_a"]`` / ``p["min_excess_v"]`` (at least one announced maximum must be
+    known). The values next to an impossible one that are still above the EV's target (the
+    EVSE's maximum when the request has none) by more than the tolerance and move
+    monotonically toward it (a counter-like climb) or away from it (its decay) are the same
+    defect and are marked too. Rows without a response, FAILED responses and negative values
+    (discharge) are never marked. ``rows``: :class:`Row` list of one loop; returns a list of
+    the same length (units: A, V)."""
+    marks: list[set] = [set() for _ in rows]
+    for what, attr, maxima, own, floor_key, tol_key in _QUANTITIES:
+        vals = []
+        for row in rows:
+            v = getattr(row, attr)
+            ok = row.cyc.res is not None and not row.failed and v is not None and v > 0
+            vals.append(v if ok else None)
+        anchor = []
+        for row, v in zip(rows, vals):
+            top = ceiling(row, maxima[:2])          # an announced maximum must be known
+            c = ceiling(row, maxima) if top is not None else None
+            anchor.append(c is not None and v is not None and v > p["factor"] * c
+                          and v - c > p[floor_key])
+        tol = p[tol_key]
+
+        def above(i) -> bool:
+            """Above what the EV asks for (else what the EVSE allows itself)."""
+            c = getattr(rows[i], own[0])
+            if c is None:
+                c = getattr(rows[i], own[1])
+            return vals[i] is not None and c is not None and vals[i] > c + tol
+
+        for i, a in enumerate(anchor):
+            if not a:
+                continue
+            marks[i].add(what)
+            j = i - 1                       # the climb: non-decreasing toward the anchor
+            while j >= 0 and not anchor[j] and above(j) and vals[j] <= vals[j + 1] + tol:
+                marks[j].add(what)
+                j -= 1
+            j = i + 1                       # the decay: non-increasing away from it
+            while j < len(rows) and not anchor[j] and above(j) and vals[j] <= vals[j - 1] + tol:
+                marks[j].add(what)
+                j += 1
+    return [frozenset(m) for m in marks]
+
+
+# ---------------------------------------------------------------- no current (CHL007)
+#: Default parameters of the no-current judgement (CHL007's ``params``): see
+#: :func:`no_current_stretches`.
+NO_CURRENT_DEFAULTS = {"max_current_a": 1.0, "min_request_a": 2.0, "min_s": 10.0,
+                       "min_cycles": 5, "voltage_tolerance_v": 10.0,
+                       "battery_tolerance_v": 20.0}
+
+#: DC_EVSEStatusCode values under which the EVSE is not expected to deliver.
+_NOT_DELIVERING = STOP_STATUS | {"EVSE_NotReady", "EVSE_UtilityInterruptEvent"}
+
+
+def no_current_stretches(session, ctx=None, p: dict | None = None) -> list[tuple]:
+    """[(run, [Row …])]: the stretches of consecutive charge-loop cycles in which the EVSE
+    delivered no current although the EV asked for it and the EVSE's own limits allowed it,
+    lasting at least ``min_s`` seconds and ``min_cycles`` cycles (cached per parameters).
+
+    A cycle counts when its response is not FAILED, |EVSEPresentCurrent| ≤ ``max_current_a``,
+    EVTargetCurrent ≥ ``min_request_a`` and ≥ the EVSE's minimum current, min(EVTargetCurrent,
+    EVSEMaximumCurrentLimit, EVSEMaximumPowerLimit / EVSEPresentVoltage) ≥ ``min_request_a``,
+    the present values are plausible (:func:`implausible_marks`), the EVSE is not stopping or
+    not ready (DC_EVSEStatusCode EVSE_NotReady / …Shutdown / …Malfunction /
+    …UtilityInterruptEvent, EVSENotification StopCharging / Terminate / Pause) and the EV is
+    not (EVErrorCode, EVReady false, ChargingComplete). A stretch whose median output voltage
+    holds the EV's target voltage (within ``voltage_tolerance_v``) is load-limited — the EV's
+    own voltage target sets the current (a lamp on a test rig) — and is left out, unless the
+    loop had delivered no current before it and that voltage is more than
+    ``battery_tolerance_v`` above the battery voltage the EV declared in PreCharge (no battery
+    holds the output there while drawing no current). ``p``: parameters (default
+    :data:`NO_CURRENT_DEFAULTS`). Units: A, V, s."""
+    p = {**NO_CURRENT_DEFAULTS, **(p or {})}
+    key = "no_current:" + repr(sorted(p.items()))
+    return _cached(ctx, session, key, lambda: _build_no_current(session, ctx, p))
+
+
+def _build_no_current(session, ctx, p) -> list[tuple]:
+    out = []
+    for run, rows in loop_table(session, ctx):
+        batt = battery_voltage(session, run, ctx)
+        delivered = False          # current flowed earlier in this loop
+        cur: list = []
+        flowed_before = False
+        for row in rows + [None]:
+            ok = row is not None and _no_current(row, p)
+            if ok:
+                if not cur:
+                    flowed_before = delivered
+                cur.append(row)
+            else:
+                if len(cur) >= p["min_cycles"] and cur[-1].t - cur[0].t >= p["min_s"] and \
+                        not _load_limited(cur, p, batt[0] if batt else None, flowed_before):
+                    out.append((run, cur))
+                cur = []
+            if row is not None and row.pi is not None and row.pi > p["max_current_a"] \
+                    and not row.bad and not row.failed:
+                delivered = True
+    return out
+
+
+def _no_current(row, p) -> bool:
+    """Whether one loop row counts for "no current although asked and allowed" (the voltage
+    is judged per stretch, :func:`_load_limited`)."""
+    if row.cyc.res is None or row.failed or row.bad or row.ev_error:
+        return False
+    if row.pi is None or row.ti is None or abs(row.pi) > p["max_current_a"]:
+        return False
+    if row.ti < p["min_request_a"] or (row.imin is not None and row.ti < row.imin):
+        return False
+    allowed = allowed_current(row)
+    if allowed is None or allowed < p["min_request_a"]:
+        return False
+    r = row.cyc.r
+    if r.get("EVSEStatusCode") in _NOT_DELIVERING or r.get("EVSENotification") in STOP_NOTIFICATION:
+        return False
+    if row.cyc.q.get("EVReady") is False or flag(row.cyc.qb, "ChargingComplete") is True:
+        return False
+    return True
+
+
+def _median(xs: list) -> float | None:
+    xs = sorted(x for x in xs if x is not None)
+    return xs[len(xs) // 2] if xs else None
+
+
+def _load_limited(stretch, p, batt, flowed_before) -> bool:
+    """Whether a no-current stretch is load-limited operation at the EV's target voltage: the
+    median output voltage is within ``voltage_tolerance_v`` of (or above) the median
+    EVTargetVoltage, and either current flowed earlier in the loop (the battery may have
+    reached that voltage), or the battery voltage is unknown, or the output is within
+    ``battery_tolerance_v`` of the battery voltage the EV declared in PreCharge."""
+    pv = _median([r.pv for r in stretch])
+    tv = _median([r.tv for r in stretch])
+    if pv is None or tv is None or pv < tv - p["voltage_tolerance_v"]:
+        return False
+    return flowed_before or batt is None or pv <= batt + p["battery_tolerance_v"]
+
+
+def covered_by_no_current(session, ctx=None) -> set:
+    """ids of the loop rows in the default no-current stretches (LIM004 / LIM005 skip them)."""
+    return {id(r) for _, st in no_current_stretches(session, ctx) for r in st}
 
 
 def _frames(*rows) -> list[int]:
@@ -179,7 +387,8 @@ class EvseAboveOwnMaximum(LoopRule):
     against EVSEMaximumPowerLimit + ``power_tolerance_pct``. The limits in force are those
     of the same response, else of the last response that had them, else of
     ChargeParameterDiscoveryRes (-20: EVSEMaximumChargeCurrent / …Voltage / …ChargePower).
-    One finding per quantity and loop.
+    One finding per quantity and loop. Present values that cannot be measurements (far
+    above every maximum either side announced) are MSG020's and are not judged here.
     Why it matters: the EVSE either delivers more than it declared it can (grid overload,
     safety: ChargeX PFMEA severity 10) or reports its limits or measurements wrongly; the EV
     plans with these limits.
@@ -209,16 +418,16 @@ class EvseAboveOwnMaximum(LoopRule):
             for row in rows:
                 if row.failed:
                     continue
-                if row.pv is not None and row.vmax is not None:
+                if row.pv is not None and row.vmax is not None and "voltage" not in row.bad:
                     x = row.pv - row.vmax
                     if x > self.p["voltage_tolerance_v"]:
                         aggs["voltage"].add(row, x)
-                if row.pi is not None and row.imax is not None:
+                if row.pi is not None and row.imax is not None and "current" not in row.bad:
                     tol = max(row.reg_tol or 0.0, self.p["current_tolerance_a"])
                     x = row.pi - row.imax
                     if x > tol:
                         aggs["current"].add(row, x)
-                if row.p is not None and row.pmax is not None and row.pmax > 0:
+                if row.p is not None and row.pmax is not None and row.pmax > 0 and not row.bad:
                     x = row.p - row.pmax
                     if x > row.pmax * self.p["power_tolerance_pct"] / 100.0:
                         aggs["power"].add(row, x)
@@ -257,15 +466,27 @@ class EvseAboveEvMaximum(LoopRule):
 
     What it checks: EVSEPresentVoltage against the EV's EVMaximumVoltageLimit (-20:
     EVMaximumVoltage; from the loop request, else ChargeParameterDiscoveryReq) +
-    ``voltage_tolerance_v``, and EVSEPresentCurrent against EVMaximumCurrentLimit (-20:
-    EVMaximumChargeCurrent) + ``current_tolerance_a``. One finding per quantity and loop.
+    ``voltage_tolerance_v`` — in the charge loop and in the PreCharge responses before it
+    (PreChargeRes / -20 DC_PreChargeRes, the only DC responses before the loop that carry
+    EVSEPresentVoltage: a charger that enters PreCharge still at its ~500 V cable-check
+    voltage) — and EVSEPresentCurrent against EVMaximumCurrentLimit (-20:
+    EVMaximumChargeCurrent) + ``current_tolerance_a`` in the loop. One finding per quantity
+    and loop; the PreCharge responses before a loop belong to that loop's voltage finding (a
+    voltage that is still too high when the loop starts is one problem), a PreCharge loop
+    that no charge loop follows gets its own. Present values that cannot be measurements
+    (MSG020) are not judged here. PRE005 (PreCharge overshoot above the EV's target) stands
+    down for the PreChargeRes this rule covers: a PreCharge voltage above the EV's maximum
+    is above its target too, and is reported once, here.
     Why it matters: the EV's maxima protect its battery; an EVSE that applies more voltage
     or current than the EV allows risks damage, and the EV will abort (EVErrorCode
-    FAILED_ChargingVoltageOutOfRange / FAILED_ChargingCurrentdifferential).
+    FAILED_ChargingVoltageOutOfRange / FAILED_ChargingCurrentdifferential). During PreCharge
+    the EV closes its contactors onto whatever voltage the EVSE holds.
     Fix (SECC): never exceed the EV's maxima (regulate to min(EV target, EV maximum, EVSE
-    maximum)); check the measurement and the encoding of the values.
+    maximum)); discharge the output after the cable check (isolation test) before PreCharge;
+    check the measurement and the encoding of the values.
     Source: PROTOCOL_FACTS §4D "Derived sanity" (⚠ analyst-derived; tolerances are
-    parameters); ISO 15118-2 / DIN 70121 CurrentDemandReqType, DC_EVChargeParameterType.
+    parameters) and "During CableCheck the EVSE applies a test voltage" (500 V); ISO 15118-2
+    / DIN 70121 CurrentDemandReqType, PreChargeResType, DC_EVChargeParameterType.
     """
 
     code = "LIM002"
@@ -281,35 +502,115 @@ class EvseAboveEvMaximum(LoopRule):
                    "EVMaximumCurrentLimit (§4D ⚠ derived)")
 
     def check(self, session, ctx):
+        tol_v = self.p["voltage_tolerance_v"]
+        groups = precharge_before_loops(session, ctx)
         for run, rows in loop_table(session, ctx):
             vagg, iagg = _Exceed(), _Exceed()
+            for row in groups.pop(run_key(run), []):
+                if voltage_above_ev_maximum(row, tol_v):
+                    vagg.add(row, row.pv - row.ev_vmax)
             for row in rows:
                 if row.failed:
                     continue
-                if row.pv is not None and row.ev_vmax is not None and row.ev_vmax > 0:
-                    x = row.pv - row.ev_vmax
-                    if x > self.p["voltage_tolerance_v"]:
-                        vagg.add(row, x)
-                if row.pi is not None and row.ev_imax is not None and row.ev_imax > 0:
+                if voltage_above_ev_maximum(row, tol_v) and "voltage" not in row.bad:
+                    vagg.add(row, row.pv - row.ev_vmax)
+                if row.pi is not None and row.ev_imax is not None and row.ev_imax > 0 \
+                        and "current" not in row.bad:
                     x = row.pi - row.ev_imax
                     if x > self.p["current_tolerance_a"]:
                         iagg.add(row, x)
-            for agg, what, unit, val, lim, lname in (
-                    (vagg, "voltage", "V", "pv", "ev_vmax", "EVMaximumVoltageLimit"),
-                    (iagg, "current", "A", "pi", "ev_imax", "EVMaximumCurrentLimit")):
-                if not agg.n:
-                    continue
-                w = agg.worst
-                v, limit = getattr(w, val), getattr(w, lim)
-                yield self.finding(
-                    session, agg.frames(),
-                    f"The EVSE's {what} exceeded the EV's maximum {_span(agg)}: {v:.1f} {unit} "
-                    f"against {lname} {limit:.1f} {unit}",
-                    time=agg.first.t, measured=round(v, 3), limit=round(limit, 3), unit=unit,
-                    evidence={"expected": f"EVSEPresent{what.capitalize()} ≤ the EV's {lname}",
-                              "actual": f"{v:.2f} {unit} > {limit:.2f} {unit}", "count": agg.n,
-                              "worst": _proof(w, ("EVSEPresentVoltage", "EVSEPresentCurrent",
-                                                  *_schema_names(lim)))})
+            yield from self._findings(session, vagg, iagg)
+        for rows in groups.values():          # PreCharge loops without a charge loop after
+            vagg = _Exceed()
+            for row in rows:
+                if voltage_above_ev_maximum(row, tol_v):
+                    vagg.add(row, row.pv - row.ev_vmax)
+            yield from self._findings(session, vagg, _Exceed())
+
+    def _findings(self, session, vagg, iagg):
+        for agg, what, unit, val, lim, lname in (
+                (vagg, "voltage", "V", "pv", "ev_vmax", "EVMaximumVoltageLimit"),
+                (iagg, "current", "A", "pi", "ev_imax", "EVMaximumCurrentLimit")):
+            if not agg.n:
+                continue
+            w = agg.worst
+            v, limit = getattr(w, val), getattr(w, lim)
+            names = sorted({r.cyc.res.name for r in (agg.first, agg.worst, agg.last)},
+                           key=lambda n: "PreCharge" not in n)
+            where = f" in {' and '.join(names)}" if len(names) > 1 or "PreCharge" in names[0] else ""
+            yield self.finding(
+                session, agg.frames(),
+                f"The EVSE's {what} exceeded the EV's maximum{where} {_span(agg)}: {v:.1f} {unit} "
+                f"against {lname} {limit:.1f} {unit}",
+                time=agg.first.t, measured=round(v, 3), limit=round(limit, 3), unit=unit,
+                evidence={"expected": f"EVSEPresent{what.capitalize()} ≤ the EV's {lname}",
+                          "actual": f"{v:.2f} {unit} > {limit:.2f} {unit}", "count": agg.n,
+                          "first": _proof(agg.first, ("EVSEPresentVoltage", "EVSEPresentCurrent",
+                                                      "EVTargetVoltage")),
+                          "worst": _proof(w, ("EVSEPresentVoltage", "EVSEPresentCurrent",
+                                              *_schema_names(lim)))})
+
+
+def evse_minimum_voltage(run) -> float | None:
+    """The EVSE's minimum output voltage (V) announced in the ChargeParameterDiscoveryRes
+    before a run (EVSEMinimumVoltageLimit, -20 EVSEMinimumVoltage); None when unknown or not
+    positive."""
+    if run.cpd_res is None:
+        return None
+    v = pick(facts(run.cpd_res), EVSE_VMIN)
+    return v if v is not None and v > 0 else None
+
+
+def voltage_above_ev_maximum(row, tolerance_v: float) -> bool:
+    """Whether a row's EVSEPresentVoltage exceeds the EV's maximum voltage by more than
+    ``tolerance_v`` V (LIM002's condition; False when either value is unknown)."""
+    return (row.pv is not None and row.ev_vmax is not None and row.ev_vmax > 0
+            and row.pv - row.ev_vmax > tolerance_v)
+
+
+def precharge_rows(run) -> list:
+    """:class:`Row` objects of a PreCharge loop's answered cycles: ``pv`` (EVSEPresentVoltage),
+    ``tv`` (EVTargetVoltage) and the EV's maximum voltage ``ev_vmax`` from the request, else
+    the ChargeParameterDiscoveryReq before the loop (V)."""
+    cpd_q = facts(run.cpd_req) if run.cpd_req is not None else {}
+    ev_vmax = pick(cpd_q, EV_VMAX)
+    out = []
+    for cyc in run.cycles:
+        if cyc.res is None:
+            continue
+        r = cyc.r
+        if is_failed(r.get("ResponseCode")):
+            continue
+        row = Row(cyc)
+        row.pv = r.get("EVSEPresentVoltage_V")
+        row.tv = cyc.q.get("EVTargetVoltage_V")
+        v = pick(cyc.q, EV_VMAX)
+        row.ev_vmax = v if v is not None else ev_vmax
+        out.append(row)
+    return out
+
+
+def run_key(run) -> tuple:
+    """A run's identity that survives rebuilding the runs: (connection, first frame)."""
+    return (run.conn, run.first.frame)
+
+
+def precharge_before_loops(session, ctx=None) -> dict:
+    """{:func:`run_key` of a loop run or of a PreCharge run: [Row …]}: the PreCharge rows (see
+    :func:`precharge_rows`) of each connection grouped under the charge loop that follows
+    them on the connection, or under the PreCharge run itself when no loop follows before
+    the next PreCharge (a fresh dict per call)."""
+    loops = loop_runs(session, ctx)
+    out: dict = {}
+    for pre in message_runs(session, "precharge", ctx):
+        nxt = next((lp for lp in loops if lp.conn == pre.conn and lp.first.time >= pre.last.time),
+                   None)
+        later_pre = nxt is not None and any(
+            o is not pre and o.conn == pre.conn and pre.last.time < o.first.time < nxt.first.time
+            for o in message_runs(session, "precharge", ctx))
+        key = run_key(nxt) if nxt is not None and not later_pre else run_key(pre)
+        out.setdefault(key, []).extend(precharge_rows(pre))
+    return out
 
 
 class EvTargetAboveEvseMaximum(LoopRule):
@@ -348,7 +649,7 @@ class EvTargetAboveEvseMaximum(LoopRule):
                     aggs["current"].add(row, ti - row.imax)
                 if tv is not None and row.vmax is not None and tv - row.vmax > tol_v:
                     aggs["voltage"].add(row, tv - row.vmax)
-                if row.ti is not None and row.pv is not None and row.pmax:
+                if row.ti is not None and row.pv is not None and row.pmax and "voltage" not in row.bad:
                     x = row.ti * row.pv - row.pmax
                     if x > row.pmax * self.p["power_tolerance_pct"] / 100.0:
                         aggs["power"].add(row, x)
@@ -378,9 +679,10 @@ class EvTargetAboveEvseMaximum(LoopRule):
                                                   "EVSEPresentVoltage", *_schema_names(ln)))})
 
 
-def _allowed_current(row) -> float | None:
-    """What the EVSE should deliver: min(EVTargetCurrent, EVSE maximum current, EVSE maximum
-    power / present voltage); None without a target."""
+def allowed_current(row) -> float | None:
+    """What the EVSE should deliver (A): min(EVTargetCurrent, EVSE maximum current, EVSE
+    maximum power / present voltage) of a loop :class:`Row`; None without a target or a
+    present current."""
     if row.ti is None or row.pi is None:
         return None
     a = row.ti
@@ -391,14 +693,17 @@ def _allowed_current(row) -> float | None:
     return a
 
 
-def _short_stretches(rows, classify, tol_a, tol_pct):
+def _short_stretches(rows, classify, tol_a, tol_pct, skip=frozenset()):
     """Stretches of consecutive rows where the EVSE delivers less than allowed (gap >
-    tolerance) and ``classify(row)`` holds: [(rows of the stretch, [gap …])]."""
+    tolerance) and ``classify(row)`` holds: [(rows of the stretch, [gap …])]. Rows with
+    implausible present values and rows whose id is in ``skip`` (the no-current stretches,
+    CHL007's) end a stretch."""
     out, cur, gaps = [], [], []
     for row in rows:
-        a = _allowed_current(row)
+        a = allowed_current(row)
         ok = False
-        if a is not None and not row.ev_error and not row.failed and classify(row):
+        if a is not None and not row.ev_error and not row.failed and not row.bad \
+                and id(row) not in skip and classify(row):
             gap = a - row.pi
             tol = max(row.reg_tol or 0.0, tol_a, tol_pct / 100.0 * a)
             if gap > tol:
@@ -418,21 +723,31 @@ class _UnderDelivery(LoopRule):
     """Shared logic of LIM004 / LIM005 (no code: not a rule itself)."""
 
     params = {"min_s": 10.0, "current_tolerance_a": 5.0, "current_tolerance_pct": 5.0,
-              "voltage_tolerance_v": 10.0}
+              "voltage_tolerance_v": 10.0, "battery_tolerance_v": 20.0, "soc_rise_pct": 5.0}
     where = ""
 
-    def _cv(self, row) -> bool:
-        """Constant-voltage operation: the output has reached the EV's target voltage."""
-        return (row.tv is not None and row.pv is not None
-                and row.pv >= row.tv - self.p["voltage_tolerance_v"])
+    def _cv(self, row, batt=None, soc0=None) -> bool:
+        """Constant-voltage operation: the output has reached the EV's target voltage — and
+        a battery can be at that voltage: the output is within ``battery_tolerance_v`` of the
+        battery voltage the EV declared in PreCharge (``batt``, V), or the battery has
+        charged since (SoC up by ``soc_rise_pct`` from ``soc0``). An output far above the
+        battery's voltage with little current cannot be a battery in constant voltage: the
+        EVSE reports a voltage it does not apply (PROTOCOL_FACTS §4D ⚠ derived)."""
+        if row.tv is None or row.pv is None or row.pv < row.tv - self.p["voltage_tolerance_v"]:
+            return False
+        if batt is None or row.pv - batt <= self.p["battery_tolerance_v"]:
+            return True
+        return soc0 is not None and row.soc is not None and row.soc - soc0 >= self.p["soc_rise_pct"]
 
-    def _classify(self, row) -> bool:
+    def _classify(self, row, batt=None, soc0=None) -> bool:
         raise NotImplementedError
 
-    def _stretches(self, rows):
+    def _stretches(self, rows, skip=frozenset(), batt=None):
         got = []
-        for st, gaps in _short_stretches(rows, self._classify, self.p["current_tolerance_a"],
-                                         self.p["current_tolerance_pct"]):
+        soc0 = next((r.soc for r in rows if r.soc is not None), None)
+        classify = (lambda row: self._classify(row, batt, soc0))  # noqa: E731
+        for st, gaps in _short_stretches(rows, classify, self.p["current_tolerance_a"],
+                                         self.p["current_tolerance_pct"], skip):
             dur = st[-1].t - st[0].t
             if dur < self.p["min_s"]:
                 continue
@@ -451,9 +766,14 @@ class EvseDeliversLessThanOffered(_UnderDelivery):
     What it checks: charge-loop cycles where EVSEPresentCurrent stays below min(EVTargetCurrent,
     EVSEMaximumCurrentLimit, EVSEMaximumPowerLimit / EVSEPresentVoltage) by more than the
     tolerance (EVSECurrentRegulationTolerance when given, else ``current_tolerance_a`` /
-    ``current_tolerance_pct``) while the EVSE is below the EV's target voltage (constant-
-    current operation), for at least ``min_s`` seconds without converging (a ramp that
-    halves the gap is not a finding). One finding per loop: the longest such stretch.
+    ``current_tolerance_pct``) while the EVSE is not in constant-voltage operation — below the
+    EV's target voltage, or at it while the reported output is more than
+    ``battery_tolerance_v`` above the battery voltage the EV declared in PreCharge and the
+    battery has not charged since (no battery holds such a voltage at so little current: the
+    EVSE reports a voltage it does not apply) — for at least ``min_s`` seconds without
+    converging (a ramp that halves the gap is not a finding). One finding per loop: the longest such stretch. Cycles
+    in which the EVSE delivered no current at all (CHL007's stretches) and implausible
+    present values (MSG020) are not counted here.
     Why it matters: the EVSE announces more than it then delivers — the EV charges slower
     than planned (user needs not met); some EVs abort when the current they measure differs
     from the requested one (EVErrorCode FAILED_ChargingCurrentdifferential).
@@ -474,11 +794,11 @@ class EvseDeliversLessThanOffered(_UnderDelivery):
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     failure_modes = ("UC2 244", "UC2 248")
-    where = "while below the EV's target voltage"
+    where = "while not in constant-voltage operation"
     requirement = "EVSEPresentCurrent ≈ min(EVTargetCurrent, EVSE limits) (§4D ⚠ derived)"
 
-    def _classify(self, row):
-        return not self._cv(row)
+    def _classify(self, row, batt=None, soc0=None):
+        return not self._cv(row, batt, soc0)
 
 
 class EvseCurrentLimitedByVoltage(_UnderDelivery):
@@ -486,8 +806,10 @@ class EvseCurrentLimitedByVoltage(_UnderDelivery):
 
     What it checks: the same shortfall as LIM004, but in cycles where EVSEPresentVoltage has
     reached EVTargetVoltage (within ``voltage_tolerance_v``): constant-voltage operation, where
-    the current is set by the load (a lamp, a full battery) or by a simulated EVSE that echoes
-    the target voltage. One finding per loop.
+    the current is set by the load (a lamp, a full battery). One finding per loop. Cycles
+    CHL007 reports (no current at all, at a voltage no battery could hold without current)
+    and cycles whose output is far above the EV's declared battery voltage (LIM004: an EVSE
+    that echoes the target voltage it does not apply) are not counted here.
     Why it matters: informative — it explains a low current that is not the EVSE's choice:
     the EV's own voltage target binds. An EV that asks for high current while declaring a
     target voltage already reached contradicts itself, or the EVSE's voltage reading is off.
@@ -507,13 +829,13 @@ class EvseCurrentLimitedByVoltage(_UnderDelivery):
     where = "while holding the EV's target voltage"
     requirement = "EVSEPresentCurrent vs EVTargetCurrent at EVTargetVoltage (§4D ⚠ derived)"
 
-    def _classify(self, row):
-        return self._cv(row)
+    def _classify(self, row, batt=None, soc0=None):
+        return self._cv(row, batt, soc0)
 
 
-def _battery_voltage(session, run, ctx) -> tuple | None:
-    """(EVTargetVoltage, frame) of the last PreCharge request before a loop on its
-    connection: the battery voltage the EV declared before charging."""
+def battery_voltage(session, run, ctx) -> tuple | None:
+    """(EVTargetVoltage V, frame) of the last PreCharge request before a loop ``run`` on its
+    connection: the battery voltage the EV declared before charging; None without one."""
     best = None
     for pre in message_runs(session, "precharge", ctx):
         if pre.conn == run.conn and pre.last.time <= run.first.time:
@@ -525,19 +847,20 @@ def _battery_voltage(session, run, ctx) -> tuple | None:
 
 
 def _under_findings(rule, session, ctx, where):
+    skip = covered_by_no_current(session, ctx)
     for run, rows in loop_table(session, ctx):
-        got = rule._stretches(rows)
+        batt = battery_voltage(session, run, ctx)
+        got = rule._stretches(rows, skip, batt[0] if batt else None)
         if not got:
             continue
         st, gaps, dur = max(got, key=lambda g: g[2])
         k = max(range(len(st)), key=lambda i: gaps[i])
         w = st[k]
-        a = _allowed_current(w)
+        a = allowed_current(w)
         total = sum(g[2] for g in got)
         asked = max(r.ti for r in st)
         got_i = max(r.pi for r in st)
         more = f" ({len(got)} such stretches, {total:.0f} s in all)" if len(got) > 1 else ""
-        batt = _battery_voltage(session, run, ctx)
         note = ""
         if batt is not None and w.pv - batt[0] > rule.p["voltage_tolerance_v"]:
             note = (f"; the EV's PreCharge target (its battery voltage) was {batt[0]:.1f} V "
@@ -571,7 +894,8 @@ class CurrentOvershoot(LoopRule):
     ``settle_s`` seconds (so that a current still ramping down after the EV lowered its
     target is not counted) by more than the tolerance (EVSECurrentRegulationTolerance when
     given, else max(``current_tolerance_a``, ``current_tolerance_pct`` of the target)), in at
-    least ``min_cycles`` consecutive cycles. One finding per loop.
+    least ``min_cycles`` consecutive cycles. One finding per loop. Implausible present
+    currents (MSG020) are not judged here.
     Why it matters: the EV's target current is the most it accepts; an overshoot stresses the
     battery and makes EVs abort (FAILED_ChargingCurrentdifferential).
     Fix (SECC): regulate to the EV's target within the regulation tolerance; report the
@@ -608,7 +932,8 @@ class CurrentOvershoot(LoopRule):
                     while window and window[0][0] < t - self.p["settle_s"]:
                         window.popleft()
                 over = None
-                if row.pi is not None and window and not row.failed and not row.ev_error:
+                if row.pi is not None and window and not row.failed and not row.ev_error \
+                        and "current" not in row.bad:
                     ref = window[0][1]
                     tol = row.reg_tol or max(self.p["current_tolerance_a"],
                                              self.p["current_tolerance_pct"] / 100 * ref)
@@ -645,7 +970,8 @@ class VoltageAboveTarget(LoopRule):
     What it checks: EVSEPresentVoltage above EVTargetVoltage + ``voltage_tolerance_v`` in at
     least ``min_cycles`` consecutive cycles (requests with a target of 0 V or an EV error
     code are left out: the EV is stopping). A voltage below the target is normal in the
-    constant-current phase and is not checked. One finding per loop.
+    constant-current phase and is not checked. One finding per loop. Implausible present
+    voltages (MSG020) are not judged here.
     Why it matters: EVTargetVoltage is the voltage the EV wants not to be exceeded (its
     charge-end voltage); a higher output overcharges the battery and makes the EV abort.
     Fix (SECC): regulate the output voltage to at most EVTargetVoltage; report the measured
@@ -668,7 +994,8 @@ class VoltageAboveTarget(LoopRule):
             agg, streak = _Exceed(), []
             for row in rows:
                 if (row.pv is not None and row.tv is not None and row.tv > 0 and not row.ev_error
-                        and not row.failed and row.pv - row.tv > self.p["voltage_tolerance_v"]):
+                        and not row.failed and row.pv - row.tv > self.p["voltage_tolerance_v"]
+                        and "voltage" not in row.bad):
                     streak.append(row)
                     continue
                 if len(streak) >= self.p["min_cycles"]:
@@ -700,7 +1027,8 @@ class ImplausibleJump(LoopRule):
     ``spike_a``, or by a factor of ``spike_factor`` for the EVSE maxima (a wrong multiplier
     / exponent looks like that); (b) steps of EVSEPresentVoltage larger than ``step_v``
     within one cycle while at least ``flowing_a`` flow before and after (with the battery
-    connected the voltage cannot jump). One finding per quantity and loop.
+    connected the voltage cannot jump). One finding per quantity and loop. Responses whose
+    present values cannot be measurements at all (MSG020) are left out.
     Why it matters: physically impossible values point at measurement, encoding (PhysicalValue
     multiplier, RationalNumber exponent) or data corruption problems; the EV may react to
     them (ChargeX PFMEA UC2 241-243 causes: data corruption, encoding issues).
@@ -723,7 +1051,7 @@ class ImplausibleJump(LoopRule):
 
     def check(self, session, ctx):
         for run, rows in loop_table(session, ctx):
-            rs = [r for r in rows if r.cyc.res is not None and not r.failed]
+            rs = [r for r in rows if r.cyc.res is not None and not r.failed and not r.bad]
             own = [r.own for r in rs]      # the EVSE maxima as sent (not inherited)
             fac = self.p["spike_factor"]
             series = {       # name: (values, EV targets, unit, spike threshold, spike factor)
@@ -914,8 +1242,8 @@ class LimitFlagsInconsistent(LoopRule):
     the target and the present value are at or above the maximum (unambiguous under either
     reading of the flag: "the target reaches the limit" — EVerest — or "the output is at the
     limit"). Power uses EVTargetCurrent × EVSEPresentVoltage and EVSEPresentVoltage ×
-    EVSEPresentCurrent. -20 dynamic mode has no EV target and is left out. One finding per
-    flag and loop.
+    EVSEPresentCurrent. -20 dynamic mode has no EV target and is left out, and so are
+    responses with implausible present values (MSG020). One finding per flag and loop.
     Why it matters: the EV reads the flags to know whether the EVSE is limiting; a wrong flag
     misleads its charge control. Informative: the flag semantics are an implementation
     reading (⚠).
@@ -937,7 +1265,7 @@ class LimitFlagsInconsistent(LoopRule):
         for run, rows in loop_table(session, ctx):
             aggs = {flag: _Exceed() for flag, _ in _FLAGS}
             for row in rows:
-                if row.cyc.res is None or row.failed or row.ev_error:
+                if row.cyc.res is None or row.failed or row.ev_error or row.bad:
                     continue
                 b = row.cyc.rb
                 for flag, what in _FLAGS:

@@ -12,12 +12,17 @@ elements, with minimal XSD-valid values (ISO 15118-2 [V2G2-736], [V2G2-538]; ISO
 """
 from __future__ import annotations
 
+import re
 import weakref
 
-from ccs_analyzer.analyzer.physical import header_of, message_body, si_value
+from ccs_analyzer.analyzer.physical import event_facts, header_of, message_body, si_value
 
 from .base import Rule
+from .charging_loop import excerpt
 from .helpers import culprit_of, is_failed, response_code
+from .limits import (IMPLAUSIBLE_DEFAULTS, ceiling, evse_minimum_voltage, implausible_marks,
+                     loop_table)
+from .precharge import PLACEHOLDER_MIN_VOLTAGE_V, placeholder_targets, precharge_runs
 
 NS_SAP = "urn:iso:15118:2:2010:AppProtocol"
 NS_ISO20 = "urn:iso:std:iso:15118:-20"
@@ -1163,3 +1168,309 @@ class UnitMismatch(Rule):
                                culprit=culprit_of(first), measured=unit, limit=f["want"],
                                evidence={"expected": f["want"], "actual": unit, "element": name,
                                          "messages": n})
+
+
+# ---------------------------------------------------------------------------------------
+# present values that cannot be measurements
+class EvsePresentValueImplausible(Rule):
+    """An EVSE present value that cannot be a measurement.
+
+    What it checks: EVSEPresentCurrent and EVSEPresentVoltage in the charge-loop responses
+    (CurrentDemandRes, -20 DC_ChargeLoopRes) against every maximum either side announced:
+    a value above ``factor`` × the largest of the EVSE's maximum in force
+    (EVSEMaximumCurrentLimit / …VoltageLimit, -20 EVSEMaximumChargeCurrent / …Voltage), the
+    EV's maximum (EVMaximumCurrentLimit / …VoltageLimit) and the EV's target, and above it by
+    more than ``min_excess_a`` / ``min_excess_v``, is beyond physical possibility — neither
+    side can carry it. The responses right before and after such values that are still above
+    the EV's target (by more than ``current_tolerance_a`` / ``voltage_tolerance_v``) and
+    climb monotonically toward them (an accumulating counter) or decay from them belong to
+    the same defect. One finding per quantity and loop. The
+    limit rules (LIM001, LIM002, LIM006, LIM007, LIM008, LIM011, LIM004 / LIM005) judge only
+    plausible measurements and skip these values, so a counter reported as a current is one
+    finding, not four; they skip the values marked with the default parameters.
+    Why it matters: EVSEPresentCurrent / EVSEPresentVoltage are the EVSE's measurements the
+    EV compares with its own (current-differential and voltage monitoring); a value no
+    charger and no battery can carry is an accumulating counter, a wrong scaling or a wrong
+    field, and leaves the EV (and a test system) without the real output.
+    Fix (SECC): report the measured output current / voltage in A / V with the right
+    multiplier, not a counter or a sum of modules.
+    Source: ISO 15118-2 / DIN 70121 CurrentDemandResType EVSEPresentCurrent /
+    EVSEPresentVoltage (present output), DC_EVSEChargeParameterType and
+    DC_EVChargeParameterType maxima; PROTOCOL_FACTS §4D "Derived sanity" (⚠ analyst-derived:
+    the factor and floors are parameters); ChargeX PFMEA UC2 241-242 (data corruption,
+    encoding issues in the SECC).
+    """
+
+    code = "MSG020"
+    title = "EVSE present value implausible"
+    severity = "error"
+    category = "message-content"
+    kinds = ("implausible-value",)
+    explains = ("limit-violation",)
+    culprit = "SECC"
+    protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
+    failure_modes = ("UC2 241", "UC2 242")
+    params = dict(IMPLAUSIBLE_DEFAULTS)
+    requirement = ("EVSEPresentCurrent / EVSEPresentVoltage are measurements within what "
+                   "either side can carry (§4D ⚠ derived)")
+
+    _WHAT = (("current", "pi", "A", "EVSEPresentCurrent",
+              (("imax", "EVSEMaximumCurrentLimit"), ("ev_imax", "EVMaximumCurrentLimit"),
+               ("ti", "EVTargetCurrent"))),
+             ("voltage", "pv", "V", "EVSEPresentVoltage",
+              (("vmax", "EVSEMaximumVoltageLimit"), ("ev_vmax", "EVMaximumVoltageLimit"),
+               ("tv", "EVTargetVoltage"))))
+
+    def check(self, session, ctx):
+        p = self.p
+        for run, rows in loop_table(session, ctx):
+            marks = ([r.bad for r in rows] if p == IMPLAUSIBLE_DEFAULTS
+                     else implausible_marks(rows, p))
+            for what, attr, unit, name, refs in self._WHAT:
+                hit = [r for r, m in zip(rows, marks) if what in m]
+                if not hit:
+                    continue
+                first, last = hit[0], hit[-1]
+                worst = max(hit, key=lambda r: getattr(r, attr))
+                v = getattr(worst, attr)
+                anchor = next((r for r in hit if getattr(r, attr) > p["factor"] * (ceiling(
+                    r, tuple(k for k, _ in refs)) or float("inf"))), worst)
+                known = []
+                for ref in (worst, anchor):       # the maxima in force (the anchor has some)
+                    known = [(label, getattr(ref, k)) for k, label in refs
+                             if getattr(ref, k) is not None and getattr(ref, k) > 0]
+                    if known:
+                        break
+                if not known:
+                    continue
+                top = max(x for _, x in known)
+                listed = ", ".join(f"{label} {x:.1f} {unit}" for label, x in known)
+                climb = ""
+                n_climb = hit.index(anchor)
+                if n_climb:
+                    climb = (f"; it climbed from {getattr(first, attr):.1f} {unit} (frame "
+                             f"{first.cyc.res.frame}) in {n_climb + 1} responses like an "
+                             f"accumulating counter")
+                span = (f"frame {first.cyc.res.frame}" if len(hit) == 1 else
+                        f"frames {first.cyc.res.frame}-{last.cyc.res.frame}")
+                yield self.finding(
+                    session, [first.cyc.res.frame, worst.cyc.res.frame, last.cyc.res.frame],
+                    f"{name} cannot be a measurement in {len(hit)} {first.cyc.res.name} ({span}): "
+                    f"up to {v:.1f} {unit} (frame {worst.cyc.res.frame}), more than "
+                    f"{p['factor']:g}× the largest maximum either side announced ({listed})"
+                    f"{climb}", time=first.t, measured=round(v, 3),
+                    limit=round(p["factor"] * top, 3), unit=unit, culprit=culprit_of(first.cyc.res),
+                    evidence={"expected": f"{name} ≤ {p['factor']:g} × max({', '.join(l for l, _ in known)})",
+                              "actual": f"{v:.1f} {unit}", "count": len(hit), "messages": len(hit),
+                              "announced": {label: x for label, x in known},
+                              "first": excerpt(first.cyc.res, (name,)),
+                              "worst": {"request": excerpt(worst.cyc.req, (refs[2][1],)),
+                                        "response": excerpt(worst.cyc.res, (name, refs[0][1]))},
+                              "last": excerpt(last.cyc.res, (name,))})
+
+
+# ---------------------------------------------------------------------------------------
+# strings that are not XML text
+def xml_char_ok(c: str) -> bool:
+    """Whether one character matches the XML 1.0 ``Char`` production (§2.2): #x9 | #xA | #xD |
+    [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]."""
+    o = ord(c)
+    return (o >= 0x20 and o <= 0xD7FF) or o in (0x9, 0xA, 0xD) or 0xE000 <= o <= 0xFFFD or \
+        0x10000 <= o <= 0x10FFFF
+
+
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_STRING_ISSUES: dict[int, tuple] = {}
+
+
+def non_xml_strings(tree) -> list[tuple[str, str]]:
+    """[(element path, string)] of the string values anywhere in a decoded tree (header and
+    body, list items included; paths like ``Body/ServiceDiscoveryReq/ServiceScope``) that
+    hold a character outside the XML 1.0 Char range; memoised per shared tree. Enumerations
+    and hexBinary / base64Binary values (hex text in the decoded form) never do."""
+    hit = _STRING_ISSUES.get(id(tree))
+    if hit is not None and hit[0] is tree:
+        return hit[1]
+    out: list = []
+    stack = [("", tree)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                stack.append((f"{path}/{k}" if path else str(k), v))
+        elif isinstance(node, list):
+            for v in node:
+                stack.append((path, v))
+        elif isinstance(node, str) and _NOT_XML.search(node):
+            out.append((path, node))
+    out.reverse()
+    if len(_STRING_ISSUES) >= 16384:
+        _STRING_ISSUES.clear()
+    _STRING_ISSUES[id(tree)] = (tree, out)
+    return out
+
+
+def _codepoints(text: str, limit: int = 8) -> list[str]:
+    """The distinct non-XML characters of ``text`` as U+XXXX, at most ``limit``."""
+    seen: list[str] = []
+    for c in text:
+        if not xml_char_ok(c):
+            u = f"U+{ord(c):04X}"
+            if u not in seen:
+                seen.append(u)
+                if len(seen) >= limit:
+                    break
+    return seen
+
+
+class StringNotXmlText(Rule):
+    """A string value holds characters that XML text cannot hold.
+
+    What it checks: every string value of every decoded V2G message (header and body,
+    SupportedAppProtocol included): a character outside the XML 1.0 Char production (§2.2:
+    #x9, #xA, #xD, #x20-#xD7FF, #xE000-#xFFFD, #x10000-#x10FFFF) — a NUL or another C0
+    control character, a lone surrogate, U+FFFE / U+FFFF. One finding per message type and
+    element, naming the sender, the characters and the count.
+    Why it matters: EXI (W3C EXI 1.0) encodes an XML infoset; a schema-informed EXI string
+    can carry any code point, but no XML document can, so the message is EXI-valid yet not
+    an XML document: an EXI-to-XML decoder (e.g. EXIficient, the reference), a logger or a
+    backend that stores the value as XML or JSON text rejects or mangles it. An all-NUL
+    ServiceScope is an uninitialised buffer sent as text.
+    Fix (sender): leave optional strings out when there is nothing to send, or send
+    printable text; never copy a fixed-size byte buffer into a string field.
+    Source: W3C XML 1.0 §2.2 "Characters" (Char production); W3C EXI 1.0 §1 (EXI encodes
+    the XML Information Set), §7.1.10 (String: a sequence of Unicode code points); ISO 15118-2
+    / DIN 70121 serviceScopeType (xs:string, maxLength 64).
+    """
+
+    code = "MSG021"
+    title = "String value outside the XML character range"
+    severity = "warning"
+    category = "message-content"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-refused")
+    culprit = "unknown"
+    requirement = "W3C XML 1.0 §2.2 Char; W3C EXI 1.0 encodes XML infosets"
+    failure_modes = ("UC2 110", "UC2 111")
+
+    def check(self, session, ctx):
+        groups = Groups()
+        for e in session_index(session).v2g:
+            for path, text in non_xml_strings(e.message):
+                groups.add((e.name, path, e.direction), e, text=text)
+        for (msg, path, _), first, last, n, f in groups.items():
+            text = f["text"]
+            element = path.rsplit("/", 1)[-1]
+            bad = sum(1 for c in text if not xml_char_ok(c))
+            cps = _codepoints(text)
+            what = (f"all {len(text)} characters {cps[0]}" if bad == len(text) and len(cps) == 1
+                    else f"{bad} of {len(text)} characters outside XML 1.0 ({', '.join(cps)})")
+            yield self.finding(
+                session, [first.frame, last.frame],
+                f"{msg}{_times(n)} ({_span(first, last, n)}): {element} is not XML text — {what}",
+                time=first.time, culprit=culprit_of(first), measured=", ".join(cps),
+                limit="XML 1.0 Char",
+                evidence={"expected": f"{element}: characters of the XML 1.0 Char production",
+                          "actual": text[:80].encode("unicode_escape").decode("ascii"),
+                          "element": path, "characters": cps, "not_xml": bad,
+                          "length": len(text), "messages": n})
+
+
+# ---------------------------------------------------------------------------------------
+# placeholder status values of the EV
+class EvStatusPlaceholders(Rule):
+    """The EV sent placeholder status values before its real ones.
+
+    What it checks: (a) the EV's state of charge (DC_EVStatus EVRESSSOC in
+    ChargeParameterDiscoveryReq, CableCheckReq, PreChargeReq …, -20 DisplayParameters
+    PresentSOC): the first SoC reports of the session are ``placeholder_soc_pct`` (0 %) and
+    the next one jumps by at least ``soc_jump_pct`` to the real SoC — EVRESSSOC is the
+    battery's present SoC, which cannot rise without energy, and none flows before the
+    charge loop; (b) the first PreChargeReq of a PreCharge loop asks for an EVTargetVoltage
+    below the EVSE's minimum voltage (EVSEMinimumVoltageLimit / -20 EVSEMinimumVoltage of
+    ChargeParameterDiscoveryRes; ``min_voltage_v`` when unknown), e.g. 0 V, and a later one
+    of the same loop for the real battery voltage. One finding per session with both. A SoC
+    that drops to 0 later while charging is LIM009's; a real target that changes during
+    PreCharge PRE002's (which leaves the placeholders out).
+    Why it matters: the EVSE, the backend and the driver's display take these values as
+    real: a SoC of 0 % and a target of 0 V (outside the EVSE's range) misinform the
+    charger's parameter checks and its PreCharge, which starts from a wrong target; the EV
+    sends its values before its battery management has them.
+    Fix (EVCC): send EVRESSSOC and EVTargetVoltage only once known (the BMS values), from
+    the first message that carries them.
+    Source: DIN 70121 / ISO 15118-2 DC_EVStatusType EVRESSSOC (state of charge of the EV's
+    battery, percentValueType), PreChargeReqType EVTargetVoltage (the voltage the EVSE is to
+    match: the battery voltage); ISO 15118-20 DisplayParametersType PresentSOC; PROTOCOL_FACTS
+    §4D (PreCharge target = battery voltage; ⚠ the thresholds are parameters).
+    """
+
+    code = "MSG022"
+    title = "EV status values are placeholders"
+    severity = "warning"
+    category = "message-content"
+    kinds = ("bad-content",)
+    explains = ("failed-response", "evse-refused")
+    culprit = "EVCC"
+    protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
+    params = {"placeholder_soc_pct": 0.0, "soc_jump_pct": 10.0,
+              "min_voltage_v": PLACEHOLDER_MIN_VOLTAGE_V}
+    requirement = ("DC_EVStatus EVRESSSOC is the battery's present SoC; PreChargeReq "
+                   "EVTargetVoltage is the battery voltage")
+
+    def check(self, session, ctx):
+        parts, frames, evidence = [], [], {}
+        first_t = measured = unit = None
+        soc = self._soc(session)
+        if soc is not None:
+            held, (real, value) = soc
+            a, b = held[0], held[-1]
+            parts.append(f"EVRESSSOC {self.p['placeholder_soc_pct']:g} % in {len(held)} "
+                         f"request(s) ({a.name} frame {a.frame}" +
+                         (f" … {b.name} frame {b.frame})" if b is not a else ")") +
+                         f", then {value:g} % ({real.name} frame {real.frame})")
+            frames += [a.frame, b.frame, real.frame]
+            first_t, measured, unit = a.time, self.p["placeholder_soc_pct"], "%"
+            evidence["soc"] = {"placeholder": excerpt(a, ("EVRESSSOC", "PresentSOC")),
+                               "count": len(held),
+                               "real": excerpt(real, ("EVRESSSOC", "PresentSOC"))}
+        for run in precharge_runs(session, ctx):
+            got = placeholder_targets(run, self.p["min_voltage_v"])
+            if got is None:
+                continue
+            held, (real, value) = got
+            a = held[0][0]
+            lo = evse_minimum_voltage(run)
+            below = (f"below EVSEMinimumVoltageLimit {lo:g} V" if lo is not None
+                     else f"below {self.p['min_voltage_v']:g} V")
+            parts.append(f"EVTargetVoltage {held[0][1]:g} V in {len(held)} PreChargeReq (frame "
+                         f"{a.frame}, {below}), then {value:.1f} V (frame {real.frame})")
+            frames += [a.frame, held[-1][0].frame, real.frame]
+            if first_t is None:
+                first_t, measured, unit = a.time, held[0][1], "V"
+            evidence.setdefault("precharge", []).append(
+                {"placeholder": excerpt(a, ("EVTargetVoltage", "EVTargetCurrent")),
+                 "count": len(held), "real": excerpt(real, ("EVTargetVoltage",))})
+        if not parts:
+            return
+        yield self.finding(
+            session, frames, "The EV sent placeholders before its real status values: "
+            + "; ".join(parts), time=first_t, measured=measured, unit=unit,
+            evidence={"expected": "the battery's SoC and voltage from the first message that "
+                                  "carries them", "actual": "; ".join(parts), **evidence})
+
+    def _soc(self, session):
+        """([placeholder requests], (first real request, SoC %)) or None."""
+        held = []
+        for e in session_index(session).v2g:
+            if e.direction != "EV->EVSE" or not e.name.endswith("Req"):
+                continue
+            v = event_facts(e).get("SoC_pct")
+            if v is None:
+                continue
+            if v <= self.p["placeholder_soc_pct"]:
+                held.append(e)
+                continue
+            if held and v - self.p["placeholder_soc_pct"] >= self.p["soc_jump_pct"]:
+                return held, (e, v)
+            return None
+        return None

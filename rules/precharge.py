@@ -10,6 +10,8 @@ from __future__ import annotations
 from .charging_loop import (LoopRule, capture_cut, end_text, excerpt, is_start, lost_bytes, lower,
                             message_runs)
 from .helpers import conn_one_sided, facts
+from .limits import (EvseAboveEvMaximum, evse_minimum_voltage, precharge_rows,
+                     voltage_above_ev_maximum)
 
 #: EVSE status codes after which the EVSE will not bring the voltage up.
 _FAULT_STATUS = frozenset({"EVSE_Shutdown", "EVSE_EmergencyShutdown", "EVSE_Malfunction",
@@ -58,6 +60,31 @@ def _thin(points: list, n: int = 24) -> list:
         return points
     step = len(points) / (n - 1)
     return [points[int(i * step)] for i in range(n - 1)] + [points[-1]]
+
+
+#: EVTargetVoltage below which a PreChargeReq target is a placeholder when the EVSE's
+#: minimum voltage is unknown (V; MSG022's ``min_voltage_v``).
+PLACEHOLDER_MIN_VOLTAGE_V = 50.0
+
+
+def placeholder_targets(run, min_voltage_v: float = PLACEHOLDER_MIN_VOLTAGE_V):
+    """The leading placeholder targets of a PreCharge loop: ([(request, EVTargetVoltage V) …],
+    (first real request, its EVTargetVoltage V)) when the loop's first requests ask for a
+    target below the EVSE's minimum voltage (EVSEMinimumVoltageLimit / -20
+    EVSEMinimumVoltage of the ChargeParameterDiscoveryRes before it; ``min_voltage_v`` when
+    unknown) — a voltage no EVSE output can be asked to match, e.g. 0 V — and a later
+    request of the same loop asks for one at or above it; None otherwise."""
+    lo = evse_minimum_voltage(run) or min_voltage_v
+    held = []
+    for c in run.cycles:
+        v = c.q.get("EVTargetVoltage_V") if c.req is not None else None
+        if v is None:
+            continue
+        if v < lo:
+            held.append((c.req, v))
+            continue
+        return (held, (c.req, v)) if held else None
+    return None
 
 
 def _moved_on(run) -> bool:
@@ -207,7 +234,9 @@ class PreChargeTargetChanged(LoopRule):
     """The EV changed EVTargetVoltage during PreCharge.
 
     What it checks: within one PreCharge loop, EVTargetVoltage of the requests differs from
-    the first request's by more than ``tolerance_v``.
+    the first request's by more than ``tolerance_v``. Leading placeholder targets (below the
+    EVSE's minimum voltage, e.g. 0 V, before the real one: MSG022) are not a change of target
+    and are left out.
     Why it matters: informative — the EVSE has to follow a moving target; a precharge that
     times out after a target change is explained by it. The target should be the battery
     voltage, which does not move by much within seconds (⚠ no requirement forbids a change).
@@ -230,6 +259,10 @@ class PreChargeTargetChanged(LoopRule):
         for run in precharge_runs(session, ctx):
             reqs = [(c.req, c.q.get("EVTargetVoltage_V")) for c in run.cycles if c.req is not None]
             reqs = [(e, v) for e, v in reqs if v is not None]
+            held = placeholder_targets(run)
+            if held is not None:
+                skip = {id(e) for e, _ in held[0]}
+                reqs = [(e, v) for e, v in reqs if id(e) not in skip]
             if len(reqs) < 2:
                 continue
             e0, v0 = reqs[0]
@@ -363,10 +396,16 @@ class PreChargeVoltageOvershoot(LoopRule):
     """The EVSE output overshot the EV's target voltage during PreCharge.
 
     What it checks: EVSEPresentVoltage in PreChargeRes above EVTargetVoltage +
-    ``overshoot_v``. This also catches an EVSE that starts PreCharge with the isolation-test
-    voltage of the cable check still on the output. One finding per loop.
+    ``overshoot_v`` while it stays within the EV's maximum voltage. One finding per loop.
+    A PreChargeRes whose voltage is also above the EV's EVMaximumVoltageLimit (+ LIM002's
+    tolerance; typically an EVSE that enters PreCharge with the ~500 V isolation-test voltage
+    of the cable check still on the output) is LIM002's and not counted here: each response
+    is judged by one rule — above the EV's maximum (a safety limit, LIM002, error) or above
+    its target only (this rule). The responses of such a loop that are back within the EV's
+    maximum but still above its target remain here: the output did not come down to the
+    battery voltage, a separate matter from having been above the maximum.
     Why it matters: an output above the battery voltage drives current into the battery when
-    the contactors close, and may exceed the EV's maximum voltage.
+    the contactors close.
     Fix (SECC): ramp to the target without overshoot; discharge the output after the cable
     check (isolation test) before PreCharge.
     Source: PROTOCOL_FACTS §4D (PreCharge: EVSEPresentVoltage must approach EVTargetVoltage;
@@ -383,25 +422,35 @@ class PreChargeVoltageOvershoot(LoopRule):
     requirement = "PreCharge: EVSEPresentVoltage approaches EVTargetVoltage (⚠ overshoot tolerance)"
 
     def check(self, session, ctx):
+        tol = EvseAboveEvMaximum.params["voltage_tolerance_v"]
         for run in precharge_runs(session, ctx):
             hits = []
-            for c in run.cycles:
-                v = c.r.get("EVSEPresentVoltage_V")
-                t = c.q.get("EVTargetVoltage_V")
-                if v is not None and t is not None and t > 0 and v - t > self.p["overshoot_v"]:
+            lim002 = 0                     # responses above the EV's maximum: LIM002's
+            for row in precharge_rows(run):
+                c, v, t = row.cyc, row.pv, row.tv
+                if v is None:
+                    continue
+                if voltage_above_ev_maximum(row, tol):
+                    lim002 += 1
+                    continue
+                if t is not None and t > 0 and v - t > self.p["overshoot_v"]:
                     hits.append((c, v, t))
             if not hits:
                 continue
             c, v, t = max(hits, key=lambda h: h[1] - h[2])
             yield self.finding(
                 session, hits[0][0].frames + c.frames + hits[-1][0].frames,
-                f"During PreCharge the EVSE output reached {v:.1f} V, {v - t:.1f} V above the EV's "
-                f"target {t:.1f} V ({c.res.name} frame {c.res.frame}; {len(hits)} of "
-                f"{len(run.cycles)} responses above target + {self.p['overshoot_v']:g} V)",
+                f"During PreCharge the EVSE output {'stayed at up to' if lim002 else 'reached'} "
+                f"{v:.1f} V, {v - t:.1f} V above the EV's target {t:.1f} V ({c.res.name} frame "
+                f"{c.res.frame}; {len(hits)} of {len(run.cycles)} responses above target + "
+                f"{self.p['overshoot_v']:g} V"
+                + (f", after {lim002} above the EV's maximum voltage (LIM002)" if lim002 else "")
+                + ")",
                 time=hits[0][0].time, measured=v, limit=t + self.p["overshoot_v"], unit="V",
                 evidence={"expected": "EVSEPresentVoltage ≤ EVTargetVoltage + "
                                       f"{self.p['overshoot_v']:g} V",
                           "actual": f"{v:.1f} V vs {t:.1f} V", "count": len(hits),
+                          "above_ev_maximum": lim002,
                           "request": excerpt(c.req, ("EVTargetVoltage",)),
                           "response": excerpt(c.res, ("EVSEPresentVoltage",))})
 

@@ -683,3 +683,4 @@ __all__ = ["FAULTS", "FaultDef", "FaultContext", "FaultError", "fault", "annotat
 from . import faults_handshake, faults_charging, faults_content, faults_link, faults_tls, faults_pki  # noqa: E402,F401,I001
 from . import faults_protocol  # noqa: E402,F401,I001  (protocol faults of the test-event captures)
 from . import faults_causes  # noqa: E402,F401,I001  (faults for the classes of failure explanation)
+from . import faults_values  # noqa: E402,F401,I001  (values the test-event chargers report)

@@ -393,3 +393,88 @@ def test_project_sample_gets_no_finding_of_these_modules():
     sample = Path(__file__).resolve().parents[2] / "samples" / "din_dc_session.pcapng"
     a = analyze_capture(sample)
     assert [f.rule for f in a.findings if f.rule[:3] in ("PRE", "CBL", "LIM", "CHL")] == []
+
+
+# ============================================================== CHL007
+def no_current_session(part, pre_target=400.0):
+    return analyze(setup() + cpd() + cablecheck() + precharge([100, 250, pre_target - 2], pre_target)
+                   + power_delivery() + part + power_delivery(False) + welding() + stop())
+
+
+def test_evse_delivers_no_current():
+    part = [cd(100, 0, tv=450, pv_=380) for _ in range(60)] + loop(5)      # ~13 s at 0 A
+    a = no_current_session(part)
+    (f,) = rules_found(a, "CHL007")
+    assert f.severity == "error" and f.culprit == "SECC" and f.category == "charging-loop"
+    assert f.evidence["cycles"] == 60 and f.count == 60 and f.evidence["duration_s"] > 10
+    assert f.measured == 0 and f.limit == pytest.approx(100)
+    assert "then current flowed (100.0 A" in f.synopsis
+    first, last = f.evidence["first_frame"], f.evidence["last_frame"]
+    assert min(f.frames) == first and last in f.frames and last - first > 110
+    assert f.message == "CurrentDemandReq" and f.phase == "charging"
+    assert not [g for g in a.findings if g.rule in ("LIM004", "LIM005")]
+
+
+def test_whatever_the_voltage_unless_the_battery_holds_it():
+    # at the EV's target voltage but 50 V above the battery it declared in PreCharge
+    a = no_current_session([cd(100, 0.2, tv=450, pv_=450) for _ in range(60)], pre_target=400)
+    assert rules_found(a, "CHL007") and not rules_found(a, "LIM005")
+    # a lamp: the output holds the EV's target, which is its battery voltage: load-limited
+    b = no_current_session([cd(10, 0.3, tv=230, pv_=230.5) for _ in range(60)], pre_target=230)
+    assert not rules_found(b, "CHL007") and rules_found(b, "LIM005")
+
+
+def test_a_normal_ramp_a_stop_status_or_a_small_request_is_not_no_current():
+    ramp = [cd(100, 0) for _ in range(10)] + [cd(100, 10 * i) for i in range(1, 11)] + loop(40)
+    assert not rules_found(no_current_session(ramp), "CHL007")                  # 2 s at 0 A
+    nr = [cd(100, 0, st=status(EVSEStatusCode="EVSE_NotReady")) for _ in range(60)]
+    assert not rules_found(no_current_session(nr), "CHL007")
+    small = [cd(1.5, 0) for _ in range(60)]
+    assert not rules_found(no_current_session(small), "CHL007")
+    stopping = [cd(100, 0, req={"DC_EVStatus": ev_status(EVErrorCode="FAILED_ChargingCurrentdifferential")})
+                for _ in range(60)]
+    assert not rules_found(no_current_session(stopping), "CHL007")
+    limited = [cd(100, 0, res={"EVSEMaximumCurrentLimit": pv(0, "A")}) for _ in range(60)]
+    assert not rules_found(no_current_session(limited), "CHL007")
+
+
+def test_iso20_scheduled_loop_without_current():
+    a = analyze(iso20_setup() + iso20_precharge([100, 449]) + iso20_pd()
+                + [iso20_cl(50, 0.0, pv_=400) for _ in range(60)] + iso20_pd(False),
+                namespace=NS_ISO20_DC)
+    (f,) = rules_found(a, "CHL007")
+    assert "DC_ChargeLoopRes" in f.synopsis
+
+
+# ============================================================== CHL007 on the corpus
+TE = "testevents/"
+
+
+@pytest.mark.parametrize("name,lo,hi", [
+    ("logfiles__BMW__iX_fw_11_2022.64__iso_15118-2__2023-03-30T06-29-19.281Z_iso2__ethernet-traffic.dump", 436, 1387),
+    ("logfiles__BMW__iX_fw_11_2022.64__din_spec_70121__2023-03-30T06-24-26.582Z_din_spec__ethernet-traffic.dump", 436, 1405),
+    ("logfiles__Opel__Mokka-E__din_spec_70121__2023-04-14T14-33-09.944Z-1_config-dc-dinspec__ethernet-traffic.dump", 125, 473),
+    ("logfiles__Seres__2024-01-10T13-18-27.364Z-1_din_spec__ethernet-traffic.dump", 134, 3681),
+])
+def test_corpus_evse_delivered_no_current(corpus, name, lo, hi):
+    a = corpus_analysis(TE + name)
+    (f,) = rules_found(a, "CHL007")
+    assert f.culprit == "SECC" and min(f.frames) == lo and hi in f.frames and f.evidence["duration_s"] > 10
+    assert not [g for g in a.findings if g.rule in ("LIM004", "LIM005")
+                and set(range(lo, hi + 1)) & set(g.frames)]
+
+
+def test_corpus_taycan_no_current_twice(corpus):
+    a = corpus_analysis(TE + "logfiles__Porsche__Taycan_4S__din-spec-70121__2023-04-11T13-06-54.809Z-taycan-discharge-test__ethernet-traffic.dump")
+    f, g = rules_found(a, "CHL007")
+    assert min(f.frames) == 586 and 1068 in f.frames and "then current flowed" in f.synopsis
+    assert min(g.frames) == 10175 and 10864 in g.frames
+
+
+@pytest.mark.parametrize("name", ["2023-04-19_westparkAlpi_pyPlc_lightbulb_1fail_1ok.pcapng",   # a lamp
+                                  "2023-04-16_at_home_Ioniq_in_currentDemandLoop.pcapng",        # 10 A
+                                  "DIN_DC_DS5366_Josev.pcapng", "ISO-2_DC_DS5366.pcapng",
+                                  "ISO-2_DC_Pause_DS5366.pcapng", "ISO-20_mTLS_DC_DS5366_Josev.pcapng",
+                                  "ISO-2_DC_multi_EVSE_SLAC_DS5366_Josev.pcapng"])
+def test_corpus_no_current_only_where_none_flowed(corpus, name):
+    assert not rules_found(corpus_analysis(name), "CHL007")

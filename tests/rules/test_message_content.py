@@ -381,6 +381,84 @@ def test_msg015_table68_current_is_one_warning_per_element():
     assert "CurrentDemandRes (3×)" in f.synopsis
 
 
+# --------------------------------------------------------------------------- MSG021
+def discovery(scope):
+    return [x(iso2("ServiceDiscoveryReq", {"ServiceScope": scope, "ServiceCategory": "EVCharging"}),
+              iso2("ServiceDiscoveryRes", {"ResponseCode": "OK", "PaymentOptionList": {
+                  "PaymentOption": ["ExternalPayment"]}}))]
+
+
+def test_msg021_nul_service_scope_is_not_xml_text():
+    a = run(setup_iso2()[:1] + discovery("\x00" * 64) + stop())
+    (f,) = found(a, "MSG021")
+    assert f.severity == "warning" and f.culprit == "EVCC" and f.category == "message-content"
+    assert "ServiceScope" in f.synopsis and "all 64 characters U+0000" in f.synopsis
+    assert f.evidence["characters"] == ["U+0000"] and f.evidence["not_xml"] == 64
+
+
+@pytest.mark.parametrize("text, bad", [("abc\x01", ["U+0001"]), ("a\ud800b", ["U+D800"]),
+                                       ("x\ufffe", ["U+FFFE"])])
+def test_msg021_other_characters_outside_xml(text, bad):
+    (f,) = found(run(setup_iso2()[:1] + discovery(text) + stop()), "MSG021")
+    assert f.evidence["characters"] == bad
+
+
+def test_msg021_xml_text_is_fine():
+    for text in ("Internet", "tab\tnew\nline\r", "\u00e9\U0001f600", ""):
+        assert not found(run(setup_iso2()[:1] + discovery(text) + stop()), "MSG021")
+
+
+# --------------------------------------------------------------------------- MSG022
+def ev_status_soc(soc):
+    return {**EV_DC, "EVRESSSOC": soc}
+
+
+def placeholder_session(soc0=0, soc1=81, v0=0.0, v1=383.0, pre=2):
+    req = {"RequestedEnergyTransferMode": "DC_extended",
+           "DC_EVChargeParameter": {"DC_EVStatus": ev_status_soc(soc0),
+                                    "EVMaximumCurrentLimit": pv(100, "A"),
+                                    "EVMaximumVoltageLimit": pv(400, "V")}}
+    res = {"ResponseCode": "OK", "EVSEProcessing": "Finished",
+           "SAScheduleList": {"SAScheduleTuple": [{"SAScheduleTupleID": 1, "PMaxSchedule": {
+               "PMaxScheduleEntry": [{"RelativeTimeInterval": {"start": 0}, "PMax": pv(11000, "W")}]}}]},
+           "DC_EVSEChargeParameter": {"DC_EVSEStatus": OK_DC, "EVSEMaximumCurrentLimit": pv(200, "A"),
+                                      "EVSEMinimumVoltageLimit": pv(150, "V")}}
+    out = setup_iso2() + [x(iso2("ChargeParameterDiscoveryReq", req), iso2("ChargeParameterDiscoveryRes", res))]
+    out += [x(iso2("CableCheckReq", {"DC_EVStatus": ev_status_soc(soc0)}),
+              iso2("CableCheckRes", {"ResponseCode": "OK", "DC_EVSEStatus": OK_DC,
+                                     "EVSEProcessing": "Finished"}))]
+    for i in range(pre):
+        soc, v = (soc0, v0) if i == 0 else (soc1, v1)
+        out.append(x(iso2("PreChargeReq", {"DC_EVStatus": ev_status_soc(soc), "EVTargetVoltage": pv(v, "V"),
+                                           "EVTargetCurrent": pv(0, "A")}),
+                     iso2("PreChargeRes", {"ResponseCode": "OK", "DC_EVSEStatus": OK_DC,
+                                           "EVSEPresentVoltage": pv(v1, "V")})))
+    return out + stop()
+
+
+def test_msg022_soc_and_precharge_target_placeholders():
+    a = run(placeholder_session())
+    (f,) = found(a, "MSG022")
+    assert f.severity == "warning" and f.culprit == "EVCC" and f.category == "message-content"
+    assert "EVRESSSOC 0 % in 3 request(s)" in f.synopsis and "then 81 %" in f.synopsis
+    assert "EVTargetVoltage 0 V" in f.synopsis and "EVSEMinimumVoltageLimit 150 V" in f.synopsis
+    assert not found(a, "PRE002")                # the placeholder is not a change of target
+
+
+def test_msg022_soc_only_and_target_only():
+    (f,) = found(run(placeholder_session(v0=383.0)), "MSG022")
+    assert "EVRESSSOC" in f.synopsis and "EVTargetVoltage" not in f.synopsis
+    (g,) = found(run(placeholder_session(soc0=81)), "MSG022")
+    assert "EVTargetVoltage" in g.synopsis and "EVRESSSOC" not in g.synopsis
+
+
+def test_msg022_real_values_are_fine():
+    assert not found(run(placeholder_session(soc0=81, v0=383.0)), "MSG022")
+    assert not found(run(placeholder_session(soc0=0, soc1=3, v0=383.0)), "MSG022")   # a real 0 %
+    assert not found(run(placeholder_session(soc0=81, v0=383.0, pre=1)), "MSG022")
+    assert not found(run(placeholder_session(soc0=81, v0=0.0, pre=1)), "MSG022")      # never a real one
+
+
 # --------------------------------------------------------------------------- corpus
 _cache: dict = {}
 
@@ -434,3 +512,21 @@ def test_corpus_the_sample_has_no_finding_of_these_rules():
     from tests.conftest import REPO
     a = analyze_capture(REPO / "samples" / "din_dc_session.pcapng")
     assert not [f for f in a.findings if f.rule.startswith(MINE)]
+
+
+@pytest.mark.parametrize("name", [
+    "testevents/logfiles__BMW__iX_fw_11_2022.64__iso_15118-2__2023-03-30T06-29-19.281Z_iso2__ethernet-traffic.dump",
+    "testevents/logfiles__BMW__iX_fw_11_2022.64__2023-03-30T06-36-03.571Z_car_stops_soc_too_close_to_target__ethernet-traffic.dump"])
+def test_corpus_bmw_service_scope_of_nul(corpus, name):
+    (f,) = found(analysis(corpus, name), "MSG021")
+    assert f.frames == [53] and f.culprit == "EVCC" and "U+0000" in f.synopsis
+
+
+@pytest.mark.parametrize("name,frames", [
+    ("testevents/logfiles__Seres__2024-01-10T13-18-27.364Z-1_din_spec__ethernet-traffic.dump", {78, 114, 118}),
+    ("testevents/logfiles__Seres__2024-01-10T13-30-14.882Z-2_iso2_dc__ethernet-traffic.dump", {72, 104, 108})])
+def test_corpus_seres_placeholders(corpus, name, frames):
+    a = analysis(corpus, name)
+    (f,) = found(a, "MSG022")
+    assert frames <= set(f.frames) and f.culprit == "EVCC"
+    assert not found(a, "PRE002")

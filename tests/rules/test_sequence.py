@@ -471,7 +471,10 @@ def test_corpus_evse_drops_the_charge_loop(corpus, name, frame):
     a = corpus_analysis(corpus, name)
     (f,) = by_rule(a, "SEQ009")
     assert frame in f.frames and f.culprit == "SECC"
-    assert a.summaries[f.session]["root_cause"] == f.id
+    root = next(g for g in a.findings if g.id == a.summaries[f.session]["root_cause"])
+    # pyPLC's EVSE reported 1 A throughout before it closed: the earlier CHL007 (no current
+    # delivered, also the SECC's) comes first
+    assert root is f or (root.rule == "CHL007" and root.culprit == "SECC")
 
 
 def test_corpus_westpark_unanswered_after_ignored_stop(corpus):
