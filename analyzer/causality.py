@@ -7,9 +7,10 @@ of rules/causes.py). Here, per session (docs/root-cause.md):
 
 1. **Links.** Finding A explains finding B when one of B's kinds is among A's ``explains``,
    A started no later than B, and A was still *live* when B started: A's last evidence is
-   at most A's rule ``horizon_s`` before B (a defect that persists until B is live by its
-   own evidence; one the session left behind long ago explains nothing). Ties in time go
-   to the declaration that is not mutual.
+   at most A's rule ``horizon_s`` before B and the session did not get further in between
+   (a new phase answered OK: getting further after a defect that then stops is recovering
+   from it; a defect that persists until B is live by its own evidence). Ties in time go to
+   the declaration that is not mutual.
 2. **The end.** analyzer/outcome.py names how the session ended (its stop reason, a kind
    such as ``ev-error``, ``ev-timeout``, ``evse-stop``, ``slac-failed``) and when. A
    finding that explains that kind and is live at the end explains the session's end
@@ -21,8 +22,8 @@ of rules/causes.py). Here, per session (docs/root-cause.md):
    Without a direct explanation the finding that describes the end best is the root, and
    the explanation says that no cause is visible in the traffic, with the facts that narrow
    it down and the evidence that is missing (the EV's or the charger's log). A session cut
-   by the capture: a damaged capture end explains it; else a causal defect persisting until
-   the end; else nothing (its goal is unknown).
+   by the capture: a causal defect persisting until the end (it was failing: no current for
+   minutes); else the capture's damage (it hides the end); else nothing (goal unknown).
 4. **Consequences.** Every finding that something explains gets ``caused_by`` = its direct
    cause (for a member of the root chain its predecessor in the chain; else the nearest
    explanation: the latest to start before it, then the most severe); ``role`` is ``root-cause``, ``consequence`` or ``independent``, and each
@@ -36,7 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ccs_analyzer.analyzer.outcome import phase_of
+from ccs_analyzer.analyzer.outcome import PHASES, phase_of
 from ccs_analyzer.analyzer.physical import event_facts, message_body
 
 _SEV = {"error": 3, "warning": 2, "info": 1}
@@ -85,7 +86,7 @@ def _nodes(fs, rule_classes, times) -> list[_Node]:
     return out
 
 
-def _explains(a: _Node, b: _Node) -> bool:
+def _explains(a: _Node, b: _Node, marks=()) -> bool:
     """Whether finding ``a`` can be a cause of finding ``b`` (module docstring, step 1)."""
     if a is b or not (b.kinds & a.explains):
         return False
@@ -93,7 +94,39 @@ def _explains(a: _Node, b: _Node) -> bool:
         return False
     if abs(a.t0 - b.t0) <= _EPS and (a.kinds & b.explains) and a.idx > b.idx:
         return False                   # mutual declaration at the same time: keep one order
-    return a.t1 + a.horizon >= b.t0 - _EPS
+    return _live(a, b.t0, marks)
+
+
+def _live(a: _Node, t: float, marks) -> bool:
+    """Whether finding ``a`` still acts at time ``t``: its last evidence is at most its
+    horizon before ``t``, and the session did not get further in between (``marks``: times
+    of progress, :func:`progress_marks`) — getting further after a defect that then stops
+    is recovering from it; a defect that persists has evidence up to ``t``."""
+    if a.t1 + a.horizon < t - _EPS:
+        return False
+    return not any(a.t1 + _EPS < m < t - _EPS for m in marks)
+
+
+def progress_marks(session) -> list[float]:
+    """Times at which the session got further: the first non-FAILED EVSE response of each
+    phase beyond the furthest one reached so far on its connection (stopping and session
+    stop are not progress; analyzer/outcome.py PHASES)."""
+    best: dict = {}
+    out = []
+    for e in session.events:
+        if e.layer != "v2gtp" or e.message is None or e.direction != "EVSE->EV" or not e.name.endswith("Res"):
+            continue
+        ph = phase_of(e.name, e.message)
+        if ph is None or ph in ("stopping", "session stop"):
+            continue
+        rc = event_facts(e).get("ResponseCode")
+        if isinstance(rc, str) and rc.upper().startswith("FAILED"):
+            continue
+        r = PHASES.index(ph)
+        if r > best.get(e.conn, -1):
+            best[e.conn] = r
+            out.append(e.time)
+    return out
 
 
 def _best(cands: list[_Node]) -> _Node:
@@ -124,8 +157,9 @@ def explain_sessions(analysis, findings, rule_classes: dict) -> None:
 
 
 def _explain(session, summ: dict, nodes: list[_Node]) -> None:
+    marks = progress_marks(session)
     for b in nodes:
-        b.parents = [a for a in nodes if _explains(a, b)]
+        b.parents = [a for a in nodes if _explains(a, b, marks)]
     stop = summ.get("stop_reason") or {}
     primary = stop.get("kind")
     t_end = stop.get("time")
@@ -136,12 +170,12 @@ def _explain(session, summ: dict, nodes: list[_Node]) -> None:
     if getattr(session, "crosstalk", None):
         goal = None
     elif primary == "capture-ended":
-        root, goal = _capture_ended(nodes, t_end)
+        root, goal = _capture_ended(nodes, t_end, marks)
         if root is not None:
             chain = _climb(root)
     else:
         direct = [n for n in nodes if primary in n.explains and n.t0 <= t_end + _EPS
-                  and (primary in _PHASE_ENDS or n.t1 + n.horizon >= t_end - _EPS)]
+                  and (primary in _PHASE_ENDS or _live(n, t_end, marks))]
         failure = primary in _FAILURE_ENDS or (
             primary in ("ev-stop", "ev-pause") and summ.get("energy_transferred") is False)
         if direct and (failure or primary in ("ev-stop", "ev-pause")):
@@ -204,16 +238,18 @@ def _climb(start: _Node) -> list[_Node]:
     return chain
 
 
-def _capture_ended(nodes, t_end):
-    """(root node or None, goal) of a session the capture cut: the capture's damage, else a
-    causal defect persisting until the end, else nothing (goal unknown)."""
+def _capture_ended(nodes, t_end, marks):
+    """(root node or None, goal) of a session the capture cut: a causal defect of severity
+    error persisting until the end (the session was failing when the capture stopped: no
+    current for minutes), else the capture's damage (it hides how the session ended), else
+    nothing (goal unknown)."""
+    persisting = [n for n in nodes if n.f.severity == "error" and n.explains & _FAILURE_ENDS
+                  and _live(n, t_end, marks) and not n.parents]
+    if persisting:
+        return min(persisting, key=lambda n: (n.t0, n.idx)), "not achieved"
     cut = [n for n in nodes if "capture-ended" in n.explains]
     if cut:
         return _best(cut), "unknown"
-    persisting = [n for n in nodes if n.f.severity == "error" and n.explains
-                  and n.t1 + n.horizon >= t_end - _EPS and not n.parents]
-    if persisting:
-        return min(persisting, key=lambda n: (n.t0, n.idx)), "not achieved"
     return None, "unknown"
 
 

@@ -766,8 +766,9 @@ class EvseDeliveredNoCurrent(LoopRule):
     ``max_current_a`` while EVTargetCurrent is at least ``min_request_a`` and the EVSE's own
     limits allow that much (min(EVTargetCurrent, EVSEMaximumCurrentLimit,
     EVSEMaximumPowerLimit / EVSEPresentVoltage) ≥ ``min_request_a``, EVTargetCurrent ≥
-    EVSEMinimumCurrentLimit), for at least ``min_s`` seconds and ``min_cycles`` cycles —
-    whatever the voltage: a charger that reports its output at or near the EV's target
+    EVSEMinimumCurrentLimit), for at least ``min_s`` seconds and ``min_cycles`` cycles (or,
+    shorter, at least ``min_cycles`` cycles when no current flowed in the whole loop up to
+    its end: the session transferred no energy at all) — whatever the voltage: a charger that reports its output at or near the EV's target
     voltage while no current flows is not limited by the battery, unless that voltage is
     the battery's own (within ``battery_tolerance_v`` of the EV's PreCharge target, or
     current already flowed in this loop): then the load sets the current (a lamp on a test

@@ -244,7 +244,8 @@ _NOT_DELIVERING = STOP_STATUS | {"EVSE_NotReady", "EVSE_UtilityInterruptEvent"}
 def no_current_stretches(session, ctx=None, p: dict | None = None) -> list[tuple]:
     """[(run, [Row …])]: the stretches of consecutive charge-loop cycles in which the EVSE
     delivered no current although the EV asked for it and the EVSE's own limits allowed it,
-    lasting at least ``min_s`` seconds and ``min_cycles`` cycles (cached per parameters).
+    lasting at least ``min_cycles`` cycles and ``min_s`` seconds — or, shorter, when no
+    current flowed in the whole loop up to its end (cached per parameters).
 
     A cycle counts when its response is not FAILED, |EVSEPresentCurrent| ≤ ``max_current_a``,
     EVTargetCurrent ≥ ``min_request_a`` and ≥ the EVSE's minimum current, min(EVTargetCurrent,
@@ -271,14 +272,19 @@ def _build_no_current(session, ctx, p) -> list[tuple]:
         delivered = False          # current flowed earlier in this loop
         cur: list = []
         flowed_before = False
-        for row in rows + [None]:
+        for i, row in enumerate(rows + [None]):
             ok = row is not None and _no_current(row, p)
             if ok:
                 if not cur:
                     flowed_before = delivered
                 cur.append(row)
             else:
-                if len(cur) >= p["min_cycles"] and cur[-1].t - cur[0].t >= p["min_s"] and \
+                # a loop that never delivered current at all, to its end, counts whatever its
+                # length: the session transferred no energy
+                whole = bool(cur) and not flowed_before and not any(
+                    r.pi is not None and r.pi > p["max_current_a"] and not r.bad and not r.failed
+                    for r in rows[i:])
+                if len(cur) >= p["min_cycles"] and (cur[-1].t - cur[0].t >= p["min_s"] or whole) and \
                         not _load_limited(cur, p, batt[0] if batt else None, flowed_before):
                     out.append((run, cur))
                 cur = []
