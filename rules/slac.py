@@ -794,7 +794,10 @@ class SlacResponseLate(_SlacRule):
 
     What it checks: CM_SLAC_PARM.CNF after CM_SLAC_PARM.REQ, CM_SLAC_MATCH.CNF after
     CM_SLAC_MATCH.REQ (EVSE) and CM_ATTEN_CHAR.RSP after CM_ATTEN_CHAR.IND (EV) each arrive
-    within ``limit_s`` (TT_match_response = 200 ms) of the latest request they answer.
+    within ``limit_s`` (TT_match_response = 200 ms) of the first request they answer: a
+    request repeated because its first copies went unanswered (the EVSE answered only the
+    fifth CM_SLAC_PARM.REQ) is late from the first copy — each earlier one was owed an
+    answer within TT_match_response.
     Why it matters: the requester stops waiting after TT_match_response and repeats or
     fails the run; a late answer is discarded or crosses a repetition.
     Fix: the responder named: answer within TP_match_response (≤ 100 ms).
@@ -818,28 +821,32 @@ class SlacResponseLate(_SlacRule):
         for r in v.runs:
             for req_name, res_name in ((PARM_REQ, PARM_CNF), (MATCH_REQ, MATCH_CNF), (IND, RSP)):
                 reqs = r.of(req_name)
+                prev = None                      # the previous response of this kind
                 for res in r.of(res_name):
                     peer = res.dst
                     cands = [q for q in reqs if q.time <= res.time and
+                             (prev is None or q.time > prev.time) and
                              (req_name == PARM_REQ or q.src == peer)]
+                    prev = res
                     if not cands:
                         continue
-                    q = cands[-1]
+                    q = cands[0]                 # the first copy still waiting for an answer
                     lat = res.time - q.time
                     if lat > self.p["limit_s"]:
-                        late.setdefault((res_name, res.src), []).append((q, res, lat))
+                        late.setdefault((res_name, res.src), []).append((q, res, lat, len(cands)))
         for (name, src), items in late.items():
             worst = max(items, key=lambda x: x[2])
-            q, res, lat = worst
+            q, res, lat, n_req = worst
+            copies = f", the first of {n_req} requests" if n_req > 1 else ""
             yield self.finding(
                 session, [items[0][0].frame, items[0][1].frame, q.frame, res.frame],
                 f"{len(items)} {name} from {src} later than {ms(self.p['limit_s'])}: worst "
-                f"{ms(lat)} ({q.name} #{q.frame} → {name} #{res.frame})",
+                f"{ms(lat)} ({q.name} #{q.frame}{copies} → {name} #{res.frame})",
                 time=items[0][1].time, culprit=_culprit(name), measured=round(lat, 3),
                 limit=self.p["limit_s"], unit="s",
                 evidence={"expected": f"{name} ≤ {ms(self.p['limit_s'])} after {q.name}",
-                          "actual": [{"request": a.frame, "response": b.frame, "latency_s": round(c, 3)}
-                                     for a, b, c in items[:5]]})
+                          "actual": [{"request": a.frame, "response": b.frame, "latency_s": round(c, 3),
+                                      "requests": k} for a, b, c, k in items[:5]]})
 
 
 class SlacSoundingStartLate(_SlacRule):
