@@ -32,8 +32,9 @@ class Analysis:
     types, problems; ``accounting``: frames decoded / skipped / out of scope; ``messages``:
     message counts by layer (ok / error); ``connections``: TCP connection summaries;
     ``sessions``: :class:`~.sessions.Session` objects; ``summaries``: session id → summary
-    dict; ``capture_events``: events outside sessions; ``findings``; ``keylog``: where TLS
-    secrets came from.
+    dict; ``capture_events``: events outside sessions; ``leftovers``: TCP connections of
+    sessions that ended before the capture (:attr:`~.sessions.SessionBuilder.leftovers`;
+    their events are capture events); ``findings``; ``keylog``: where TLS secrets came from.
     """
 
     capture: dict
@@ -44,6 +45,7 @@ class Analysis:
     summaries: dict[str, dict]
     capture_events: list
     findings: list = field(default_factory=list)
+    leftovers: list = field(default_factory=list)
     keylog: dict = field(default_factory=dict)
     score: float = 100.0
     verdict: str = "pass"
@@ -137,7 +139,7 @@ def _analyze(path: str, keylog, progress, profile) -> Analysis:
     }
     a = Analysis(capture=capture, accounting=d.accounting.as_dict(), messages=msgs,
                  connections=d.connections, sessions=sessions, summaries=summaries,
-                 capture_events=builder.capture_events,
+                 capture_events=builder.capture_events, leftovers=builder.leftovers,
                  keylog={"sources": dict(d.keylog_sources), "secrets": len(d.keylog)})
     evaluate(a, profile)
     return a

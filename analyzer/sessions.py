@@ -1,24 +1,45 @@
-"""Charging sessions rebuilt from the dissectors' events.
+"""Charging sessions rebuilt from the dissectors' events: a session is one plug-in attempt.
 
 A session groups what belongs to one charging session (DESIGN.md "Events, sessions,
 timeline"): the SLAC run(s) of one EV, its SDP exchange, the TCP / TLS connection(s) and the
 V2G SessionID — across pause and resume (ISO 15118-2 [V2G2-463]: a SessionSetupReq that
 offers the paused session's SessionID and gets OK_OldSessionJoined continues that session).
-
 Segmentation rules, applied per EV (EV MAC address where the capture shows it):
 
-* SLAC: a CM_SLAC_PARM.REQ with a new RunID starts a new session unless the current one
-  never got past SLAC (then it is a retry within that session, C_EV_match_retry in
-  ISO 15118-3 §A.9). Other messages carrying the RunID (other chargers' sounding too) join
-  the run's session.
+* SLAC: a CM_SLAC_PARM.REQ of an EV whose current session never got past SLAC is a retry
+  within that session (C_EV_match_retry, ISO 15118-3 §A.9) — unless it comes more than
+  TT_matching_repetition (:data:`TT_MATCHING_REPETITION_S`, [V2G3-A09-125]) after that
+  session's last SLAC message: then it starts a new session, even with the same RunID
+  (Tesla's fixed "TESLA EV"). Other messages carrying the RunID (other chargers' sounding
+  too) join the run's session.
 * SDP: a request joins the EV's current session unless that session has ended (SessionStop
-  Terminate, or its V2G connection closed); then it starts a new one. A paused session
-  (SessionStopReq ChargingSession = Pause) stays open for its resume.
+  Terminate, or its V2G connection closed); a paused session (SessionStopReq
+  ChargingSession = Pause) stays open for its resume.
 * TCP: a connection is bound at its SessionSetupReq: SessionID 0 (new session,
   PROTOCOL_FACTS §4.0) joins the current session if that has no SessionID yet, else starts a
   new one; a non-zero SessionID joins the session that issued it (resume). A connection
   without SessionSetupReq (handshake only, SYN answered by RST, capture started mid-session)
   joins the current session unless it has ended.
+* Retries: once the EV's session got past SLAC (or has ended), what the EV tries next is
+  held back until the SECC answers it. A new SLAC run answered by an EVSE (CM_SLAC_PARM.CNF,
+  CM_ATTEN_CHAR.IND, CM_SLAC_MATCH.CNF, or the EV sounding, which it only does once
+  answered), an answered SDP request, or a TCP connection carrying V2G is a new attempt (a
+  new session, as above). CM_SLAC_PARM.REQs and SDP requests nobody answers, and TCP
+  connections that the SECC refuses (RST answers the SYN), leaves unanswered or accepts
+  without ever answering at the V2G level, are *retries* of the session they follow
+  (``Session.retries``, ``Session.retry_connections``) when each comes within
+  :data:`RETRY_GAP_S` of the session's previous activity; they do not end or restart it.
+  Retries may also run *during* a session (an EV that keeps opening connections to a port
+  nobody listens on while it charges).
+* Leftovers: a TCP connection already open when the capture starts (no SYN seen) that
+  carries only teardown — FIN / RST, retransmissions, at most a (retransmitted)
+  SessionStopRes of a SessionID this capture never issued — is the tail of a session that
+  ended before the capture: it neither starts nor joins a session. Its events stay capture
+  events and :attr:`SessionBuilder.leftovers` describes it (rule CAP004 reports it).
+* Crosstalk: when the capture holds a session that reached SDP / V2G with a known charger
+  (the EVSE MAC it matched), a SLAC-only session of another EV that no EVSE answered, or
+  that only other EVSEs answered or matched, is another charger's traffic heard over the
+  powerline (``Session.crosstalk`` says why). Without such a session nothing is marked.
 """
 from __future__ import annotations
 
@@ -29,8 +50,28 @@ from ccs_analyzer.dissectors.events import EV_TO_EVSE, EVSE_TO_EV, Event
 
 from .physical import event_facts, find_first, header_of, message_body
 
+#: TT_matching_repetition, ISO 15118-3 [V2G3-A09-125] (PROTOCOL_FACTS §2.4): the window (s)
+#: within which an EV repeats a failed matching. A CM_SLAC_PARM.REQ later than this after the
+#: last SLAC message of a session that never got past SLAC starts a new attempt; SLAC
+#: requests further apart than this are separate runs.
+TT_MATCHING_REPETITION_S = 10.0
+
+#: The gap (s) within which unanswered activity of an EV still continues its previous session
+#: as retries: V2G_EVCC_CommunicationSetup_Timeout = 20 s (ISO 15118-2 [V2G2-446..448] Table
+#: 111, DIN 70121; PROTOCOL_FACTS §4), the time an EV gives one communication set-up (link
+#: up → SessionSetupRes) before it starts over.
+RETRY_GAP_S = 20.0
+
 _SLAC_EV_SENDS = {"CM_SLAC_PARM.REQ", "CM_START_ATTEN_CHAR.IND", "CM_MNBC_SOUND.IND",
                   "CM_ATTEN_CHAR.RSP", "CM_VALIDATE.REQ", "CM_SLAC_MATCH.REQ"}
+#: EVSE → EV SLAC messages that answer an EV's matching request (ISO 15118-3 §A.9).
+_SLAC_EVSE_ANSWERS = {"CM_SLAC_PARM.CNF", "CM_ATTEN_CHAR.IND", "CM_VALIDATE.CNF",
+                      "CM_SLAC_MATCH.CNF"}
+#: TCP events a connection open before the capture may carry and still be only teardown.
+_TEARDOWN_TCP = {"TCP connection started before the capture", "FIN", "RST", "TCP retransmission",
+                 "TCP out-of-order", "TCP bytes missing from capture"}
+#: Phase order of the attempts' first steps (a new attempt moves forward through them).
+_PHASE_RANK = {"slac": 0, "sdp": 1, "tcp": 2}
 
 
 def _zero_id(sid) -> bool:
@@ -39,12 +80,33 @@ def _zero_id(sid) -> bool:
 
 @dataclass
 class Session:
-    """One charging session (see module docstring).
+    """One charging session — one plug-in attempt (see module docstring).
 
-    ``id`` ("S1", "S2" … in order of appearance), ``events`` (its events in frame order),
-    ``ev_mac`` / ``evse_mac`` (from SLAC or the Ethernet frames), ``run_ids`` (SLAC RunIDs),
-    ``connections`` (TCP connection ids), ``session_ids`` (V2G SessionIDs, hex), flags that
-    say how far it got. :meth:`summary` computes what a report shows.
+    ``id`` ("S1", "S2" … in order of appearance); ``events``: all its events in frame
+    order, the retries included; ``ev_mac`` / ``evse_mac`` (from SLAC or the Ethernet
+    frames; ``evse_mac`` is the charger the EV matched, CM_SLAC_MATCH); ``run_ids`` (the EV's
+    SLAC RunIDs, hex); ``connections`` (TCP connection ids, the retry connections included);
+    ``session_ids`` (V2G SessionIDs, hex); flags that say how far it got (``has_sdp``,
+    ``has_v2g``, ``setup_done``, ``ended``, ``paused``, ``resumed`` = resumptions).
+
+    What the outcome logic needs to tell the session's own activity from the EV's retries:
+
+    * ``retries``: the events that are retries, not the session's own activity (a subset of
+      ``events``, frame order): CM_SLAC_PARM.REQs no EVSE answered, SDP requests no SECC
+      answered, and every event of the retry connections — during the session or after it,
+      each within :data:`RETRY_GAP_S` of the session's previous activity.
+    * ``retry_connections``: the TCP connections (ids, a subset of ``connections``) the
+      EV opened after its session had an answered V2G connection, that the SECC refused
+      (RST answers the SYN), never answered (no SYN-ACK) or accepted without ever answering
+      at the V2G / TLS level (e.g. a supportedAppProtocolReq left unanswered).
+    * :meth:`own_events` (``events`` minus ``retries``) and :attr:`own_end_frame`: the frame
+      where the session's own activity ended (its last own event, HomePlug management
+      messages aside).
+    * ``crosstalk``: None, or why this SLAC-only session is another charger's traffic heard
+      over the powerline (an EV that is not this charger's, answered by no EVSE or only by
+      other EVSEs than the charger of this capture's SDP / V2G sessions).
+
+    :meth:`summary` computes what a report shows.
     """
 
     index: int
@@ -61,6 +123,16 @@ class Session:
     ended: bool = False
     paused: bool = False
     resumed: int = 0
+    retries: list[Event] = field(default_factory=list)
+    retry_connections: list[int] = field(default_factory=list)
+    crosstalk: str | None = None
+    #: epoch s of the last event of the session's activity, retries included (HomePlug
+    #: management messages without a RunID excluded): where retries chain on
+    t_last: float | None = field(default=None, repr=False)
+    #: epoch s of the last SLAC matching message (CM_SLAC_*, RunID) of the session
+    t_slac: float | None = field(default=None, repr=False)
+    #: True once an own connection carried a V2G (or TLS) message of the SECC
+    answered: bool = field(default=False, repr=False)
 
     @property
     def id(self) -> str:
@@ -75,34 +147,85 @@ class Session:
         """The session's V2GTP message events (decoded or not)."""
         return [e for e in self.events if e.layer == "v2gtp"]
 
+    def own_events(self) -> list[Event]:
+        """``events`` without the ``retries``: the session's own activity, frame order."""
+        if not self.retries:
+            return list(self.events)
+        retry = {id(e) for e in self.retries}
+        return [e for e in self.events if id(e) not in retry]
+
+    @property
+    def own_end_frame(self) -> int | None:
+        """Frame (1-based) of the session's last own event that is not HomePlug management
+        (CM_SET_KEY, CM_GET_KEY, vendor MMEs: protocol "HomePlug"): where its own activity
+        ended and only retries (if any) follow. None for a session without such events."""
+        own = [e.frame for e in self.own_events() if e.protocol != "HomePlug"]
+        return max(own) if own else None
+
     def summary(self, connections: dict[int, dict] | None = None) -> dict:
         """What a report shows of the session (JSON-ready): identities, protocol, time span,
-        last message, how it ended, maxima (V, A, W), energy (Wh), SoC, counts."""
+        last message, how it ended, maxima (V, A, W), energy (Wh), SoC, counts, retries."""
         return summarize(self, connections or {})
+
+
+@dataclass
+class _Tentative:
+    """What an EV tried after its session got past SLAC or ended, not answered yet: runs of
+    consecutive CM_SLAC_PARM.REQs (a SLAC run) or SDP requests, oldest first."""
+
+    runs: list[list[Event]] = field(default_factory=list)
+
+    @property
+    def t_last(self) -> float:
+        return self.runs[-1][-1].time
+
+    def add(self, ev: Event) -> None:
+        last = self.runs[-1] if self.runs else None
+        if last is not None and last[0].layer == ev.layer and not (
+                ev.layer == "slac" and ev.time - last[-1].time > TT_MATCHING_REPETITION_S):
+            last.append(ev)
+        else:
+            self.runs.append([ev])
+
+    def run_ids(self) -> set:
+        return {(e.message or {}).get("RunID") for run in self.runs for e in run
+                if e.layer == "slac" and isinstance(e.message, dict)}
 
 
 class SessionBuilder:
     """Feeds on events in frame order (:meth:`add`) and returns sessions (:meth:`finish`).
 
     ``capture_events`` collects what belongs to no session (capture problems, disclosed key
-    logs, HomePlug management traffic before any SLAC).
+    logs, HomePlug management traffic before any SLAC, non-V2G side channels, leftovers of
+    sessions that ended before the capture). ``leftovers``: one dict per leftover connection
+    — ``conn`` (id), ``frames`` (its event frames), ``first_frame`` / ``last_frame``,
+    ``time`` (epoch s of its first event), ``what`` (the event names after its start),
+    ``SessionID`` (of a stale SessionStopRes, hex, or None) and ``reason``.
     """
 
     def __init__(self) -> None:
         self.sessions: list[Session] = []
         self.capture_events: list[Event] = []
+        self.leftovers: list[dict] = []
         self._current: dict[str | None, Session] = {}
-        self._by_run: dict[str, Session] = {}
+        self._by_run: dict[tuple, Session] = {}       # (EV MAC, RunID) → session
+        self._by_run_any: dict[str, Session] = {}     # RunID → last session using it
+        self._cp: list[tuple[float, str]] = []        # (epoch s, "A" / "BCD" / "EF") per CP indication
         self._conn_session: dict[int, Session] = {}
         self._conn_pending: dict[int, list[Event]] = {}
         self._conn_closed: set[int] = set()
         self._conn_other: set[int] = set()
+        self._conn_leftover: set[int] = set()
+        self._conn_retry: set[int] = set()
         self._by_sid: dict[str, Session] = {}
         self._ip_ev: dict[str, str] = {}      # EV IP → EV key
+        self._tent: dict[str | None, _Tentative] = {}
         self._last: Session | None = None
 
     # ------------------------------------------------------------------ helpers
-    def _new(self, key: str | None) -> Session:
+    def _new(self, key: str | None, flush: bool = True) -> Session:
+        if flush:
+            self._flush_pending()
         s = Session(len(self.sessions), ev_key=key)
         self.sessions.append(s)
         self._current[key] = s
@@ -122,9 +245,40 @@ class SessionBuilder:
             s = self._last
         return s
 
-    def _attach(self, s: Session, ev: Event) -> None:
+    def _attach(self, s: Session, ev: Event, timed: bool = True) -> None:
         s.events.append(ev)
+        if timed and (s.t_last is None or ev.time > s.t_last):
+            s.t_last = ev.time
         self._last = s
+
+    def _attach_retry(self, s: Session, ev: Event) -> None:
+        self._attach(s, ev)
+        s.retries.append(ev)
+        if ev.layer == "slac":
+            run = (ev.message or {}).get("RunID") if isinstance(ev.message, dict) else None
+            if run:
+                self._by_run[(ev.src, run)] = self._by_run_any[run] = s
+                if run not in s.run_ids:
+                    s.run_ids.append(run)
+
+    def _follows(self, s: Session | None, t: float) -> bool:
+        """Whether activity at ``t`` (epoch s) is close enough to ``s`` to be its retry: within
+        :data:`RETRY_GAP_S` of its last activity, and the EV not unplugged in between."""
+        return (s is not None and s.t_last is not None and t - s.t_last <= RETRY_GAP_S
+                and self._plugged_in(s.t_last, t) is not False)
+
+    def _plugged_in(self, t0: float, t1: float) -> bool | None:
+        """Whether the EV stayed plugged in from ``t0`` to ``t1`` (epoch s), by the control
+        pilot indications the capture holds (vendor MMEs such as VS_CP_STATE.IND, IEC 61851-1
+        Annex A states): False when state A (no EV) was indicated at ``t0`` or in between,
+        True when B, C or D (EV connected) was and A was not, None when the capture cannot
+        tell (no indication; E / F alone — the EVSE's restart toggle, [V2G3-M06-05..09] —
+        says nothing about the plug)."""
+        states = [st for t, st in self._cp if t <= t0][-1:] + [st for t, st in self._cp
+                                                               if t0 < t <= t1]
+        if "A" in states:
+            return False
+        return True if "BCD" in states else None
 
     # ------------------------------------------------------------------ events
     def add(self, ev: Event) -> None:
@@ -138,9 +292,9 @@ class SessionBuilder:
         else:
             self.capture_events.append(ev)
 
-    def _slac(self, ev: Event) -> None:
-        f = ev.message if isinstance(ev.message, dict) else {}
-        run = f.get("RunID")
+    # ---------------------------------------------------------------- SLAC
+    @staticmethod
+    def _slac_ev_mac(ev: Event, f: dict) -> str | None:
         ev_mac = None
         if ev.name in _SLAC_EV_SENDS or ev.direction == EV_TO_EVSE:
             ev_mac = ev.src
@@ -148,29 +302,78 @@ class SessionBuilder:
             ev_mac = ev.dst if ev.dst and ev.dst != "ff:ff:ff:ff:ff:ff" else None
         if ev.name in ("CM_SLAC_MATCH.REQ", "CM_SLAC_MATCH.CNF"):
             ev_mac = f.get("PEV_MAC") or ev_mac
-        key = ev_mac
-        if run:
-            s = self._by_run.get(run)
-            if s is not None and ev.name == "CM_SLAC_PARM.REQ" and (s.progressed or s.ended):
-                s = None              # the EV reuses its RunID for a new matching run
-            if s is None:
-                cur = self._cur(key)
-                if cur is None or cur.progressed or cur.ended:
-                    self._flush_pending()
-                    s = self._new(key)
-                else:
-                    s = cur           # a retry of a run that never got past SLAC
-                self._by_run[run] = s
-            if run not in s.run_ids and ev.name in _SLAC_EV_SENDS:
-                s.run_ids.append(run)       # the EV's RunIDs (an EVSE may echo a wrong one)
-            self._attach(s, ev)
-            if ev_mac and not s.ev_mac:
-                s.ev_mac = ev_mac
-            if ev.name in ("CM_SLAC_MATCH.REQ", "CM_SLAC_MATCH.CNF") and f.get("EVSE_MAC"):
-                s.evse_mac = f.get("EVSE_MAC")
-            self._current[s.ev_key] = s
+        return ev_mac
+
+    def _slac(self, ev: Event) -> None:
+        f = ev.message if isinstance(ev.message, dict) else {}
+        run = f.get("RunID")
+        if not run:
+            self._slac_other(ev)
             return
-        # no RunID: key exchange with the own modem, vendor MMEs, attenuation profiles
+        key = self._slac_ev_mac(ev, f)
+        if ev.name == "CM_SLAC_PARM.REQ":
+            tent = self._tent.get(key)
+            if tent is not None:
+                if ev.time - tent.t_last <= RETRY_GAP_S:
+                    tent.add(ev)
+                    return
+                self._resolve(key)
+            cur = self._cur(key)
+            if cur is None:
+                s = self._new(key)
+            elif cur.progressed or cur.ended:
+                self._tent[key] = _Tentative()
+                self._tent[key].add(ev)       # held until an EVSE answers (module docstring)
+                return
+            elif (cur.t_slac is not None and ev.time - cur.t_slac > TT_MATCHING_REPETITION_S
+                  and not self._plugged_in(cur.t_slac, ev.time)):
+                s = self._new(key)            # [V2G3-A09-125]: a new matching attempt
+            else:
+                s = cur                       # a retry of a run that never got past SLAC
+            self._place_slac(s, ev, key)
+            return
+        tent = self._tent.get(key)
+        if tent is not None and (run in tent.run_ids() or self._run_session(key, run) is None):
+            s = self._promote(key, "slac")    # answered (or the EV sounds): a new attempt
+        else:
+            s = self._run_session(key, run)
+            if s is None:                     # an EVSE echoing a wrong RunID, a missed REQ
+                cur = self._cur(key)
+                s = self._new(key) if cur is None or cur.progressed or cur.ended else cur
+        self._place_slac(s, ev, key)
+
+    def _run_session(self, ev_mac: str | None, run: str) -> Session | None:
+        """The session of the EV's RunID (by EV MAC; by RunID alone when the message names
+        no EV, e.g. a broadcast CM_ATTEN_CHAR.IND)."""
+        if ev_mac is None:
+            return self._by_run_any.get(run)
+        return self._by_run.get((ev_mac, run))
+
+    def _place_slac(self, s: Session, ev: Event, ev_mac: str | None) -> None:
+        """Attach a SLAC message carrying a RunID as the session's own activity."""
+        f = ev.message if isinstance(ev.message, dict) else {}
+        run = f.get("RunID")
+        if ev.name in _SLAC_EV_SENDS:     # the EV's RunIDs (an EVSE may echo a wrong one)
+            self._by_run[(ev_mac, run)] = self._by_run_any[run] = s
+            if run not in s.run_ids:
+                s.run_ids.append(run)
+        self._attach(s, ev)
+        if ev.protocol == "SLAC" and (s.t_slac is None or ev.time > s.t_slac):
+            s.t_slac = ev.time
+        if ev_mac and not s.ev_mac:
+            s.ev_mac = ev_mac
+        if ev.name in ("CM_SLAC_MATCH.REQ", "CM_SLAC_MATCH.CNF") and f.get("EVSE_MAC"):
+            s.evse_mac = f.get("EVSE_MAC")
+        self._current[s.ev_key] = s
+
+    def _slac_other(self, ev: Event) -> None:
+        """No RunID: key exchange with the own modem, vendor MMEs, attenuation profiles."""
+        v = ev.message.get("Voltage_V") if ev.name.startswith("VS_CP_STATE.IND") and isinstance(
+            ev.message, dict) else None
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            # IEC 61851-1 Table A.4: A 12 V (no EV); B 9 V, C 6 V, D 3 V (EV connected);
+            # E 0 V, F -12 V (EVSE error / not available)
+            self._cp.append((ev.time, "A" if v > 10.5 else "BCD" if v >= 2.0 else "EF"))
         target = None
         for s in reversed(self.sessions):
             if ev.src in (s.ev_mac, s.evse_mac) or ev.dst in (s.ev_mac, s.evse_mac):
@@ -180,8 +383,9 @@ class SessionBuilder:
         if target is None:
             self.capture_events.append(ev)
         else:
-            self._attach(target, ev)
+            self._attach(target, ev, timed=False)
 
+    # ---------------------------------------------------------------- SDP
     def _sdp(self, ev: Event) -> None:
         ev_ip = ev.src if ev.direction == EV_TO_EVSE else ev.dst
         ev_ip = ev_ip.rsplit(":", 1)[0] if ev_ip else None
@@ -189,19 +393,88 @@ class SessionBuilder:
         key = mac or (self._ip_ev.get(ev_ip) if ev_ip else None)
         if ev_ip and key:
             self._ip_ev[ev_ip] = key
+        tent = self._tent.get(key)
         if ev.direction == EV_TO_EVSE:
-            self._flush_pending()
-        cur = self._cur(key)
-        if cur is None or (ev.direction == EV_TO_EVSE and cur.ended and not cur.paused):
-            cur = self._new(key)
-        cur.has_sdp = True
-        if mac and not cur.ev_mac:
-            cur.ev_mac = mac
-        self._attach(cur, ev)
+            if tent is not None:
+                if ev.time - tent.t_last <= RETRY_GAP_S:
+                    tent.add(ev)
+                    return
+                self._resolve(key)
+            cur = self._cur(key)
+            if cur is not None and cur.ended and not cur.paused:
+                self._tent[key] = _Tentative()
+                self._tent[key].add(ev)           # held until the SECC answers
+                return
+            if cur is None:
+                cur = self._new(key)
+        elif tent is not None:
+            cur = self._promote(key, "sdp")       # an answered SDP request: a new attempt
+        else:
+            cur = self._cur(key) or self._new(key)
+        self._place_sdp(cur, ev)
 
+    def _place_sdp(self, s: Session, ev: Event) -> None:
+        s.has_sdp = True
+        mac = ev.info.get("src_mac") if ev.direction == EV_TO_EVSE else ev.info.get("dst_mac")
+        if mac and not s.ev_mac:
+            s.ev_mac = mac
+        self._attach(s, ev)
+        self._current[s.ev_key] = s
+
+    # ---------------------------------------------------------------- tentative activity
+    def _place(self, s: Session, ev: Event) -> None:
+        if ev.layer == "slac":
+            self._place_slac(s, ev, self._slac_ev_mac(ev, ev.message if isinstance(ev.message, dict)
+                                                      else {}))
+        else:
+            self._place_sdp(s, ev)
+
+    def _resolve(self, key) -> None:
+        """Nobody answered what the EV tried (the pending runs of ``key``): each run is a
+        retry of the session it follows when it comes within :data:`RETRY_GAP_S` of that
+        session's activity, else an attempt of its own (a new session, as before)."""
+        tent = self._tent.pop(key, None)
+        if tent is None:
+            return
+        cur = self._cur(key)
+        for run in tent.runs:
+            if cur is not None and cur.progressed and self._follows(cur, run[0].time):
+                for e in run:
+                    self._attach_retry(cur, e)
+            else:
+                cur = self._new(key)
+                for e in run:
+                    self._place(cur, e)
+
+    def _promote(self, key, phase: str) -> Session:
+        """The SECC answered at ``phase`` ("slac", "sdp", "tcp"): a new attempt. The trailing
+        pending runs that lead up to it (phases in order, one run per phase) start the new
+        session; earlier runs are resolved as unanswered (:meth:`_resolve`)."""
+        tent = self._tent.pop(key, None)
+        taken: list[list[Event]] = []
+        if tent is not None:
+            limit, first = _PHASE_RANK[phase], True
+            for run in reversed(tent.runs):
+                r = _PHASE_RANK[run[0].layer]
+                if r <= limit if first else r < limit:
+                    taken.insert(0, run)
+                    limit, first = r, False
+                else:
+                    break
+            rest = tent.runs[:len(tent.runs) - len(taken)]
+            if rest:
+                self._tent[key] = _Tentative(rest)
+                self._resolve(key)
+        s = self._new(key, flush=phase != "tcp")   # a binding connection flushed the older ones
+        for run in taken:
+            for e in run:
+                self._place(s, e)
+        return s
+
+    # ---------------------------------------------------------------- TCP
     def _conn(self, ev: Event) -> None:
         c = ev.conn
-        if c in self._conn_other:
+        if c in self._conn_other or c in self._conn_leftover:
             self.capture_events.append(ev)
             return
         s = self._conn_session.get(c)
@@ -225,7 +498,7 @@ class SessionBuilder:
         """Bind connections still waiting for a SessionSetupReq (older than ``before``):
         something else is happening now, so they belong to what was current until now."""
         for c in sorted(self._conn_pending):
-            if before is None or c < before:
+            if (before is None or c < before) and c in self._conn_pending:
                 self._bind(c, None)
 
     def _ev_key_of(self, ev: Event) -> str | None:
@@ -236,6 +509,30 @@ class SessionBuilder:
             ip = ev.dst.rsplit(":", 1)[0]
         return self._ip_ev.get(ip) if ip else None
 
+    def _leftover(self, c: int, pend: list[Event]) -> dict | None:
+        """The leftover description of a connection, or None when it is not one: open before
+        the capture (no SYN) and only teardown (module docstring)."""
+        if not pend or pend[0].name != "TCP connection started before the capture":
+            return None
+        sid = None
+        for e in pend:
+            if e.layer == "tcp" and e.name in _TEARDOWN_TCP:
+                continue
+            if e.layer == "v2gtp" and e.message is not None and e.name == "SessionStopRes":
+                sid = header_of(e.message).get("SessionID")
+                if sid in self._by_sid:
+                    return None          # the stop of a session of this capture
+                continue
+            return None
+        what = list(dict.fromkeys(e.name for e in pend if e.name != pend[0].name))
+        return {"conn": c, "frames": sorted({e.frame for e in pend}),
+                "first_frame": min(e.frame for e in pend), "last_frame": max(e.frame for e in pend),
+                "time": min(e.time for e in pend),
+                "what": what, "SessionID": sid,
+                "reason": "TCP connection open before the capture (no SYN) carrying only "
+                          + (", ".join(what) or "its start") + ": the tail of a session that "
+                          "ended before the capture"}
+
     def _bind(self, c: int, ev: Event | None) -> None:
         self._flush_pending(before=c)
         pend = self._conn_pending.pop(c, [])
@@ -243,9 +540,16 @@ class SessionBuilder:
             self._conn_other.add(c)              # not a V2G connection (e.g. a VAS side channel)
             self.capture_events.extend(pend)
             return
+        left = self._leftover(c, pend)
+        if left is not None:
+            self._conn_leftover.add(c)
+            self.leftovers.append(left)
+            self.capture_events.extend(pend)
+            return
         key = self._ev_key_of(pend[0]) if pend else None
         cur = self._cur(key)
         target = None
+        retry = False
         if ev is not None and ev.name == "SessionSetupReq":
             sid = header_of(ev.message).get("SessionID")
             if _zero_id(sid):
@@ -258,17 +562,33 @@ class SessionBuilder:
                 elif cur is not None and not cur.setup_done and not cur.ended:
                     target = cur
         else:
-            target = cur if (cur is not None and not (cur.ended and not cur.paused)) else None
-        if target is None:
-            target = self._new(key)
+            live = cur is not None and not (cur.ended and not cur.paused)
+            unanswered = not any(e.direction == EVSE_TO_EV and e.layer in ("v2gtp", "tls")
+                                 for e in pend)
+            if (ev is None and unanswered and cur is not None and cur.answered
+                    and (live or (pend and self._follows(cur, pend[0].time)))):
+                target, retry = cur, True        # the EV retries; the SECC does not listen
+            elif live:
+                target = cur
+        if retry:
+            self._conn_retry.add(c)
+            target.retry_connections.append(c)
+        elif target is None:
+            target = self._promote(key, "tcp")
         self._conn_session[c] = target
         target.connections.append(c)
-        self._current[target.ev_key] = target
+        if not retry:
+            self._current[target.ev_key] = target
         for e in pend:
             self._conn_attached(target, e)
 
     def _conn_attached(self, s: Session, ev: Event) -> None:
+        if ev.conn in self._conn_retry:
+            self._attach_retry(s, ev)
+            return
         self._attach(s, ev)
+        if ev.direction == EVSE_TO_EV and ev.layer in ("v2gtp", "tls"):
+            s.answered = True
         if ev.layer == "v2gtp":
             s.has_v2g = True
             if ev.message is None:
@@ -291,20 +611,71 @@ class SessionBuilder:
         elif ev.layer == "tcp" and ev.name in ("RST", "FIN") and s.setup_done:
             s.ended = True
 
+    # ---------------------------------------------------------------- the end
     def finish(self) -> list[Session]:
-        """Bind what is still pending and return the sessions, events in frame order."""
+        """Bind what is still pending, resolve what the EVs tried last (unanswered), mark
+        crosstalk, and return the sessions, events in frame order."""
         self._flush_pending()
+        for key in list(self._tent):
+            self._resolve(key)
         for s in self.sessions:
             s.events.sort(key=lambda e: e.frame)
+            s.retries.sort(key=lambda e: e.frame)
+        # in order of appearance (a held-back attempt may be created after a later one)
+        self.sessions.sort(key=lambda s: (s.events[0].frame if s.events else 0, s.index))
+        for i, s in enumerate(self.sessions):
+            s.index = i
+        mark_crosstalk(self.sessions)
         return self.sessions
+
+
+def _slac_answerers(s: Session) -> set[str]:
+    """MACs of the EVSEs that answered the session's SLAC (its own events)."""
+    return {e.src for e in s.own_events() if e.layer == "slac" and e.name in _SLAC_EVSE_ANSWERS
+            and e.src}
+
+
+def mark_crosstalk(sessions: list[Session]) -> None:
+    """Set ``crosstalk`` on the SLAC-only sessions that are another charger's traffic (module
+    docstring): the capture's charger is the EVSE MAC matched by its sessions that reached
+    SDP or V2G; a SLAC-only session of another EV MAC that no EVSE answered, or that only
+    other EVSEs answered or matched, and that led to no SDP / V2G, is crosstalk — HomePlug
+    GreenPHY is a shared medium and SLAC's CM_SLAC_PARM.REQ, CM_START_ATTEN_CHAR.IND and
+    CM_MNBC_SOUND.IND are broadcast (ISO 15118-3 §A.9; PROTOCOL_FACTS §2.3, §2.7). Without a
+    session that reached SDP / V2G with a known charger nothing is marked."""
+    served = [s for s in sessions if s.has_v2g or any(
+        e.layer == "sdp" and e.direction == EVSE_TO_EV for e in s.events)]
+    chargers = {s.evse_mac for s in served if s.evse_mac}
+    evs = {s.ev_mac for s in served if s.ev_mac}
+    if not chargers:
+        return
+    names = ", ".join(sorted(chargers))
+    own = ", ".join(x.id for x in served)
+    for s in sessions:
+        if s in served or s.progressed or not s.ev_mac or s.ev_mac in evs or not s.run_ids:
+            continue
+        answered = _slac_answerers(s)
+        if s.evse_mac in chargers or answered & chargers:
+            continue
+        if not answered:
+            s.crosstalk = (f"SLAC of EV {s.ev_mac} that no EVSE answered, while this capture's "
+                           f"charger ({names}) served {own}: another charger's EV heard over the "
+                           "powerline")
+        else:
+            by = s.evse_mac or ", ".join(sorted(answered))
+            s.crosstalk = (f"SLAC of EV {s.ev_mac} answered{' and matched' if s.evse_mac else ''} "
+                           f"by {by}, not by this capture's charger ({names}, which served {own}): "
+                           "another charger's traffic heard over the powerline")
 
 
 # ---------------------------------------------------------------------- summary
 def summarize(s: Session, connections: dict[int, dict]) -> dict:
     """See :meth:`Session.summary`."""
     ev = s.events
+    own = s.own_events()
     v2g = [e for e in ev if e.layer == "v2gtp"]
     ok = [e for e in v2g if e.message is not None]
+    own_ok = [e for e in own if e.layer == "v2gtp" and e.message is not None]
     names = Counter(e.name for e in v2g)
     out: dict = {
         "id": s.id,
@@ -312,6 +683,7 @@ def summarize(s: Session, connections: dict[int, dict]) -> dict:
         "evse_mac": s.evse_mac,
         "start_frame": ev[0].frame if ev else None,
         "end_frame": ev[-1].frame if ev else None,
+        "own_end_frame": s.own_end_frame,
         "start": ev[0].time if ev else None,
         "end": ev[-1].time if ev else None,
         "duration_s": round(ev[-1].time - ev[0].time, 6) if ev else 0.0,
@@ -329,7 +701,7 @@ def summarize(s: Session, connections: dict[int, dict]) -> dict:
     detected = False
     for c in s.connections:
         cs = connections.get(c, {})
-        if cs.get("namespace"):
+        if c not in s.retry_connections and cs.get("namespace"):
             namespace = cs["namespace"]
             detected = cs.get("namespace_detected", False)
             break
@@ -385,17 +757,35 @@ def summarize(s: Session, connections: dict[int, dict]) -> dict:
     out["payment"] = payment
     out["energy_transfer_mode"] = mode
     # last message and how it ended
-    last = v2g[-1] if v2g else None
+    own_v2g = [e for e in own if e.layer == "v2gtp"]
+    last = own_v2g[-1] if own_v2g else None
     out["last_message"] = {"name": last.name, "frame": last.frame, "direction": last.direction} \
         if last else None
-    out["ended"] = _how_it_ended(s, ev, ok, connections)
+    out["ended"] = _how_it_ended(s, own, own_ok, connections)
     out.update(_physics(ok))
     # SLAC
     out["slac"] = _slac_summary(s)
+    out["retries"] = _retries_summary(s)
+    out["retry_connections"] = list(s.retry_connections)
+    out["crosstalk"] = s.crosstalk
     return out
 
 
+def _retries_summary(s: Session) -> dict | None:
+    """Counts and frame span of the session's retries (None when it has none)."""
+    if not s.retries:
+        return None
+    return {"events": len(s.retries), "first_frame": s.retries[0].frame,
+            "last_frame": s.retries[-1].frame,
+            "slac_requests": sum(1 for e in s.retries if e.name == "CM_SLAC_PARM.REQ"),
+            "sdp_requests": sum(1 for e in s.retries if e.layer == "sdp"),
+            "connections": len(s.retry_connections)}
+
+
 def _how_it_ended(s: Session, ev: list[Event], ok: list[Event], connections: dict) -> dict:
+    """How the session's own activity ended (``ev`` / ``ok``: its own events / decoded V2G
+    messages; retry connections do not count)."""
+    own_conns = [c for c in s.connections if c not in s.retry_connections]
     stop_req = next((e for e in reversed(ok) if e.name == "SessionStopReq"), None)
     stop_res = next((e for e in reversed(ok) if e.name == "SessionStopRes"), None)
     if stop_res is not None:
@@ -403,12 +793,12 @@ def _how_it_ended(s: Session, ev: list[Event], ok: list[Event], connections: dic
         how = body.get("ChargingSession", "Terminate")
         return {"how": f"SessionStop ({how})", "frame": stop_res.frame, "by": "EV"}
     # transport end of the last connection
-    for c in reversed(s.connections):
+    for c in reversed(own_conns):
         cs = connections.get(c)
         if not cs:
             continue
         if cs.get("syn_frame") is not None and cs.get("synack_frame") is None:
-            attempts = sum(1 for x in s.connections if connections.get(x, {}).get("synack_frame") is None
+            attempts = sum(1 for x in own_conns if connections.get(x, {}).get("synack_frame") is None
                            and connections.get(x, {}).get("syn_frame") is not None)
             rst = (cs.get("rst_frames") or [None, None])[1]
             if rst is not None:

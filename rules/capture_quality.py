@@ -209,10 +209,14 @@ class CaptureStartsMidSession(Rule):
     What it checks: connections whose first captured segment is not the SYN ("TCP
     connection started before the capture"), and connections whose schema was detected from
     the messages because no SupportedAppProtocol handshake was captured
-    (``namespace_detected``).
+    (``namespace_detected``); and, at capture level, connections open before the capture that
+    carry only teardown (FIN / RST, retransmissions, a stale SessionStopRes): leftovers of a
+    session that ended before the capture, which belong to no session of this capture
+    (``Analysis.leftovers``, analyzer/sessions.py).
     Why it matters: everything before the first captured frame is unknown: the handshake,
     the negotiated protocol (detected, not negotiated), SessionSetup and earlier phases;
-    the session's outcome and phase are judged from a fragment.
+    the session's outcome and phase are judged from a fragment. A leftover is no session at
+    all: counting it as one would report a failed plug-in that never happened here.
     Fix (capture): start the capture before plugging in (before SLAC).
     Source: RFC 9293 §3.5 (connection establishment); ISO 15118-2 §8.2 / DIN 70121 §8.2
     (SupportedAppProtocol opens every V2G connection); PROTOCOL_FACTS §3.
@@ -223,8 +227,25 @@ class CaptureStartsMidSession(Rule):
     severity = "info"
     category = "capture-quality"
     culprit = "capture"
+    scope = "capture"
 
     def check(self, session, ctx):
+        for s in ctx.sessions:
+            yield from self._fragments(s, ctx)
+        for left in getattr(ctx, "leftovers", None) or ():
+            frames = left["frames"]
+            sid = f" (SessionID {left['SessionID']})" if left.get("SessionID") else ""
+            yield self.finding(None, frames,
+                               f"Leftover of a session that ended before the capture (frames "
+                               f"{frames[0]}-{frames[-1]}): connection {left['conn']} was already "
+                               f"open and carries only {', '.join(left['what']) or 'its start'}"
+                               f"{sid} — counted as capture events, not as a session",
+                               time=left.get("time"),
+                               evidence={"connection": left["conn"], "frames": frames,
+                                         "what": left["what"], "SessionID": left.get("SessionID"),
+                                         "reason": left["reason"]})
+
+    def _fragments(self, session, ctx):
         idx = session_index(session)
         late = {e.conn: e for e in idx.tcp if e.name == "TCP connection started before the capture"}
         conns = _conns(ctx)

@@ -121,7 +121,8 @@ class SdpUnanswered(_SdpRule):
     SECC) — unless the capture ended within ``timeout_s`` of the last request (no finding),
     a TCP connection to the SECC follows (the response was sent but not captured: info,
     culprit capture), or the requests follow a session that had already ended, without a
-    new SLAC match (the EVSE need not serve a finished session: warning, culprit unknown).
+    new SLAC match — the EV's retries of that session, or a session of their own — (the EVSE
+    need not serve a finished session: warning, culprit unknown).
     Unanswered requests followed by an answered one are an info (the EV recovered).
     Why it matters: without the SECC's address and port the EV cannot open the V2G
     connection; after 50 requests it gives up ([V2G2-161]).
@@ -181,7 +182,19 @@ class SdpUnanswered(_SdpRule):
                         and e.time > last.time), None)
             prev = _previous_session(session, ctx)
             has_slac = any(e.layer == "slac" and e.name == MATCH_CNF for e in session.events)
-            if tcp is not None:
+            retries = {id(e) for e in getattr(session, "retries", ())}
+            if all(id(r) in retries for r in reqs):
+                # the EV's retries after the session's own end (analyzer/sessions.py)
+                how = ctx.summaries.get(session.id, {}).get("ended", {})
+                yield self.finding(
+                    session, frames + ([nxt.frame] if nxt is not None else []),
+                    f"{syn_base}; they are retries of session {session.id}, which had ended "
+                    f"({how.get('how', 'ended')}, frame {how.get('frame')}) without a new SLAC "
+                    "match — an EVSE that has closed the session need not answer before a new "
+                    "matching",
+                    time=first.time, culprit="unknown", severity="warning", measured=len(reqs),
+                    evidence={**ev, "retries_of": session.id})
+            elif tcp is not None:
                 yield self.finding(
                     session, frames + [tcp.frame],
                     f"{span}: no SDP response in the capture, yet the EV opened a TCP connection "

@@ -103,9 +103,14 @@ def memo(ctx, session, key: str, fn):
 
 
 def v2g_messages(session, ctx) -> list:
-    """The session's decoded V2G message events (memoised)."""
-    return memo(ctx, session, "v2g", lambda s: [e for e in s.events
-                                                 if e.layer == "v2gtp" and e.message is not None])
+    """The session's own decoded V2G message events (memoised): the EV's retries after or
+    beside the session (``Session.retries``, e.g. a supportedAppProtocolReq on a connection
+    the SECC never answers) are not part of its message sequence."""
+    def own(s):
+        retry = {id(e) for e in getattr(s, "retries", ())}
+        return [e for e in s.events if e.layer == "v2gtp" and e.message is not None
+                and id(e) not in retry]
+    return memo(ctx, session, "v2g", own)
 
 
 def walk(session, ctx) -> Walk:

@@ -1449,7 +1449,7 @@ class SlacNoLinkAfterMatch(_SlacRule):
         if v.partial:
             return
         matches = sorted((m for r in v.runs for m in r.of(MATCH_CNF)), key=lambda e: (e.time, e.frame))
-        restarts = [e for e in v.events if e.name == PARM_REQ]
+        restarts = [e for e in v.events if e.name == PARM_REQ] + _later_restarts(session, ctx)
         linked = [e.time for e in session.events if e.layer in ("sdp", "tcp", "tls", "v2gtp")]
         for k, m in enumerate(matches):
             if k + 1 < len(matches) and matches[k + 1].time - m.time < 0.5:
@@ -1500,6 +1500,19 @@ class SlacNoLinkAfterMatch(_SlacRule):
             evidence={"expected": f"SDP within {self.p['limit_s']:g} s of the match",
                       "actual": "no SDP / TCP before " + ("the SLAC restart" if nxt else "the capture ended"),
                       "NID": fields(m).get("NID")})
+
+
+def _later_restarts(session, ctx) -> list:
+    """The same EV's CM_SLAC_PARM.REQs in the sessions after this one: a restart later than
+    TT_matching_repetition after a session that never got past SLAC starts a session of its
+    own (analyzer/sessions.py), yet it still ends this session's wait for the link."""
+    later, seen = [], False
+    for s in getattr(ctx, "sessions", None) or ():
+        if s is session:
+            seen = True
+        elif seen and session.ev_mac and s.ev_mac == session.ev_mac:
+            later += [e for e in s.events if e.layer == "slac" and e.name == PARM_REQ]
+    return later
 
 
 class SlacSetKeyFailed(_SlacRule):

@@ -54,11 +54,15 @@ def test_din_reference_session_summary(corpus):
 
 
 def test_taycan_slac_failure_blames_the_ev(corpus):
+    # two matching attempts 41 s apart (more than TT_matching_repetition, [V2G3-A09-125]):
+    # two sessions, each three CM_SLAC_PARM.REQ the EV gave up on
     a = analysis("2023-05-03_TaycanLeftside_slacFail.pcapng")
+    assert [(a.summaries[s.id]["start_frame"], a.summaries[s.id]["end_frame"])
+            for s in a.sessions] == [(3, 8), (13, 26)]
     f = [f for f in a.findings if f.rule == "SLC001"]
-    assert len(f) == 1 and f[0].culprit == "EVCC"
-    assert "6 CM_SLAC_PARM.REQ" in f[0].synopsis
-    assert a.summaries["S1"]["ended"]["how"] == "SLAC not completed"
+    assert [x.session for x in f] == ["S1", "S2"] and {x.culprit for x in f} == {"EVCC"}
+    assert all("3 CM_SLAC_PARM.REQ" in x.synopsis for x in f)
+    assert {a.summaries[s.id]["ended"]["how"] for s in a.sessions} == {"SLAC not completed"}
 
 
 def test_sdp_ok_tcp_fail_names_the_wrong_port(corpus):

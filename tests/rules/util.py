@@ -142,7 +142,8 @@ def analyze_events(events: list[Event], connections: list[dict] | None = None,
                "first_time": first, "last_time": last, "duration_s": last - first,
                "problems": list(capture_problems)}
     a = Analysis(capture=capture, accounting={}, messages={}, connections=conns,
-                 sessions=sessions, summaries=summaries, capture_events=b.capture_events)
+                 sessions=sessions, summaries=summaries, capture_events=b.capture_events,
+                 leftovers=b.leftovers)
     evaluate(a, profile)
     return a
 
