@@ -215,7 +215,7 @@ class SessionBuilder:
         self._conn_pending: dict[int, list[Event]] = {}
         self._conn_closed: set[int] = set()
         self._conn_other: set[int] = set()
-        self._conn_leftover: set[int] = set()
+        self._conn_leftover: dict[int, dict] = {}     # conn → its ``leftovers`` entry
         self._conn_retry: set[int] = set()
         self._by_sid: dict[str, Session] = {}
         self._ip_ev: dict[str, str] = {}      # EV IP → EV key
@@ -474,8 +474,12 @@ class SessionBuilder:
     # ---------------------------------------------------------------- TCP
     def _conn(self, ev: Event) -> None:
         c = ev.conn
-        if c in self._conn_other or c in self._conn_leftover:
+        if c in self._conn_other:
             self.capture_events.append(ev)
+            return
+        if c in self._conn_leftover:
+            self.capture_events.append(ev)
+            self._note_leftover(self._conn_leftover[c], ev)
             return
         s = self._conn_session.get(c)
         if s is not None:
@@ -524,14 +528,23 @@ class SessionBuilder:
                     return None          # the stop of a session of this capture
                 continue
             return None
-        what = list(dict.fromkeys(e.name for e in pend if e.name != pend[0].name))
-        return {"conn": c, "frames": sorted({e.frame for e in pend}),
-                "first_frame": min(e.frame for e in pend), "last_frame": max(e.frame for e in pend),
-                "time": min(e.time for e in pend),
-                "what": what, "SessionID": sid,
-                "reason": "TCP connection open before the capture (no SYN) carrying only "
-                          + (", ".join(what) or "its start") + ": the tail of a session that "
-                          "ended before the capture"}
+        left = {"conn": c, "frames": [], "first_frame": pend[0].frame, "last_frame": pend[0].frame,
+                "time": pend[0].time, "what": [], "SessionID": sid, "reason": ""}
+        for e in pend:
+            self._note_leftover(left, e)
+        return left
+
+    @staticmethod
+    def _note_leftover(left: dict, ev: Event) -> None:
+        """Add an event of a leftover connection to its description (``leftovers``)."""
+        if ev.frame not in left["frames"]:
+            left["frames"] = sorted(left["frames"] + [ev.frame])
+        left["last_frame"] = left["frames"][-1]
+        if ev.name != "TCP connection started before the capture" and ev.name not in left["what"]:
+            left["what"].append(ev.name)
+        left["reason"] = ("TCP connection open before the capture (no SYN) carrying only "
+                          + (", ".join(left["what"]) or "its start")
+                          + ": the tail of a session that ended before the capture")
 
     def _bind(self, c: int, ev: Event | None) -> None:
         self._flush_pending(before=c)
@@ -542,7 +555,7 @@ class SessionBuilder:
             return
         left = self._leftover(c, pend)
         if left is not None:
-            self._conn_leftover.add(c)
+            self._conn_leftover[c] = left
             self.leftovers.append(left)
             self.capture_events.extend(pend)
             return

@@ -235,9 +235,10 @@ class CaptureStartsMidSession(Rule):
         for left in getattr(ctx, "leftovers", None) or ():
             frames = left["frames"]
             sid = f" (SessionID {left['SessionID']})" if left.get("SessionID") else ""
+            where = f"frame {frames[0]}" if len(frames) == 1 else f"frames {frames[0]}-{frames[-1]}"
             yield self.finding(None, frames,
-                               f"Leftover of a session that ended before the capture (frames "
-                               f"{frames[0]}-{frames[-1]}): connection {left['conn']} was already "
+                               f"Leftover of a session that ended before the capture ({where}): "
+                               f"connection {left['conn']} was already "
                                f"open and carries only {', '.join(left['what']) or 'its start'}"
                                f"{sid} — counted as capture events, not as a session",
                                time=left.get("time"),
