@@ -105,6 +105,8 @@ class Session:
     * ``crosstalk``: None, or why this SLAC-only session is another charger's traffic heard
       over the powerline (an EV that is not this charger's, answered by no EVSE or only by
       other EVSEs than the charger of this capture's SDP / V2G sessions).
+    * Leftovers of sessions that ended before the capture belong to no session: they are
+      capture events, described by :attr:`SessionBuilder.leftovers` (``Analysis.leftovers``).
 
     :meth:`summary` computes what a report shows.
     """
@@ -220,6 +222,7 @@ class SessionBuilder:
         self._by_sid: dict[str, Session] = {}
         self._ip_ev: dict[str, str] = {}      # EV IP → EV key
         self._tent: dict[str | None, _Tentative] = {}
+        self._peers: dict[int, set] = {}              # id(session) → EVSE MACs answering its SLAC
         self._last: Session | None = None
 
     # ------------------------------------------------------------------ helpers
@@ -360,6 +363,8 @@ class SessionBuilder:
         self._attach(s, ev)
         if ev.protocol == "SLAC" and (s.t_slac is None or ev.time > s.t_slac):
             s.t_slac = ev.time
+        if ev.name in _SLAC_EVSE_ANSWERS and ev.src:
+            self._peers.setdefault(id(s), set()).add(ev.src)    # the EVSEs that answered it
         if ev_mac and not s.ev_mac:
             s.ev_mac = ev_mac
         if ev.name in ("CM_SLAC_MATCH.REQ", "CM_SLAC_MATCH.CNF") and f.get("EVSE_MAC"):
@@ -376,7 +381,8 @@ class SessionBuilder:
             self._cp.append((ev.time, "A" if v > 10.5 else "BCD" if v >= 2.0 else "EF"))
         target = None
         for s in reversed(self.sessions):
-            if ev.src in (s.ev_mac, s.evse_mac) or ev.dst in (s.ev_mac, s.evse_mac):
+            macs = {s.ev_mac, s.evse_mac} | self._peers.get(id(s), set())
+            if ev.src in macs or ev.dst in macs:
                 target = s
                 break
         target = target or self._last
