@@ -456,3 +456,16 @@ def test_westpark_retries_between_two_plug_ins(corpus):
     assert s1.own_end_frame == 883 and s1.retries[0].frame == 703       # SDP storm, refused SYNs
     assert s2.events[0].frame == 1033                                   # the SLAC restart
     assert s2.own_end_frame == 12700 and len(s2.retry_connections) >= 3
+
+
+def test_refused_retries_after_the_session_are_a_warning_on_the_ev():
+    # TRN001 reads the retries: after the session's own end the SECC need not listen
+    evs = attempt(1, 0.0) + refused(200, 5.0, 1) + refused(210, 6.0, 2)
+    conns = [{"conn": c, "client": "[fe80::1]:5000%d" % c, "server": "[fe80::2]:60000",
+              "syn_frame": f, "synack_frame": 22 if c == 0 else None, "kind": "v2gtp" if c == 0
+              else "no payload", "v2g_messages": 4 if c == 0 else 0}
+             for c, f in ((0, 21), (1, 200), (2, 210))]
+    a = analyze_events(evs, conns)
+    (f,) = [x for x in a.findings if x.rule == "TRN001"]
+    assert f.severity == "warning" and f.culprit == "EVCC" and f.frames == [200, 201, 210, 211]
+    assert "after session S1 had ended" in f.synopsis
