@@ -324,7 +324,9 @@ class SlacIncomplete(_SlacRule):
     abandoned burst of CM_SLAC_PARM.REQ that no EVSE answered and after which the EV paused
     longer than TT_matching_repetition (10 s) before trying again, while a later EVSE
     message shows that the capture does see the EVSE (culprit SECC, a warning: the session
-    recovered). Sessions whose SLAC is only partly captured are left to SLC002 / CAP003.
+    recovered); so are the EV's retries during or after its session that no EVSE answered
+    (``Session.retries``: a warning on the SECC, which did not take up a new matching).
+    Sessions whose SLAC is only partly captured are left to SLC002 / CAP003.
     Why it matters: without a match the EV and the EVSE never share a logical network: no
     SDP, no charging.
     Fix: the side named: answer CM_SLAC_PARM.REQ within TT_match_response (EVSE — is its
@@ -352,9 +354,40 @@ class SlacIncomplete(_SlacRule):
         if not v.runs or v.one_sided is not None:
             return
         yield from self._abandoned_attempts(session, v)
+        yield from self._unanswered_retries(session, v)
         if v.matched or v.progressed or v.partial:
             return
         yield from self._stalled(session, v, ctx)
+
+    def _unanswered_retries(self, session, v: SlacView):
+        """Bursts of CM_SLAC_PARM.REQ the EV retried during or after its session that no
+        EVSE answered (``Session.retries``, analyzer/sessions.py): the session's own SLAC is
+        not judged by them (the rule's page)."""
+        retry = {id(e) for e in getattr(session, "retries", ())}
+        reqs = [e for e in v.events if e.name == PARM_REQ and id(e) in retry]
+        limit = self.p["tt_matching_repetition_s"]
+        bursts: list = []
+        for e in reqs:
+            if bursts and e.time - bursts[-1][-1].time <= limit:
+                bursts[-1].append(e)
+            else:
+                bursts.append([e])
+        own_end = getattr(session, "own_end_frame", None)
+        for burst in bursts:
+            first, last = burst[0], burst[-1]
+            if v.waited_after(first.time) < self.p["tt_match_response_s"]:
+                continue            # the capture ended before the first answer was due
+            when = (f"after the session's own end (frame {own_end})"
+                    if own_end is not None and first.frame > own_end else "during the session")
+            yield self.finding(
+                session, [first.frame, last.frame],
+                f"No EVSE answered the {len(burst)} CM_SLAC_PARM.REQ the EV retried {when} "
+                f"(frames {first.frame}-{last.frame}, RunID {fields(first).get('RunID') or '?'}, "
+                f"{last.time - first.time:.1f} s): the EVSE did not take up a new matching",
+                time=first.time, culprit="SECC", severity="warning", measured=len(burst),
+                evidence={"expected": f"CM_SLAC_PARM.CNF within {ms(self.p['tt_match_response_s'])}",
+                          "actual": f"{len(burst)} CM_SLAC_PARM.REQ unanswered",
+                          "requests": [x.frame for x in burst], "retries_of": session.id})
 
     def _abandoned_attempts(self, session, v: SlacView):
         """Bursts of CM_SLAC_PARM.REQ no EVSE answered, after which the EV paused longer than

@@ -69,7 +69,10 @@ class TcpConnectionRefused(Rule):
     (nothing listens on the port it announced); unknown when the capture holds no SDP
     response to compare with. A RST the EV sends itself (on a connection begun before the
     capture, or to a SYN-ACK it did not expect) is no refusal, nor is the half-open case
-    TRN009 reports (the SECC answered the SYN with an old connection's ACK).
+    TRN009 reports (the SECC answered the SYN with an old connection's ACK). Connections the
+    EV retries after its session's own end (``Session.retry_connections`` after
+    ``own_end_frame``, analyzer/sessions.py) to the announced port (or without SDP to compare)
+    are a warning on the EV: the SECC need not listen once the session is over.
     Why it matters: without a TCP connection there is no V2G session; when the EV connects
     to another port than the SDP response announced, the EV is at fault.
     Fix (EVCC): connect to the address and port of the SDP response; (SECC): listen on the
@@ -91,6 +94,11 @@ class TcpConnectionRefused(Rule):
     def check(self, session, ctx):
         conns = {c["conn"]: c for c in ctx.connections}
         groups: dict = {}
+        # the EV's retries after the session's own end (analyzer/sessions.py): the SECC need
+        # not listen once the session is over
+        retry = set(getattr(session, "retry_connections", ()) or ())
+        own_end = getattr(session, "own_end_frame", None)
+        late = []
         for e in session.events:
             if e.layer != "tcp" or e.name != "RST" or e.direction != "EVSE->EV":
                 continue
@@ -106,6 +114,9 @@ class TcpConnectionRefused(Rule):
                 culprit = "unknown"
             else:
                 culprit = "SECC" if sdp[3] == port else "EVCC"
+            if culprit != "EVCC" and e.conn in retry and own_end is not None and e.frame > own_end:
+                late.append(e)
+                continue
             groups.setdefault(culprit, []).append((e, c, port, sdp))
         for culprit, items in groups.items():
             refused = [x[0] for x in items]
@@ -132,6 +143,24 @@ class TcpConnectionRefused(Rule):
                                                      f"{sorted({p for _, p in sdps})}",
                                          "actual": f"SYN to port(s) {ports} answered by RST",
                                          "count": n})
+        if late:
+            yield self._after_end(session, conns, late, own_end)
+
+    def _after_end(self, session, conns, late, own_end):
+        """The refused connections the EV retried after its session's own end: a warning on
+        the EV (the SECC need not listen once the session is over)."""
+        ports = sorted({int(conns[e.conn]["server"].rsplit(":", 1)[1]) for e in late})
+        frames = [conns[e.conn]["syn_frame"] for e in late] + [e.frame for e in late]
+        return self.finding(
+            session, frames,
+            f"{len(late)} TCP connection(s) to port {', '.join(map(str, ports))} refused (RST) "
+            f"after session {session.id} had ended (its last frame {own_end}): the EV keeps "
+            "reconnecting without a new SDP / SLAC; the SECC need not listen once the session "
+            "is over", time=late[0].time, culprit="EVCC", severity="warning",
+            measured=len(late), evidence={"expected": "no connection after the session's end "
+                                                      "without a new SDP exchange",
+                                          "actual": f"{len(late)} SYN(s) answered by RST",
+                                          "ports": ports, "session_end_frame": own_end})
 
 
 class TcpResetInSession(Rule):

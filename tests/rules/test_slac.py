@@ -656,13 +656,28 @@ def test_slc001_unanswered_requests_are_timed_from_the_first():
     assert f.culprit == "SECC" and f.severity == "error" and "first" in f.synopsis
 
 
-def test_slc001_abandoned_unanswered_attempt_in_a_session_that_matched():
+def test_slc001_abandoned_unanswered_attempt_before_a_session_that_matched():
+    # a CM_SLAC_PARM.REQ more than TT_matching_repetition after the last one of a session
+    # that never got past SLAC starts a new session (analyzer/sessions.py): the unanswered
+    # burst is an attempt of its own, which failed on the EVSE
     reqs = [step(0.2 * k, PARM_REQ, {"APPLICATION_TYPE": 0, "SECURITY_TYPE": 0, "RunID": RUN}, EV_MAC, BCAST)
             for k in range(5)]
     a = run(reqs + nominal(t0=30.0) + sdp(33.0), end=50.0)
+    assert len(a.sessions) == 2
     f = only(a, "SLC001")
-    assert f.culprit == "SECC" and f.severity == "warning" and "5 CM_SLAC_PARM.REQ" in f.synopsis
+    assert f.session == "S1" and f.culprit == "SECC" and "5 CM_SLAC_PARM.REQ" in f.synopsis
     assert 1 in f.frames and 5 in f.frames
+
+
+def test_slc001_unanswered_retries_after_the_session():
+    # the EV restarts matching after its session; no EVSE answers: retries of that session
+    reqs = [step(20.0 + 0.2 * k, PARM_REQ, {"APPLICATION_TYPE": 0, "SECURITY_TYPE": 0,
+                                           "RunID": "0f0e0d0c0b0a0908"}, EV_MAC, BCAST)
+            for k in range(4)]
+    a = run(nominal() + sdp(3.0) + reqs, end=30.0)
+    assert len(a.sessions) == 1
+    f = only(a, "SLC001")
+    assert f.culprit == "SECC" and f.severity == "warning" and "4 CM_SLAC_PARM.REQ" in f.synopsis
 
 
 def test_slc001_short_pause_between_attempts_is_one_attempt():
