@@ -204,6 +204,7 @@ class HandshakeSchemaIdOnFailure(_HskRule):
     code = "HSK002"
     title = "SchemaID present with Failed_NoNegotiation"
     severity = "warning"
+    category = "message-content"          # the response's content, not the negotiation
     culprit = "SECC"
     requirement = "DIN SPEC 70121 [V2G-DC-226] (⚠)"
 

@@ -771,8 +771,8 @@ class MeteringReceiptInvalid(Rule):
 class ConditionalElement(Rule):
     """An element that the context makes mandatory is missing, or a forbidden one present.
 
-    What it checks: supportedAppProtocolRes carries SchemaID with an OK_* ResponseCode and
-    none with Failed_NoNegotiation; an ISO 15118-2 ChargeParameterDiscoveryRes with
+    What it checks: supportedAppProtocolRes carries SchemaID with an OK_* ResponseCode (a
+    SchemaID with Failed_NoNegotiation is HSK002's); an ISO 15118-2 ChargeParameterDiscoveryRes with
     EVSEProcessing = Finished carries SAScheduleList; an ISO 15118-2 CurrentDemandRes
     carries EVSEID and SAScheduleTupleID. FAILED responses are not judged (they only carry
     mandatory elements, [V2G2-736]).
@@ -803,9 +803,6 @@ class ConditionalElement(Rule):
             if rc.startswith("OK") and "SchemaID" not in b:
                 groups.add(("SchemaID missing", e.name), e, expected="SchemaID with " + rc,
                            actual="no SchemaID", warn=True)
-            elif rc.startswith("Failed") and "SchemaID" in b:
-                groups.add(("SchemaID present", e.name), e, expected="no SchemaID with " + rc,
-                           actual=f"SchemaID {b['SchemaID']}", warn=True)
         for e in idx.named("ChargeParameterDiscoveryRes"):
             if e.protocol != "ISO 15118-2" or failed(e):
                 continue
