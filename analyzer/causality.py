@@ -177,7 +177,8 @@ def _explain(session, summ: dict, nodes: list[_Node]) -> None:
         direct = [n for n in nodes if primary in n.explains and n.t0 <= t_end + _EPS
                   and (primary in _PHASE_ENDS or _live(n, t_end, marks))]
         failure = primary in _FAILURE_ENDS or (
-            primary in ("ev-stop", "ev-pause") and summ.get("energy_transferred") is False)
+            primary in ("ev-stop", "ev-pause") and summ.get("energy_transferred") is False
+            and not stop.get("target_reached"))
         if direct and (failure or primary in ("ev-stop", "ev-pause")):
             chain = _climb(_best(direct))
             goal = "not achieved"

@@ -154,19 +154,38 @@ def session_outcome(session, summary: dict, connections: dict[int, dict],
 
 
 def energy_transferred(v2g, summary: dict) -> bool | None:
-    """Whether the session transferred energy: DC from the integrated EVSEPresentVoltage ×
-    EVSEPresentCurrent (summary ``energy_wh`` > 1 Wh), AC from meter readings or, without
-    values, a charge loop of ≥ 10 s after PowerDeliveryRes OK; None when the traffic cannot
-    tell (no charge loop values at all)."""
-    loop = [e for e in v2g if phase_of(e.name) == "charging" and e.name.endswith("Res")
+    """Whether the session transferred energy: the integrated EVSEPresentVoltage ×
+    EVSEPresentCurrent (summary ``energy_wh``) above 1 Wh; or the EVSE delivering what the
+    EV asked (EVSEPresentCurrent ≥ 0.5 A and ≥ half of EVTargetCurrent in two loop cycles —
+    a short test loop at 1 A); or the EV's SoC rising by a point or more during the charge
+    loop; AC without values: a charge loop of ≥ 10 s (the meter readings count in
+    ``energy_wh``). False when the loop shows none of this (or there was no loop), None when
+    the traffic cannot tell."""
+    loop = [e for e in v2g if phase_of(e.name) == "charging"
             and base_name(e.name) not in ("MeteringReceipt", "MeteringConfirmation")]
-    if not loop:
+    res = [e for e in loop if e.name.endswith("Res")]
+    if not res:
         return False
     if (summary.get("energy_wh") or 0.0) > _ENERGY_WH:
         return True
-    if any("EVSEPresentCurrent_A" in event_facts(e) for e in loop):
+    socs = [event_facts(e).get("SoC_pct") for e in loop if e.name.endswith("Req")]
+    socs = [x for x in socs if x is not None]
+    if len(socs) >= 2 and max(socs) - socs[0] >= 1.0:
+        return True
+    served, asked = 0, None
+    for e in loop:
+        f = event_facts(e)
+        if e.name.endswith("Req"):
+            asked = f.get("EVTargetCurrent_A")
+            continue
+        got = f.get("EVSEPresentCurrent_A")
+        if got is not None and asked is not None and asked >= 0.5 and got >= max(0.5, 0.5 * asked):
+            served += 1
+    if served >= 2:
+        return True
+    if any("EVSEPresentCurrent_A" in event_facts(e) for e in res):
         return False
-    if loop[-1].time - loop[0].time >= _AC_LOOP_S:
+    if res[-1].time - res[0].time >= _AC_LOOP_S:
         return True
     return None
 
@@ -457,14 +476,18 @@ def _ev_stop(e) -> dict:
                      "EV", e)
     complete = _find(body, "ChargingComplete")
     soc = event_facts(e).get("SoC_pct")
-    if complete is True:
-        reason = "the EV reached its target (ChargingComplete=true"
+    full = soc is not None and soc >= 100.0
+    if complete is True or full:
+        why = "ChargingComplete=true" if complete is True else "battery full"
+        reason = f"the EV reached its target ({why}"
         reason += f", SoC {soc:g} %)" if soc is not None else ")"
     else:
         what = "PowerDeliveryReq (ChargeProgress Stop)" if e.name == "PowerDeliveryReq" else e.name
         reason = f"the EV stopped without a reason signalled ({what}, frame {e.frame}"
         reason += f", SoC {soc:g} %)" if soc is not None else ")"
-    return _stop("ev-stop", reason, "EV", e)
+    out = _stop("ev-stop", reason, "EV", e)
+    out["target_reached"] = complete is True or full
+    return out
 
 
 def _find(node, key):

@@ -139,7 +139,7 @@ class PreChargeTimeout(LoopRule):
                 if f.culprit == "EVCC":
                     # the EV stopped early or did not go on: the finding describes the EV's
                     # end of the session, not a PreCharge that failed (rules/causes.py)
-                    f.kinds, f.explains = ("ev-stop", "ev-abort"), ()
+                    f.kinds, f.explains = ("ev-stop", "ev-abort", "ev-timeout"), ()
                 yield f
 
     def _judge(self, session, ctx, run):

@@ -999,6 +999,8 @@ class PreChargeTimer(Rule):
                                    "see_also": "PRE001 (target voltage reached in time)"})
         if tt is not None:
             f.requirement = f"{tt.requirement} {tt.name}"
+        # it describes the EV's own timer running out (rules/causes.py), it causes nothing
+        f.kinds, f.explains = ("ev-timeout",), ()
         return f
 
 
