@@ -813,13 +813,15 @@ class SessionDropped(Rule):
             return
         if any(e.name in ("SessionStopReq", "SessionStopRes") for e in v2g):
             return
-        last = v2g[-1]
-        if not last.name.endswith("Res"):
-            return
         ended = ctx.summaries.get(session.id, {}).get("ended", {})
         by, how = ended.get("by"), ended.get("how", "")
         if by not in ("EV", "EVSE") or not how.startswith("TCP"):
             return
+        end_frame = ended.get("frame")
+        end_t = next((e.time for e in session.events if e.frame == end_frame), v2g[-1].time)
+        last = next((e for e in reversed(v2g) if e.time <= end_t), v2g[-1])
+        if not last.name.endswith("Res"):
+            return                     # a request was pending when it closed: SEQ007's
         for e in v2g[-self.p["lookback_messages"]:]:
             f = facts(e)
             if is_failed(f.get("ResponseCode")):
@@ -835,8 +837,6 @@ class SessionDropped(Rule):
                 return
         culprit = "SECC" if by == "EVSE" else "EVCC"
         who = "EVSE" if by == "EVSE" else "EV"
-        end_frame = ended.get("frame")
-        end_t = next((e.time for e in session.events if e.frame == end_frame), last.time)
         f = self.finding(session, [last.frame, end_frame],
                            f"The {who} ended the session ({how}, frame {end_frame}) "
                            f"{end_t - last.time:.2f} s after {last.name} (frame {last.frame}) "

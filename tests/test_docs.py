@@ -1,4 +1,5 @@
-"""The generated rule catalogue (docs/rules.md) is up to date with the rule pack."""
+"""The generated rule catalogue (docs/rules.md) is up to date with the rule pack; the causal
+vocabulary is documented and used consistently."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,3 +13,24 @@ REPO = Path(__file__).resolve().parents[1]
 def test_rules_md_is_current():
     assert (REPO / "docs" / "rules.md").read_text(encoding="utf-8") == rules_markdown(all_rules()), \
         "regenerate it: ccs-analyzer rules list --format markdown > docs/rules.md"
+
+
+def test_root_cause_doc_names_every_kind():
+    """docs/root-cause.md explains every kind of the causal vocabulary (rules/causes.py)."""
+    from ccs_analyzer.rules.causes import KINDS
+    text = (REPO / "docs" / "root-cause.md").read_text(encoding="utf-8")
+    assert not [k for k in KINDS if f"`{k}`" not in text]
+
+
+def test_every_rule_declares_known_kinds():
+    """Rules speak the causal vocabulary: every kind a rule declares is in rules/causes.py."""
+    from ccs_analyzer.rules.causes import unknown_kinds
+    bad = {r.code: unknown_kinds(r.kinds + r.explains) for r in all_rules()}
+    assert not {k: v for k, v in bad.items() if v}
+
+
+def test_readme_counts_the_rules():
+    import re
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"checks it against (\d+) protocol\s+rules", text)
+    assert m and int(m.group(1)) == len(all_rules())
