@@ -134,8 +134,9 @@ def evaluate(analysis, profile: Profile | None = None) -> None:
         cap = st.max_findings or profile.max_findings_per_rule
         targets = [None] if rule.scope == "capture" else analysis.sessions
         for s in targets:
-            if s is not None and not rule.applies(analysis.summaries[s.id].get("protocol")):
-                continue
+            if s is not None and (getattr(s, "crosstalk", None)
+                                  or not rule.applies(analysis.summaries[s.id].get("protocol"))):
+                continue                   # another charger's traffic is not judged
             try:
                 got = list(rule.check(s, analysis))
             except Exception as e:  # a broken rule must not hide the others' findings

@@ -23,7 +23,9 @@ Outcomes (what happened, docs/scoring.md):
 * ``capture ended`` — the capture ended while the session was running, or before the step
   it was in could have failed (within the step's timeout);
 * ``never got past SLAC / SDP / TCP / TLS / handshake`` — the V2G session was never set up;
-  SLAC counts as passed only when SDP followed.
+  SLAC counts as passed only when SDP followed;
+* ``crosstalk`` — not a session of this charger: another EV's SLAC heard over the powerline
+  (analyzer/sessions.py ``Session.crosstalk``); it is not judged.
 
 The stop reason (item 7 of the explanation issue) says why, from the evidence:
 ``{"kind", "reason", "by", "frame", "time", "timer"}``: ``kind`` is a session-end kind of
@@ -145,7 +147,10 @@ def session_outcome(session, summary: dict, connections: dict[int, dict],
         ph = phase_of(e.name, e.message)
         if _rank(ph) > _rank(reached):
             reached = ph
-    if not any(e.name == "SessionSetupRes" for e in v2g):
+    if getattr(session, "crosstalk", None):
+        out = _result("crosstalk", "SLAC", _stop(None, f"another charger's traffic: {session.crosstalk}",
+                                                   None, ev[0] if ev else None))
+    elif not any(e.name == "SessionSetupRes" for e in v2g):
         out = _never(session, ev, v2g, connections, cap_end)
     else:
         out = _ended(session, v2g, summary, reached, cap_end)

@@ -469,3 +469,13 @@ def test_refused_retries_after_the_session_are_a_warning_on_the_ev():
     (f,) = [x for x in a.findings if x.rule == "TRN001"]
     assert f.severity == "warning" and f.culprit == "EVCC" and f.frames == [200, 201, 210, 211]
     assert "after session S1 had ended" in f.synopsis
+
+
+def test_crosstalk_is_reported_not_judged():
+    """Another charger's traffic is named as such: no findings, no goal, not a failure."""
+    from tests.rules.util import analyze_events
+    a = analyze_events(attempt(1, 0.0) + _other_ev(100, 1.0, answered=False))
+    s2 = a.summaries["S2"]
+    assert s2["outcome"] == "crosstalk" and s2["goal"] is None and s2["verdict"] == "pass"
+    assert not [f for f in a.findings if f.session == "S2"]
+    assert "Not a session of this charger" in s2["explanation"]
