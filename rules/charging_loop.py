@@ -802,6 +802,9 @@ class EvseDeliveredNoCurrent(LoopRule):
     kinds = ("no-current",)
     explains = ("ev-error", "ev-stop", "ev-abort", "ev-timeout", "evse-stop", "evse-abort",
                 "no-session-stop", "connection-reset", "under-delivery")
+    #: an EV or EVSE reacts to no current within a few cycles; once current flows again the
+    #: stretch explains nothing that comes later
+    horizon_s = 3.0
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     params = {"max_current_a": 1.0, "min_request_a": 2.0, "min_s": 10.0, "min_cycles": 5,

@@ -410,7 +410,8 @@ class EvseAboveOwnMaximum(LoopRule):
     severity = "error"
     category = "limits"
     kinds = ("limit-violation",)
-    explains = ("ev-error", "ev-stop", "ev-abort", "evse-stop")
+    explains = ("evse-stop", "evse-abort")
+    horizon_s = 3.0                    # the EV or EVSE reacts to it at once
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     failure_modes = ("UC2 240",)
@@ -501,6 +502,7 @@ class EvseAboveEvMaximum(LoopRule):
     category = "limits"
     kinds = ("limit-violation",)
     explains = ("ev-error", "ev-stop", "ev-abort")
+    horizon_s = 3.0                    # the EV or EVSE reacts to it at once
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     params = {"voltage_tolerance_v": 10.0, "current_tolerance_a": 5.0}
@@ -797,6 +799,7 @@ class EvseDeliversLessThanOffered(_UnderDelivery):
     category = "limits"
     kinds = ("under-delivery",)
     explains = ("ev-error",)
+    horizon_s = 3.0                    # the EV reports a current differential right away
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     failure_modes = ("UC2 244", "UC2 248")
@@ -917,6 +920,7 @@ class CurrentOvershoot(LoopRule):
     category = "limits"
     kinds = ("limit-violation",)
     explains = ("ev-error", "ev-abort")
+    horizon_s = 3.0                    # the EV or EVSE reacts to it at once
     culprit = "SECC"
     protocols = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
     params = {"settle_s": 2.0, "current_tolerance_a": 5.0, "current_tolerance_pct": 5.0,

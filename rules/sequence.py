@@ -782,8 +782,9 @@ class SessionDropped(Rule):
     """One side closed the connection in the middle of a running session, unannounced.
 
     What it checks: a session that set up a V2G session and ended with a TCP FIN or RST
-    while no request was pending (SEQ007 covers pending requests), without SessionStop,
-    after an ordinary response: no FAILED response code, no EVSE stop request
+    while no request was pending, or while one was pending whose response came only after
+    the close (SEQ007 covers requests never answered), without SessionStop, after an
+    ordinary response: no FAILED response code, no EVSE stop request
     (EVSE_Shutdown / EVSE_EmergencyShutdown / EVSE_Malfunction / EVSE_UtilityInterruptEvent,
     EVSENotification StopCharging) and no EV error code among the last exchanges. The side
     that closed first is the culprit.
@@ -820,8 +821,7 @@ class SessionDropped(Rule):
         end_frame = ended.get("frame")
         end_t = next((e.time for e in session.events if e.frame == end_frame), v2g[-1].time)
         last = next((e for e in reversed(v2g) if e.time <= end_t), v2g[-1])
-        if not last.name.endswith("Res"):
-            return                     # a request was pending when it closed: SEQ007's
+        pending = " before its response" if last.name.endswith("Req") else ""
         for e in v2g[-self.p["lookback_messages"]:]:
             f = facts(e)
             if is_failed(f.get("ResponseCode")):
@@ -839,7 +839,7 @@ class SessionDropped(Rule):
         who = "EVSE" if by == "EVSE" else "EV"
         f = self.finding(session, [last.frame, end_frame],
                            f"The {who} ended the session ({how}, frame {end_frame}) "
-                           f"{end_t - last.time:.2f} s after {last.name} (frame {last.frame}) "
+                           f"{end_t - last.time:.2f} s after {last.name} (frame {last.frame}){pending} "
                            f"without SessionStop and without announcing a stop",
                            time=last.time, culprit=culprit, measured=how,
                            evidence={"expected": "PowerDelivery stop / SessionStop, or EVSE_Shutdown / "
