@@ -13,74 +13,22 @@ elements, with minimal XSD-valid values (ISO 15118-2 [V2G2-736], [V2G2-538]; ISO
 from __future__ import annotations
 
 import re
-import weakref
 
 from ccs_analyzer.analyzer.physical import event_facts, header_of, message_body, si_value
+from ccs_analyzer.analyzer.views.index import SessionIndex, session_index
+from ccs_analyzer.analyzer.views.loop_table import (IMPLAUSIBLE_DEFAULTS, PLACEHOLDER_MIN_VOLTAGE_V,
+                                                    ceiling, evse_minimum_voltage,
+                                                    implausible_marks, loop_table,
+                                                    placeholder_targets)
+from ccs_analyzer.analyzer.views.loops import precharge_runs
 
 from .base import Rule
-from .charging_loop import excerpt
-from .helpers import culprit_of, is_failed, response_code
-from .limits import (IMPLAUSIBLE_DEFAULTS, ceiling, evse_minimum_voltage, implausible_marks,
-                     loop_table)
-from .precharge import PLACEHOLDER_MIN_VOLTAGE_V, placeholder_targets, precharge_runs
+from .helpers import culprit_of, excerpt, is_failed, response_code
 
 NS_SAP = "urn:iso:15118:2:2010:AppProtocol"
 NS_ISO20 = "urn:iso:std:iso:15118:-20"
 _EXI_TYPES = frozenset({0x8001, 0x8002, 0x8003, 0x8004, 0x8005, 0x8006,
                         0x8101, 0x8102, 0x8103, 0x8104})
-
-
-# ---------------------------------------------------------------------------------------
-# a session's events by kind, built once and shared by the rules of this pack
-class SessionIndex:
-    """The events of one session sorted by kind (one pass over ``session.events``):
-    ``v2g`` decoded V2GTP messages, ``v2g_all`` every V2GTP event (undecodable ones and
-    framing errors too), ``by_name`` decoded messages by name, ``tcp``, ``tls``, ``sdp``,
-    ``slac`` events. Use :func:`session_index`."""
-
-    __slots__ = ("n", "v2g", "v2g_all", "by_name", "tcp", "tls", "sdp", "slac")
-
-    def __init__(self, session):
-        self.n = len(session.events)
-        self.v2g, self.v2g_all, self.tcp, self.tls, self.sdp, self.slac = [], [], [], [], [], []
-        self.by_name: dict[str, list] = {}
-        lists = {"tcp": self.tcp, "tls": self.tls, "sdp": self.sdp, "slac": self.slac}
-        for e in session.events:
-            if e.layer == "v2gtp":
-                self.v2g_all.append(e)
-                if e.message is not None:
-                    self.v2g.append(e)
-                    lst = self.by_name.get(e.name)
-                    if lst is None:
-                        lst = self.by_name[e.name] = []
-                    lst.append(e)
-            else:
-                lst = lists.get(e.layer)
-                if lst is not None:
-                    lst.append(e)
-
-    def named(self, *names: str) -> list:
-        """Decoded messages with one of ``names``, in frame order."""
-        if len(names) == 1:
-            return self.by_name.get(names[0], [])
-        out = [e for n in names for e in self.by_name.get(n, ())]
-        out.sort(key=lambda e: e.frame)
-        return out
-
-
-_INDEX: dict[int, tuple] = {}
-
-
-def session_index(session) -> SessionIndex:
-    """The :class:`SessionIndex` of a session, cached while the session lives (the rules of
-    this pack share it; the cache holds only a weak reference to the session)."""
-    key = id(session)
-    hit = _INDEX.get(key)
-    if hit is not None and hit[0]() is session and hit[1].n == len(session.events):
-        return hit[1]
-    idx = SessionIndex(session)
-    _INDEX[key] = (weakref.ref(session, lambda _ref, k=key: _INDEX.pop(k, None)), idx)
-    return idx
 
 
 def body_of(e) -> dict:
@@ -169,7 +117,7 @@ class UndecodableMessage(Rule):
     failure_modes = ("UC2 110", "UC2 111")
 
     def check(self, session, ctx):
-        for e in session_index(session).v2g_all:
+        for e in session_index(session, ctx).v2g_all:
             if not e.error or e.message is not None or e.name == "V2GTP framing error":
                 continue
             if e.payload_type not in _EXI_TYPES or not e.payload:
@@ -209,7 +157,7 @@ class TrailingBytes(Rule):
 
     def check(self, session, ctx):
         groups = Groups()
-        for e in session_index(session).v2g:
+        for e in session_index(session, ctx).v2g:
             tb = e.info.get("trailing_bytes")
             if tb:
                 groups.add((e.name, e.direction), e, count=tb.get("count"), hex=tb.get("hex"),
@@ -255,7 +203,7 @@ class SchemaFallback(Rule):
 
     def check(self, session, ctx):
         groups = Groups()
-        for e in session_index(session).v2g:
+        for e in session_index(session, ctx).v2g:
             fb = e.info.get("schema_fallback")
             if not fb or e.info.get("namespace_detected") or e.info.get("schema_detected"):
                 continue
@@ -322,7 +270,7 @@ class EnergyTransferMismatch(Rule):
     failure_modes = ("UC2 108", "UC2 110", "UC2 111")
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         groups = Groups()
         mode = None
         selected_service = None
@@ -447,7 +395,7 @@ class AuthorizationContent(Rule):
     params = {"gen_challenge_bytes": 16}
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         options = _payment_options(idx)
         nbytes = self.p["gen_challenge_bytes"]
         challenge = challenge_frame = None
@@ -557,7 +505,7 @@ class PncMessageWithoutContract(Rule):
     failure_modes = ("UC2 112", "UC2 100")
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         options = _payment_options(idx)
         groups = Groups()
         for e in idx.named("PaymentDetailsReq", "CertificateInstallationReq", "CertificateUpdateReq"):
@@ -598,7 +546,7 @@ class PncWithoutTls(Rule):
     failure_modes = ("UC2 112",)
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         conns = {c["conn"]: c for c in ctx.connections}
         for e in idx.named("PaymentServiceSelectionReq"):
             if body_of(e).get("SelectedPaymentOption") != "Contract":
@@ -648,7 +596,7 @@ class ReceiptNotSent(Rule):
     failure_modes = ("UC2 252", "UC2 255")
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         options = _payment_options(idx)
         groups = Groups()
         pending: dict = {}
@@ -693,7 +641,7 @@ class ReceiptInEim(Rule):
     failure_modes = ("UC2 252", "UC2 254")
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         options = _payment_options(idx)
         groups = Groups()
         for e in idx.named(*_LOOP_RES):
@@ -738,7 +686,7 @@ class MeteringReceiptInvalid(Rule):
     failure_modes = ("UC2 252", "UC2 255")
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         options = _payment_options(idx)
         groups = Groups()
         for e in idx.named("MeteringReceiptReq"):
@@ -795,7 +743,7 @@ class ConditionalElement(Rule):
     failure_modes = ("UC2 107", "UC2 111")
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         groups = Groups()
         for e in idx.named("supportedAppProtocolRes"):
             b = body_of(e)
@@ -881,7 +829,7 @@ class DinForbiddenContent(Rule):
     params = {"max_pmax_entries": 12}
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         groups = Groups()
         limit = self.p["max_pmax_entries"]
         for e in idx.v2g:
@@ -1044,7 +992,7 @@ class ValueOutOfRange(Rule):
 
     def check(self, session, ctx):
         groups = Groups()
-        for e in session_index(session).v2g:
+        for e in session_index(session, ctx).v2g:
             if e.name.endswith("Res") and failed(e):
                 continue
             for kind, name, actual, limit in value_facts(e)[0]:
@@ -1097,7 +1045,7 @@ class Table68Range(Rule):
         nominal = p["max_nominal_voltage_v"]
         over_of: dict[int, list] = {}
         found: dict = {}
-        for e in session_index(session).v2g:
+        for e in session_index(session, ctx).v2g:
             if e.protocol != "ISO 15118-2" or (e.name.endswith("Res") and failed(e)):
                 continue
             over = over_of.get(id(e.message))
@@ -1155,7 +1103,7 @@ class UnitMismatch(Rule):
 
     def check(self, session, ctx):
         groups = Groups()
-        for e in session_index(session).v2g:
+        for e in session_index(session, ctx).v2g:
             if e.name.endswith("Res") and failed(e):
                 continue
             for kind, name, actual, limit in value_facts(e)[0]:
@@ -1355,7 +1303,7 @@ class StringNotXmlText(Rule):
 
     def check(self, session, ctx):
         groups = Groups()
-        for e in session_index(session).v2g:
+        for e in session_index(session, ctx).v2g:
             for path, text in non_xml_strings(e.message):
                 groups.add((e.name, path, e.direction), e, text=text)
         for (msg, path, _), first, last, n, f in groups.items():
@@ -1420,7 +1368,7 @@ class EvStatusPlaceholders(Rule):
     def check(self, session, ctx):
         parts, frames, evidence = [], [], {}
         first_t = measured = unit = None
-        soc = self._soc(session)
+        soc = self._soc(session, ctx)
         if soc is not None:
             held, (real, value) = soc
             a, b = held[0], held[-1]
@@ -1458,10 +1406,10 @@ class EvStatusPlaceholders(Rule):
             evidence={"expected": "the battery's SoC and voltage from the first message that "
                                   "carries them", "actual": "; ".join(parts), **evidence})
 
-    def _soc(self, session):
+    def _soc(self, session, ctx):
         """([placeholder requests], (first real request, SoC %)) or None."""
         held = []
-        for e in session_index(session).v2g:
+        for e in session_index(session, ctx).v2g:
             if e.direction != "EV->EVSE" or not e.name.endswith("Req"):
                 continue
             v = event_facts(e).get("SoC_pct")

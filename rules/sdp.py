@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 
+from ccs_analyzer.analyzer.views.slac import MATCH_CNF, fields, slac_view
+
 from .base import Rule
-from .slac import MATCH_CNF, fields, ms, slac_view
+from .helpers import ms
 
 SDP_FAILURE_MODES = ("UC2 100",)
 
