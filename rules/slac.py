@@ -27,8 +27,12 @@ from ccs_analyzer.analyzer.views.slac import (EV_SENDS, EVSE_SENDS, IND, MATCH_C
 
 from .base import Rule
 from .helpers import ms
+from .slac_timers import SLAC_TIMERS
 
 SLAC_FAILURE_MODES = ("UC2 51", "UC2 52", "UC2 54", "UC2 55", "UC2 56")
+#: The standard's value of each ISO 15118-3 parameter (rules/slac_timers.py): the defaults of
+#: the rules' parameters.
+_STD = {name: p.value for name, p in SLAC_TIMERS.items()}
 
 
 def _culprit(name: str) -> str:
@@ -93,9 +97,12 @@ class SlacIncomplete(_SlacRule):
     explains = ("slac-failed",)
     culprit = "unknown"
     requirement = "ISO 15118-3 Annex A matching sequence"
-    params = {"tt_match_response_s": 0.2, "tt_match_sequence_s": 0.4,
-              "tt_ev_atten_results_s": 1.2, "tt_evse_match_session_s": 10.0,
-              "attenuation_limit_db": 40.0, "tt_matching_repetition_s": 10.0}
+    params = {"tt_match_response_s": _STD["TT_match_response"],
+              "tt_match_sequence_s": _STD["TT_match_sequence"],
+              "tt_ev_atten_results_s": _STD["TT_EV_atten_results"],
+              "tt_evse_match_session_s": _STD["TT_EVSE_match_session"],
+              "attenuation_limit_db": _STD["SLAC_LIMIT"],
+              "tt_matching_repetition_s": _STD["TT_matching_repetition"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -353,7 +360,8 @@ class SlacParmCnfOffNominal(_SlacRule):
     severity = "warning"
     culprit = "SECC"
     requirement = "ISO 15118-3 Annex A CM_SLAC_PARM.CNF (NUM_SOUNDS, Time_Out, RESP_TYPE)"
-    params = {"num_sounds": 10, "time_out": 6, "resp_type": 1}
+    params = {"num_sounds": _STD["C_EV_match_MNBC"], "time_out": _STD["TIME_OUT"],
+              "resp_type": _STD["RESP_TYPE"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -451,7 +459,7 @@ class SlacTooManyRetries(_SlacRule):
     severity = "warning"
     culprit = "EVCC"
     requirement = "ISO 15118-3 C_EV_match_retry"
-    params = {"retries": 2}
+    params = {"retries": _STD["C_EV_match_retry"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -503,7 +511,8 @@ class SlacRestarted(_SlacRule):
     severity = "info"
     culprit = "EVCC"
     requirement = "ISO 15118-3 [V2G3-A09-124] TT_matching_rate, [V2G3-A09-125] TT_matching_repetition"
-    params = {"tt_matching_rate_s": 0.4, "tt_matching_repetition_s": 10.0}
+    params = {"tt_matching_rate_s": _STD["TT_matching_rate"],
+              "tt_matching_repetition_s": _STD["TT_matching_repetition"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -561,7 +570,7 @@ class SlacResponseLate(_SlacRule):
     explains = ("slac-failed",)
     culprit = "unknown"
     requirement = "ISO 15118-3 Table A.1 TT_match_response"
-    params = {"limit_s": 0.2}
+    params = {"limit_s": _STD["TT_match_response"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -617,7 +626,7 @@ class SlacSoundingStartLate(_SlacRule):
     severity = "warning"
     culprit = "EVCC"
     requirement = "ISO 15118-3 Table A.1 TT_match_sequence"
-    params = {"limit_s": 0.4}
+    params = {"limit_s": _STD["TT_match_sequence"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -661,7 +670,8 @@ class SlacBatchInterval(_SlacRule):
     severity = "warning"
     culprit = "EVCC"
     requirement = "ISO 15118-3 Table A.1 TP_EV_batch_msg_interval"
-    params = {"min_s": 0.020, "max_s": 0.050, "tolerance_s": 0.005}
+    params = {"min_s": SLAC_TIMERS["TP_EV_batch_msg_interval"].minimum,
+              "max_s": _STD["TP_EV_batch_msg_interval"], "tolerance_s": 0.005}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -708,7 +718,7 @@ class SlacSoundingBeyondWindow(_SlacRule):
     severity = "warning"
     culprit = "EVCC"
     requirement = "ISO 15118-3 Table A.1 TT_EVSE_match_MNBC"
-    params = {"window_s": 0.6, "tolerance_s": 0.01}
+    params = {"window_s": _STD["TT_EVSE_match_MNBC"], "tolerance_s": 0.01}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -767,7 +777,8 @@ class SlacTooFewSounds(_SlacRule):
     explains = ("slac-failed",)
     culprit = "EVCC"
     requirement = "ISO 15118-3 C_EV_match_MNBC, C_EV_start_atten_char_inds"
-    params = {"start_atten_char_inds": 3, "window_s": 0.6}
+    params = {"start_atten_char_inds": _STD["C_EV_start_atten_char_inds"],
+              "window_s": _STD["TT_EVSE_match_MNBC"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -837,7 +848,7 @@ class SlacAttenResultsLate(_SlacRule):
     explains = ("slac-failed",)
     culprit = "SECC"
     requirement = "ISO 15118-3 Table A.1 TT_EV_atten_results"
-    params = {"limit_s": 1.2}
+    params = {"limit_s": _STD["TT_EV_atten_results"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -886,7 +897,7 @@ class SlacAttenuationHigh(_SlacRule):
     explains = ("slac-failed",)
     culprit = "link"
     requirement = "ISO 15118-3 C_EV_match_signalattn_direct/_indirect"
-    params = {"limit_db": 40.0}
+    params = {"limit_db": _STD["SLAC_LIMIT"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -928,7 +939,7 @@ class SlacAttenuationProfileImplausible(_SlacRule):
     severity = "warning"
     culprit = "SECC"
     requirement = "ISO 15118-3 CM_ATTEN_CHAR.IND ATTEN_PROFILE (NumGroups 58)"
-    params = {"groups": 58}
+    params = {"groups": _STD["NumGroups"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -1039,7 +1050,7 @@ class SlacMatchRequestLate(_SlacRule):
     explains = ("slac-failed",)
     culprit = "EVCC"
     requirement = "ISO 15118-3 Table A.1 TT_EVSE_match_session"
-    params = {"limit_s": 10.0}
+    params = {"limit_s": _STD["TT_EVSE_match_session"]}
 
     def _gap(self, r):
         rsp = r.of(RSP)
@@ -1087,7 +1098,7 @@ class SlacMatchSessionSlow(SlacMatchRequestLate):
     title = "CM_SLAC_MATCH.REQ later than TP_EV_match_session"
     severity = "info"
     requirement = "ISO 15118-3 Table A.1 TP_EV_match_session (⚠ single source)"
-    params = {"limit_s": 0.5, "tolerance_s": 0.05}
+    params = {"limit_s": _STD["TP_EV_match_session"], "tolerance_s": 0.05}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -1192,7 +1203,7 @@ class SlacNoLinkAfterMatch(_SlacRule):
     explains = ("slac-failed", "sdp-failed")
     culprit = "link"
     requirement = "ISO 15118-3 Table A.1 TT_match_join"
-    params = {"limit_s": 12.0}
+    params = {"limit_s": _STD["TT_match_join"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -1276,7 +1287,7 @@ class SlacSetKeyFailed(_SlacRule):
     explains = ("slac-failed", "sdp-failed")
     culprit = "link"
     requirement = "HomePlug AV CM_SET_KEY.CNF Result"
-    params = {"ok_results": [0, 1], "limit_s": 12.0}
+    params = {"ok_results": [0, 1], "limit_s": _STD["TT_match_join"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
