@@ -35,7 +35,7 @@ class Analysis:
     message counts by layer (ok / error); ``connections``: TCP connection summaries;
     ``sessions``: :class:`~.sessions.Session` objects; ``summaries``: session id → summary
     dict; ``capture_events``: events outside sessions; ``findings``; ``keylog``: where TLS
-    secrets came from.
+    secrets came from; ``cache``: the views the rules share (:meth:`view`, analyzer/views/).
     """
 
     capture: dict

@@ -117,7 +117,8 @@ class Rule:
 
         ``session``: an :class:`ccs_analyzer.analyzer.sessions.Session` (None for capture
         scope); ``ctx``: the :class:`ccs_analyzer.analyzer.analysis.Analysis` (capture
-        metadata, ``connections``, ``summaries`` by session id, ``capture_events``)."""
+        metadata, ``connections``, ``summaries`` by session id, ``capture_events``, and the
+        shared views of analyzer/views/, built once through ``ctx.view``)."""
         raise NotImplementedError
 
     def applies(self, protocol: str | None) -> bool:
