@@ -3,8 +3,9 @@ context makes mandatory or forbids (AC vs DC, EIM vs Plug & Charge, DIN restrict
 values out of their range and physical values with the wrong unit.
 
 Every check reads decoded trees (DESIGN.md "Events"); checks that depend only on a tree are
-memoised by tree identity: identical payloads share one read-only tree (dissectors/v2g.py),
-and a charge loop repeats the same few trees thousands of times.
+memoised by tree identity in the analysis' cache (``ctx.view``): identical payloads share
+one read-only tree (dissectors/v2g.py), and a charge loop repeats the same few trees
+thousands of times.
 
 FAILED responses are never judged on their content: they only have to carry the mandatory
 elements, with minimal XSD-valid values (ISO 15118-2 [V2G2-736], [V2G2-538]; ISO 15118-20
@@ -918,18 +919,27 @@ def _walk_values(node, out: list) -> None:
 #: ISO 15118-2 Table 68 limits (Josev comments, ⚠): by unit, in SI units.
 ISO2_TABLE68 = {"V": 1000.0, "A": 400.0, "W": 200_000.0, "Wh": 200_000.0, "s": 172_800.0}
 _TIME = {"s": 1.0, "m": 60.0, "h": 3600.0}
-_VALUE_FACTS: dict[int, tuple] = {}
+#: How many trees a per-tree memo of this module keeps before it starts afresh.
+_MEMO_MAX = 16384
 
 
-def value_facts(e) -> tuple[list, list]:
-    """(issues, iso2_values) of one decoded message, memoised per shared tree.
+def _tree_memo(ctx, name: str) -> dict:
+    """A memo of one analysis by tree identity, id(tree) → (tree, value …): identical
+    payloads share one read-only tree (dissectors/v2g.py), and the tree is kept so that its
+    id cannot be reused while memoised (``ctx.view``, capture-wide)."""
+    return ctx.view(("message_content.trees", name), None, dict)
+
+
+def value_facts(e, ctx) -> tuple[list, list]:
+    """(issues, iso2_values) of one decoded message, memoised per shared tree (per analysis).
 
     ``issues``: [(kind, element, actual, allowed)] with kind ``multiplier`` (outside −3..3),
     ``soc`` (outside 0..100) or ``unit`` (a Unit that does not fit the element);
     ``iso2_values``: [(element, SI value, SI unit)] of an ISO 15118-2 message's physical
     values with a fitting unit, for the Table 68 ranges."""
     tree = e.message
-    hit = _VALUE_FACTS.get(id(tree))
+    memo = _tree_memo(ctx, "value_facts")
+    hit = memo.get(id(tree))
     if hit is not None and hit[0] is tree:
         return hit[1], hit[2]
     _, body = message_body(tree)
@@ -958,9 +968,9 @@ def value_facts(e) -> tuple[list, list]:
             if unit in _TIME:
                 x, unit = x * _TIME[unit], "s"
             iso2_values.append((name, x, unit))
-    if len(_VALUE_FACTS) >= 16384:
-        _VALUE_FACTS.clear()
-    _VALUE_FACTS[id(tree)] = (tree, issues, iso2_values)
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[id(tree)] = (tree, issues, iso2_values)
     return issues, iso2_values
 
 
@@ -995,7 +1005,7 @@ class ValueOutOfRange(Rule):
         for e in session_index(session, ctx).v2g:
             if e.name.endswith("Res") and failed(e):
                 continue
-            for kind, name, actual, limit in value_facts(e)[0]:
+            for kind, name, actual, limit in value_facts(e, ctx)[0]:
                 if kind != "unit":
                     groups.add((e.name, name, kind), e, actual=actual, limit=limit)
         for (msg, name, kind), first, last, n, f in groups.items():
@@ -1051,7 +1061,7 @@ class Table68Range(Rule):
             over = over_of.get(id(e.message))
             if over is None:
                 over = over_of[id(e.message)] = [
-                    (name, round(x, 3), lim, u) for name, x, u in value_facts(e)[1]
+                    (name, round(x, 3), lim, u) for name, x, u in value_facts(e, ctx)[1]
                     for lim in ((nominal if name == "EVSENominalVoltage" else table.get(u)),)
                     if lim is not None and abs(x) > lim]
             for name, x, lim, u in over:
@@ -1106,7 +1116,7 @@ class UnitMismatch(Rule):
         for e in session_index(session, ctx).v2g:
             if e.name.endswith("Res") and failed(e):
                 continue
-            for kind, name, actual, limit in value_facts(e)[0]:
+            for kind, name, actual, limit in value_facts(e, ctx)[0]:
                 if kind == "unit":
                     groups.add((e.name, name, actual), e, want=limit)
         for (msg, name, unit), first, last, n, f in groups.items():
@@ -1228,15 +1238,15 @@ def xml_char_ok(c: str) -> bool:
 
 
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_STRING_ISSUES: dict[int, tuple] = {}
 
 
-def non_xml_strings(tree) -> list[tuple[str, str]]:
+def non_xml_strings(tree, ctx) -> list[tuple[str, str]]:
     """[(element path, string)] of the string values anywhere in a decoded tree (header and
     body, list items included; paths like ``Body/ServiceDiscoveryReq/ServiceScope``) that
     hold a character outside the XML 1.0 Char range; memoised per shared tree. Enumerations
     and hexBinary / base64Binary values (hex text in the decoded form) never do."""
-    hit = _STRING_ISSUES.get(id(tree))
+    memo = _tree_memo(ctx, "non_xml_strings")
+    hit = memo.get(id(tree))
     if hit is not None and hit[0] is tree:
         return hit[1]
     out: list = []
@@ -1252,9 +1262,9 @@ def non_xml_strings(tree) -> list[tuple[str, str]]:
         elif isinstance(node, str) and _NOT_XML.search(node):
             out.append((path, node))
     out.reverse()
-    if len(_STRING_ISSUES) >= 16384:
-        _STRING_ISSUES.clear()
-    _STRING_ISSUES[id(tree)] = (tree, out)
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[id(tree)] = (tree, out)
     return out
 
 
@@ -1304,7 +1314,7 @@ class StringNotXmlText(Rule):
     def check(self, session, ctx):
         groups = Groups()
         for e in session_index(session, ctx).v2g:
-            for path, text in non_xml_strings(e.message):
+            for path, text in non_xml_strings(e.message, ctx):
                 groups.add((e.name, path, e.direction), e, text=text)
         for (msg, path, _), first, last, n, f in groups.items():
             text = f["text"]
