@@ -69,11 +69,13 @@ class Cycle:
 
     @property
     def time(self) -> float:
+        """When the cycle happened (epoch s): its response's time, else its request's."""
         e = self.res if self.res is not None else self.req
         return e.time
 
     @property
     def frames(self) -> list[int]:
+        """Frames of the request and the response (those present)."""
         return [e.frame for e in (self.req, self.res) if e is not None]
 
 
@@ -104,18 +106,21 @@ class Run:
 
     @property
     def first(self):
+        """The run's first message."""
         return self.messages[0]
 
     @property
     def last(self):
+        """The run's last message."""
         return self.messages[-1]
 
     @property
     def duration_s(self) -> float:
+        """From the first to the last message (s)."""
         return self.last.time - self.first.time
 
 
-#: The kinds of runs: base names of their messages, and the messages that may interleave.
+#: The kinds of runs: kind → (base names of their messages, the messages that may interleave).
 KINDS = {
     "loop": (LOOP, LOOP_PASSTHROUGH),
     "precharge": (frozenset({"PreCharge", "DC_PreCharge"}), frozenset()),
