@@ -12,7 +12,7 @@ import gc
 import hashlib
 import os
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Hashable, TypeVar
 
 from ccs_analyzer.dissectors.pipeline import Dissector
 
@@ -22,6 +22,8 @@ from .sessions import Session, SessionBuilder
 
 #: Version of the analyzer (reported in report.json).
 from . import __version__ as ANALYZER_VERSION  # noqa: E402
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -34,7 +36,8 @@ class Analysis:
     ``sessions``: :class:`~.sessions.Session` objects; ``summaries``: session id → summary
     dict; ``capture_events``: events outside sessions; ``leftovers``: TCP connections of
     sessions that ended before the capture (:attr:`~.sessions.SessionBuilder.leftovers`;
-    their events are capture events); ``findings``; ``keylog``: where TLS secrets came from.
+    their events are capture events); ``findings``; ``keylog``: where TLS secrets came from;
+    ``cache``: the views the rules share (:meth:`view`, analyzer/views/).
     """
 
     capture: dict
@@ -51,12 +54,41 @@ class Analysis:
     verdict: str = "pass"
     conformance: str = "pass"
     profile: str = "default"
-    #: scratch space for rules that share per-session views (key by rule module and session id)
+    #: the views built by :meth:`view`: (view name, session id) → (session, its number of
+    #: events, value); they go with the analysis
     cache: dict = field(default_factory=dict)
 
     @property
     def capture_problems(self) -> list[dict]:
         return self.capture.get("problems", [])
+
+    def view(self, name: Hashable, session: Session | None, build: Callable[[], T]) -> T:
+        """A view shared by several rules, built once: ``build()`` the first time a view
+        ``name`` of ``session`` is asked for, the same object afterwards.
+
+        ``name``: the view's name, ``"<module>.<view>"`` (``"loops.runs"``), or a tuple that
+        adds the parameters the value depends on (``("loop_table.no_current", params)``);
+        ``session``: the :class:`~.sessions.Session` the view reads, None for a view of the
+        whole capture. Kept in :attr:`cache` by (name, session id) with the session itself
+        and its number of events, so another Session object with the same id (a test's
+        modified copy) or a session that grew gets its own view. Every shared view
+        (analyzer/views/, docs/architecture.md "Views") and every rule module that keeps a
+        per-session value for its rules use this one cache; the views go with the analysis.
+        """
+        if session is None:
+            key = (name, None)
+            hit = self.cache.get(key)
+            if hit is None:
+                hit = self.cache[key] = (None, 0, build())
+            return hit[2]
+        key = (name, session.id)
+        n = len(session.events)
+        hit = self.cache.get(key)
+        if hit is not None and hit[0] is session and hit[1] == n:
+            return hit[2]
+        value = build()
+        self.cache[key] = (session, n, value)
+        return value
 
 
 def sha256_of(path: str) -> str:

@@ -117,7 +117,8 @@ class Rule:
 
         ``session``: an :class:`ccs_analyzer.analyzer.sessions.Session` (None for capture
         scope); ``ctx``: the :class:`ccs_analyzer.analyzer.analysis.Analysis` (capture
-        metadata, ``connections``, ``summaries`` by session id, ``capture_events``)."""
+        metadata, ``connections``, ``summaries`` by session id, ``capture_events``, and the
+        shared views of analyzer/views/, built once through ``ctx.view``)."""
         raise NotImplementedError
 
     def applies(self, protocol: str | None) -> bool:
@@ -159,3 +160,17 @@ class Rule:
         import inspect
         doc = inspect.cleandoc(cls.__doc__ or "")
         return "\n".join(lines) + "\n\n" + doc + "\n"
+
+
+class LoopRule(Rule):
+    """Base of the rules that aggregate a loop's occurrences into one finding (precharge,
+    cable check, limits, charge loop; no code: not a rule itself): a finding that
+    aggregates several occurrences carries their number in ``count`` (from ``count=`` or
+    the evidence's ``count``)."""
+
+    def finding(self, *args, count=None, **kw):
+        f = super().finding(*args, **kw)
+        n = count if count is not None else f.evidence.get("count")
+        if isinstance(n, int) and not isinstance(n, bool) and n > 1:
+            f.count = n
+        return f

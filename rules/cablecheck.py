@@ -13,19 +13,16 @@ values ([V2G2-736]); "Invalid", the first isolationLevel value, is such a placeh
 """
 from __future__ import annotations
 
-from .charging_loop import (LoopRule, capture_cut, end_culprit, end_text, excerpt, lost_bytes,
-                            lower, message_runs)
-from .helpers import facts, is_failed
+from ccs_analyzer.analyzer.views.connections import lost_bytes
+from ccs_analyzer.analyzer.views.loops import cablecheck_runs, capture_cut, end_culprit, end_text
+
+from .base import LoopRule
+from .helpers import excerpt, facts, is_failed, lower
 
 PASS_ISOLATION = frozenset({"Valid", "Warning"})
 FAIL_ISOLATION = frozenset({"Invalid", "Fault"})
 _DC_RES = frozenset({"PreChargeRes", "PowerDeliveryRes", "CurrentDemandRes",
                      "WeldingDetectionRes", "ChargeParameterDiscoveryRes", "CableCheckRes"})
-
-
-def cablecheck_runs(session, ctx=None):
-    """The session's CableCheck loops (charging_loop.Run)."""
-    return message_runs(session, "cablecheck", ctx)
 
 
 def _finished(run):

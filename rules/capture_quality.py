@@ -1,10 +1,10 @@
 """Capture quality: what the capture itself lets us trust."""
 from __future__ import annotations
 
+from ccs_analyzer.analyzer.views.connections import half_open_retry, one_sided
+from ccs_analyzer.analyzer.views.index import session_index
+
 from .base import Rule
-from .message_content import session_index
-from .helpers import one_sided
-from .transport import half_open_retry, retransmissions
 
 
 class CaptureDamaged(Rule):
@@ -109,7 +109,7 @@ class FramesLost(Rule):
 
     def check(self, session, ctx):
         gaps: dict = {}
-        for e in session_index(session).tcp:
+        for e in session_index(session, ctx).tcp:
             if e.name == "TCP bytes missing from capture":
                 g = gaps.setdefault((e.conn, e.direction), [])
                 g.append(e)
@@ -167,7 +167,7 @@ class OneSidedCapture(Rule):
     culprit = "capture"
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         parts, frames, ev = [], [], {}
         slac = [e for e in idx.slac if e.protocol == "SLAC" and e.direction]
         if slac:
@@ -247,7 +247,7 @@ class CaptureStartsMidSession(Rule):
                                          "reason": left["reason"]})
 
     def _fragments(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         late = {e.conn: e for e in idx.tcp if e.name == "TCP connection started before the capture"}
         conns = _conns(ctx)
         for cid in session.connections:
@@ -299,7 +299,7 @@ class EncryptedWithoutKeys(Rule):
     culprit = "capture"
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         conns = _conns(ctx)
         for cid in session.connections:
             c = conns.get(cid) or {}

@@ -11,9 +11,11 @@ handshake's own chains are the TLS rules' (TLS004-TLS006).
 """
 from __future__ import annotations
 
+from ccs_analyzer.analyzer.views.exchanges import response_to
+from ccs_analyzer.analyzer.views.index import session_index
+
 from .base import Rule
-from .helpers import cached, culprit_of, pairs, response_code, utc_epoch, utc_text
-from .message_content import session_index
+from .helpers import culprit_of, response_code, utc_epoch, utc_text
 
 ISO2 = "ISO 15118-2"
 ISO20 = "ISO 15118-20"
@@ -24,9 +26,9 @@ DIN = "DIN 70121"
 _CONTRACT_REQUESTS = ("PaymentDetailsReq", "AuthorizationReq")
 
 
-def certificate_events(session):
+def certificate_events(session, ctx):
     """(event, chain item) of every V2G message of the session that carries certificates."""
-    for e in session_index(session).v2g:
+    for e in session_index(session, ctx).v2g:
         for item in (e.info or {}).get("certificates") or ():
             yield e, item
 
@@ -75,13 +77,6 @@ def chain_breaks(item: dict) -> list[str]:
     return out
 
 
-def _response_to(session, ctx, request):
-    """The response paired with ``request`` (helpers.pairs, built once per session)."""
-    answers = cached(ctx, session, "certificates.answers",
-                     lambda: {id(x.request): x.response for x in pairs(session)})
-    return answers.get(id(request))
-
-
 class V2gCertificateNotValid(Rule):
     """A certificate carried in a V2G message is expired or not yet valid at the capture's time.
 
@@ -118,7 +113,7 @@ class V2gCertificateNotValid(Rule):
     params = {"clock_skew_s": 300.0, "min_plausible_epoch": 1_262_304_000.0}
 
     def check(self, session, ctx):
-        for e, item in certificate_events(session):
+        for e, item in certificate_events(session, ctx):
             for cert in item.get("certificates") or ():
                 bad = validity_problem(cert, e.time, self.p["clock_skew_s"], self.p["min_plausible_epoch"])
                 if bad is None:
@@ -136,7 +131,7 @@ class V2gCertificateNotValid(Rule):
                          if bad["state"] == "expired" else
                          f"not valid before {cert.get('not_before')} ({bad['days']:.2f} days after "
                          "the capture time)")
-                res = _response_to(session, ctx, e) if e.name.endswith("Req") else None
+                res = response_to(session, ctx, e) if e.name.endswith("Req") else None
                 rc = response_code(res) if res is not None else None
                 answer = f"; the SECC answered {rc} (frame {res.frame})" if rc else ""
                 yield self.finding(session, [e.frame, res.frame if res is not None else None],
@@ -181,7 +176,7 @@ class V2gCertificateChainBroken(Rule):
     params = {"max_sub_certificates": 2}
 
     def check(self, session, ctx):
-        for e, item in certificate_events(session):
+        for e, item in certificate_events(session, ctx):
             breaks = chain_breaks(item)
             names = [_label(c) for c in item.get("certificates") or ()]
             if breaks:
@@ -232,7 +227,7 @@ class InvalidContractAccepted(Rule):
     params = {"clock_skew_s": 300.0, "min_plausible_epoch": 1_262_304_000.0}
 
     def check(self, session, ctx):
-        for e, item in certificate_events(session):
+        for e, item in certificate_events(session, ctx):
             if e.name not in _CONTRACT_REQUESTS or e.direction != "EV->EVSE":
                 continue
             why = chain_breaks(item)
@@ -243,7 +238,7 @@ class InvalidContractAccepted(Rule):
                                f"({cert.get('not_before')} … {cert.get('not_after')})")
             if not why:
                 continue
-            res = _response_to(session, ctx, e)
+            res = response_to(session, ctx, e)
             rc = response_code(res) if res is not None else None
             if not rc or not rc.startswith("OK"):
                 continue
@@ -283,7 +278,7 @@ class CertificateExpiresSoonNotSignalled(Rule):
     params = {"warn_days": 21.0}
 
     def check(self, session, ctx):
-        for e, item in certificate_events(session):
+        for e, item in certificate_events(session, ctx):
             if e.name != "PaymentDetailsReq" or e.protocol != ISO2 or not item.get("certificates"):
                 continue
             leaf = item["certificates"][0]
@@ -291,7 +286,7 @@ class CertificateExpiresSoonNotSignalled(Rule):
             nb = utc_epoch(leaf.get("not_before"))
             if na is None or (nb is not None and e.time < nb) or not 0 <= na - e.time <= self.p["warn_days"] * 86400:
                 continue
-            res = _response_to(session, ctx, e)
+            res = response_to(session, ctx, e)
             rc = response_code(res) if res is not None else None
             if rc != "OK":
                 continue

@@ -8,7 +8,7 @@ the SchemaID of the entry it chose — the highest-priority entry it supports.
 from __future__ import annotations
 
 from .base import Rule
-from .helpers import body, cached
+from .helpers import body
 
 REQ, RES = "supportedAppProtocolReq", "supportedAppProtocolRes"
 HANDSHAKE_FAILURE_MODES = ("UC2 100", "UC2 107")
@@ -91,7 +91,7 @@ def handshakes(session) -> list[Handshake]:
 
 def supported_elsewhere(ctx) -> dict:
     """SECC host → {namespace} it negotiated successfully anywhere in the capture (built
-    once per analysis, rules/helpers.cached)."""
+    once per analysis)."""
     def build() -> dict:
         out: dict = {}
         for s in ctx.sessions:
@@ -99,7 +99,7 @@ def supported_elsewhere(ctx) -> dict:
                 if h.chosen is not None and str(h.code or "").startswith("OK"):
                     out.setdefault(h.secc, set()).add(h.chosen.get("ProtocolNamespace"))
         return out
-    return cached(ctx, None, "handshake.supported", build)
+    return ctx.view("handshake.supported", None, build)
 
 
 #: Namespace prefixes of ISO 15118 (-2 in its IS and 2010 draft form, -20).

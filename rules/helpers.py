@@ -1,40 +1,24 @@
-"""Small helpers every rule uses to read a session: its decoded V2G messages, their bodies
-and SI values, request/response pairs, the side that sent a message.
+"""Small helpers every rule uses to read a session and word its findings: its decoded V2G
+messages, their bodies and SI values, the side that sent a message, the decoded excerpt that
+proves a finding.
 
 Rules never parse bytes: everything here reads the analyzer's events (decoded trees,
-DESIGN.md "Events").
+DESIGN.md "Events"). Reading one event is analyzer/views/events.py's (re-exported here);
+the per-session views several rules share (SLAC runs, exchanges, loops, connection
+activity …) are in analyzer/views/.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
 
-from ccs_analyzer.analyzer.physical import (
-    event_facts,
-    find_first,
-    header_of,
-    message_body,
-)
+from ccs_analyzer.analyzer.physical import find_first
+from ccs_analyzer.analyzer.views.events import (base_name, body, facts, header, is_failed,
+                                                protocol_of_session, response_code)
 
-__all__ = ["cached", "messages", "body", "header", "facts", "find_first", "pairs", "Exchange",
-           "side_of", "culprit_of", "base_name", "protocol_of_session", "first_last",
-           "response_code", "is_failed", "utc_epoch", "utc_text"]
-
-
-def cached(ctx, session, key: str, build):
-    """``build()`` once per analysis, session and ``key`` (a name such as "slac.view"): the
-    views several rules share live in the analysis' scratch space ``ctx.cache`` and go with
-    it, so no module keeps sessions alive after their analysis. ``session`` None: once per
-    analysis. Without a ``cache`` attribute on ``ctx`` the value is built every time."""
-    cache = getattr(ctx, "cache", None)
-    if cache is None:
-        return build()
-    k = (key, None if session is None else session.id, None if session is None else len(session.events))
-    hit = cache.get(k)
-    if hit is None:
-        hit = cache[k] = build()
-    return hit
+__all__ = ["messages", "body", "header", "facts", "find_first", "side_of", "culprit_of",
+           "base_name", "protocol_of_session", "first_last", "response_code", "is_failed",
+           "excerpt", "lower", "ms", "utc_epoch", "utc_text"]
 
 
 def messages(session, names: tuple[str, ...] | set[str] | None = None) -> list:
@@ -43,80 +27,6 @@ def messages(session, names: tuple[str, ...] | set[str] | None = None) -> list:
     out = [e for e in session.events if e.layer == "v2gtp" and e.message is not None]
     if names is not None:
         out = [e for e in out if e.name in names]
-    return out
-
-
-def body(e) -> dict:
-    """The body of a decoded message (the Body child for DIN / ISO-2, the root for -20)."""
-    return message_body(e.message)[1]
-
-
-def header(e) -> dict:
-    """The message header (SessionID, Notification, Signature / -20 TimeStamp)."""
-    return header_of(e.message)
-
-
-def facts(e) -> dict:
-    """The message's values in SI units and its status fields (analyzer/physical.py
-    ``event_facts``): ``EVTargetVoltage_V``, ``EVSEPresentCurrent_A``, ``ResponseCode`` …"""
-    return event_facts(e)
-
-
-def base_name(name: str) -> str:
-    """``PreChargeReq`` → ``PreCharge``; names without Req/Res stay as they are."""
-    return name[:-3] if name.endswith(("Req", "Res")) else name
-
-
-def response_code(e) -> str | None:
-    """The ResponseCode of a response event (None for requests / undecoded messages)."""
-    if e.message is None or not e.name.endswith("Res"):
-        return None
-    rc = facts(e).get("ResponseCode")
-    return rc if isinstance(rc, str) else None
-
-
-def is_failed(code: str | None) -> bool:
-    """Whether a ResponseCode is a failure (FAILED… in DIN / ISO-2 / -20,
-    Failed_NoNegotiation in SupportedAppProtocol)."""
-    return isinstance(code, str) and code.upper().startswith("FAILED")
-
-
-@dataclass
-class Exchange:
-    """A request and its response (None when none came) on one connection.
-
-    ``latency_s``: response time − request time (None without response)."""
-
-    request: object
-    response: object | None
-
-    @property
-    def name(self) -> str:
-        return base_name(self.request.name)
-
-    @property
-    def latency_s(self) -> float | None:
-        return None if self.response is None else self.response.time - self.request.time
-
-
-def pairs(session) -> list[Exchange]:
-    """Request/response pairs of the session's V2G messages, per TCP connection, in order:
-    each request is paired with the next response of the same message type on the same
-    connection before the next request (ISO 15118-2 §8.8.2: one request, one response)."""
-    out: list[Exchange] = []
-    pending: dict[int | None, Exchange] = {}
-    for e in session.events:
-        if e.layer != "v2gtp" or e.message is None:
-            continue
-        c = e.conn
-        if e.name.endswith("Req"):
-            out.append(Exchange(e, None))
-            pending[c] = out[-1]
-        elif e.name.endswith("Res"):
-            ex = pending.get(c)
-            if ex is not None and ex.response is None and base_name(e.name) == ex.name:
-                ex.response = e
-                pending.pop(c, None)
     return out
 
 
@@ -134,11 +44,6 @@ def culprit_of(e) -> str:
     return {"EV": "EVCC", "EVSE": "SECC"}.get(side_of(e), "unknown")
 
 
-def protocol_of_session(session, ctx) -> str | None:
-    """The session's protocol label (``DIN 70121``, ``ISO 15118-2``, ``ISO 15118-20``)."""
-    return ctx.summaries.get(session.id, {}).get("protocol")
-
-
 def first_last(events) -> list[int]:
     """Frames of the first and last of a list of events (the evidence of a loop)."""
     if not events:
@@ -153,21 +58,36 @@ def iter_requests(session, name: str) -> Iterator:
             yield e
 
 
-def one_sided(c: dict) -> bool:
-    """A connection (an entry of ``ctx.connections``) of which the capture shows only one
-    side: frames from one endpoint and none from the other (a listen-mode sniffer that sees
-    one direction only). Judged by the link-layer source addresses the pipeline records per
-    direction."""
-    macs = (c.get("client_mac"), c.get("server_mac"))
-    return (macs[0] is None) != (macs[1] is None) and (c.get("frames") or 0) >= 2 and \
-        any(c.get("bytes") or ())
+def excerpt(e, keys=None) -> dict:
+    """The decoded excerpt that proves a finding: ``{"message", "frame", field: decoded
+    value…}`` with the fields named in ``keys`` (found anywhere in the body, first
+    occurrence), all body fields but the Header when None; {} without an event."""
+    if e is None:
+        return {}
+    b = body(e)
+    if keys is None:
+        sel = {k: v for k, v in b.items() if k != "Header"}
+    else:
+        sel = {}
+        for k in keys:
+            v = find_first(b, k)
+            if v is not None:
+                sel[k] = v
+    return {"message": e.name, "frame": e.frame, **sel}
 
 
-def conn_one_sided(ctx, conn) -> bool:
-    """Whether connection number ``conn`` is :func:`one_sided` — rules that judge what one
-    side did in answer to the other (a loop's end, PreCharge's progress) stand down there:
-    the capture cannot show it (CAP003 reports the capture)."""
-    return any(c.get("conn") == conn and one_sided(c) for c in ctx.connections)
+_LOWER = {"error": "warning", "warning": "info", "info": "info"}
+
+
+def lower(severity: str) -> str:
+    """One step less severe (error → warning → info): for findings made unreliable by frames
+    missing from the capture."""
+    return _LOWER.get(severity, severity)
+
+
+def ms(seconds: float) -> str:
+    """A duration in seconds as whole milliseconds: ``0.2`` → ``"200 ms"``."""
+    return f"{seconds * 1000:.0f} ms"
 
 
 def utc_epoch(text: str | None) -> float | None:

@@ -3,8 +3,9 @@ context makes mandatory or forbids (AC vs DC, EIM vs Plug & Charge, DIN restrict
 values out of their range and physical values with the wrong unit.
 
 Every check reads decoded trees (DESIGN.md "Events"); checks that depend only on a tree are
-memoised by tree identity: identical payloads share one read-only tree (dissectors/v2g.py),
-and a charge loop repeats the same few trees thousands of times.
+memoised by tree identity in the analysis' cache (``ctx.view``): identical payloads share
+one read-only tree (dissectors/v2g.py), and a charge loop repeats the same few trees
+thousands of times.
 
 FAILED responses are never judged on their content: they only have to carry the mandatory
 elements, with minimal XSD-valid values (ISO 15118-2 [V2G2-736], [V2G2-538]; ISO 15118-20
@@ -13,74 +14,22 @@ elements, with minimal XSD-valid values (ISO 15118-2 [V2G2-736], [V2G2-538]; ISO
 from __future__ import annotations
 
 import re
-import weakref
 
 from ccs_analyzer.analyzer.physical import event_facts, header_of, message_body, si_value
+from ccs_analyzer.analyzer.views.index import SessionIndex, session_index
+from ccs_analyzer.analyzer.views.loop_table import (IMPLAUSIBLE_DEFAULTS, PLACEHOLDER_MIN_VOLTAGE_V,
+                                                    ceiling, evse_minimum_voltage,
+                                                    implausible_marks, loop_table,
+                                                    placeholder_targets)
+from ccs_analyzer.analyzer.views.loops import precharge_runs
 
 from .base import Rule
-from .charging_loop import excerpt
-from .helpers import culprit_of, is_failed, response_code
-from .limits import (IMPLAUSIBLE_DEFAULTS, ceiling, evse_minimum_voltage, implausible_marks,
-                     loop_table)
-from .precharge import PLACEHOLDER_MIN_VOLTAGE_V, placeholder_targets, precharge_runs
+from .helpers import culprit_of, excerpt, is_failed, response_code
 
 NS_SAP = "urn:iso:15118:2:2010:AppProtocol"
 NS_ISO20 = "urn:iso:std:iso:15118:-20"
 _EXI_TYPES = frozenset({0x8001, 0x8002, 0x8003, 0x8004, 0x8005, 0x8006,
                         0x8101, 0x8102, 0x8103, 0x8104})
-
-
-# ---------------------------------------------------------------------------------------
-# a session's events by kind, built once and shared by the rules of this pack
-class SessionIndex:
-    """The events of one session sorted by kind (one pass over ``session.events``):
-    ``v2g`` decoded V2GTP messages, ``v2g_all`` every V2GTP event (undecodable ones and
-    framing errors too), ``by_name`` decoded messages by name, ``tcp``, ``tls``, ``sdp``,
-    ``slac`` events. Use :func:`session_index`."""
-
-    __slots__ = ("n", "v2g", "v2g_all", "by_name", "tcp", "tls", "sdp", "slac")
-
-    def __init__(self, session):
-        self.n = len(session.events)
-        self.v2g, self.v2g_all, self.tcp, self.tls, self.sdp, self.slac = [], [], [], [], [], []
-        self.by_name: dict[str, list] = {}
-        lists = {"tcp": self.tcp, "tls": self.tls, "sdp": self.sdp, "slac": self.slac}
-        for e in session.events:
-            if e.layer == "v2gtp":
-                self.v2g_all.append(e)
-                if e.message is not None:
-                    self.v2g.append(e)
-                    lst = self.by_name.get(e.name)
-                    if lst is None:
-                        lst = self.by_name[e.name] = []
-                    lst.append(e)
-            else:
-                lst = lists.get(e.layer)
-                if lst is not None:
-                    lst.append(e)
-
-    def named(self, *names: str) -> list:
-        """Decoded messages with one of ``names``, in frame order."""
-        if len(names) == 1:
-            return self.by_name.get(names[0], [])
-        out = [e for n in names for e in self.by_name.get(n, ())]
-        out.sort(key=lambda e: e.frame)
-        return out
-
-
-_INDEX: dict[int, tuple] = {}
-
-
-def session_index(session) -> SessionIndex:
-    """The :class:`SessionIndex` of a session, cached while the session lives (the rules of
-    this pack share it; the cache holds only a weak reference to the session)."""
-    key = id(session)
-    hit = _INDEX.get(key)
-    if hit is not None and hit[0]() is session and hit[1].n == len(session.events):
-        return hit[1]
-    idx = SessionIndex(session)
-    _INDEX[key] = (weakref.ref(session, lambda _ref, k=key: _INDEX.pop(k, None)), idx)
-    return idx
 
 
 def body_of(e) -> dict:
@@ -169,7 +118,7 @@ class UndecodableMessage(Rule):
     failure_modes = ("UC2 110", "UC2 111")
 
     def check(self, session, ctx):
-        for e in session_index(session).v2g_all:
+        for e in session_index(session, ctx).v2g_all:
             if not e.error or e.message is not None or e.name == "V2GTP framing error":
                 continue
             if e.payload_type not in _EXI_TYPES or not e.payload:
@@ -209,7 +158,7 @@ class TrailingBytes(Rule):
 
     def check(self, session, ctx):
         groups = Groups()
-        for e in session_index(session).v2g:
+        for e in session_index(session, ctx).v2g:
             tb = e.info.get("trailing_bytes")
             if tb:
                 groups.add((e.name, e.direction), e, count=tb.get("count"), hex=tb.get("hex"),
@@ -255,7 +204,7 @@ class SchemaFallback(Rule):
 
     def check(self, session, ctx):
         groups = Groups()
-        for e in session_index(session).v2g:
+        for e in session_index(session, ctx).v2g:
             fb = e.info.get("schema_fallback")
             if not fb or e.info.get("namespace_detected") or e.info.get("schema_detected"):
                 continue
@@ -322,7 +271,7 @@ class EnergyTransferMismatch(Rule):
     failure_modes = ("UC2 108", "UC2 110", "UC2 111")
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         groups = Groups()
         mode = None
         selected_service = None
@@ -447,7 +396,7 @@ class AuthorizationContent(Rule):
     params = {"gen_challenge_bytes": 16}
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         options = _payment_options(idx)
         nbytes = self.p["gen_challenge_bytes"]
         challenge = challenge_frame = None
@@ -557,7 +506,7 @@ class PncMessageWithoutContract(Rule):
     failure_modes = ("UC2 112", "UC2 100")
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         options = _payment_options(idx)
         groups = Groups()
         for e in idx.named("PaymentDetailsReq", "CertificateInstallationReq", "CertificateUpdateReq"):
@@ -598,7 +547,7 @@ class PncWithoutTls(Rule):
     failure_modes = ("UC2 112",)
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         conns = {c["conn"]: c for c in ctx.connections}
         for e in idx.named("PaymentServiceSelectionReq"):
             if body_of(e).get("SelectedPaymentOption") != "Contract":
@@ -648,7 +597,7 @@ class ReceiptNotSent(Rule):
     failure_modes = ("UC2 252", "UC2 255")
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         options = _payment_options(idx)
         groups = Groups()
         pending: dict = {}
@@ -693,7 +642,7 @@ class ReceiptInEim(Rule):
     failure_modes = ("UC2 252", "UC2 254")
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         options = _payment_options(idx)
         groups = Groups()
         for e in idx.named(*_LOOP_RES):
@@ -738,7 +687,7 @@ class MeteringReceiptInvalid(Rule):
     failure_modes = ("UC2 252", "UC2 255")
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         options = _payment_options(idx)
         groups = Groups()
         for e in idx.named("MeteringReceiptReq"):
@@ -795,7 +744,7 @@ class ConditionalElement(Rule):
     failure_modes = ("UC2 107", "UC2 111")
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         groups = Groups()
         for e in idx.named("supportedAppProtocolRes"):
             b = body_of(e)
@@ -878,7 +827,7 @@ class DinForbiddenContent(Rule):
     params = {"max_pmax_entries": 12}
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         groups = Groups()
         limit = self.p["max_pmax_entries"]
         for e in idx.v2g:
@@ -967,18 +916,27 @@ def _walk_values(node, out: list) -> None:
 #: ISO 15118-2 Table 68 limits (Josev comments, ⚠): by unit, in SI units.
 ISO2_TABLE68 = {"V": 1000.0, "A": 400.0, "W": 200_000.0, "Wh": 200_000.0, "s": 172_800.0}
 _TIME = {"s": 1.0, "m": 60.0, "h": 3600.0}
-_VALUE_FACTS: dict[int, tuple] = {}
+#: How many trees a per-tree memo of this module keeps before it starts afresh.
+_MEMO_MAX = 16384
 
 
-def value_facts(e) -> tuple[list, list]:
-    """(issues, iso2_values) of one decoded message, memoised per shared tree.
+def _tree_memo(ctx, name: str) -> dict:
+    """A memo of one analysis by tree identity, id(tree) → (tree, value …): identical
+    payloads share one read-only tree (dissectors/v2g.py), and the tree is kept so that its
+    id cannot be reused while memoised (``ctx.view``, capture-wide)."""
+    return ctx.view(("message_content.trees", name), None, dict)
+
+
+def value_facts(e, ctx) -> tuple[list, list]:
+    """(issues, iso2_values) of one decoded message, memoised per shared tree (per analysis).
 
     ``issues``: [(kind, element, actual, allowed)] with kind ``multiplier`` (outside −3..3),
     ``soc`` (outside 0..100) or ``unit`` (a Unit that does not fit the element);
     ``iso2_values``: [(element, SI value, SI unit)] of an ISO 15118-2 message's physical
     values with a fitting unit, for the Table 68 ranges."""
     tree = e.message
-    hit = _VALUE_FACTS.get(id(tree))
+    memo = _tree_memo(ctx, "value_facts")
+    hit = memo.get(id(tree))
     if hit is not None and hit[0] is tree:
         return hit[1], hit[2]
     _, body = message_body(tree)
@@ -1007,9 +965,9 @@ def value_facts(e) -> tuple[list, list]:
             if unit in _TIME:
                 x, unit = x * _TIME[unit], "s"
             iso2_values.append((name, x, unit))
-    if len(_VALUE_FACTS) >= 16384:
-        _VALUE_FACTS.clear()
-    _VALUE_FACTS[id(tree)] = (tree, issues, iso2_values)
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[id(tree)] = (tree, issues, iso2_values)
     return issues, iso2_values
 
 
@@ -1041,10 +999,10 @@ class ValueOutOfRange(Rule):
 
     def check(self, session, ctx):
         groups = Groups()
-        for e in session_index(session).v2g:
+        for e in session_index(session, ctx).v2g:
             if e.name.endswith("Res") and failed(e):
                 continue
-            for kind, name, actual, limit in value_facts(e)[0]:
+            for kind, name, actual, limit in value_facts(e, ctx)[0]:
                 if kind != "unit":
                     groups.add((e.name, name, kind), e, actual=actual, limit=limit)
         for (msg, name, kind), first, last, n, f in groups.items():
@@ -1094,13 +1052,13 @@ class Table68Range(Rule):
         nominal = p["max_nominal_voltage_v"]
         over_of: dict[int, list] = {}
         found: dict = {}
-        for e in session_index(session).v2g:
+        for e in session_index(session, ctx).v2g:
             if e.protocol != "ISO 15118-2" or (e.name.endswith("Res") and failed(e)):
                 continue
             over = over_of.get(id(e.message))
             if over is None:
                 over = over_of[id(e.message)] = [
-                    (name, round(x, 3), lim, u) for name, x, u in value_facts(e)[1]
+                    (name, round(x, 3), lim, u) for name, x, u in value_facts(e, ctx)[1]
                     for lim in ((nominal if name == "EVSENominalVoltage" else table.get(u)),)
                     if lim is not None and abs(x) > lim]
             for name, x, lim, u in over:
@@ -1152,10 +1110,10 @@ class UnitMismatch(Rule):
 
     def check(self, session, ctx):
         groups = Groups()
-        for e in session_index(session).v2g:
+        for e in session_index(session, ctx).v2g:
             if e.name.endswith("Res") and failed(e):
                 continue
-            for kind, name, actual, limit in value_facts(e)[0]:
+            for kind, name, actual, limit in value_facts(e, ctx)[0]:
                 if kind == "unit":
                     groups.add((e.name, name, actual), e, want=limit)
         for (msg, name, unit), first, last, n, f in groups.items():
@@ -1277,15 +1235,15 @@ def xml_char_ok(c: str) -> bool:
 
 
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_STRING_ISSUES: dict[int, tuple] = {}
 
 
-def non_xml_strings(tree) -> list[tuple[str, str]]:
+def non_xml_strings(tree, ctx) -> list[tuple[str, str]]:
     """[(element path, string)] of the string values anywhere in a decoded tree (header and
     body, list items included; paths like ``Body/ServiceDiscoveryReq/ServiceScope``) that
     hold a character outside the XML 1.0 Char range; memoised per shared tree. Enumerations
     and hexBinary / base64Binary values (hex text in the decoded form) never do."""
-    hit = _STRING_ISSUES.get(id(tree))
+    memo = _tree_memo(ctx, "non_xml_strings")
+    hit = memo.get(id(tree))
     if hit is not None and hit[0] is tree:
         return hit[1]
     out: list = []
@@ -1301,9 +1259,9 @@ def non_xml_strings(tree) -> list[tuple[str, str]]:
         elif isinstance(node, str) and _NOT_XML.search(node):
             out.append((path, node))
     out.reverse()
-    if len(_STRING_ISSUES) >= 16384:
-        _STRING_ISSUES.clear()
-    _STRING_ISSUES[id(tree)] = (tree, out)
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[id(tree)] = (tree, out)
     return out
 
 
@@ -1352,8 +1310,8 @@ class StringNotXmlText(Rule):
 
     def check(self, session, ctx):
         groups = Groups()
-        for e in session_index(session).v2g:
-            for path, text in non_xml_strings(e.message):
+        for e in session_index(session, ctx).v2g:
+            for path, text in non_xml_strings(e.message, ctx):
                 groups.add((e.name, path, e.direction), e, text=text)
         for (msg, path, _), first, last, n, f in groups.items():
             text = f["text"]
@@ -1417,7 +1375,7 @@ class EvStatusPlaceholders(Rule):
     def check(self, session, ctx):
         parts, frames, evidence = [], [], {}
         first_t = measured = unit = None
-        soc = self._soc(session)
+        soc = self._soc(session, ctx)
         if soc is not None:
             held, (real, value) = soc
             a, b = held[0], held[-1]
@@ -1455,10 +1413,10 @@ class EvStatusPlaceholders(Rule):
             evidence={"expected": "the battery's SoC and voltage from the first message that "
                                   "carries them", "actual": "; ".join(parts), **evidence})
 
-    def _soc(self, session):
+    def _soc(self, session, ctx):
         """([placeholder requests], (first real request, SoC %)) or None."""
         held = []
-        for e in session_index(session).v2g:
+        for e in session_index(session, ctx).v2g:
             if e.direction != "EV->EVSE" or not e.name.endswith("Req"):
                 continue
             v = event_facts(e).get("SoC_pct")

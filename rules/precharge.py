@@ -7,20 +7,18 @@ battery voltage, or gives up (SessionStopReq, a TCP close), or the EVSE stops an
 """
 from __future__ import annotations
 
-from .charging_loop import (LoopRule, capture_cut, end_text, excerpt, is_start, lost_bytes, lower,
-                            message_runs)
-from .helpers import conn_one_sided, facts
-from .limits import (EvseAboveEvMaximum, evse_minimum_voltage, precharge_rows,
-                     voltage_above_ev_maximum)
+from ccs_analyzer.analyzer.views.connections import conn_one_sided, lost_bytes
+from ccs_analyzer.analyzer.views.loop_table import (EV_MAXIMUM_VOLTAGE_TOLERANCE_V,
+                                                    placeholder_targets, precharge_rows,
+                                                    voltage_above_ev_maximum)
+from ccs_analyzer.analyzer.views.loops import capture_cut, end_text, is_start, precharge_runs
+
+from .base import LoopRule
+from .helpers import excerpt, facts, lower
 
 #: EVSE status codes after which the EVSE will not bring the voltage up.
 _FAULT_STATUS = frozenset({"EVSE_Shutdown", "EVSE_EmergencyShutdown", "EVSE_Malfunction",
                            "EVSE_UtilityInterruptEvent"})
-
-
-def precharge_runs(session, ctx=None):
-    """The session's PreCharge loops (charging_loop.Run)."""
-    return message_runs(session, "precharge", ctx)
 
 
 def _target(run) -> float | None:
@@ -60,31 +58,6 @@ def _thin(points: list, n: int = 24) -> list:
         return points
     step = len(points) / (n - 1)
     return [points[int(i * step)] for i in range(n - 1)] + [points[-1]]
-
-
-#: EVTargetVoltage below which a PreChargeReq target is a placeholder when the EVSE's
-#: minimum voltage is unknown (V; MSG022's ``min_voltage_v``).
-PLACEHOLDER_MIN_VOLTAGE_V = 50.0
-
-
-def placeholder_targets(run, min_voltage_v: float = PLACEHOLDER_MIN_VOLTAGE_V):
-    """The leading placeholder targets of a PreCharge loop: ([(request, EVTargetVoltage V) …],
-    (first real request, its EVTargetVoltage V)) when the loop's first requests ask for a
-    target below the EVSE's minimum voltage (EVSEMinimumVoltageLimit / -20
-    EVSEMinimumVoltage of the ChargeParameterDiscoveryRes before it; ``min_voltage_v`` when
-    unknown) — a voltage no EVSE output can be asked to match, e.g. 0 V — and a later
-    request of the same loop asks for one at or above it; None otherwise."""
-    lo = evse_minimum_voltage(run) or min_voltage_v
-    held = []
-    for c in run.cycles:
-        v = c.q.get("EVTargetVoltage_V") if c.req is not None else None
-        if v is None:
-            continue
-        if v < lo:
-            held.append((c.req, v))
-            continue
-        return (held, (c.req, v)) if held else None
-    return None
 
 
 def _moved_on(run) -> bool:
@@ -422,7 +395,7 @@ class PreChargeVoltageOvershoot(LoopRule):
     requirement = "PreCharge: EVSEPresentVoltage approaches EVTargetVoltage (⚠ overshoot tolerance)"
 
     def check(self, session, ctx):
-        tol = EvseAboveEvMaximum.params["voltage_tolerance_v"]
+        tol = EV_MAXIMUM_VOLTAGE_TOLERANCE_V          # LIM002's default
         for run in precharge_runs(session, ctx):
             hits = []
             lim002 = 0                     # responses above the EV's maximum: LIM002's

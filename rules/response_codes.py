@@ -7,9 +7,11 @@ DC_EVErrorCode, EVSENotification (PROTOCOL_FACTS §4.0, §4A, §4B, §4C code ta
 """
 from __future__ import annotations
 
+from ccs_analyzer.analyzer.views.exchanges import responses, with_requests
+from ccs_analyzer.analyzer.views.index import v2g_messages
+
 from .base import Rule
 from .helpers import body, facts, find_first, is_failed, protocol_of_session
-from .sequence import memo, v2g_messages
 from .state_machines import qualifier
 
 # --------------------------------------------------------------------------- code tables
@@ -138,32 +140,6 @@ _STOP_SIGNAL_NOTE = {"StopCharging", "Terminate", "Pause"}
 _STOP_SIGNAL_STATUS = {"EVSE_Shutdown", *FAULT_STATUS}
 
 
-def _pairs(session) -> list:
-    out = []
-    last_req: dict = {}
-    for e in session.events:
-        if e.layer != "v2gtp" or e.message is None:
-            continue
-        if e.name.endswith("Req"):
-            last_req[e.conn] = e
-            out.append((e, None))
-        else:
-            out.append((e, last_req.get(e.conn)))
-    return out
-
-
-def _with_requests(session, ctx) -> list:
-    """(event, the request it answers — None for requests) for every decoded V2G message
-    (memoised per session)."""
-    return memo(ctx, session, "rsp-pairs", _pairs)
-
-
-def _responses(session, ctx) -> list:
-    """(response, its request or None) of the session (memoised)."""
-    return memo(ctx, session, "rsp-responses",
-                lambda s: [(e, q) for e, q in _with_requests(s, ctx) if e.name.endswith("Res")])
-
-
 def _status_context(f: dict) -> str:
     parts = [f"{k} {f[k]}" for k in ("EVSEStatusCode", "EVSEIsolationStatus", "EVSEProcessing",
                                       "EVSENotification") if k in f and f[k] not in (None, "None")]
@@ -227,7 +203,7 @@ class FailedResponseCode(Rule):
 
     def check(self, session, ctx):
         groups: dict = {}
-        for e, req in _responses(session, ctx):
+        for e, req in responses(session, ctx):
             rc = facts(e).get("ResponseCode")
             if not is_failed(rc) or rc in _OWN_RULES or e.name == "supportedAppProtocolRes":
                 continue
@@ -283,7 +259,7 @@ class WarningResponseCode(Rule):
 
     def check(self, session, ctx):
         groups: dict = {}
-        for e, req in _responses(session, ctx):
+        for e, req in responses(session, ctx):
             rc = facts(e).get("ResponseCode")
             if rc in WARNING_CODES or (isinstance(rc, str) and rc.startswith("WARNING_")):
                 groups.setdefault((e.name, rc), []).append((e, req))
@@ -452,7 +428,7 @@ class EvseFaultStatus(Rule):
 
     def check(self, session, ctx):
         groups: dict = {}
-        for e, req in _responses(session, ctx):
+        for e, req in responses(session, ctx):
             f = facts(e)
             st = f.get("EVSEStatusCode")
             if st in FAULT_STATUS and not is_failed(f.get("ResponseCode")):
@@ -589,7 +565,7 @@ class IsolationMonitoringOutsideCableCheck(Rule):
 
     def check(self, session, ctx):
         groups: dict = {}
-        for e, _ in _responses(session, ctx):
+        for e, _ in responses(session, ctx):
             if e.name in _CABLECHECK:
                 continue
             f = facts(e)
@@ -649,7 +625,7 @@ class EvseNotReady(Rule):
 
     def check(self, session, ctx):
         protocol = protocol_of_session(session, ctx)
-        msgs = list(_with_requests(session, ctx))
+        msgs = list(with_requests(session, ctx))
         groups: dict = {}
         for i, (e, req) in enumerate(msgs):
             if not e.name.endswith("Res"):
@@ -791,7 +767,7 @@ class ResidualCurrentDetected(Rule):
     failure_modes = ("UC2 239",)
 
     def check(self, session, ctx):
-        hits = [e for e, _ in _responses(session, ctx) if e.name in _AC_RES and _rcd(e)]
+        hits = [e for e, _ in responses(session, ctx) if e.name in _AC_RES and _rcd(e)]
         if not hits:
             return
         e, last = hits[0], hits[-1]

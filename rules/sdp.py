@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 
+from ccs_analyzer.analyzer.views.slac import MATCH_CNF, fields, slac_view
+
 from .base import Rule
-from .slac import MATCH_CNF, fields, ms, slac_view
+from .helpers import ms
+from .slac_timers import SLAC_TIMERS
 
 SDP_FAILURE_MODES = ("UC2 100",)
 
@@ -474,7 +477,7 @@ class SdpLateAfterMatch(_SdpRule):
     severity = "warning"
     culprit = "EVCC"
     requirement = "ISO 15118-3 TT_match_join + ISO 15118-2 V2G_EVCC_CommunicationSetup_Timeout"
-    params = {"join_s": 12.0, "setup_s": 20.0}
+    params = {"join_s": SLAC_TIMERS["TT_match_join"].value, "setup_s": 20.0}
 
     def check(self, session, ctx):
         x = Exchanges(session)

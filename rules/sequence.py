@@ -1,189 +1,25 @@
 """Message sequences: what may follow what (state machines per protocol), one request and
 one response, requests left unanswered, sessions that end without SessionStop.
 
-Every rule here reads one walk over the session's V2G messages (:func:`walk`): per TCP
-connection the requests in order, each with its response (or none), the state the
-sequence tables of rules/state_machines.py were in when it came, the responses that
-answered nothing or the wrong request, and how the connection ended.
+Every rule here reads one walk over the session's V2G messages (analyzer/views/walk.py
+:func:`walk`): per TCP connection the requests in order, each with its response (or none),
+the state the sequence tables of rules/state_machines.py were in when it came, the
+responses that answered nothing or the wrong request, and how the connection ended.
 """
 from __future__ import annotations
 
-import weakref
-from dataclasses import dataclass, field
+from ccs_analyzer.analyzer.views.index import v2g_messages
+from ccs_analyzer.analyzer.views.walk import Step, Walk, walk
 
 from .base import Rule
 from .helpers import body, facts, is_failed, protocol_of_session
-from .state_machines import (BODY_NEEDED, LOOP, Context, State, base_name, msg_timeout_s,
-                             qualifier, start_state, state_after, update_context)
+from .state_machines import base_name, msg_timeout_s, qualifier
 
 _STOP_CODES = ("EVSE_Shutdown", "EVSE_EmergencyShutdown", "EVSE_Malfunction",
                "EVSE_UtilityInterruptEvent")
 
 
-# --------------------------------------------------------------------------- the walk
-@dataclass
-class Step:
-    """One request of a connection: ``req`` and its ``res`` (None when none came),
-    ``before`` (the State it was judged against, None = unknown), ``prev_res`` (the
-    response that set that state), ``ok`` (True allowed / False not allowed / None not
-    checked), ``base`` / ``qual`` (PowerDelivery's ChargeProgress), ``conn``, and what
-    came instead of a response: ``next_req`` (the EV's next request), ``wrong_res`` (a
-    response of another type), ``undecoded`` (an undecodable message from the EVSE)."""
-
-    req: object
-    base: str
-    qual: str | None
-    conn: int | None
-    before: State | None
-    prev_res: object | None
-    ok: bool | None
-    res: object | None = None
-    next_req: object | None = None
-    wrong_res: object | None = None
-    undecoded: bool = False
-    loop_run: int = 1
-
-
-@dataclass
-class Walk:
-    """The walk of a session (see :func:`walk`)."""
-
-    protocol: str | None
-    steps: list[Step] = field(default_factory=list)
-    orphans: list[tuple] = field(default_factory=list)      # (response event, prev step or None)
-    ends: dict = field(default_factory=dict)                # conn → [(time, frame, name, direction)]
-    gaps: dict = field(default_factory=dict)                # conn → [(time, frame, direction)]
-
-
-@dataclass
-class _Conn:
-    state: State | None
-    prev_res: object | None = None
-    pending: Step | None = None
-    ctx: Context = field(default_factory=Context)
-    seen_request: bool = False
-    started: bool = False
-    last_step: Step | None = None
-
-
-_EMPTY: dict = {}
-_CACHE: dict = {}
-_OWNER: list = [None]
-
-
-def _forget(_ref=None) -> None:
-    _CACHE.clear()
-
-
-def memo(ctx, session, key: str, fn):
-    """``fn(session)`` computed once per session and analysis (``ctx``) for all the rules
-    that need it (the walk, the decoded message list …); with ``session`` None,
-    ``fn(ctx)`` once per analysis. The memo empties when another analysis comes or the
-    analysis is freed."""
-    owner = _OWNER[0]
-    if owner is None or owner() is not ctx:
-        _CACHE.clear()
-        try:
-            _OWNER[0] = weakref.ref(ctx, _forget)
-        except TypeError:               # not weak-referenceable: keep no memo
-            _OWNER[0] = None
-            return fn(ctx if session is None else session)
-    if session is None:                 # capture-wide: fn(ctx)
-        k = ("capture", key)
-        if k not in _CACHE:
-            _CACHE[k] = (None, fn(ctx))
-        return _CACHE[k][1]
-    k = (id(session), key)
-    hit = _CACHE.get(k)
-    if hit is not None and hit[0] == len(session.events):
-        return hit[1]
-    v = fn(session)
-    _CACHE[k] = (len(session.events), v)
-    return v
-
-
-def v2g_messages(session, ctx) -> list:
-    """The session's own decoded V2G message events (memoised): the EV's retries after or
-    beside the session (``Session.retries``, e.g. a supportedAppProtocolReq on a connection
-    the SECC never answers) are not part of its message sequence."""
-    def own(s):
-        retry = {id(e) for e in getattr(s, "retries", ())}
-        return [e for e in s.events if e.layer == "v2gtp" and e.message is not None
-                and id(e) not in retry]
-    return memo(ctx, session, "v2g", own)
-
-
-def walk(session, ctx) -> Walk:
-    """The session's requests and responses per connection, judged against the protocol's
-    sequence table (memoised per session for the rules of one analysis)."""
-    return memo(ctx, session, "walk", lambda s: _walk(s, protocol_of_session(s, ctx)))
-
-
-def _walk(session, protocol) -> Walk:
-    w = Walk(protocol)
-    conns: dict = {}
-    mode = None
-    syn_seen = {e.conn for e in session.events if e.layer == "tcp" and e.name == "SYN"}
-    for e in session.events:
-        c = e.conn
-        if e.layer == "tcp":
-            if e.name in ("FIN", "RST"):
-                w.ends.setdefault(c, []).append((e.time, e.frame, e.name, e.direction))
-            elif e.name == "TCP bytes missing from capture":
-                w.gaps.setdefault(c, []).append((e.time, e.frame, e.direction))
-            continue
-        if e.layer != "v2gtp":
-            continue
-        cs = conns.get(c)
-        if cs is None:
-            known = c in syn_seen or (e.message is not None and e.name == "supportedAppProtocolReq")
-            cs = conns[c] = _Conn(start_state(protocol) if known else None)
-            cs.started = known
-            cs.ctx.mode = mode
-        if e.message is None:
-            if e.direction == "EVSE->EV" and cs.pending is not None:
-                cs.pending.undecoded = True
-                cs.pending = None
-            cs.state = None
-            continue
-        name = e.name
-        if name.endswith("Req"):
-            b = name[:-3]
-            bd = body(e) if b in BODY_NEEDED else _EMPTY
-            q = qualifier(protocol, b, bd) if b == "PowerDelivery" else None
-            st = cs.state
-            ok = None if st is None else st.allows(b, q)
-            if cs.pending is not None and cs.pending.next_req is None:
-                cs.pending.next_req = e
-            prev = cs.last_step
-            step = Step(e, b, q, c, st, cs.prev_res, ok)
-            if prev is not None and prev.base == b and b not in LOOP:
-                step.loop_run = prev.loop_run + 1
-            w.steps.append(step)
-            update_context(protocol, cs.ctx, b, bd)
-            mode = cs.ctx.mode or mode
-            cs.pending = step
-            cs.last_step = step
-            cs.seen_request = True
-        elif name.endswith("Res"):
-            p = cs.pending
-            if p is None:
-                if cs.seen_request or cs.started:
-                    w.orphans.append((e, cs.last_step))
-                cs.state = None
-                continue
-            cs.pending = None
-            if name[:-3] != p.base:
-                p.wrong_res = e
-                cs.state = None
-                continue
-            p.res = e
-            cs.state = state_after(protocol, name, facts(e), lambda e=e: body(e),
-                                   body(p.req) if p.base in BODY_NEEDED else _EMPTY, cs.ctx)
-            cs.prev_res = e
-    return w
-
-
+# --------------------------------------------------------------------------- helpers
 def _answer(step: Step) -> str:
     """What the SECC did with a request, in words."""
     if step.res is not None:
@@ -821,7 +657,12 @@ class SessionDropped(Rule):
         end_frame = ended.get("frame")
         end_t = next((e.time for e in session.events if e.frame == end_frame), v2g[-1].time)
         last = next((e for e in reversed(v2g) if e.time <= end_t), v2g[-1])
-        pending = " before its response" if last.name.endswith("Req") else ""
+        pending = ""
+        if last.name.endswith("Req"):
+            if not any(e.time > end_t and e.conn == last.conn and e.name == last.name[:-3] + "Res"
+                       for e in v2g):
+                return                 # never answered at all: SEQ007's
+            pending = " before its response"
         for e in v2g[-self.p["lookback_messages"]:]:
             f = facts(e)
             if is_failed(f.get("ResponseCode")):

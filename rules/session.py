@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ccs_analyzer.analyzer.views.index import v2g_messages
+from ccs_analyzer.analyzer.views.walk import walk
+
 from .base import Rule
 from .helpers import body, facts, find_first, header, is_failed, protocol_of_session
-from .sequence import memo, v2g_messages, walk
 from .state_machines import LOOP, qualifier
 
 _EXEMPT = ("supportedAppProtocolReq", "supportedAppProtocolRes", "SessionSetupReq")
@@ -58,8 +60,8 @@ class Setup:
 
 
 def setups(ctx) -> list[Setup]:
-    """Every SessionSetup exchange of the capture, in frame order (memoised per analysis)."""
-    return memo(ctx, None, "ses-setups", _setups)
+    """Every SessionSetup exchange of the capture, in frame order (built once per analysis)."""
+    return ctx.view("session.setups", None, lambda: _setups(ctx))
 
 
 def _setups(ctx) -> list[Setup]:
@@ -353,7 +355,7 @@ class SessionIdChanged(Rule):
 def _unknown_session_answers(session, ctx):
     """(request, response, request had the session's ID?, expected ID) for every
     FAILED_UnknownSession response."""
-    return memo(ctx, session, "ses-unknown", lambda s: _unknown(s, ctx))
+    return ctx.view("session.unknown", session, lambda: _unknown(session, ctx))
 
 
 def _unknown(session, ctx):
@@ -465,8 +467,8 @@ class UnknownSessionUnjustified(Rule):
 
 def _pause_points(ctx):
     """[(frame, ID, session, SessionStopRes)] of OK SessionStopRes to ChargingSession =
-    Pause, capture-wide (memoised per analysis)."""
-    return memo(ctx, None, "ses-pauses", _pauses)
+    Pause, capture-wide (built once per analysis)."""
+    return ctx.view("session.pauses", None, lambda: _pauses(ctx))
 
 
 def _pauses(ctx):

@@ -1,10 +1,11 @@
 """SLAC matching (ISO 15118-3 §9 and Annex A; PROTOCOL_FACTS §2).
 
-Every rule here reads the session's SLAC view (:func:`slac_view`): its ISO 15118-3 SLAC
-messages with identical copies removed (a tester that sees several VLANs captures each
-broadcast once per VLAN), cut into matching *runs* (a run begins with a CM_SLAC_PARM.REQ
-that carries a new RunID, or with one sent after the previous run got past
-CM_SLAC_PARM.CNF), plus the HomePlug CM_SET_KEY exchanges.
+Every rule here reads the session's SLAC view (analyzer/views/slac.py :func:`slac_view`):
+its ISO 15118-3 SLAC messages with identical copies removed (a tester that sees several
+VLANs captures each broadcast once per VLAN), cut into matching *runs* (a run begins with a
+CM_SLAC_PARM.REQ that carries a new RunID, or with one sent after the previous run got past
+CM_SLAC_PARM.CNF), plus the HomePlug CM_SET_KEY exchanges. The ISO 15118-3 timers, counters
+and limits the rules' parameters default to are the sourced table of rules/slac_timers.py.
 
 Partial captures: a sniffer often sees one side only (listen mode, a modem that forwards
 only broadcasts, a capture started late). A message that answers another proves the other
@@ -18,274 +19,27 @@ silent instead of blaming the EV or the EVSE for what the capture cannot show.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+
+from ccs_analyzer.analyzer.views.slac import (EV_SENDS, EVSE_SENDS, IND, MATCH_CNF, MATCH_REQ, MNBC,
+                                              PARM_CNF, PARM_REQ, RSP, SET_KEY_CNF, SET_KEY_REQ,
+                                              STAGE, START, VAL_REQ, SlacRun, SlacView, evse_reset,
+                                              fields, slac_view)
 
 from .base import Rule
-from .helpers import cached
+from .helpers import ms
+from .slac_timers import SLAC_TIMERS
 
-PARM_REQ, PARM_CNF = "CM_SLAC_PARM.REQ", "CM_SLAC_PARM.CNF"
-START = "CM_START_ATTEN_CHAR.IND"
-MNBC = "CM_MNBC_SOUND.IND"
-IND, RSP = "CM_ATTEN_CHAR.IND", "CM_ATTEN_CHAR.RSP"
-VAL_REQ, VAL_CNF = "CM_VALIDATE.REQ", "CM_VALIDATE.CNF"
-MATCH_REQ, MATCH_CNF = "CM_SLAC_MATCH.REQ", "CM_SLAC_MATCH.CNF"
-SET_KEY_REQ, SET_KEY_CNF = "CM_SET_KEY.REQ", "CM_SET_KEY.CNF"
-
-#: Position of each message in the matching sequence (ISO 15118-3 Annex A, PROTOCOL_FACTS §2.3).
-STAGE = {PARM_REQ: 0, PARM_CNF: 1, START: 2, MNBC: 3, IND: 4, RSP: 5, VAL_REQ: 6, VAL_CNF: 6,
-         MATCH_REQ: 7, MATCH_CNF: 8}
-EV_SENDS = frozenset({PARM_REQ, START, MNBC, RSP, VAL_REQ, MATCH_REQ})
-EVSE_SENDS = frozenset({PARM_CNF, IND, VAL_CNF, MATCH_CNF})
 SLAC_FAILURE_MODES = ("UC2 51", "UC2 52", "UC2 54", "UC2 55", "UC2 56")
-
-
-def fields(e) -> dict:
-    """The decoded fields of a SLAC / SDP event ({} when undecoded)."""
-    return e.message if isinstance(e.message, dict) else {}
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms"
-
-
-@dataclass
-class Run:
-    """One matching run: its RunID (the EV's, from CM_SLAC_PARM.REQ) and events."""
-
-    index: int
-    run_id: str | None
-    events: list = field(default_factory=list)
-    by_name: dict = field(default_factory=dict)
-
-    def add(self, e) -> None:
-        self.events.append(e)
-        self.by_name.setdefault(e.name, []).append(e)
-
-    def of(self, name: str) -> list:
-        return self.by_name.get(name, [])
-
-    def has(self, name: str) -> bool:
-        return name in self.by_name
-
-    @property
-    def stage(self) -> int:
-        return max((STAGE[e.name] for e in self.events), default=-1)
-
-    @property
-    def progressed(self) -> bool:
-        """Got past CM_SLAC_PARM (sounding or later seen)."""
-        return self.stage >= 2
-
-    @property
-    def label(self) -> str:
-        return f"run {self.index + 1} (RunID {self.run_id or '?'})"
-
-    @property
-    def ev_mac(self) -> str | None:
-        for e in self.events:
-            if e.name in EV_SENDS and e.src:
-                return e.src
-        for e in self.events:
-            if e.name in EVSE_SENDS and e.dst and e.dst != "ff:ff:ff:ff:ff:ff":
-                return e.dst
-        return None
-
-    def announced_sounds(self) -> int | None:
-        """NUM_SOUNDS the EVSE asked for (CM_SLAC_PARM.CNF), else what the EV announced."""
-        for name in (PARM_CNF, START):
-            for e in self.of(name):
-                n = fields(e).get("NUM_SOUNDS")
-                if isinstance(n, int):
-                    return n
-        return None
-
-    def window_s(self, default: float) -> float:
-        """The EVSE's sound-collection window (CNF Time_Out × 100 ms), else ``default``."""
-        for e in self.of(PARM_CNF):
-            t = fields(e).get("Time_Out")
-            if isinstance(t, int) and t > 0:
-                return t / 10.0
-        return default
-
-    def matched_evse(self) -> str | None:
-        for name in (MATCH_CNF, MATCH_REQ):
-            for e in self.of(name):
-                mac = fields(e).get("EVSE_MAC") or (e.src if name == MATCH_CNF else e.dst)
-                if mac:
-                    return mac
-        return None
-
-
-@dataclass
-class SlacView:
-    """What a session shows of SLAC (module docstring)."""
-
-    events: list
-    runs: list
-    keys: list
-    missing: list            # (message name, event proving it was sent)
-    one_sided: str | None    # "EV" when only the EVSE's messages are visible, "EVSE" conversely
-    capture_end: float | None
-    progressed: bool
-
-    @property
-    def partial(self) -> bool:
-        return bool(self.missing) or self.one_sided is not None
-
-    @property
-    def matched(self) -> bool:
-        return any(r.has(MATCH_CNF) for r in self.runs)
-
-    @property
-    def last_match(self):
-        for r in reversed(self.runs):
-            if r.has(MATCH_CNF):
-                return r.of(MATCH_CNF)[-1]
-        return None
-
-    def count(self, name: str) -> int:
-        return sum(len(r.of(name)) for r in self.runs)
-
-    def waited_after(self, t: float) -> float:
-        """How long the capture went on after time ``t`` (inf when unknown)."""
-        return float("inf") if self.capture_end is None else self.capture_end - t
-
-
-def _dedupe(evs: list) -> list:
-    """Drop identical copies of a message captured within 2 ms (one per VLAN / interface)."""
-    out: list = []
-    for e in evs:
-        dup = False
-        for p in out[-8:]:
-            if (p.name == e.name and p.src == e.src and p.dst == e.dst
-                    and abs(e.time - p.time) <= 0.002 and p.message == e.message):
-                dup = True
-                break
-        if not dup:
-            out.append(e)
-    return out
-
-
-def slac_view(session, ctx) -> SlacView:
-    """The session's SLAC view, built once per analysis and session (rules/helpers.cached)."""
-    return cached(ctx, session, "slac.view", lambda: _build_view(session, ctx))
-
-
-def _build_view(session, ctx) -> SlacView:
-    raw = [e for e in session.events if e.layer == "slac" and e.name in STAGE]
-    keys = [e for e in session.events if e.layer == "slac" and e.name in (SET_KEY_REQ, SET_KEY_CNF)]
-    evs = _dedupe(raw)
-    runs: list[Run] = []
-    cur: Run | None = None
-    for e in evs:
-        rid = fields(e).get("RunID")
-        if e.name == PARM_REQ:
-            if cur is None or (rid and rid != cur.run_id) or cur.progressed:
-                cur = Run(len(runs), rid)
-                runs.append(cur)
-        elif cur is None:
-            cur = Run(0, rid)
-            runs.append(cur)
-        cur.add(e)
-    missing: list = []
-    for r in runs:
-        def need(name, proofs, cond=None, r=r):
-            if r.has(name):
-                return
-            for p in proofs:
-                for ev in r.of(p):
-                    if cond is None or cond(ev):
-                        missing.append((name, ev))
-                        return
-        need(PARM_REQ, [PARM_CNF])
-        sounded = lambda ev: (fields(ev).get("NUM_SOUNDS") or 0) > 0  # noqa: E731
-        need(START, [IND], sounded)
-        need(MNBC, [IND], sounded)
-        need(IND, [RSP, MATCH_REQ])
-        need(RSP, [MATCH_REQ, MATCH_CNF])
-        need(MATCH_REQ, [MATCH_CNF])
-    ev_n = sum(1 for e in evs if e.name in EV_SENDS)
-    evse_n = sum(1 for e in evs if e.name in EVSE_SENDS)
-    one_sided = None
-    if evs and ev_n == 0 and evse_n:
-        one_sided = "EV"
-    elif evs and evse_n == 0 and any(e.name != PARM_REQ for e in evs):
-        one_sided = "EVSE"       # the EV sounds / matches only after the EVSE's answers
-        first = next(e for e in evs if e.name != PARM_REQ)
-        missing.append((PARM_CNF, first))
-    progressed = bool(session.has_sdp or session.connections)
-    if runs and not any(r.has(MATCH_CNF) for r in runs):
-        proof = next((e for e in session.events if (e.layer == "sdp" and e.direction == "EVSE->EV")
-                      or (e.layer == "tcp" and e.name == "SYN-ACK")
-                      or (e.layer == "v2gtp" and e.direction == "EVSE->EV")), None)
-        if proof is not None and proof.time > runs[-1].events[0].time:
-            missing.append((MATCH_CNF, proof))
-            if evse_n == 0:
-                one_sided = "EVSE"
-    end = (ctx.capture or {}).get("last_time") if ctx is not None else None
-    return SlacView(evs, runs, keys, missing, one_sided, end, progressed)
+#: The standard's value of each ISO 15118-3 parameter (rules/slac_timers.py): the defaults of
+#: the rules' parameters.
+_STD = {name: p.value for name, p in SLAC_TIMERS.items()}
 
 
 def _culprit(name: str) -> str:
     return "EVCC" if name in EV_SENDS else "SECC" if name in EVSE_SENDS else "unknown"
 
 
-def _set_keys(ctx) -> list:
-    """Every CM_SET_KEY.REQ of the capture (all sessions and the capture-level events), in
-    time order — a host keying its own modem is attached to whichever session the builder
-    saw last, so the SLAC rules look capture-wide (built once per analysis)."""
-    def build() -> list:
-        out = [e for s in ctx.sessions for e in s.events
-               if e.layer == "slac" and e.name == SET_KEY_REQ]
-        out += [e for e in getattr(ctx, "capture_events", ()) or ()
-                if e.layer == "slac" and e.name == SET_KEY_REQ]
-        return sorted(out, key=lambda e: (e.time, e.frame))
-    if ctx is None:
-        return []
-    return cached(ctx, None, "slac.set_keys", build)
-
-
-def evse_hosts(v: SlacView, session) -> set:
-    """MAC addresses of the EVSE host(s) of the session's SLAC: the senders of
-    CM_SLAC_PARM.CNF, CM_ATTEN_CHAR.IND and CM_SLAC_MATCH.CNF (and the matched EVSE)."""
-    macs = {e.src for e in v.events if e.name in EVSE_SENDS and e.src}
-    if session is not None and session.evse_mac:
-        macs.add(session.evse_mac)
-    return macs
-
-
-def evse_reset(v: SlacView, session, ctx, after: float, before: float | None = None,
-               match=None):
-    """The first CM_SET_KEY.REQ an EVSE host of the session sent to its own modem after time
-    ``after`` (s, epoch) and before ``before`` that resets the EVSE's PLC link, or None.
-
-    A host re-keying its modem makes the modem restart and leave the logical network it was
-    in (pyPLC: QCA modems reset on CM_SET_KEY; EVerest's EvseSlac re-sets its key when its
-    SLAC state machine resets, e.g. on CP state A). It counts as a reset when it sets a NID
-    the same host had already set before (a re-key, not the first configuration of a fresh
-    key), or — after a match (``match``, the CM_SLAC_MATCH.CNF) — a NID other than the one
-    the match handed to the EV (the EVSE leaves the EV's network). Source: ISO 15118-3 §9 /
-    Annex A (the hosts set the NMK of CM_SLAC_MATCH.CNF in their modems, TT_match_join);
-    PROTOCOL_FACTS §2.3 rows 11-12."""
-    hosts = evse_hosts(v, session)
-    if not hosts:
-        return None
-    keys = _set_keys(ctx)
-    match_nid = fields(match).get("NID") if match is not None else None
-    for k in keys:
-        if k.src not in hosts or k.time <= after:
-            continue
-        if before is not None and k.time >= before:
-            break
-        nid = fields(k).get("NID")
-        known = any(p.src == k.src and fields(p).get("NID") == nid and p.time < k.time - 0.001
-                    and p.frame != k.frame for p in keys)
-        if known or (match_nid is not None and nid is not None and nid != match_nid):
-            return k
-    return None
-
-
-def _runid_mismatches(run: Run) -> list:
+def _runid_mismatches(run: SlacRun) -> list:
     """Events of the run whose RunID differs from the EV's (the run's)."""
     if not run.run_id:
         return []
@@ -345,9 +99,12 @@ class SlacIncomplete(_SlacRule):
     explains = ("slac-failed",)
     culprit = "unknown"
     requirement = "ISO 15118-3 Annex A matching sequence"
-    params = {"tt_match_response_s": 0.2, "tt_match_sequence_s": 0.4,
-              "tt_ev_atten_results_s": 1.2, "tt_evse_match_session_s": 10.0,
-              "attenuation_limit_db": 40.0, "tt_matching_repetition_s": 10.0}
+    params = {"tt_match_response_s": _STD["TT_match_response"],
+              "tt_match_sequence_s": _STD["TT_match_sequence"],
+              "tt_ev_atten_results_s": _STD["TT_EV_atten_results"],
+              "tt_evse_match_session_s": _STD["TT_EVSE_match_session"],
+              "attenuation_limit_db": _STD["SLAC_LIMIT"],
+              "tt_matching_repetition_s": _STD["TT_matching_repetition"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -636,7 +393,8 @@ class SlacParmCnfOffNominal(_SlacRule):
     severity = "warning"
     culprit = "SECC"
     requirement = "ISO 15118-3 Annex A CM_SLAC_PARM.CNF (NUM_SOUNDS, Time_Out, RESP_TYPE)"
-    params = {"num_sounds": 10, "time_out": 6, "resp_type": 1}
+    params = {"num_sounds": _STD["C_EV_match_MNBC"], "time_out": _STD["TIME_OUT"],
+              "resp_type": _STD["RESP_TYPE"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -734,7 +492,7 @@ class SlacTooManyRetries(_SlacRule):
     severity = "warning"
     culprit = "EVCC"
     requirement = "ISO 15118-3 C_EV_match_retry"
-    params = {"retries": 2}
+    params = {"retries": _STD["C_EV_match_retry"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -786,7 +544,8 @@ class SlacRestarted(_SlacRule):
     severity = "info"
     culprit = "EVCC"
     requirement = "ISO 15118-3 [V2G3-A09-124] TT_matching_rate, [V2G3-A09-125] TT_matching_repetition"
-    params = {"tt_matching_rate_s": 0.4, "tt_matching_repetition_s": 10.0}
+    params = {"tt_matching_rate_s": _STD["TT_matching_rate"],
+              "tt_matching_repetition_s": _STD["TT_matching_repetition"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -844,7 +603,7 @@ class SlacResponseLate(_SlacRule):
     explains = ("slac-failed",)
     culprit = "unknown"
     requirement = "ISO 15118-3 Table A.1 TT_match_response"
-    params = {"limit_s": 0.2}
+    params = {"limit_s": _STD["TT_match_response"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -900,7 +659,7 @@ class SlacSoundingStartLate(_SlacRule):
     severity = "warning"
     culprit = "EVCC"
     requirement = "ISO 15118-3 Table A.1 TT_match_sequence"
-    params = {"limit_s": 0.4}
+    params = {"limit_s": _STD["TT_match_sequence"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -944,7 +703,8 @@ class SlacBatchInterval(_SlacRule):
     severity = "warning"
     culprit = "EVCC"
     requirement = "ISO 15118-3 Table A.1 TP_EV_batch_msg_interval"
-    params = {"min_s": 0.020, "max_s": 0.050, "tolerance_s": 0.005}
+    params = {"min_s": SLAC_TIMERS["TP_EV_batch_msg_interval"].minimum,
+              "max_s": _STD["TP_EV_batch_msg_interval"], "tolerance_s": 0.005}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -991,7 +751,7 @@ class SlacSoundingBeyondWindow(_SlacRule):
     severity = "warning"
     culprit = "EVCC"
     requirement = "ISO 15118-3 Table A.1 TT_EVSE_match_MNBC"
-    params = {"window_s": 0.6, "tolerance_s": 0.01}
+    params = {"window_s": _STD["TT_EVSE_match_MNBC"], "tolerance_s": 0.01}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -1050,7 +810,8 @@ class SlacTooFewSounds(_SlacRule):
     explains = ("slac-failed",)
     culprit = "EVCC"
     requirement = "ISO 15118-3 C_EV_match_MNBC, C_EV_start_atten_char_inds"
-    params = {"start_atten_char_inds": 3, "window_s": 0.6}
+    params = {"start_atten_char_inds": _STD["C_EV_start_atten_char_inds"],
+              "window_s": _STD["TT_EVSE_match_MNBC"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -1120,7 +881,7 @@ class SlacAttenResultsLate(_SlacRule):
     explains = ("slac-failed",)
     culprit = "SECC"
     requirement = "ISO 15118-3 Table A.1 TT_EV_atten_results"
-    params = {"limit_s": 1.2}
+    params = {"limit_s": _STD["TT_EV_atten_results"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -1169,7 +930,7 @@ class SlacAttenuationHigh(_SlacRule):
     explains = ("slac-failed",)
     culprit = "link"
     requirement = "ISO 15118-3 C_EV_match_signalattn_direct/_indirect"
-    params = {"limit_db": 40.0}
+    params = {"limit_db": _STD["SLAC_LIMIT"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -1211,7 +972,7 @@ class SlacAttenuationProfileImplausible(_SlacRule):
     severity = "warning"
     culprit = "SECC"
     requirement = "ISO 15118-3 CM_ATTEN_CHAR.IND ATTEN_PROFILE (NumGroups 58)"
-    params = {"groups": 58}
+    params = {"groups": _STD["NumGroups"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -1322,7 +1083,7 @@ class SlacMatchRequestLate(_SlacRule):
     explains = ("slac-failed",)
     culprit = "EVCC"
     requirement = "ISO 15118-3 Table A.1 TT_EVSE_match_session"
-    params = {"limit_s": 10.0}
+    params = {"limit_s": _STD["TT_EVSE_match_session"]}
 
     def _gap(self, r):
         rsp = r.of(RSP)
@@ -1370,7 +1131,7 @@ class SlacMatchSessionSlow(SlacMatchRequestLate):
     title = "CM_SLAC_MATCH.REQ later than TP_EV_match_session"
     severity = "info"
     requirement = "ISO 15118-3 Table A.1 TP_EV_match_session (⚠ single source)"
-    params = {"limit_s": 0.5, "tolerance_s": 0.05}
+    params = {"limit_s": _STD["TP_EV_match_session"], "tolerance_s": 0.05}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -1475,7 +1236,7 @@ class SlacNoLinkAfterMatch(_SlacRule):
     explains = ("slac-failed", "sdp-failed")
     culprit = "link"
     requirement = "ISO 15118-3 Table A.1 TT_match_join"
-    params = {"limit_s": 12.0}
+    params = {"limit_s": _STD["TT_match_join"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
@@ -1572,7 +1333,7 @@ class SlacSetKeyFailed(_SlacRule):
     explains = ("slac-failed", "sdp-failed")
     culprit = "link"
     requirement = "HomePlug AV CM_SET_KEY.CNF Result"
-    params = {"ok_results": [0, 1], "limit_s": 12.0}
+    params = {"ok_results": [0, 1], "limit_s": _STD["TT_match_join"]}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)

@@ -1,25 +1,23 @@
 """Timing: message and sequence timers, communication setup, and the timers of the DC loops
 (CableCheck, PreCharge, EVSEProcessing=Ongoing, WeldingDetection).
 
-Every rule reads one shared view of the session (built once, in one pass over its events):
-the request/response exchanges grouped into *runs* — consecutive exchanges of the same
-request on one TCP connection; the charge loop (CurrentDemand / ChargingStatus /
-AC_/DC_ChargeLoop with their MeteringReceipt / MeteringConfirmation) is one run — so that a
-loop of thousands of messages yields at most one finding per rule and message type, with its
-count, worst value and first / worst / last frames. The timer values, their sources and
-their ✅/⚠ status are in :mod:`.timing_tables`.
+Every rule reads one shared view of the session (analyzer/views/timing.py, built once, in
+one pass over its events): the request/response exchanges grouped into *runs* — consecutive
+exchanges of the same request on one TCP connection; the charge loop (CurrentDemand /
+ChargingStatus / AC_/DC_ChargeLoop with their MeteringReceipt / MeteringConfirmation) is one
+run — so that a loop of thousands of messages yields at most one finding per rule and
+message type, with its count, worst value and first / worst / last frames. The timer
+values, their sources and their ✅/⚠ status are in :mod:`.timing_tables`.
 
 What belongs elsewhere: a response that never came (sequence rules), SDP retry spacing (SDP
 rules), SLAC timers (SLAC rules), reaching the PreCharge target voltage (PRE001).
 """
 from __future__ import annotations
 
-import weakref
-from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
+from ccs_analyzer.analyzer.views.timing import TimingView, between, sent_at, timing_view
 
 from .base import Rule
-from .helpers import base_name, body, facts, is_failed, pairs, protocol_of_session, response_code
+from .helpers import base_name, facts, is_failed, protocol_of_session, response_code
 from .timing_tables import (CABLECHECK_PERFORMANCE, CABLECHECK_TIMEOUT, CHARGE_LOOP_GROUP,
                             COMM_SETUP_PERFORMANCE, COMM_SETUP_TIMEOUT, DIN, ISO2, ISO20,
                             MSG_PERFORMANCE, MSG_TIMEOUT, ONGOING_PERFORMANCE, ONGOING_TIMEOUT,
@@ -33,180 +31,6 @@ _ONGOING = ("Ongoing", "Ongoing_WaitingForCustomerInteraction")
 _CABLECHECK = ("CableCheck", "DC_CableCheck")
 _PRECHARGE = ("PreCharge", "DC_PreCharge")
 _WELDING = ("WeldingDetection", "DC_WeldingDetection")
-
-
-# ============================================================================ shared view
-@dataclass
-class _Run:
-    """Consecutive exchanges of one request (or of the charge loop) on one connection."""
-
-    conn: int | None
-    key: str
-    exchanges: list = field(default_factory=list)
-
-
-@dataclass
-class _View:
-    """What the timing rules read of one session (built in one pass)."""
-
-    protocol: str | None
-    runs: list[_Run]
-    by_conn: dict          # conn → its V2GTP events (decoded or not), in order
-    closes: dict           # conn → [(time, frame, side "EV"/"EVSE", name)] FIN / RST
-    missing: dict          # conn → sorted times of "TCP bytes missing from capture"
-    retrans: dict          # (conn, direction) → sorted times of TCP retransmissions
-    last_time: float
-    copies: dict = field(default_factory=dict)   # (conn, direction) → (offsets, [(time, offset, bytes)], longest)
-    pos: dict = field(default_factory=dict)   # id(event) → index in by_conn[conn]
-    activity: list = field(default_factory=list)   # (time, conn) of SDP, SYN, V2GTP events
-
-
-def _moved_on(v: _View, conn, t: float) -> bool:
-    """Whether the session shows activity (SDP, a SYN, V2GTP) on another connection after
-    ``t``: the EV left connection ``conn``."""
-    times = [a[0] for a in v.activity]
-    i = bisect_right(times, t)
-    return any(c != conn for _, c in v.activity[i:])
-
-
-#: Views of the sessions of the analysis being evaluated (one analysis at a time; weak
-#: references, so that a finished analysis is not kept alive by the cache).
-_VIEWS: dict[int, tuple] = {}
-_OWNER: list = [None]
-
-
-def _drop(ref) -> None:
-    if _OWNER[0] is ref:
-        _VIEWS.clear()
-
-
-def _view(session, ctx) -> _View:
-    """The session's view, built once per session and analysis."""
-    owner = _OWNER[0]() if _OWNER[0] is not None else None
-    if owner is not ctx:
-        _VIEWS.clear()
-        try:
-            _OWNER[0] = weakref.ref(ctx, _drop)
-        except TypeError:
-            _OWNER[0] = None
-    hit = _VIEWS.get(id(session))
-    if hit is not None and hit[0]() is session:
-        return hit[1]
-    by_conn: dict = {}
-    closes: dict = {}
-    missing: dict = {}
-    retrans: dict = {}
-    copies: dict = {}
-    pos: dict = {}
-    activity: list = []
-    for e in session.events:
-        layer = e.layer
-        if layer == "v2gtp":
-            lst = by_conn.setdefault(e.conn, [])
-            pos[id(e)] = len(lst)
-            lst.append(e)
-            activity.append((e.time, e.conn))
-        elif layer == "sdp":
-            activity.append((e.time, None))
-        elif layer == "tcp":
-            n = e.name
-            if n == "SYN":
-                activity.append((e.time, e.conn))
-            if n in ("FIN", "RST"):
-                closes.setdefault(e.conn, []).append(
-                    (e.time, e.frame, "EV" if e.direction == _EV else "EVSE", n))
-            elif n == "TCP bytes missing from capture":
-                missing.setdefault(e.conn, []).append(e.time)
-            elif n == "TCP retransmission":
-                retrans.setdefault((e.conn, e.direction), []).append(e.time)
-                m = e.message or {}
-                if isinstance(m.get("offset"), int) and isinstance(m.get("bytes"), int):
-                    copies.setdefault((e.conn, e.direction), []).append((e.time, m["offset"], m["bytes"]))
-    runs: list[_Run] = []
-    for x in pairs(session):
-        name = x.name
-        key = "charge loop" if name in CHARGE_LOOP_GROUP else name
-        if not runs or runs[-1].key != key or runs[-1].conn != x.request.conn:
-            runs.append(_Run(x.request.conn, key))
-        runs[-1].exchanges.append(x)
-    cap_last = (ctx.capture or {}).get("last_time")
-    if cap_last is None:
-        cap_last = session.events[-1].time if session.events else 0.0
-    activity.sort(key=lambda a: a[0])
-    for times in (*missing.values(), *retrans.values()):
-        times.sort()
-    for key, rows in list(copies.items()):       # by stream offset, for _copies' bisection
-        rows.sort(key=lambda r: r[1])
-        copies[key] = ([r[1] for r in rows], rows, max(r[2] for r in rows))
-    v = _View(protocol_of_session(session, ctx), runs, by_conn, closes, missing, retrans,
-              cap_last, copies, pos, activity)
-    if _OWNER[0] is not None:
-        try:
-            _VIEWS[id(session)] = (weakref.ref(session), v)
-        except TypeError:
-            pass
-    return v
-
-
-def sent_at(e) -> float:
-    """When message ``e`` was first sent (epoch s): its first frame's time when a later frame
-    completed it — a retransmission of its tail, say (dissector fact ``info["first_time"]``)
-    — else its own time. A response is timed from its first transmission."""
-    t = (e.info or {}).get("first_time") if e is not None else None
-    return t if isinstance(t, (int, float)) else e.time
-
-
-def _copies(v: _View, e) -> list[float]:
-    """Times at which the bytes of V2G message ``e`` were sent again (TCP retransmissions on
-    its connection and direction overlapping its stream range), after its first copy. Not
-    for TLS connections (their record offsets are not the V2GTP stream's)."""
-    idx = v.copies.get((e.conn, e.direction))
-    if not idx or e.offset is None or (e.info or {}).get("tls"):
-        return []
-    offs, rows, longest = idx
-    lo, hi = e.offset, e.offset + 8 + len(e.payload or b"")
-    out = []
-    i = bisect_left(offs, hi) - 1
-    while i >= 0 and offs[i] + longest > lo:
-        t, off, n = rows[i]
-        if off + n > lo and t > e.time:
-            out.append(t)
-        i -= 1
-    return sorted(out)
-
-
-def secc_latency(v: _View, x) -> tuple[float, bool]:
-    """(latency s, whether the request was retransmitted first) of an exchange as the SECC
-    saw it: from the last copy of the request sent before the response (the one the SECC
-    answered — earlier copies were lost on the line) to the response's first transmission."""
-    res_t = sent_at(x.response)
-    again = [t for t in _copies(v, x.request) if t < res_t]
-    start = again[-1] if again else x.request.time
-    return res_t - start, bool(again)
-
-
-def _between(times: list | None, t0: float, t1: float) -> int:
-    """How many of the sorted ``times`` fall in [t0, t1]."""
-    if not times:
-        return 0
-    return bisect_right(times, t1) - bisect_left(times, t0)
-
-
-def _close_after(v: _View, conn, t: float):
-    """The first FIN / RST of connection ``conn`` at or after ``t`` (time, frame, side, name)."""
-    for c in v.closes.get(conn, ()):
-        if c[0] >= t:
-            return c
-    return None
-
-
-def _next_on_conn(v: _View, e):
-    """The V2GTP event after ``e`` on its connection (None at the end)."""
-    lst = v.by_conn.get(e.conn, ())
-    i = v.pos.get(id(e))
-    if i is None or i + 1 >= len(lst):
-        return None
-    return lst[i + 1]
 
 
 # ============================================================================ small helpers
@@ -271,25 +95,6 @@ def _fmt_s(x: float) -> str:
     return f"{x:.3f} s" if x < 1 else f"{x:.1f} s"
 
 
-def _stop_label(v: _View, res) -> str:
-    """``PowerDeliveryRes (Stop)`` when the response answers a stopping PowerDeliveryReq."""
-    if base_name(res.name) != "PowerDelivery":
-        return res.name
-    lst = v.by_conn.get(res.conn, ())
-    i = v.pos.get(id(res), 0)
-    for j in range(i - 1, max(-1, i - 4), -1):
-        q = lst[j]
-        if q.name == "PowerDeliveryReq" and q.message is not None:
-            b = body(q)
-            cp = b.get("ChargeProgress")
-            if cp:
-                return f"PowerDeliveryRes ({cp})"
-            if b.get("ReadyToChargeState") is False:
-                return "PowerDeliveryRes (ReadyToChargeState=false)"
-            break
-    return res.name
-
-
 # ============================================================================ TIM001
 class LateResponse(Rule):
     """A response came later than the SECC's performance time or the EV's message timeout.
@@ -337,7 +142,7 @@ class LateResponse(Rule):
               "capture_allowance_s": 0.005}
 
     def check(self, session, ctx):
-        v = _view(session, ctx)
+        v = timing_view(session, ctx)
         proto = v.protocol
         if proto not in _PROTOCOLS:
             return
@@ -353,7 +158,7 @@ class LateResponse(Rule):
                 over_t, over_p = [], []
                 lat: dict = {}
                 for x in xs:
-                    lat[id(x)] = secc_latency(v, x)
+                    lat[id(x)] = v.secc_latency(x)
                     d = lat[id(x)][0]
                     if T is not None and d > T:
                         over_t.append(x)
@@ -368,7 +173,7 @@ class LateResponse(Rule):
         w = lat[id(worst)][0]
         first, last = late[0], late[-1]
         retx = sum(1 for x in late if lat[id(x)][1])
-        lost_x = [x for x in late if _between(v.missing.get(x.request.conn),
+        lost_x = [x for x in late if between(v.missing.get(x.request.conn),
                                               x.request.time, sent_at(x.response))]
         lost = len(lost_x)
         doubtful = lost
@@ -480,7 +285,7 @@ class LateNextRequest(Rule):
               "secc_sequence_timeout_s": seconds_table(SEQ_TIMEOUT)}
 
     def check(self, session, ctx):
-        v = _view(session, ctx)
+        v = timing_view(session, ctx)
         proto = v.protocol
         if proto not in _PROTOCOLS:
             return
@@ -506,7 +311,7 @@ class LateNextRequest(Rule):
             if late:
                 yield self._finding(session, v, late, proto)
 
-    def _gap(self, v: _View, res, proto):
+    def _gap(self, v: TimingView, res, proto):
         """(gap_s, response, next request or None, end description, P, pt, S, st) when the
         gap after ``res`` exceeds the EV's performance time, else None."""
         name = base_name(res.name)
@@ -515,15 +320,15 @@ class LateNextRequest(Rule):
         if P is None and S is None:
             return None
         first = P if P is not None else S
-        nxt = _next_on_conn(v, res)
+        nxt = v.next_on_conn(res)
         while nxt is not None and nxt.direction != _EV:
-            nxt = _next_on_conn(v, nxt)
+            nxt = v.next_on_conn(nxt)
         t_res = sent_at(res)
         if nxt is not None:
             gap = nxt.time - t_res
             end = None
         else:
-            close = _close_after(v, res.conn, res.time)
+            close = v.close_after(res.conn, res.time)
             if close is not None:
                 gap = close[0] - t_res
                 end = close
@@ -531,7 +336,7 @@ class LateNextRequest(Rule):
                 gap = v.last_time - t_res
                 if S is None or gap <= S:
                     return None       # the capture ended before the SECC's timer expired
-                if _moved_on(v, res.conn, res.time):
+                if v.moved_on(res.conn, res.time):
                     return None       # the EV went on elsewhere; the close was not captured
                 end = "capture"
             if end != "capture" and end[2] == "EV" and gap <= first:
@@ -551,7 +356,7 @@ class LateNextRequest(Rule):
         else:
             sev = _severity(pt, gap, P)
             limit, timer = P, pt
-        label = _stop_label(v, res)
+        label = v.stop_label(res)
         if nxt is not None:
             what = (f"the EV sent {nxt.name} (#{nxt.frame}) {_fmt_s(gap)} after {label} "
                     f"(#{res.frame})")
@@ -573,7 +378,7 @@ class LateNextRequest(Rule):
             syn = (f"{len(late)} times the EV's next request came late after "
                    f"{base_name(res.name)}Res (first after #{first[1].frame}, last after "
                    f"#{last[1].frame}); worst: {syn}")
-        lost = sum(1 for g in late if _between(v.missing.get(g[1].conn), g[1].time,
+        lost = sum(1 for g in late if between(v.missing.get(g[1].conn), g[1].time,
                                                 g[1].time + g[0]))
         if lost:
             syn += (f"; the capture lost TCP data in {lost} of these gaps — a request may be "
@@ -761,22 +566,6 @@ class SlowCommunicationSetup(Rule):
 
 
 # ============================================================================ loop helpers
-def _next_after_run(v: _View, run: _Run):
-    """What followed a run on its connection: ("request", event) for the EV's next request,
-    ("close", (time, frame, side, name)) for a FIN / RST, ("capture", None) otherwise."""
-    lastx = run.exchanges[-1]
-    anchor = lastx.response or lastx.request
-    nxt = _next_on_conn(v, anchor)
-    while nxt is not None and nxt.direction != _EV:
-        nxt = _next_on_conn(v, nxt)
-    if nxt is not None:
-        return "request", nxt
-    close = _close_after(v, run.conn, anchor.time)
-    if close is not None:
-        return "close", close
-    return "capture", None
-
-
 def _end_text(kind, what) -> str:
     if kind == "request":
         return f"then {what.name} (#{what.frame})"
@@ -822,7 +611,7 @@ class CableCheckTooLong(Rule):
               "secc_performance_s": phase_seconds(CABLECHECK_PERFORMANCE)}
 
     def check(self, session, ctx):
-        v = _view(session, ctx)
+        v = timing_view(session, ctx)
         proto = v.protocol
         if proto not in _PROTOCOLS:
             return
@@ -842,7 +631,7 @@ class CableCheckTooLong(Rule):
             d = end.time - first.time
             if not ((T is not None and d > T) or (P is not None and d > P)):
                 continue
-            kind, what = _next_after_run(v, run)
+            kind, what = v.next_after_run(run)
             last_f = facts(end)
             state = (f"EVSEProcessing={last_f.get('EVSEProcessing')}, "
                      f"EVSEIsolationStatus={last_f.get('EVSEIsolationStatus')}, "
@@ -917,7 +706,7 @@ class PreChargeTimer(Rule):
               "tolerance_v": 20.0}
 
     def check(self, session, ctx):
-        v = _view(session, ctx)
+        v = timing_view(session, ctx)
         proto = v.protocol
         if proto not in _PROTOCOLS:
             return
@@ -973,7 +762,7 @@ class PreChargeTimer(Rule):
         expiry = first.time + T
         after = [x for x in xs if x.request.time > expiry]
         at = after[0].request if after else xs[-1].request
-        kind, what = _next_after_run(v, run)
+        kind, what = v.next_after_run(run)
         within_alt = (tt is not None and tt.alt is not None and d <= tt.alt)
         alt_txt = (f" (within the {_g(tt.alt)} s other sources give: {tt.note})" if within_alt
                    else "")
@@ -1044,7 +833,7 @@ class OngoingTooLong(Rule):
               "secc_performance_s": phase_seconds(ONGOING_PERFORMANCE)}
 
     def check(self, session, ctx):
-        v = _view(session, ctx)
+        v = timing_view(session, ctx)
         proto = v.protocol
         if proto not in _PROTOCOLS:
             return
@@ -1073,7 +862,7 @@ class OngoingTooLong(Rule):
             how = f"Finished at #{end_ev.frame}"
             kind, what = "finished", None
         else:
-            kind, what = _next_after_run(v, run)
+            kind, what = v.next_after_run(run)
             last_res = answered[-1].response
             if kind == "capture":
                 d = last_res.time - start.time
@@ -1156,7 +945,7 @@ class WeldingDetectionTooLong(Rule):
     params = {"limit_s": 60.0, "discharged_v": 60.0}
 
     def check(self, session, ctx):
-        v = _view(session, ctx)
+        v = timing_view(session, ctx)
         proto = v.protocol
         if proto not in _PROTOCOLS:
             return
@@ -1180,7 +969,7 @@ class WeldingDetectionTooLong(Rule):
             culprit = "SECC" if stuck else "EVCC"
             vtxt = (f"; EVSEPresentVoltage {volts[0]:.0f} V → {volts[-1]:.0f} V"
                     + (" (the output was not discharged)" if stuck else "") if volts else "")
-            kind, what = _next_after_run(v, run)
+            kind, what = v.next_after_run(run)
             f = self.finding(session, [first.frame, last.frame], f"WeldingDetection ran {d:.1f} s "
                              f"({len(run.exchanges)} cycles, #{first.frame} → #{last.frame}), longer "
                              f"than {_g(lim)} s{vtxt}, {_end_text(kind, what)}", time=first.time,

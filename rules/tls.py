@@ -14,9 +14,10 @@ never a TLS error.
 """
 from __future__ import annotations
 
+from ccs_analyzer.analyzer.views.index import session_index
+
 from .base import Rule
 from .helpers import utc_epoch, utc_text
-from .message_content import session_index
 
 ISO2 = "ISO 15118-2"
 ISO20 = "ISO 15118-20"
@@ -101,7 +102,7 @@ class TlsAlert(Rule):
     failure_modes = ("UC2 100", "UC2 113")
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         last_hs: dict = {}
         finished: dict = {}
         for e in idx.tls:
@@ -172,7 +173,7 @@ class TlsVersionNotAllowed(Rule):
         want = {ISO2: "TLS 1.2", ISO20: "TLS 1.3"}.get(proto)
         if want is None:
             return
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         for c in tls_connections(session, ctx):
             hs = handshake_of(idx, c["conn"])
             sh, ch = hs.get("ServerHello"), hs.get("ClientHello")
@@ -231,7 +232,7 @@ class TlsCipherNotAllowed(Rule):
             return
         key = "iso2" if proto == ISO2 else "iso20"
         suites, groups = tuple(self.p[f"{key}_suites"]), tuple(self.p[f"{key}_groups"])
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         for c in tls_connections(session, ctx):
             hs = handshake_of(idx, c["conn"])
             ch, sh, ske = hs.get("ClientHello"), hs.get("ServerHello"), hs.get("ServerKeyExchange")
@@ -300,7 +301,7 @@ class CertificateNotValidAtCaptureTime(Rule):
     params = {"clock_skew_s": 300.0, "min_plausible_epoch": 1_262_304_000.0}
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         for e, sender, chain in certificate_messages(idx):
             t = e.time
             for cert in chain:
@@ -373,7 +374,7 @@ class CertificateProfile(Rule):
     def check(self, session, ctx):
         proto = _protocol(session, ctx)
         keys = {ISO2: self.p["iso2_keys"], ISO20: self.p["iso20_keys"]}.get(proto)
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         for e, sender, chain in certificate_messages(idx):
             hard, soft, per_cert = 0, 0, []
             for cert in chain:
@@ -459,7 +460,7 @@ class CertificateChainBroken(Rule):
     failure_modes = ("UC2 113", "UC2 100")
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         for e, sender, chain in certificate_messages(idx):
             if not chain:
                 if sender == "server":
@@ -514,7 +515,7 @@ class MutualTlsMissing(Rule):
     def check(self, session, ctx):
         if _protocol(session, ctx) != ISO20:
             return
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         for c in tls_connections(session, ctx):
             hs = handshake_of(idx, c["conn"])
             fin = hs.get("Finished")
@@ -565,7 +566,7 @@ class SdpSecurityMismatch(Rule):
     failure_modes = ("UC2 100",)
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         conns = {c["conn"]: c for c in ctx.connections}
         for cid in session.connections:
             c = conns.get(cid) or {}
@@ -610,7 +611,7 @@ class DinOverTls(Rule):
     def check(self, session, ctx):
         if _protocol(session, ctx) != DIN:
             return
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         for c in tls_connections(session, ctx):
             res = _sdp_response(idx, c.get("first_frame"))
             sap = [e for e in idx.named("supportedAppProtocolRes") if e.conn == c["conn"]]
@@ -649,7 +650,7 @@ class Iso20WithoutTls(Rule):
     def check(self, session, ctx):
         if _protocol(session, ctx) != ISO20:
             return
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         conns = {c["conn"]: c for c in ctx.connections}
         for cid in session.connections:
             c = conns.get(cid) or {}

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import ipaddress
 
+from ccs_analyzer.analyzer.views.connections import half_open_retry, one_sided, retransmissions
+from ccs_analyzer.analyzer.views.index import session_index
+
 from .base import Rule
-from .helpers import cached, culprit_of, one_sided
-from .message_content import session_index
+from .helpers import culprit_of
 
 
 def sdp_announcements(ctx) -> list:
@@ -22,7 +24,7 @@ def sdp_announcements(ctx) -> list:
                 if isinstance(m, dict) and m.get("SECCPort") is not None:
                     out.append((e.time, e.frame, _ip(m.get("SECCIPAddress")), m.get("SECCPort")))
         return sorted(out, key=lambda x: (x[0], x[1]))
-    return cached(ctx, None, "transport.sdp", build)
+    return ctx.view("transport.sdp", None, build)
 
 
 def _latest_announcement(ctx, server: str, t: float):
@@ -36,26 +38,6 @@ def _latest_announcement(ctx, server: str, t: float):
         if ip is None or x[2] is None or x[2] == ip:
             best = x
     return best
-
-
-def half_open_retry(c: dict, conns_after: list) -> dict | None:
-    """The connection after ``c`` that retried it, when ``c`` is an EV's SYN answered by the
-    SECC with a segment of an older connection (no SYN-ACK; RFC 9293 §3.10.7.3 / RFC 5961 §4:
-    a SYN that hits a synchronized connection is answered with an ACK) and reset by the EV in
-    SYN-SENT state (RFC 9293 §3.10.7.3: an unacceptable ACK is answered with RST, then the SYN
-    is sent again); None otherwise. ``conns_after``: the capture's later connection
-    summaries."""
-    if c.get("syn_frame") is None or c.get("synack_frame") is not None:
-        return None
-    rst = c.get("rst_frames") or [None, None]
-    segs = c.get("segments") or [0, 0]
-    if rst[0] is None or rst[1] is not None or not (len(segs) > 1 and segs[1]):
-        return None
-    for d in conns_after:
-        if d.get("client") == c.get("client") and d.get("server") == c.get("server") \
-                and d.get("syn_frame") is not None:
-            return d
-    return None
 
 
 class TcpConnectionRefused(Rule):
@@ -203,26 +185,6 @@ def _conns(ctx) -> dict:
     return {c["conn"]: c for c in ctx.connections}
 
 
-def retransmissions(idx, duplicate_within_s: float = 0.001) -> dict:
-    """The session's "TCP retransmission" events by (connection, direction), split into
-    (retransmissions on the wire, segments the capture recorded twice). A duplicate is a
-    retransmission whose stream offset is that of a V2GTP message of the same direction
-    completed less than ``duplicate_within_s`` earlier — the same frame captured twice (two
-    capture interfaces, a bridge), not a sender retransmitting after its timeout."""
-    starts = {}
-    for e in idx.v2g_all:
-        if e.offset is not None:
-            starts[(e.conn, e.direction, e.offset)] = e.time
-    out: dict = {}
-    for e in idx.tcp:
-        if e.name != "TCP retransmission":
-            continue
-        real, dups = out.setdefault((e.conn, e.direction), ([], []))
-        t0 = starts.get((e.conn, e.direction, (e.message or {}).get("offset")))
-        (dups if t0 is not None and 0 <= e.time - t0 < duplicate_within_s else real).append(e)
-    return out
-
-
 class RetransmissionStorm(Rule):
     """Many TCP retransmissions on a V2G connection (a retransmission storm).
 
@@ -257,8 +219,8 @@ class RetransmissionStorm(Rule):
 
     def check(self, session, ctx):
         conns = _conns(ctx)
-        idx = session_index(session)
-        by = retransmissions(idx, self.p["duplicate_within_s"])
+        idx = session_index(session, ctx)
+        by = retransmissions(session, ctx, self.p["duplicate_within_s"])
         ooo: dict = {}
         for e in idx.tcp:
             if e.name == "TCP out-of-order":
@@ -334,7 +296,7 @@ class V2gtpHeaderError(Rule):
 
     def check(self, session, ctx):
         conns = _conns(ctx)
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         for e in idx.v2g_all:
             if e.name == "V2GTP framing error":
                 reason = e.error or ""
@@ -436,7 +398,7 @@ class PayloadTypeNotAllowed(Rule):
     def check(self, session, ctx):
         proto = ctx.summaries.get(session.id, {}).get("protocol")
         groups: dict = {}
-        for e in session_index(session).v2g_all:
+        for e in session_index(session, ctx).v2g_all:
             pt = e.payload_type
             if pt is None or e.name == "V2GTP framing error":
                 continue
@@ -497,7 +459,7 @@ class EmptyPayload(Rule):
 
     def check(self, session, ctx):
         groups: dict = {}
-        for e in session_index(session).v2g_all:
+        for e in session_index(session, ctx).v2g_all:
             if e.payload is not None and len(e.payload) == 0 and e.name != "V2GTP framing error":
                 g = groups.setdefault((e.direction, e.payload_type), [e, e, 0])
                 g[1] = e
@@ -603,7 +565,7 @@ class ConnectedElsewhere(Rule):
     failure_modes = ("UC2 100",)
 
     def check(self, session, ctx):
-        idx = session_index(session)
+        idx = session_index(session, ctx)
         announced = []
         for e in idx.sdp:
             m = e.message or {}

@@ -35,6 +35,8 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from ccs_analyzer.rules.slac_timers import SLAC_TIMERS
+
 from . import netframes as nf
 from . import slac_frames as sf
 
@@ -54,9 +56,13 @@ TIMER_ALIASES = {
     "TP_EV_match_session": "match_req_s", "TT_EVSE_match_session": "match_req_s",
     "TT_match_join": "link_ready_s",
 }
+#: The ISO 15118-3 parameter that bounds each timer (rules/slac_timers.py).
+TIMER_BOUNDS = {"parm_cnf_s": "TT_match_response", "start_atten_s": "TT_match_sequence",
+                "batch_interval_s": "TP_EV_batch_msg_interval", "atten_char_s": "TT_EV_atten_results",
+                "atten_rsp_s": "TP_match_response", "match_req_s": "TT_EVSE_match_session",
+                "match_cnf_s": "TT_match_response", "link_ready_s": "TT_match_join"}
 #: The bound each timer has (s), for comments and docs.
-TIMER_LIMITS = {"parm_cnf_s": 0.2, "start_atten_s": 0.4, "batch_interval_s": 0.05, "atten_char_s": 1.2,
-                "atten_rsp_s": 0.1, "match_req_s": 10.0, "match_cnf_s": 0.2, "link_ready_s": 12.0}
+TIMER_LIMITS = {key: SLAC_TIMERS[name].value for key, name in TIMER_BOUNDS.items()}
 
 
 @dataclass
@@ -65,10 +71,10 @@ class SlacConfig:
 
     enabled: bool = True
     start_s: float = 1.0
-    num_sounds: int = 10
-    time_out: int = 6
-    resp_type: int = 1
-    start_atten_char_inds: int = 3
+    num_sounds: int = SLAC_TIMERS["C_EV_match_MNBC"].value
+    time_out: int = SLAC_TIMERS["TIME_OUT"].value
+    resp_type: int = SLAC_TIMERS["RESP_TYPE"].value
+    start_atten_char_inds: int = SLAC_TIMERS["C_EV_start_atten_char_inds"].value
     attenuation_db: float = 18.0
     aag_offset_db: float = 5.0
     evse_set_key: bool = True

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ccs_analyzer.rules.slac import (IND, MATCH_CNF, MATCH_REQ, MNBC, PARM_CNF, PARM_REQ, RSP,
-                                     SET_KEY_CNF, SET_KEY_REQ, START, EV_SENDS)
+from ccs_analyzer.analyzer.views.slac import (EV_SENDS, IND, MATCH_CNF, MATCH_REQ, MNBC, PARM_CNF,
+                                              PARM_REQ, RSP, SET_KEY_CNF, SET_KEY_REQ, START)
 from tests.conftest import analyze_testevent
 from tests.rules.util import EV, EVSE, analyze_events, ev, rules_found
 

@@ -1,0 +1,53 @@
+"""Reading one event: the decoded body and header of a V2G message, its values in SI units,
+its ResponseCode, its base name — and the protocol of a session.
+
+Everything reads the analyzer's events (decoded trees, DESIGN.md "Events"); rules reach
+these through rules/helpers.py.
+"""
+from __future__ import annotations
+
+from ccs_analyzer.analyzer.physical import event_facts, header_of, message_body
+
+__all__ = ["body", "header", "facts", "base_name", "response_code", "is_failed",
+           "protocol_of_session"]
+
+
+def body(e) -> dict:
+    """The body of a decoded message (the Body child for DIN / ISO-2, the root for -20)."""
+    return message_body(e.message)[1]
+
+
+def header(e) -> dict:
+    """The message header (SessionID, Notification, Signature / -20 TimeStamp)."""
+    return header_of(e.message)
+
+
+def facts(e) -> dict:
+    """The message's values in SI units and its status fields (analyzer/physical.py
+    ``event_facts``): ``EVTargetVoltage_V``, ``EVSEPresentCurrent_A``, ``ResponseCode`` …"""
+    return event_facts(e)
+
+
+def base_name(name: str) -> str:
+    """``PreChargeReq`` → ``PreCharge``; names without Req/Res stay as they are."""
+    return name[:-3] if name.endswith(("Req", "Res")) else name
+
+
+def response_code(e) -> str | None:
+    """The ResponseCode of a response event (None for requests / undecoded messages)."""
+    if e.message is None or not e.name.endswith("Res"):
+        return None
+    rc = facts(e).get("ResponseCode")
+    return rc if isinstance(rc, str) else None
+
+
+def is_failed(code: str | None) -> bool:
+    """Whether a ResponseCode is a failure (FAILED… in DIN / ISO-2 / -20,
+    Failed_NoNegotiation in SupportedAppProtocol)."""
+    return isinstance(code, str) and code.upper().startswith("FAILED")
+
+
+def protocol_of_session(session, ctx) -> str | None:
+    """The session's protocol label (``DIN 70121``, ``ISO 15118-2``, ``ISO 15118-20``) from
+    its summary (``ctx.summaries``)."""
+    return ctx.summaries.get(session.id, {}).get("protocol")

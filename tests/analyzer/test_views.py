@@ -1,0 +1,59 @@
+"""The one cache of an analysis (Analysis.view) and the shared views built with it
+(analyzer/views/)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ccs_analyzer.analyzer.views.exchanges import exchanges, responses
+from ccs_analyzer.analyzer.views.index import session_index, v2g_messages
+from ccs_analyzer.analyzer.views.loops import loop_runs
+from ccs_analyzer.analyzer.views.timing import timing_view
+from ccs_analyzer.analyzer.views.walk import walk
+from tests.rules.util import EVSE, analyze_events, din, pv, script
+
+
+def _analysis():
+    evs = script([(din("SessionSetupReq", {"EVCCID": "01"}, "00"),
+                   din("SessionSetupRes", {"ResponseCode": "OK_NewSessionEstablished", "EVSEID": "1"}),
+                   0.1, 0.05)]
+                 + [(din("CurrentDemandReq", {"EVTargetCurrent": pv(10, "A")}),
+                     din("CurrentDemandRes", {"ResponseCode": "OK", "EVSEPresentCurrent": pv(10, "A")}),
+                     0.1, 0.05)] * 3)
+    return analyze_events(evs)
+
+
+def test_a_view_is_built_once_per_session():
+    a = _analysis()
+    s = a.sessions[0]
+    calls = []
+    first = a.view("test.thing", s, lambda: calls.append(1) or ["built"])
+    assert a.view("test.thing", s, lambda: calls.append(1) or ["again"]) is first
+    assert calls == [1]
+    assert a.view("test.capture", None, dict) is a.view("test.capture", None, dict)
+    assert a.view(("test.param", 1), s, lambda: 1) == 1 and a.view(("test.param", 2), s, lambda: 2) == 2
+
+
+def test_another_session_object_or_a_grown_session_gets_its_own_view():
+    a = _analysis()
+    s = a.sessions[0]
+    idx = session_index(s, a)
+    copy = replace(s, events=list(s.events))          # same id, another object
+    assert session_index(copy, a) is not idx
+    grown = replace(s, events=s.events[:-1])
+    assert session_index(grown, a).n == len(s.events) - 1
+
+
+def test_the_rules_share_the_views_they_read():
+    a = _analysis()                                   # the engine has run every rule
+    s = a.sessions[0]
+    n = len(a.cache)
+    for view in (session_index, exchanges, responses, walk, loop_runs, timing_view):
+        assert view(s, a) is view(s, a)
+    assert v2g_messages(s, a) is session_index(s, a).v2g
+    assert len(a.cache) == n                          # all built already, by the rules
+    assert [x.name for x in exchanges(s, a)] == ["supportedAppProtocol", "SessionSetup"] + \
+        ["CurrentDemand"] * 3
+    assert [r.name for r in loop_runs(s, a)] == ["CurrentDemand"]
+    assert [r.key for r in timing_view(s, a).runs] == ["supportedAppProtocol", "SessionSetup",
+                                                       "charge loop"]
+    assert {e.direction for e, _ in responses(s, a)} == {EVSE}
