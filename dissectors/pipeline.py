@@ -150,7 +150,8 @@ class Dissector:
             try:
                 self._frame(frame)
             except Exception as e:  # a dissector bug must not stop the capture's analysis
-                acc.skipped[f"internal error in dissector ({type(e).__name__})"] += 1
+                if acc.total < frame.number:     # counted once: not when a layer already did
+                    acc.skipped[f"internal error in dissector ({type(e).__name__})"] += 1
                 self._emit(Event(frame.number, frame.time, "capture", "dissector error",
                                  error=f"{type(e).__name__}: {e}"))
             if len(self.capture.tls_key_log) > self._dsb_seen:

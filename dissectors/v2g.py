@@ -180,7 +180,9 @@ class V2gChannel:
 
     def _track(self, ns: str, name: str, tree: dict, frame: int, notes: dict) -> None:
         if ns == NS_SAP:
-            body = tree.get(name, {})
+            body = tree.get(name)
+            if not isinstance(body, dict):      # an empty element (EXI EE right after SE)
+                body = {}
             if name == "supportedAppProtocolReq":
                 apl = body.get("AppProtocol", [])
                 if isinstance(apl, dict):

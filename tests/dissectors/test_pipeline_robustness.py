@@ -78,3 +78,15 @@ def test_message_cut_short_at_end(tmp_path):
     d, evs = run(capture(frames, tmp_path))
     err = [e for e in evs if e.layer == "v2gtp"]
     assert len(err) == 1 and "stream ends" in err[0].error
+
+
+def test_empty_handshake_element_is_decoded_not_a_dissector_error(tmp_path):
+    """EXI 80 2A is a supportedAppProtocolReq closed right after its start (no AppProtocol):
+    the handshake state must take it as empty (found by the random-stream test above), and
+    the frame is counted once."""
+    frames = [tcp_frame(0, 100, 0, nf.SYN), tcp_frame(1, 500, 101, nf.SYN | nf.ACK),
+              tcp_frame(0, 101, 501, nf.ACK),
+              tcp_frame(0, 101, 501, nf.PSH | nf.ACK, nf.v2gtp(0x8001, b"\x80*"))]
+    d, evs = run(capture(frames, tmp_path))
+    (e,) = [e for e in evs if e.layer == "v2gtp"]
+    assert e.name == "supportedAppProtocolReq" and e.error is None
