@@ -69,8 +69,13 @@ class Handshake:
         return self.req.dst.rsplit(":", 1)[0] if self.req.dst else None
 
 
-def handshakes(session) -> list[Handshake]:
-    """The session's supportedAppProtocol exchanges, per connection, in order."""
+def handshakes(session, ctx) -> list[Handshake]:
+    """The session's supportedAppProtocol exchanges, per connection, in order (built once
+    per session on the analysis, ``ctx.view``)."""
+    return ctx.view("handshake.handshakes", session, lambda: _handshakes(session))
+
+
+def _handshakes(session) -> list[Handshake]:
     pending: dict = {}
     out: list[Handshake] = []
     for e in session.events:
@@ -95,7 +100,7 @@ def supported_elsewhere(ctx) -> dict:
     def build() -> dict:
         out: dict = {}
         for s in ctx.sessions:
-            for h in handshakes(s):
+            for h in handshakes(s, ctx):
                 if h.chosen is not None and str(h.code or "").startswith("OK"):
                     out.setdefault(h.secc, set()).add(h.chosen.get("ProtocolNamespace"))
         return out
@@ -175,7 +180,7 @@ class HandshakeNoNegotiation(_HskRule):
     requirement = "ISO 15118-2 supportedAppProtocol [V2G2-172] (Failed_NoNegotiation)"
 
     def check(self, session, ctx):
-        for h in handshakes(session):
+        for h in handshakes(session, ctx):
             if h.code != "Failed_NoNegotiation":
                 continue
             culprit, why = _no_negotiation_culprit(h, supported_elsewhere(ctx).get(h.secc, set()))
@@ -209,7 +214,7 @@ class HandshakeSchemaIdOnFailure(_HskRule):
     requirement = "DIN SPEC 70121 [V2G-DC-226] (⚠)"
 
     def check(self, session, ctx):
-        for h in handshakes(session):
+        for h in handshakes(session, ctx):
             if h.code == "Failed_NoNegotiation" and h.schema_id is not None:
                 yield self.finding(
                     session, h.frames,
@@ -242,7 +247,7 @@ class HandshakeNotHighestPriority(_HskRule):
     requirement = "ISO 15118-2 supportedAppProtocol priority"
 
     def check(self, session, ctx):
-        for h in handshakes(session):
+        for h in handshakes(session, ctx):
             if h.chosen is None or not str(h.code or "").startswith("OK"):
                 continue
             prio = h.chosen.get("Priority")
@@ -293,7 +298,7 @@ class HandshakeMinorDeviation(_HskRule):
     requirement = "ISO 15118-2 supportedAppProtocol version matching"
 
     def check(self, session, ctx):
-        for h in handshakes(session):
+        for h in handshakes(session, ctx):
             if h.chosen is None:
                 continue
             ns = h.chosen.get("ProtocolNamespace")
@@ -342,7 +347,7 @@ class HandshakeSchemaIdNotOffered(_HskRule):
     requirement = "ISO 15118-2 supportedAppProtocolRes SchemaID"
 
     def check(self, session, ctx):
-        for h in handshakes(session):
+        for h in handshakes(session, ctx):
             if h.res is None or not str(h.code or "").startswith("OK") or h.chosen is not None:
                 continue
             ids = [a.get("SchemaID") for a in h.entries]
@@ -377,7 +382,7 @@ class HandshakeDuplicateSchemaId(_HskRule):
     requirement = "ISO 15118-2 AppProtocol SchemaID unique"
 
     def check(self, session, ctx):
-        for h in handshakes(session):
+        for h in handshakes(session, ctx):
             seen: dict = {}
             for a in h.entries:
                 seen.setdefault(a.get("SchemaID"), []).append(a)
@@ -412,7 +417,7 @@ class HandshakeDuplicatePriority(_HskRule):
     requirement = "ISO 15118-2 AppProtocol Priority"
 
     def check(self, session, ctx):
-        for h in handshakes(session):
+        for h in handshakes(session, ctx):
             seen: dict = {}
             for a in h.entries:
                 seen.setdefault(a.get("Priority"), []).append(a)
@@ -458,7 +463,7 @@ class HandshakeUnanswered(_HskRule):
         conns = {c["conn"]: c for c in ctx.connections}
         end = (ctx.capture or {}).get("last_time")
         items = []
-        for h in handshakes(session):
+        for h in handshakes(session, ctx):
             if h.res is not None:
                 continue
             c = h.req.conn

@@ -778,13 +778,13 @@ def _evse_stop(e) -> str | None:
     f = facts(e)
     if is_failed(f.get("ResponseCode")) or f.get("EVSEStatusCode") in _FAULTS:
         return None
-    if find_first(body(e), "RCD") is True:
-        return None                     # an AC residual-current trip: RSP009 names the reason
     parts = []
     if f.get("EVSEStatusCode") == "EVSE_Shutdown":
         parts.append("EVSE_Shutdown")
     if f.get("EVSENotification") in ("StopCharging", "Terminate"):
         parts.append(f"EVSENotification {f['EVSENotification']}")
+    if parts and find_first(body(e), "RCD") is True:
+        return None                     # an AC residual-current trip: RSP009 names the reason
     return " + ".join(parts) or None
 
 
