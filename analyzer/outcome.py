@@ -38,7 +38,8 @@ V2G_EVCC_CableCheck_Timeout expired, capture end …), ``by`` EV / EVSE / None, 
 """
 from __future__ import annotations
 
-from ccs_analyzer.analyzer.physical import event_facts, message_body
+from ccs_analyzer.analyzer.physical import event_facts, find_first, message_body
+from ccs_analyzer.analyzer.views.events import base_name
 from ccs_analyzer.rules.timing_tables import (CABLECHECK_TIMEOUT, MSG_TIMEOUT, ONGOING_TIMEOUT,
                                               PRECHARGE_TIMEOUT, lookup)
 
@@ -93,11 +94,6 @@ _TIMER_SHARE = 0.95
 #: a charge loop of at least this many seconds after PowerDelivery Start.
 _ENERGY_WH = 1.0
 _AC_LOOP_S = 10.0
-
-
-def base_name(name: str) -> str:
-    """``PreChargeReq`` → ``PreCharge``; names without Req/Res stay as they are."""
-    return name[:-3] if name.endswith(("Req", "Res")) else name
 
 
 def phase_of(name: str, message=None) -> str | None:
@@ -479,7 +475,7 @@ def _ev_stop(e) -> dict:
     if e.name == "SessionStopReq" and body.get("ChargingSession") == "Pause":
         return _stop("ev-pause", "the EV paused the session (SessionStopReq ChargingSession=Pause)",
                      "EV", e)
-    complete = _find(body, "ChargingComplete")
+    complete = find_first(body, "ChargingComplete")
     soc = event_facts(e).get("SoC_pct")
     full = soc is not None and soc >= 100.0
     if complete is True or full:
@@ -493,19 +489,6 @@ def _ev_stop(e) -> dict:
     out = _stop("ev-stop", reason, "EV", e)
     out["target_reached"] = complete is True or full
     return out
-
-
-def _find(node, key):
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, dict):
-            if key in n and not isinstance(n[key], (dict, list)):
-                return n[key]
-            stack.extend(v for v in n.values() if isinstance(v, (dict, list)))
-        elif isinstance(n, list):
-            stack.extend(n)
-    return None
 
 
 def _close(session, v2g):
