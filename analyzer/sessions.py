@@ -315,18 +315,13 @@ class SessionBuilder:
             return
         key = self._slac_ev_mac(ev, f)
         if ev.name == "CM_SLAC_PARM.REQ":
-            tent = self._tent.get(key)
-            if tent is not None:
-                if ev.time - tent.t_last <= RETRY_GAP_S:
-                    tent.add(ev)
-                    return
-                self._resolve(key)
+            if self._join_pending(key, ev):
+                return
             cur = self._cur(key)
             if cur is None:
                 s = self._new(key)
             elif cur.progressed or cur.ended:
-                self._tent[key] = _Tentative()
-                self._tent[key].add(ev)       # held until an EVSE answers (module docstring)
+                self._hold(key, ev)           # held until an EVSE answers (module docstring)
                 return
             elif (cur.t_slac is not None and ev.time - cur.t_slac > TT_MATCHING_REPETITION_S
                   and not self._plugged_in(cur.t_slac, ev.time)):
@@ -401,15 +396,11 @@ class SessionBuilder:
             self._ip_ev[ev_ip] = key
         tent = self._tent.get(key)
         if ev.direction == EV_TO_EVSE:
-            if tent is not None:
-                if ev.time - tent.t_last <= RETRY_GAP_S:
-                    tent.add(ev)
-                    return
-                self._resolve(key)
+            if self._join_pending(key, ev):
+                return
             cur = self._cur(key)
             if cur is not None and cur.ended and not cur.paused:
-                self._tent[key] = _Tentative()
-                self._tent[key].add(ev)           # held until the SECC answers
+                self._hold(key, ev)               # held until the SECC answers
                 return
             if cur is None:
                 cur = self._new(key)
@@ -434,6 +425,24 @@ class SessionBuilder:
                                                       else {}))
         else:
             self._place_sdp(s, ev)
+
+    def _join_pending(self, key, ev: Event) -> bool:
+        """An EV request while ``key`` has pending (unanswered) runs: within
+        :data:`RETRY_GAP_S` of the last it joins them (True); later, the pending runs are
+        resolved as unanswered first and the request is placed by the caller (False)."""
+        tent = self._tent.get(key)
+        if tent is None:
+            return False
+        if ev.time - tent.t_last <= RETRY_GAP_S:
+            tent.add(ev)
+            return True
+        self._resolve(key)
+        return False
+
+    def _hold(self, key, ev: Event) -> None:
+        """Start pending runs for ``key`` with ``ev`` (see :class:`_Tentative`)."""
+        self._tent[key] = _Tentative()
+        self._tent[key].add(ev)
 
     def _resolve(self, key) -> None:
         """Nobody answered what the EV tried (the pending runs of ``key``): each run is a
