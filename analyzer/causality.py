@@ -30,7 +30,8 @@ of rules/causes.py). Here, per session (docs/root-cause.md):
    cause lists its direct ``consequences``.
 
 Goal (``summary["goal"]``): ``achieved`` when the EV stopped (or paused) on its own after
-energy flowed and no finding explains the stop; ``not achieved`` when the session failed;
+energy flowed — or, in basic charging (IEC 61851-1, no HLC), the EVSE switched its PWM off
+and the EV released — and no finding explains the stop; ``not achieved`` when the session failed;
 ``unknown`` when the capture ended before the session could show either.
 """
 from __future__ import annotations
@@ -43,8 +44,12 @@ from ccs_analyzer.analyzer.physical import event_facts, message_body
 _SEV = {"error": 3, "warning": 2, "info": 1}
 #: End kinds that always mean the session failed.
 _FAILURE_ENDS = frozenset({"ev-error", "ev-abort", "ev-timeout", "evse-stop", "evse-refused",
+                           "ev-unplugged", "cp-error",
                            "evse-abort", "evse-timeout", "no-response", "slac-failed",
                            "sdp-failed", "tcp-failed", "tls-failed", "handshake-failed"})
+#: Orderly ends: the goal is achieved when energy flowed and nothing explains the stop (the
+#: EV stopped or paused; in basic charging also the EVSE switching its PWM off).
+_ORDERLY_ENDS = frozenset({"ev-stop", "ev-pause", "evse-end"})
 #: "never got past" ends: the failure is the phase itself, liveness does not apply.
 _PHASE_ENDS = frozenset({"slac-failed", "sdp-failed", "tcp-failed", "tls-failed",
                          "handshake-failed"})
@@ -177,9 +182,9 @@ def _explain(session, summ: dict, nodes: list[_Node]) -> None:
         direct = [n for n in nodes if primary in n.explains and n.t0 <= t_end + _EPS
                   and (primary in _PHASE_ENDS or _live(n, t_end, marks))]
         failure = primary in _FAILURE_ENDS or (
-            primary in ("ev-stop", "ev-pause") and summ.get("energy_transferred") is False
+            primary in _ORDERLY_ENDS and summ.get("energy_transferred") is False
             and not stop.get("target_reached"))
-        if direct and (failure or primary in ("ev-stop", "ev-pause")):
+        if direct and (failure or primary in _ORDERLY_ENDS):
             chain = _climb(_best(direct))
             goal = "not achieved"
         elif failure:
@@ -195,7 +200,7 @@ def _explain(session, summ: dict, nodes: list[_Node]) -> None:
                 describes = primary in chain[0].kinds
             goal = "not achieved"
         else:
-            goal = "achieved" if primary in ("ev-stop", "ev-pause") else None
+            goal = "achieved" if primary in _ORDERLY_ENDS else None
     _link(nodes, chain)
     root = chain[0].f if chain else None
     summ["root_cause"] = root.id if root is not None else None

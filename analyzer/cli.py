@@ -116,7 +116,7 @@ def timeline(capture: Path = typer.Argument(..., help="capture file"),
              session: Optional[str] = typer.Option(None, help="only this session (e.g. S2)"),
              layers: str = typer.Option("slac,sdp,v2gtp,tcp", help="layers to include, or 'all'")):
     """The timeline of the capture: one row per event, physical values in SI units."""
-    from ccs_analyzer.analyzer.timeline import KEY_PHYSICAL, timeline_frame
+    from ccs_analyzer.analyzer.timeline import KEY_CONTROL_PILOT, KEY_PHYSICAL, timeline_frame
 
     a = _analyze_or_exit(capture, keylog)
     df = timeline_frame(a.sessions, a.capture_events)
@@ -132,7 +132,8 @@ def timeline(capture: Path = typer.Argument(..., help="capture file"),
             sys.stdout.write(text)
         return
     cols = ["session", "frame", "t_s", "direction", "name", "ResponseCode", "EVSEProcessing",
-            "SoC_pct"] + [c for c in KEY_PHYSICAL if c in df.columns and df[c].notna().any()]
+            "SoC_pct"] + [c for c in KEY_PHYSICAL + KEY_CONTROL_PILOT
+                          if c in df.columns and df[c].notna().any()]
     cols = [c for c in cols if c in ("session", "frame", "t_s", "name") or df[c].notna().any()]
     view = df[cols].copy()
     for c in cols:

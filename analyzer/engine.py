@@ -21,6 +21,7 @@ from ccs_analyzer.rules import all_rules
 from ccs_analyzer.rules.base import Finding
 
 from .causality import explain_sessions
+from .control_pilot import is_cp_event
 from .outcome import phase_of, session_outcome
 from .profile import Profile
 from .scoring import capture_score, score_findings, session_verdict
@@ -120,7 +121,16 @@ def _locate(analysis, findings) -> None:
         if ev is None:
             continue
         f.message = ev.name
-        f.phase = phase_of(ev.name, ev.message) if ev.layer == "v2gtp" else _LAYER_PHASE.get(ev.layer)
+        if ev.layer == "v2gtp":
+            f.phase = phase_of(ev.name, ev.message)
+        elif is_cp_event(ev):
+            # a pilot reading: the phase the V2G session was in, else the pilot's own
+            prev = next((e for e in reversed(s.events) if e.frame < ev.frame
+                         and e.layer == "v2gtp" and e.message is not None), None)
+            f.phase = (phase_of(prev.name, prev.message) if prev is not None else None) \
+                or "control pilot"
+        else:
+            f.phase = _LAYER_PHASE.get(ev.layer)
 
 
 def evaluate(analysis, profile: Profile | None = None) -> None:

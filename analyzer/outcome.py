@@ -143,6 +143,8 @@ def session_outcome(session, summary: dict, connections: dict[int, dict],
         ph = phase_of(e.name, e.message)
         if _rank(ph) > _rank(reached):
             reached = ph
+    if getattr(session, "basic", False):
+        return _basic(session, cap_end)
     if getattr(session, "crosstalk", None):
         out = _result("crosstalk", "SLAC", _stop(None, f"another charger's traffic: {session.crosstalk}",
                                                    None, ev[0] if ev else None))
@@ -189,6 +191,79 @@ def energy_transferred(v2g, summary: dict) -> bool | None:
     if res[-1].time - res[0].time >= _AC_LOOP_S:
         return True
     return None
+
+
+# ---------------------------------------------------------------------------- basic charging
+#: A basic session transferred energy when the EV was in C / D under a nominal PWM this long
+#: (s), or the test system's meter read this much current (A) with the contactor closed.
+_BASIC_CHARGE_S = 1.0
+_BASIC_CURRENT_A = 0.5
+
+
+def _basic(session, cap_end) -> dict:
+    """The outcome of a basic session (IEC 61851-1 only, analyzer/sessions.py
+    ``Session.basic``), from its control pilot (analyzer/views/control_pilot.py).
+
+    Phase reached: ``plugged in`` (B), ``charging`` (C / D under a nominal PWM). Stop reasons
+    (IEC 61851-1 Annex A, Tables A.3 / A.8): the EVSE switched its PWM off while the EV was in
+    C / D (``evse-end``, the EV then released to B: ``completed normally``); the EV went from
+    C / D to B under PWM (``ev-stop``, ``completed normally``); state E / F (``cp-error``,
+    ``aborted by EVSE``); the EV unplugged straight from C / D (``ev-unplugged``, ``aborted by
+    EV``); still connected when the capture ended (``capture ended``). Energy transferred:
+    ≥ 1 s in C2 / D2 at a nominal duty cycle, or a metered current ≥ 0.5 A with the contactor
+    closed."""
+    from ccs_analyzer.analyzer.views.control_pilot import build_cp_view
+
+    v = build_cp_view(session.events)
+    trs = v.transitions
+    charged = False
+    for i, tr in enumerate(trs):
+        if tr.after in ("C2", "D2") and tr.sample.pwm_current_A is not None:
+            end = trs[i + 1].time if i + 1 < len(trs) else cap_end
+            if end is not None and end - tr.time >= _BASIC_CHARGE_S:
+                charged = True
+    if any(x.contactor == "closed" and (x.present_current_A or 0) >= _BASIC_CURRENT_A
+           for x in v.samples):
+        charged = True
+    reached = "charging" if any(tr.after[0] in "CD" for tr in trs) else "plugged in"
+    stop = None
+    outcome = "capture ended"
+    for i, tr in enumerate(trs):
+        prev = tr.before or ""
+        if tr.after in ("E", "F"):
+            stop = _stop("cp-error", f"control pilot state {tr.after} "
+                         f"({'pilot shorted or EVSE without supply' if tr.after == 'E' else 'EVSE not available'}, "
+                         "IEC 61851-1 Table A.3)", "EVSE", tr.sample)
+            outcome = "aborted by EVSE"
+        elif prev[:1] in ("C", "D") and tr.after[:1] in ("C", "D") and prev.endswith("2") \
+                and tr.after.endswith("1"):
+            stop = _stop("evse-end", f"the EVSE switched its PWM off ({prev} → {tr.after}): "
+                         "charging no longer allowed (IEC 61851-1 Table A.8)", "EVSE", tr.sample)
+            outcome = "completed normally" if charged else "stopped by EVSE"
+        elif prev[:1] in ("C", "D") and tr.after[:1] == "B":
+            if stop is None or stop["kind"] not in ("evse-end", "cp-error"):
+                stop = _stop("ev-stop", f"the EV stopped charging ({prev} → {tr.after})", "EV",
+                             tr.sample)
+                outcome = "completed normally" if charged else "stopped by EV"
+        elif prev[:1] in ("C", "D") and tr.after[:1] == "A":
+            stop = _stop("ev-unplugged", f"the EV was unplugged while charging ({prev} → A)",
+                         "EV", tr.sample)
+            outcome = "aborted by EV"
+        elif tr.after[:1] in ("C", "D"):
+            stop, outcome = None, "capture ended"          # charging (again)
+    if stop is None:
+        last = v.states[-1] if v.states else None
+        stop = _stop("capture-ended", "the capture ended while the EV was "
+                     f"{'plugged in' if last is None or last.letter != 'A' else 'unplugged'}"
+                     f" (state {last.state if last else '?'})", None, last)
+        if last is not None and last.letter == "A":
+            outcome = "completed normally" if charged else "stopped by EV"
+            stop = _stop("ev-stop" if not charged else "ev-stop",
+                         "the EV was unplugged without charging" if not charged
+                         else "the EV was unplugged after charging", "EV", last)
+    out = _result(outcome, reached, stop)
+    out["energy_transferred"] = charged
+    return out
 
 
 # ---------------------------------------------------------------------------- never set up

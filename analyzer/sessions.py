@@ -36,6 +36,13 @@ Segmentation rules, applied per EV (EV MAC address where the capture shows it):
   SessionStopRes of a SessionID this capture never issued — is the tail of a session that
   ended before the capture: it neither starts nor joins a session. Its events stay capture
   events and :attr:`SessionBuilder.leftovers` describes it (rule CAP004 reports it).
+* Control pilot: CP evidence (vendor MMEs, analyzer/control_pilot.py) marks plug-in cycles —
+  from the first reading with an EV connected (B, C, D) to the next reading of state A (no
+  EV); the readings of the :data:`CP_LEAD_S` before it are included (the plug-in is visible). A
+  cycle's readings go to the sessions that run in it (each reading to the session whose span
+  holds it, else the nearest one before it, else the first); a cycle in which no session runs
+  is a session of its own: basic charging by the pilot alone, IEC 61851-1, without SLAC or
+  V2G (``Session.basic``). Readings outside every cycle stay capture events.
 * Crosstalk: when the capture holds a session that reached SDP / V2G with a known charger
   (the EVSE MAC it matched), a SLAC-only session of another EV that no EVSE answered, or
   that only other EVSEs answered or matched, is another charger's traffic heard over the
@@ -48,6 +55,7 @@ from dataclasses import dataclass, field
 
 from ccs_analyzer.dissectors.events import EV_TO_EVSE, EVSE_TO_EV, Event
 
+from .control_pilot import CpSample, cp_sample, plug_state
 from .physical import event_facts, find_first, header_of, message_body
 
 #: TT_matching_repetition, ISO 15118-3 [V2G3-A09-125] (PROTOCOL_FACTS §2.4): the window (s)
@@ -61,6 +69,10 @@ TT_MATCHING_REPETITION_S = 10.0
 #: 111, DIN 70121; PROTOCOL_FACTS §4), the time an EV gives one communication set-up (link
 #: up → SessionSetupRes) before it starts over.
 RETRY_GAP_S = 20.0
+
+#: How long (s) before a plug-in the pilot readings still belong to its cycle (the state the
+#: EV found: A, or an EVSE in E / F), so that the plug-in itself is visible.
+CP_LEAD_S = 30.0
 
 _SLAC_EV_SENDS = {"CM_SLAC_PARM.REQ", "CM_START_ATTEN_CHAR.IND", "CM_MNBC_SOUND.IND",
                   "CM_ATTEN_CHAR.RSP", "CM_VALIDATE.REQ", "CM_SLAC_MATCH.REQ"}
@@ -128,6 +140,9 @@ class Session:
     retries: list[Event] = field(default_factory=list)
     retry_connections: list[int] = field(default_factory=list)
     crosstalk: str | None = None
+    #: a plug-in cycle seen only on the control pilot: basic charging (IEC 61851-1), no SLAC
+    #: or V2G (module docstring)
+    basic: bool = False
     #: epoch s of the last event of the session's activity, retries included (HomePlug
     #: management messages without a RunID excluded): where retries chain on
     t_last: float | None = field(default=None, repr=False)
@@ -213,6 +228,7 @@ class SessionBuilder:
         self._by_run: dict[tuple, Session] = {}       # (EV MAC, RunID) → session
         self._by_run_any: dict[str, Session] = {}     # RunID → last session using it
         self._cp: list[tuple[float, str]] = []        # (epoch s, "A" / "BCD" / "EF") per CP indication
+        self._cp_events: list[tuple[Event, CpSample]] = []  # CP readings, placed at finish()
         self._conn_session: dict[int, Session] = {}
         self._conn_pending: dict[int, list[Event]] = {}
         self._conn_closed: set[int] = set()
@@ -367,13 +383,15 @@ class SessionBuilder:
         self._current[s.ev_key] = s
 
     def _slac_other(self, ev: Event) -> None:
-        """No RunID: key exchange with the own modem, vendor MMEs, attenuation profiles."""
-        v = ev.message.get("Voltage_V") if ev.name.startswith("VS_CP_STATE.IND") and isinstance(
-            ev.message, dict) else None
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            # IEC 61851-1 Table A.4: A 12 V (no EV); B 9 V, C 6 V, D 3 V (EV connected);
-            # E 0 V, F -12 V (EVSE error / not available)
-            self._cp.append((ev.time, "A" if v > 10.5 else "BCD" if v >= 2.0 else "EF"))
+        """No RunID: key exchange with the own modem, vendor MMEs, attenuation profiles. CP
+        readings are kept for :meth:`_place_cp` (they go by plug-in cycle, at the end)."""
+        smp = cp_sample(ev)
+        if smp is not None:
+            ps = plug_state(smp)
+            if ps is not None:
+                self._cp.append((ev.time, ps))
+            self._cp_events.append((ev, smp))
+            return
         target = None
         for s in reversed(self.sessions):
             macs = {s.ev_mac, s.evse_mac} | self._peers.get(id(s), set())
@@ -646,6 +664,8 @@ class SessionBuilder:
         self._flush_pending()
         for key in list(self._tent):
             self._resolve(key)
+        mark_crosstalk(self.sessions)
+        self._place_cp()
         for s in self.sessions:
             s.events.sort(key=lambda e: e.frame)
             s.retries.sort(key=lambda e: e.frame)
@@ -653,8 +673,61 @@ class SessionBuilder:
         self.sessions.sort(key=lambda s: (s.events[0].frame if s.events else 0, s.index))
         for i, s in enumerate(self.sessions):
             s.index = i
-        mark_crosstalk(self.sessions)
         return self.sessions
+
+    # ---------------------------------------------------------------- control pilot
+    def _cp_cycles(self) -> tuple[list[list[tuple[Event, CpSample]]], list[Event]]:
+        """The CP readings cut into plug-in cycles (module docstring), and the readings
+        outside every cycle."""
+        cycles: list[list[tuple[Event, CpSample]]] = []
+        outside: list[Event] = []
+        cur: list | None = None
+        before: list[tuple[Event, CpSample]] = []     # readings since the last cycle ended
+        for ev, smp in self._cp_events:
+            ps = plug_state(smp)
+            if cur is None:
+                if ps == "BCD":
+                    keep = [x for x in before if ev.time - x[0].time <= CP_LEAD_S]
+                    outside.extend(x[0] for x in before[:len(before) - len(keep)])
+                    cur = keep + [(ev, smp)]
+                    before = []
+                    cycles.append(cur)
+                else:
+                    before.append((ev, smp))
+                continue
+            cur.append((ev, smp))
+            if ps == "A":
+                cur = None
+        outside.extend(x[0] for x in before)
+        return cycles, outside
+
+    def _place_cp(self) -> None:
+        """Give each CP reading to its session; a cycle without one becomes a basic
+        (pilot-only) session."""
+        cycles, outside = self._cp_cycles()
+        self.capture_events.extend(outside)
+        spans = []
+        for s in self.sessions:
+            if s.events and not s.crosstalk:
+                spans.append((min(e.time for e in s.events), max(e.time for e in s.events), s))
+        for cyc in cycles:
+            t0, t1 = cyc[0][0].time, cyc[-1][0].time
+            if cyc[-1][1].letter != "A":
+                t1 = float("inf")          # still plugged in when the capture ended
+            inside = sorted((sp for sp in spans if sp[0] <= t1 and sp[1] >= t0),
+                            key=lambda sp: sp[0])
+            if not inside:
+                s = Session(len(self.sessions), basic=True)
+                self.sessions.append(s)
+                for ev, _ in cyc:
+                    self._attach(s, ev)
+                continue
+            for ev, _ in cyc:
+                target = inside[0][2]
+                for a, b, s in inside:
+                    if a <= ev.time:
+                        target = s
+                self._attach(target, ev, timed=False)
 
 
 def _slac_answerers(s: Session) -> set[str]:
@@ -741,7 +814,8 @@ def summarize(s: Session, connections: dict[int, dict]) -> dict:
         from ccs_analyzer.dissectors.v2g import protocol_of
         protocol = protocol_of(namespace)
     if protocol is None:
-        protocol = "SLAC only" if not s.has_sdp and not s.connections else None
+        protocol = ("IEC 61851-1" if s.basic else "SLAC only" if not s.has_sdp
+                    and not s.connections else None)
     out["protocol"] = protocol
     out["namespace"] = namespace
     out["namespace_detected"] = detected
@@ -796,7 +870,35 @@ def summarize(s: Session, connections: dict[int, dict]) -> dict:
     out["retries"] = _retries_summary(s)
     out["retry_connections"] = list(s.retry_connections)
     out["crosstalk"] = s.crosstalk
+    out["basic"] = s.basic
+    out["control_pilot"] = _cp_summary(s)
     return out
+
+
+def _cp_summary(s: Session) -> dict | None:
+    """The session's control pilot (analyzer/views/control_pilot.py), None without readings:
+    ``reporters``; ``states``: the settled states in order, each ``{"state", "frame",
+    "time"}``; ``duty_pct``: the duty cycles seen (%); ``pwm_current_A``: the highest current
+    a nominal duty cycle allowed (IEC 61851-1 Table A.8); ``cable_rating_A`` (PP, Table B.2);
+    ``contactor_closed``: frames where a reported contactor closed; ``out_of_band``: readings
+    between the state bands."""
+    from .views.control_pilot import build_cp_view
+    v = build_cp_view(s.events)
+    if not v.samples:
+        return None
+    pwm = [x.pwm_current_A for x in v.samples if x.pwm_current_A is not None]
+    cables = [x.cable_rating_A for x in v.samples if x.cable_rating_A is not None]
+    closed, prev = [], None
+    for x in v.contactor():
+        if x.contactor == "closed" and prev != "closed":
+            closed.append(x.frame)
+        prev = x.contactor
+    return {"reporters": sorted({x.source for x in v.samples}),
+            "states": [{"state": t.after, "frame": t.frame, "time": t.time} for t in v.transitions],
+            "duty_pct": sorted({x.duty_pct for x in v.duty()}),
+            "pwm_current_A": max(pwm) if pwm else None,
+            "cable_rating_A": min(cables) if cables else None,
+            "contactor_closed": closed, "out_of_band": len(v.out_of_band)}
 
 
 def _retries_summary(s: Session) -> dict | None:

@@ -7,12 +7,18 @@ Columns (always present, in this order): ``session``, ``frame``, ``time`` (epoch
 values found in the messages, named ``<element>_<unit>`` (``EVTargetVoltage_V``,
 ``EVSEPresentCurrent_A``, ``EVSEMaximumPowerLimit_W``, ``RemainingTimeToFullSoC_s`` …), and
 ``power_W`` (EVSEPresentVoltage × EVSEPresentCurrent where both are present) and
-``energy_Wh`` (cumulative energy of the session's charge loop).
+``energy_Wh`` (cumulative energy of the session's charge loop). Control-pilot readings
+(vendor MMEs, analyzer/control_pilot.py) add ``CPState`` (IEC 61851-1 state, ``"B2"``),
+``CPVoltage_V``, ``DutyCycle_pct``, ``PWMFrequency_Hz``, ``PWMCurrent_A`` (the current the
+duty cycle allows), ``PPResistance_Ohm``, ``CableRating_A``, ``Contactor``,
+``MeasuredVoltage_V`` / ``MeasuredCurrent_A`` (the test system's meter) and
+``BatteryVoltage_V``.
 
 Sources of the value semantics: analyzer/physical.py.
 """
 from __future__ import annotations
 
+from .control_pilot import cp_sample
 from .physical import event_facts
 
 BASE_COLUMNS = ["session", "frame", "time", "t_s", "layer", "direction", "name", "protocol",
@@ -23,6 +29,10 @@ BASE_COLUMNS = ["session", "frame", "time", "t_s", "layer", "direction", "name",
 KEY_PHYSICAL = ["EVTargetVoltage_V", "EVSEPresentVoltage_V", "EVTargetCurrent_A",
                 "EVSEPresentCurrent_A", "EVSEMaximumVoltageLimit_V", "EVSEMaximumCurrentLimit_A",
                 "EVSEMaximumPowerLimit_W", "power_W", "energy_Wh"]
+
+#: Control-pilot columns shown in tables (when present; analyzer/control_pilot.py).
+KEY_CONTROL_PILOT = ["CPState", "CPVoltage_V", "DutyCycle_pct", "PWMCurrent_A", "Contactor",
+                     "MeasuredVoltage_V", "MeasuredCurrent_A"]
 
 
 _ROW_FACTS = ("ResponseCode", "EVSEProcessing", "EVSEStatusCode", "EVSEIsolationStatus",
@@ -39,6 +49,10 @@ def event_row(session_id: str | None, t0: float | None, e) -> dict:
         for k, v in facts.items():
             if k in _ROW_FACTS or k.endswith(("_V", "_A", "_W", "_Wh", "_s", "_pct")):
                 row[k] = v
+    elif e.layer == "slac":
+        smp = cp_sample(e)
+        if smp is not None:
+            row.update(smp.row())
     return row
 
 

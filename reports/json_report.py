@@ -12,7 +12,7 @@ import json
 import math
 import os
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"
 
 
 def _clean(x):

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Iterable
 SEVERITIES = ("error", "warning", "info")
 CATEGORIES = ("slac", "sdp", "handshake", "sequence", "timing", "session", "limits",
               "precharge", "cablecheck", "charging-loop", "response-code", "message-content",
-              "tls", "transport", "capture-quality")
+              "tls", "transport", "capture-quality", "control-pilot")
 CULPRITS = ("EVCC", "SECC", "link", "capture", "unknown")
 
 

@@ -42,6 +42,17 @@ KINDS: dict[str, str] = {
     "tls-failed": "the TLS handshake failed",
     "handshake-failed": "no application protocol was agreed (supportedAppProtocol)",
     "capture-ended": "the capture ended while the session was running",
+    "evse-end": "the EVSE ended basic charging in an orderly way that carries no reason (PWM "
+                "switched off, IEC 61851-1 Table A.8) and the EV released (state B)",
+    "ev-unplugged": "the EV was unplugged (control pilot state A) while the session ran",
+    "cp-error": "the control pilot showed state E or F (pilot shorted, EVSE without supply or "
+                "not available, IEC 61851-1 Table A.3)",
+    "cp-transition": "the control pilot changed state against the session's step (C → B during "
+                     "energy transfer, B during PowerDelivery Start, C held after Stop)",
+    "cp-signal": "the control pilot signal is out of its bands or its PWM is not what the "
+                 "session needs (noise, a duty cycle other than 5 % during HLC)",
+    "contactor-fault": "a contactor closed or stayed closed against the rules (voltage "
+                       "difference, no energy request)",
     # ---- what findings are (symptoms and causes between the ends)
     "no-session-stop": "the session ended without SessionStop",
     "connection-reset": "a TCP connection was reset or closed in the middle of the session",
@@ -75,7 +86,8 @@ KINDS: dict[str, str] = {
 END_KINDS = frozenset({"ev-stop", "ev-error", "ev-pause", "ev-abort", "ev-timeout", "evse-stop",
                        "evse-refused", "evse-abort", "evse-timeout", "no-response",
                        "slac-failed", "sdp-failed", "tcp-failed", "tls-failed",
-                       "handshake-failed", "capture-ended"})
+                       "handshake-failed", "capture-ended", "evse-end", "ev-unplugged",
+                       "cp-error"})
 
 
 def unknown_kinds(names) -> list[str]:

@@ -88,6 +88,16 @@ SLAC_TIMERS: dict[str, Parameter] = {p.name: p for p in (
     _P("TT_match_join", 12.0, "s",
        f"{_A1} TT_match_join: after CM_SLAC_MATCH.CNF both modems join the new AVLN within",
        "E-SLAC, TENV, MSTAR"),
+    _P("TT_EVSE_SLAC_init", 50.0, "s",
+       f"{_A1} TT_EVSE_SLAC_init: from CP state B (5 % PWM) the EVSE waits this long for the "
+       "first valid CM_SLAC_PARM.REQ, then restarts (E/F toggle) or gives up",
+       "E-SLAC, E-SLAC-MAN, PYSLAC, TENV, MSTAR", minimum=20.0,
+       note="a range: 20-50 s (EVerest default 40 s, pyslac 50 s, Advantics 20 s); an EV later "
+            "than 20 s fails at some EVSEs"),
+    _P("T_step_EF", 4.0, "s",
+       "ISO 15118-3 [V2G3-M06-05..09] T_step_EF: minimum duration of the CP state E / F with "
+       "which an EVSE restarts the matching", "E-SLAC, PYSLAC, TENV",
+       note="TENV: at most 8 s"),
     _P("TT_matching_rate", 0.4, "s",
        "ISO 15118-3 [V2G3-A09-124] TT_matching_rate: minimum wait before a failed matching "
        "process is restarted", "PYSLAC, TENV, MSTAR"),

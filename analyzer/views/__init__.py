@@ -27,6 +27,8 @@ Modules (one per view; docs/architecture.md "Views"):
 * :mod:`.connections` — TCP connection activity: lost bytes, one-sided capture,
   retransmissions, half-open retries.
 * :mod:`.timing` — the exchanges grouped for the timers (:func:`~.timing.timing_view`).
+* :mod:`.control_pilot` — the session's IEC 61851-1 pilot: readings, state sequence, PWM,
+  contactor (:func:`~.control_pilot.cp_view`).
 
 The analyzer may read the rules' data tables (rules/state_machines.py,
 rules/timing_tables.py); data still flows one way: dissectors → analyzer (sessions, views)

@@ -69,7 +69,7 @@ def test_analyze_writes_reports(tmp_path):
     r = run("analyze", SAMPLE, "-o", tmp_path / "rep")
     assert r.exit_code == 0, r.output
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
-    assert rep["schema_version"] == "2.0"
+    assert rep["schema_version"] == "2.1"
     cap = rep["capture"]
     assert cap["frames"] == rep["frame_accounting"]["frames"] and len(cap["sha256"]) == 64
     acc = rep["frame_accounting"]
