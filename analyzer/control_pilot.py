@@ -207,6 +207,7 @@ def cp_sample(e) -> CpSample | None:
         return CpSample(e.frame, e.time, "SPiDCOM" if "SPiDCOM" in e.name else "ST/IoTecha",
                         e.src, voltage_V=v, duty_pct=duty, frequency_Hz=hz,
                         state=_state(letter, pwm), pwm=pwm,
+                        reported_state=m.get("State") if isinstance(m.get("State"), str) else None,
                         pwm_current_A=pwm_current_A(duty) if pwm else None)
     j = m.get("JSON")
     if not isinstance(j, dict):

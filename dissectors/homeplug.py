@@ -522,9 +522,18 @@ def _tail_nw_info_cnf(layout, buf, off, fields, mmv):
     return None
 
 
+#: ST/IoTecha VS_CP_STATE.IND StateCode → the modem's CP state letter. ⚠ Inferred, not
+#: documented (dsV2Gshark ignores the byte): in the corpus's 113 indications the code follows
+#: the pilot voltage band — 1 at 12 V (A), 3 at 9 V (B), 5 at 6 V (C), 9 at 0 V (E / F);
+#: 7 (D) is assumed from the pattern.
+ST_CP_STATE_CODES = {1: "A", 3: "B", 5: "C", 7: "D", 9: "E/F"}
+
+
 def _tail_cp_state_st(layout, buf, off, fields, mmv):
-    """Voltage_V = Voltage_mV / 1000 (derived)."""
+    """Voltage_V = Voltage_mV / 1000; State from StateCode (:data:`ST_CP_STATE_CODES`,
+    None for an unknown code) (derived)."""
     fields["Voltage_V"] = fields["Voltage_mV"] / 1000
+    fields["State"] = ST_CP_STATE_CODES.get(fields["StateCode"])
     return None
 
 
@@ -763,7 +772,8 @@ VS_ATTENUATION_CHARACTERISTICS_IND = Layout("VS_ATTENUATION_CHARACTERISTICS.IND"
 ), tail=_tail_vs_atten_char, nominal_size=16 + 58,
     source="DSV v2ghpscs.lua dissect_qc_atten_char (⚠ single source)")
 VS_CP_STATE_IND_ST = Layout("VS_CP_STATE.IND(ST/IoTecha)", (
-    Field(0, 6, "unknown_hex", HEX),       # not documented by DSV; kept as hex
+    Field(0, 5, "RSVD", RSVD),             # zero in every capture; not documented by DSV
+    Field(5, 1, "StateCode", U8),          # ⚠ inferred (State derived, tail)
     Field(6, 1, "DutyCycle_pct", U8),
     Field(7, 2, "Frequency_Hz", S16),
     Field(9, 2, "Voltage_mV", S16),        # Voltage_V derived (tail)
