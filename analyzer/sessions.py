@@ -14,7 +14,9 @@ Segmentation rules, applied per EV (EV MAC address where the capture shows it):
   too) join the run's session.
 * SDP: a request joins the EV's current session unless that session has ended (SessionStop
   Terminate, or its V2G connection closed); a paused session (SessionStopReq
-  ChargingSession = Pause) stays open for its resume.
+  ChargingSession = Pause) stays open for its resume. A session that follows a paused one
+  while the control pilot shows the EV stayed plugged in is its resume, whatever SessionID
+  the EV offered (one plug-in cycle, one charging session).
 * TCP: a connection is bound at its SessionSetupReq: SessionID 0 (new session,
   PROTOCOL_FACTS §4.0) joins the current session if that has no SessionID yet, else starts a
   new one; a non-zero SessionID joins the session that issued it (resume). A connection
@@ -665,6 +667,7 @@ class SessionBuilder:
         for key in list(self._tent):
             self._resolve(key)
         mark_crosstalk(self.sessions)
+        self._join_resumes()
         self._place_cp()
         for s in self.sessions:
             s.events.sort(key=lambda e: e.frame)
@@ -676,6 +679,35 @@ class SessionBuilder:
         return self.sessions
 
     # ---------------------------------------------------------------- control pilot
+    def _join_resumes(self) -> None:
+        """A session that follows a paused one of the same EV while the control pilot shows
+        the EV stayed plugged in (no state A in between) is its resume, even when the EV did
+        not offer the paused SessionID (ChargeX PFMEA UC2 196: the EVSE then sees a new
+        session): one plug-in cycle, one charging session (``resumed`` counts it, both
+        SessionIDs are kept). Without CP readings nothing is joined."""
+        if not self._cp:
+            return
+        order = sorted((s for s in self.sessions if s.events and not s.crosstalk),
+                       key=lambda s: min(e.time for e in s.events))
+        gone: set[int] = set()
+        for i, a in enumerate(order):
+            if id(a) in gone or not a.paused or not a.ended:
+                continue
+            for b in order[i + 1:]:
+                if id(b) in gone:
+                    continue
+                if b.ev_key is not None and a.ev_key is not None and b.ev_key != a.ev_key:
+                    continue
+                t_b = min(e.time for e in b.events)
+                if a.t_last is None or self._plugged_in(a.t_last, t_b) is not True:
+                    break
+                _absorb(a, b)
+                gone.add(id(b))
+                if not (a.paused and a.ended):
+                    break
+        if gone:
+            self.sessions = [s for s in self.sessions if id(s) not in gone]
+
     def _cp_cycles(self) -> tuple[list[list[tuple[Event, CpSample]]], list[Event]]:
         """The CP readings cut into plug-in cycles (module docstring), and the readings
         outside every cycle."""
@@ -728,6 +760,29 @@ class SessionBuilder:
                     if a <= ev.time:
                         target = s
                 self._attach(target, ev, timed=False)
+
+
+def _absorb(a: Session, b: Session) -> None:
+    """Move session ``b`` (a resume) into ``a``: its events, retries, runs, connections and
+    SessionIDs, and its state flags (how far it got, how it ended)."""
+    a.events.extend(b.events)
+    a.retries.extend(b.retries)
+    for x in b.run_ids:
+        if x not in a.run_ids:
+            a.run_ids.append(x)
+    a.connections.extend(c for c in b.connections if c not in a.connections)
+    a.retry_connections.extend(c for c in b.retry_connections if c not in a.retry_connections)
+    a.session_ids.extend(x for x in b.session_ids if x not in a.session_ids)
+    a.has_sdp = a.has_sdp or b.has_sdp
+    a.has_v2g = a.has_v2g or b.has_v2g
+    a.setup_done = a.setup_done or b.setup_done
+    a.ended, a.paused = b.ended, b.paused
+    a.answered = a.answered or b.answered
+    a.resumed += 1 + b.resumed
+    a.ev_mac = a.ev_mac or b.ev_mac
+    a.evse_mac = a.evse_mac or b.evse_mac
+    if b.t_last is not None and (a.t_last is None or b.t_last > a.t_last):
+        a.t_last = b.t_last
 
 
 def _slac_answerers(s: Session) -> set[str]:

@@ -205,3 +205,31 @@ def test_pause_capture_is_one_session_with_the_wake_up(corpus):
     # paused (B1), the EV's wake-up pulse (C1), the EVSE's 5 % again (B2)
     i = seq.index("B1", 3)
     assert seq[i:i + 4] == ["B1", "C1", "B1", "B2"]
+
+
+def _pause_and_new_session(cp: bool):
+    from tests.rules.util import NS_ISO2, iso2, script
+    setup = (iso2("SessionSetupReq", {"EVCCID": "01"}, "00"),
+             iso2("SessionSetupRes", {"ResponseCode": "OK_NewSessionEstablished", "EVSEID": "DE*1"}),
+             0.1, 0.05)
+    first = script([setup, (iso2("SessionStopReq", {"ChargingSession": "Pause"}),
+                            iso2("SessionStopRes", {"ResponseCode": "OK"}), 0.1, 0.05)],
+                   t0=10.0, frame0=10, namespace=NS_ISO2, conn=0)
+    # the resume offers SessionID 0 instead of the paused one: the EVSE sees a new session
+    second = script([(iso2("SessionSetupReq", {"EVCCID": "01"}, "00"),
+                      iso2("SessionSetupRes", {"ResponseCode": "OK_NewSessionEstablished",
+                                               "EVSEID": "DE*1"}, "77"), 0.1, 0.05)],
+                    t0=60.0, frame0=50, namespace=NS_ISO2, conn=1)
+    readings = [st(1, 0.0, 12.0), st(2, 5.0, 9.0), st(3, 6.0, 9.0, 5, 1000),
+                st(30, 20.0, 9.0, 100, 0), st(40, 55.0, 6.0, 100, 0), st(41, 55.4, 9.0, 100, 0),
+                st(42, 55.8, 9.0, 5, 1000), st(90, 90.0, 12.0)] if cp else []
+    return analyze_events(sorted(first + second + readings, key=lambda e: e.frame))
+
+
+def test_a_resume_in_the_same_plug_in_cycle_is_the_same_session():
+    a = _pause_and_new_session(cp=True)
+    assert len(a.sessions) == 1
+    s = a.sessions[0]
+    assert s.resumed == 1 and len(s.connections) == 2
+    # without the pilot the capture cannot tell: two sessions, as before
+    assert len(_pause_and_new_session(cp=False).sessions) == 2
