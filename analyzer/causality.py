@@ -47,6 +47,9 @@ _FAILURE_ENDS = frozenset({"ev-error", "ev-abort", "ev-timeout", "evse-stop", "e
                            "ev-unplugged", "cp-error",
                            "evse-abort", "evse-timeout", "no-response", "slac-failed",
                            "sdp-failed", "tcp-failed", "tls-failed", "handshake-failed"})
+#: Kinds of findings that describe how a session broke off (anchored at the last message
+#: before the break, with the break itself as their last evidence).
+_BREAK_KINDS = frozenset({"no-session-stop", "connection-reset", "ev-abort", "evse-abort"})
 #: Orderly ends: the goal is achieved when energy flowed and nothing explains the stop (the
 #: EV stopped or paused; in basic charging also the EVSE switching its PWM off).
 _ORDERLY_ENDS = frozenset({"ev-stop", "ev-pause", "evse-end"})
@@ -95,7 +98,10 @@ def _explains(a: _Node, b: _Node, marks=()) -> bool:
     """Whether finding ``a`` can be a cause of finding ``b`` (module docstring, step 1)."""
     if a is b or not (b.kinds & a.explains):
         return False
-    if a.t0 > b.t0 + _EPS:
+    # a finding that describes the break-off happened at its last evidence (the reset, the
+    # close), not at the last message before it: a cause between the two still precedes it
+    tb = b.t1 if b.kinds & _BREAK_KINDS else b.t0
+    if a.t0 > tb + _EPS:
         return False
     if abs(a.t0 - b.t0) <= _EPS and (a.kinds & b.explains) and a.idx > b.idx:
         return False                   # mutual declaration at the same time: keep one order
@@ -208,7 +214,8 @@ def _explain(session, summ: dict, nodes: list[_Node]) -> None:
     summ["cause_chain"] = [n.f.id for n in chain]
     summ["goal"] = goal
     summ["no_cause_visible"] = goal == "not achieved" and (root is None or describes)
-    summ["explanation"] = _sentence(session, summ, root, describes)
+    same = bool(chain) and primary in chain[0].kinds and stop.get("frame") in (root.frames or [])
+    summ["explanation"] = _sentence(session, summ, root, describes, same)
     if root is not None and summ.get("outcome") == "completed normally":
         summ["outcome"] = "stopped by EV"      # the stop was explained: not a normal completion
 
@@ -280,14 +287,18 @@ def _link(nodes, chain) -> None:
 
 
 # ---------------------------------------------------------------------------- sentences
-def _sentence(session, summ, root, describes: bool) -> str:
-    """The session's explanation in one or two sentences (what the report shows first)."""
+def _sentence(session, summ, root, describes: bool, same: bool = False) -> str:
+    """The session's explanation in one or two sentences (what the report shows first);
+    ``same``: the root cause is the end itself (its evidence is the stop's event), so the
+    stop reason is not repeated after it."""
     stop = summ.get("stop_reason") or {}
     reason = stop.get("reason") or summ.get("outcome") or ""
     goal = summ.get("goal")
     if getattr(session, "crosstalk", None):
         return f"Not a session of this charger: {session.crosstalk}."
     if root is not None and not describes:
+        if same:
+            return f"{_cap(root.synopsis)}."
         return f"{_cap(root.synopsis)}. Then: {reason}."
     if goal == "not achieved":
         facts = phase_facts(session, summ)

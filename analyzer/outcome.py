@@ -152,8 +152,37 @@ def session_outcome(session, summary: dict, connections: dict[int, dict],
         out = _never(session, ev, v2g, connections, cap_end)
     else:
         out = _ended(session, v2g, summary, reached, cap_end)
+    if not getattr(session, "crosstalk", None):
+        _unplugged(session, v2g, out)
     out["energy_transferred"] = energy_transferred(v2g, summary)
     return out
+
+
+#: Ends the control pilot can tell more about: when the pilot shows the EV unplugged (state A)
+#: after the session's last V2G message and before the end was noticed, the unplug is why.
+_UNPLUG_CAN_EXPLAIN = frozenset({"capture-ended", "no-response", "ev-abort", "evse-abort",
+                                 "evse-timeout", "ev-timeout"})
+
+
+def _unplugged(session, v2g, out: dict) -> None:
+    """Replace the stop reason of a V2G session that broke off by an unplug the control pilot
+    shows (IEC 61851-1 state A after B / C / D; analyzer/views/control_pilot.py): kind
+    ``ev-unplugged``, outcome ``aborted by EV``."""
+    stop = out.get("stop_reason") or {}
+    if stop.get("kind") not in _UNPLUG_CAN_EXPLAIN or not v2g:
+        return
+    if any(e.name == "SessionStopRes" for e in v2g):
+        return
+    from ccs_analyzer.analyzer.views.control_pilot import build_cp_view
+
+    last = v2g[-1].time
+    t_end = stop.get("time") if stop.get("kind") != "capture-ended" else None
+    for tr in build_cp_view(session.events).unplugs:
+        if tr.time >= last - 1.0 and (t_end is None or tr.time <= t_end + 1.0):
+            out.update(_result("aborted by EV", out.get("phase_reached"), _stop(
+                "ev-unplugged", f"the EV was unplugged (control pilot {tr.before} → A, frame "
+                f"{tr.frame}) without an orderly stop", "EV", tr.sample)))
+            return
 
 
 def energy_transferred(v2g, summary: dict) -> bool | None:

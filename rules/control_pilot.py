@@ -90,6 +90,11 @@ class _CpRule(Rule):
     category = "control-pilot"
     horizon_s = 10.0
 
+    def finding(self, session, frames, synopsis: str, **kw):
+        """:meth:`Rule.finding`, the synopsis without a closing full stop (the project's
+        style: the explanation adds its own punctuation)."""
+        return super().finding(session, frames, synopsis.rstrip("."), **kw)
+
 
 class EnergyWithoutStateC(_CpRule):
     """Energy transfer without CP state C / D.
@@ -97,7 +102,8 @@ class EnergyWithoutStateC(_CpRule):
     What it checks: while the charge loop runs (CurrentDemandReq, ChargingStatusReq,
     DC_/AC_ChargeLoopReq) after a PowerDeliveryReq (Start), the pilot is in state C or D. A
     loop request more than ``coupling_s`` (+ the report lag) after PowerDeliveryReq (Start)
-    while the pilot reads B (or A) is a finding, with the number of such requests — when a
+    while the pilot reads B (or A) and has not been in C / D since the Start (leaving C
+    during the loop is CPL006) is a finding, with the number of such requests — when a
     reading after the coupling time shows that state (not merely the last one known).
     Why it matters: state C / D is the EV's "ready to take energy" on the pilot; an EVSE
     must not close its contactor without it (ISO 15118-2 [V2G2-860]: it answers
@@ -133,7 +139,9 @@ class EnergyWithoutStateC(_CpRule):
             if pd is None or e.time - pd.time <= limit:
                 continue
             st = v.state_at(e.time)
-            if st is not None and st[0] in "AB":
+            # never in C / D since the Start (a C → B during the loop is CPL006's)
+            if st is not None and st[0] in "AB" and not any(
+                    x[0] in "CD" for x in v.states_between(pd.time, e.time)):
                 bad.append((e, st, pd))
         # the last known state is trusted only when a reading after the coupling time shows it
         # (a reporter that falls silent proves nothing)
@@ -561,7 +569,8 @@ class SlacLateAfterPwm(_CpRule):
                 continue
             wait = cap_end - tr.time
             gone = next((t for t in v.transitions if t.time > tr.time
-                         and not (t.sample.pwm and is_digital(t.sample.duty_pct))), None)
+                         and (t.after[0] not in "BCD"
+                              or not (t.sample.pwm and is_digital(t.sample.duty_pct)))), None)
             if gone is not None:
                 wait = gone.time - tr.time
             if wait <= lo:
@@ -576,7 +585,11 @@ class SlacLateAfterPwm(_CpRule):
                 time=tr.time, measured=round(wait, 3), limit=lo, unit="s",
                 severity="error" if wait > hi else "warning",
                 culprit="unknown" if session.basic else None)
-            f.kinds = ("slac-failed",) if not session.basic else ("late-request",)
+            if session.basic:
+                # a basic EV can do nothing at 5 %: this is why it never charged
+                f.kinds, f.explains = ("late-request",), ("ev-stop", "evse-end", "capture-ended")
+            else:
+                f.kinds = ("slac-failed",)
             yield f
 
 
