@@ -2,7 +2,8 @@
 reason), from the traffic alone.
 
 Phases, in order (DIN SPEC 70121 §9.6, ISO 15118-2 §8.8.2, ISO 15118-20 §8.8 message
-sequences): SLAC, SDP, TCP, TLS, handshake, session setup, service selection,
+sequences; "plugged in" is the control pilot's state B, IEC 61851-1 — a basic session that
+never charged): plugged in, SLAC, SDP, TCP, TLS, handshake, session setup, service selection,
 authorization, parameter discovery, cable check, pre-charge, power delivery, charging,
 stopping, session stop.
 
@@ -43,7 +44,7 @@ from ccs_analyzer.analyzer.views.events import base_name
 from ccs_analyzer.rules.timing_tables import (CABLECHECK_TIMEOUT, MSG_TIMEOUT, ONGOING_TIMEOUT,
                                               PRECHARGE_TIMEOUT, lookup)
 
-PHASES = ("SLAC", "SDP", "TCP", "TLS", "handshake", "session setup", "service selection",
+PHASES = ("plugged in", "SLAC", "SDP", "TCP", "TLS", "handshake", "session setup", "service selection",
           "authorization", "parameter discovery", "cable check", "pre-charge",
           "power delivery", "charging", "stopping", "session stop")
 

@@ -918,7 +918,7 @@ def summarize(s: Session, connections: dict[int, dict]) -> dict:
     last = own_v2g[-1] if own_v2g else None
     out["last_message"] = {"name": last.name, "frame": last.frame, "direction": last.direction} \
         if last else None
-    out["ended"] = _how_it_ended(s, own, own_ok, connections)
+    out["ended"] = _pilot_end(s) if s.basic else _how_it_ended(s, own, own_ok, connections)
     out.update(_physics(ok))
     # SLAC
     out["slac"] = _slac_summary(s)
@@ -954,6 +954,19 @@ def _cp_summary(s: Session) -> dict | None:
             "pwm_current_A": max(pwm) if pwm else None,
             "cable_rating_A": min(cables) if cables else None,
             "contactor_closed": closed, "out_of_band": len(v.out_of_band)}
+
+
+def _pilot_end(s: Session) -> dict:
+    """How a basic (pilot-only) session ended: unplugged (state A) or still plugged in when
+    the capture ended (IEC 61851-1 states; analyzer/views/control_pilot.py)."""
+    from .views.control_pilot import build_cp_view
+    v = build_cp_view(s.events)
+    if v.unplugs:
+        tr = v.unplugs[-1]
+        return {"how": f"unplugged ({tr.before} → A)", "frame": tr.frame, "by": "EV"}
+    last = v.states[-1] if v.states else None
+    return {"how": f"capture ended in state {last.state if last else '?'}",
+            "frame": last.frame if last else None, "by": None}
 
 
 def _retries_summary(s: Session) -> dict | None:

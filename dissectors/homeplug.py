@@ -522,11 +522,12 @@ def _tail_nw_info_cnf(layout, buf, off, fields, mmv):
     return None
 
 
-#: ST/IoTecha VS_CP_STATE.IND StateCode → the modem's CP state letter. ⚠ Inferred, not
-#: documented (dsV2Gshark ignores the byte): in the corpus's 113 indications the code follows
-#: the pilot voltage band — 1 at 12 V (A), 3 at 9 V (B), 5 at 6 V (C), 9 at 0 V (E / F);
-#: 7 (D) is assumed from the pattern.
-ST_CP_STATE_CODES = {1: "A", 3: "B", 5: "C", 7: "D", 9: "E/F"}
+#: ST/IoTecha VS_CP_STATE.IND (Wireshark: STP_CPSTATE.IND) StateCode → the modem's CP state,
+#: Wireshark packet-homeplug-av.c value table ``homeplug_av.st_iotecha.cpstate.state``
+#: (``tshark -G values``); the corpus's 113 indications agree (1 at 12 V, 3 at 9 V, 5 at 6 V,
+#: 9 at 0 V).
+ST_CP_STATE_CODES = {0: "Invalid", 1: "A", 2: "A-B", 3: "B", 4: "B-C", 5: "C", 6: "C-D",
+                     7: "D", 8: "D-E", 9: "E", 10: "F"}
 
 
 def _tail_cp_state_st(layout, buf, off, fields, mmv):
@@ -772,12 +773,15 @@ VS_ATTENUATION_CHARACTERISTICS_IND = Layout("VS_ATTENUATION_CHARACTERISTICS.IND"
 ), tail=_tail_vs_atten_char, nominal_size=16 + 58,
     source="DSV v2ghpscs.lua dissect_qc_atten_char (⚠ single source)")
 VS_CP_STATE_IND_ST = Layout("VS_CP_STATE.IND(ST/IoTecha)", (
-    Field(0, 5, "RSVD", RSVD),             # zero in every capture; not documented by DSV
-    Field(5, 1, "StateCode", U8),          # ⚠ inferred (State derived, tail)
+    Field(0, 1, "MMEVersion", U8),
+    Field(1, 3, "RSVD", RSVD),
+    Field(4, 1, "MessageVersion", U8),
+    Field(5, 1, "StateCode", U8),          # the modem's CP state (State derived, tail)
     Field(6, 1, "DutyCycle_pct", U8),
     Field(7, 2, "Frequency_Hz", S16),
     Field(9, 2, "Voltage_mV", S16),        # Voltage_V derived (tail)
-), tail=_tail_cp_state_st, source="DSV v2ghpscs.lua extract_cp_info_iotecha (⚠ single source)")
+), tail=_tail_cp_state_st,
+    source="Wireshark packet-homeplug-av.c STP_CPSTATE.IND; DSV v2ghpscs.lua extract_cp_info_iotecha")
 VS_CP_STATE_IND_SPIDCOM = Layout("VS_CP_STATE.IND(SPiDCOM)", (
     Field(0, 1, "ChangedMask", U8),        # bit 0 frequency, bit 1 duty cycle, bit 2 voltage changed
     Field(1, 2, "Frequency_Hz", S16),

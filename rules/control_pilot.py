@@ -123,7 +123,7 @@ class EnergyWithoutStateC(_CpRule):
     params = {"coupling_s": 0.25}
     kinds = ("cp-transition",)
     explains = ("no-current", "under-delivery", "failed-response", "evse-refused", "evse-stop",
-                "ev-error", "ev-stop")
+                "ev-error")
 
     def check(self, session, ctx):
         v = _cp(session, ctx)
@@ -241,7 +241,7 @@ class DutyNotDigital(_CpRule):
     culprit = "SECC"
     requirement = "IEC 61851-1 Table A.8; IEC 61851-23"
     kinds = ("cp-signal",)
-    explains = ("slac-failed", "ev-stop", "ev-error", "ev-abort")
+    explains = ("slac-failed", "ev-error", "ev-abort")
 
     def check(self, session, ctx):
         v = _cp(session, ctx)
@@ -432,7 +432,7 @@ class UnexpectedTransition(_CpRule):
     failure_modes = ("UC2 237-239",)
     kinds = ("cp-transition",)
     explains = ("evse-stop", "evse-abort", "connection-reset", "no-session-stop", "no-current",
-                "failed-response", "evse-refused", "ev-abort", "ev-stop")
+                "failed-response", "evse-refused", "ev-abort")
 
     def check(self, session, ctx):
         v = _cp(session, ctx)

@@ -2,7 +2,8 @@
 
 A fault is registered with :func:`fault` under a name, a *level* (where it acts: ``script`` —
 the message trees and timings of the session, ``slac``, ``sdp``, ``tcp``, ``v2gtp`` — the V2GTP
-header and EXI bytes of one message, ``tls``, ``capture`` — the file), the rule *category* it is
+header and EXI bytes of one message, ``tls``, ``capture`` — the file, ``pilot`` — the control
+pilot, faults_cp.py), the rule *category* it is
 meant to exercise (rules/base.py CATEGORIES), its parameters with their defaults (types
 follow the defaults; ``None`` = optional) and a *stage*, the moment the simulator calls it:
 
@@ -40,7 +41,7 @@ from .physical import Battery
 from .script import Ending, Message, SdpPlan, SessionPlan, TcpPlan, set_response_code
 from .slac import TIMER_ALIASES, TIMER_DEFAULTS, TIMER_LIMITS, SlacConfig, SlacPlan
 
-LEVELS = ("script", "slac", "sdp", "tcp", "v2gtp", "tls", "capture")
+LEVELS = ("script", "slac", "sdp", "tcp", "v2gtp", "tls", "capture", "pilot")
 STAGES = ("before", "slac", "after", "capture")
 
 
@@ -101,7 +102,8 @@ class FaultContext:
     """What a fault can edit, by stage (module docstring). ``spec``: the session's
     scenario settings; ``rng``: a seeded random source for the fault; ``notes``: what the
     faults did (returned with the simulation); ``tls``: the session's TLS plan
-    (samples/tls.TlsPlan, what faults_tls.py edits)."""
+    (samples/tls.TlsPlan, what faults_tls.py edits); ``cp``: the session's control pilot
+    (cp_flow.ControlPilot, what faults_cp.py edits)."""
 
     spec: object
     behaviour: Behaviour
@@ -114,6 +116,7 @@ class FaultContext:
     plan: SessionPlan | None = None
     evse_override: tuple | None = None
     tls: object = None
+    cp: object = None
     notes: list = field(default_factory=list)
 
     @property
@@ -684,3 +687,4 @@ from . import faults_handshake, faults_charging, faults_content, faults_link, fa
 from . import faults_protocol  # noqa: E402,F401,I001  (protocol faults of the test-event captures)
 from . import faults_causes  # noqa: E402,F401,I001  (faults for the classes of failure explanation)
 from . import faults_values  # noqa: E402,F401,I001  (values the test-event chargers report)
+from . import faults_cp  # noqa: E402,F401,I001  (control pilot faults)

@@ -377,7 +377,8 @@ class Flow:
     def snapshot(self) -> dict:
         s = self.s
         return {"t": round(self.t, 6), "soc": round(s.bat.soc, 2), "voltage_v": round(s.present_voltage_v, 1),
-                "current_a": round(s.present_current_a, 1)}
+                "current_a": round(s.present_current_a, 1), "target_voltage_v": round(s.target_voltage_v, 1),
+                "target_current_a": round(s.target_current_a, 1), "ac_current_a": round(s.ac.current_a, 1)}
 
     def _annotate(self, x: Exchange) -> None:
         for m in (x.request, x.response):

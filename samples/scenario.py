@@ -6,6 +6,7 @@ short::
     description = "…"
     seed = 1
     protocol = "ISO 15118-2"                  # "DIN 70121" | "ISO 15118-2" | "ISO 15118-20"
+                                              # | "IEC 61851-1" (basic AC: the pilot only)
     mode = "DC"                               # "DC" | "AC"
     payment = "EIM"                           # "EIM" | "PnC"
     control_mode = "Scheduled"                # -20 only: "Scheduled" | "Dynamic"
@@ -18,6 +19,7 @@ short::
     [pause]     at_cycle = 12                 # ISO 15118-2: SessionStop(Pause) and resume
     [renegotiation] at_cycle = 10             # ISO 15118-2: PowerDelivery(Renegotiate)
     [tls]       enabled = true, keylog = "udp" | "dsb" | "none", max_fragment = 16384
+    [control_pilot] evidence = "both"         # CP evidence: "st" | "dspace" | "both" (cp_flow.py)
 
     [[faults]]
     name = "late_response"
@@ -56,12 +58,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10
     import tomli as tomllib
 
+from .cp_flow import BASIC, EVIDENCE, TABLE_KEYS, ControlPilot
+from ccs_analyzer.analyzer.outcome import PHASES
+
 from .flow import EvParams, EvseParams, Timing
 from .physical import Battery
 from .slac import TIMER_ALIASES, TIMER_DEFAULTS, SlacConfig
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
-PROTOCOLS = ("DIN 70121", "ISO 15118-2", "ISO 15118-20")
+PROTOCOLS = ("DIN 70121", "ISO 15118-2", "ISO 15118-20", BASIC)
 DEFAULT_START = 1_767_225_600.0      # 2026-01-01T00:00:00Z
 
 
@@ -95,6 +100,8 @@ class SessionSpec:
     tls: dict = field(default_factory=dict)
     gap_s: float = 5.0
     faults: list[FaultUse] = field(default_factory=list)
+    #: ``[control_pilot]``: CP evidence (cp_flow.ControlPilot; evidence None: none)
+    control_pilot: ControlPilot = field(default_factory=ControlPilot)
 
     def make_battery(self) -> Battery:
         return Battery(**self.battery)
@@ -122,9 +129,7 @@ class Scenario:
 #: outcome for every phase.
 EXPECT_OUTCOMES = ("completed normally", "paused", "stopped by EV", "stopped by EVSE", "timed out",
                    "aborted by EV", "aborted by EVSE", "capture ended")
-EXPECT_PHASES = ("SLAC", "SDP", "TCP", "TLS", "handshake", "session setup", "service selection",
-                 "authorization", "parameter discovery", "cable check", "pre-charge", "power delivery",
-                 "charging", "stopping", "session stop")
+EXPECT_PHASES = PHASES               # the analyzer's phases: one home (analyzer/outcome.py)
 EXPECT_CULPRITS = ("EVCC", "SECC", "link", "capture", "unknown")      # rules/base.py CULPRITS
 EXPECT_GOALS = ("achieved", "not achieved")
 EXPECT_CONFORMANCE = ("pass", "warn", "fail")
@@ -249,7 +254,7 @@ def _expect(where: str, d) -> Expectation:
 
 _TOP_KEYS = {"name", "description", "seed", "start", "protocol", "mode", "payment", "control_mode",
              "ev", "evse", "battery", "timing", "slac", "pause", "renegotiation", "tls", "faults", "sessions",
-             "expect"}
+             "expect", "control_pilot"}
 _SESSION_KEYS = _TOP_KEYS - {"name", "description", "seed", "start", "sessions", "expect"} | {"gap_s"}
 _BATTERY_KEYS = {f.name for f in dataclasses.fields(Battery) if f.init}
 
@@ -308,12 +313,38 @@ def _session(where: str, base: SessionSpec, d: dict) -> SessionSpec:
         s.tls = {**s.tls, **d["tls"]}
         if s.tls.get("keylog", "udp") not in ("udp", "dsb", "none"):
             raise ScenarioError(f"{where} [tls]: keylog {s.tls['keylog']!r}; udp, dsb or none")
+    if "control_pilot" in d:
+        s.control_pilot = _control_pilot(f"{where} [control_pilot]", s.control_pilot, d["control_pilot"])
     if "gap_s" in d:
         s.gap_s = float(d["gap_s"])
     if "faults" in d:
         s.faults = [_fault(f"{where} [[faults]] #{i + 1}", f) for i, f in enumerate(d["faults"])]
     _validate(where, s)
     return s
+
+
+def _control_pilot(where: str, base: ControlPilot, table) -> ControlPilot:
+    """``base`` with the ``[control_pilot]`` table's keys (types and ranges checked)."""
+    if not isinstance(table, dict):
+        raise ScenarioError(f"{where}: should be a table")
+    _check_keys(where, table, set(TABLE_KEYS))
+    out = copy.deepcopy(base)
+    for k, v in table.items():
+        if k == "evidence":
+            if v not in EVIDENCE:
+                raise ScenarioError(f"{where}: evidence {v!r}; one of {', '.join(repr(e) for e in EVIDENCE)}")
+        elif k == "battery_voltage_v":
+            if v != "battery" and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
+                raise ScenarioError(f"{where}: battery_voltage_v {v!r}; 0 (not reported), \"battery\" or a "
+                                    f"voltage ≥ 0")
+        elif isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise ScenarioError(f"{where}: {k} = {v!r} should be a number ≥ 0")
+        elif k == "duty_pct" and not 0 < v <= 100:
+            raise ScenarioError(f"{where}: duty_pct {v!r} should be in (0, 100] %")
+        setattr(out, k, v if isinstance(v, str) else float(v))
+    if out.evidence is None:
+        raise ScenarioError(f"{where}: evidence is required (\"st\", \"dspace\" or \"both\")")
+    return out
 
 
 def _fault(where: str, f: dict) -> FaultUse:
@@ -347,6 +378,20 @@ def _validate(where: str, s: SessionSpec) -> None:
         raise ScenarioError(f"{where}: ISO 15118-20 AC is simulated in Scheduled mode only")
     if s.renegotiation and s.protocol != "ISO 15118-2":
         raise ScenarioError(f"{where}: renegotiation is simulated for ISO 15118-2 only")
+    cpc = s.control_pilot
+    if s.protocol == BASIC:
+        if s.mode != "AC":
+            raise ScenarioError(f"{where}: {BASIC} basic charging is AC (mode = \"AC\")")
+        if not cpc.enabled:
+            raise ScenarioError(f"{where}: an {BASIC} session shows the control pilot only: set [control_pilot] "
+                                f"evidence")
+        if s.pause or s.renegotiation:
+            raise ScenarioError(f"{where}: {BASIC} basic charging has no pause or renegotiation")
+    elif cpc.duty_pct is not None:
+        raise ScenarioError(f"{where} [control_pilot]: duty_pct is the nominal duty cycle of {BASIC} basic "
+                            f"charging; high-level sessions use 5 %")
+    if cpc.battery_reported and s.mode != "DC":
+        raise ScenarioError(f"{where} [control_pilot]: battery_voltage_v is reported in DC sessions only")
     if s.pause and s.protocol != "ISO 15118-2":
         raise ScenarioError(f"{where}: pause / resume is simulated for ISO 15118-2 only (DIN SessionStopReq "
                             "has no ChargingSession)")

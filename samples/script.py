@@ -204,7 +204,9 @@ class SessionPlan:
     """One charging session: SLAC, then its connections (see module docstring).
 
     ``sniffer``: what the capture point records of the session (None: everything; else an
-    object with ``wrap(cb)`` and ``finish(written)``, faults_link.Sniffer)."""
+    object with ``wrap(cb)`` and ``finish(written)``, faults_link.Sniffer);
+    ``control_pilot``: the session's CP evidence (None: none; else an object whose
+    ``frames(plan, written)`` gives (time, frame, comments), cp_flow.CpRun)."""
 
     slac: object
     connections: list[Connection]
@@ -214,6 +216,7 @@ class SessionPlan:
     dialect: object = None
     capture_comments: list[str] = field(default_factory=list)
     sniffer: object = None
+    control_pilot: object = None
 
     # ---------------------------------------------------------------- finding messages
     def exchanges(self):

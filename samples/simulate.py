@@ -20,6 +20,7 @@ import os
 import random
 from dataclasses import dataclass, field
 
+from .cp_flow import BASIC, CpRun
 from .faults import FAULTS, FaultContext, FaultError, annotate_slac_timers
 from .flow import Behaviour, Flow
 from .scenario import Scenario, ScenarioError, SessionSpec, load_scenario
@@ -120,11 +121,35 @@ def simulate(scenario: Scenario | str | os.PathLike, seed: int | None = None) ->
     return Simulation(sc, seed, data, plans, written, applied, list(cb.keylog))
 
 
+def _control_pilot(spec: SessionSpec, seed: int, k: int, t_plug: float, evse_mac: str) -> CpRun | None:
+    """The session's CP evidence (cp_flow.py), None without ``[control_pilot]`` evidence."""
+    cpc = spec.control_pilot
+    if not cpc.enabled:
+        return None
+    return CpRun(cpc, mode=spec.mode, basic=spec.protocol == BASIC, evse_mac=evse_mac, ev_mac=spec.ev.mac,
+                 t_plug=t_plug, evse=spec.evse, ev=spec.ev, battery=spec.battery, rng=_rng(seed, k, "cp"))
+
+
+def _basic_session(cb: CaptureBuilder, ctx: FaultContext, spec: SessionSpec, seed: int, k: int, t0: float,
+                   applied: list):
+    """An IEC 61851-1 basic-charging session: no SLAC, no V2G, the pilot only (cp_flow.py)."""
+    _apply(ctx, spec, "before", applied, k)
+    plan = SessionPlan(slac=None, connections=[], protocol=BASIC)
+    plan.control_pilot = _control_pilot(spec, seed, k, t0 + spec.slac.start_s, spec.evse.mac)
+    ctx.plan = plan
+    _apply(ctx, spec, "after", applied, k)
+    write_session(cb, plan, None, _rng(seed, k, "tcp"), spec.timing.sdp_to_syn_s, spec.timing.tcp_rtt_s)
+    return plan, []
+
+
 def _session(cb: CaptureBuilder, spec: SessionSpec, seed: int, k: int, t0: float, applied: list):
     rng = _rng(seed, k, "ports")
     tm = spec.timing
     ctx = FaultContext(spec=spec, behaviour=Behaviour(), timing=tm, slac_cfg=spec.slac,
-                       sdp=SdpPlan(latency_s=tm.sdp_latency_s), tcp=TcpPlan(), rng=_rng(seed, k, "faults"))
+                       sdp=SdpPlan(latency_s=tm.sdp_latency_s), tcp=TcpPlan(), rng=_rng(seed, k, "faults"),
+                       cp=spec.control_pilot)
+    if spec.protocol == BASIC:
+        return _basic_session(cb, ctx, spec, seed, k, t0, applied)
     # TLS (samples/tls.py): PnC and -20 EVs ask for it in SDP; the plan's faults edit ctx.tls
     tls = ctx.tls = TlsPlan.for_session(spec.protocol, spec.payment, spec.tls, seed)
     ctx.sdp.security = "TLS" if tls.enabled else "NoTLS"
@@ -134,12 +159,14 @@ def _session(cb: CaptureBuilder, spec: SessionSpec, seed: int, k: int, t0: float
     except TlsSimError as e:
         raise ScenarioError(f"session {k}: {e}") from None
     ev, evse = spec.ev, spec.evse
-    # --- SLAC
+    # --- SLAC (with CP evidence: ``plug_in_s`` after the plug-in, cp_flow.py)
     slac = None
-    link_ready = t0 + spec.slac.start_s
+    t_plug = t0 + spec.slac.start_s
+    t_slac = t_plug + (spec.control_pilot.plug_in_s if spec.control_pilot.enabled else 0.0)
+    link_ready = t_slac
     if spec.slac.enabled:
         slac = build_slac(spec.slac, ev.mac, ev.modem_mac, evse.mac, evse.modem_mac, _rng(seed, k, "slac"),
-                          t0 + spec.slac.start_s)
+                          t_slac)
         ctx.slac = slac
         annotate_slac_timers(ctx)
         _apply(ctx, spec, "slac", applied, k)
@@ -148,6 +175,7 @@ def _session(cb: CaptureBuilder, spec: SessionSpec, seed: int, k: int, t0: float
     secc_port = evse.port or rng.randrange(49152, 65536)
     if link_ready is None:          # SLAC failed: nothing follows
         plan = SessionPlan(slac=slac, connections=[], protocol=spec.protocol)
+        plan.control_pilot = _control_pilot(spec, seed, k, t_plug, evse_mac)
         write_session(cb, plan, None, rng, tm.sdp_to_syn_s, tm.tcp_rtt_s)
         return plan, []
     # --- the message script
@@ -160,6 +188,7 @@ def _session(cb: CaptureBuilder, spec: SessionSpec, seed: int, k: int, t0: float
                 tls_duration=lambda s: tls.duration() if tls.used_on(s) else 0.0)
     plan = flow.run()
     plan.slac = slac
+    plan.control_pilot = _control_pilot(spec, seed, k, t_plug, evse_mac)
     ctx.plan = plan
     _apply(ctx, spec, "after", applied, k)
     ports = [(ev.tcp_port or rng.randrange(49152, 65536), ev.sdp_port or rng.randrange(49152, 65536))

@@ -378,8 +378,9 @@ def _send_message(tc: TcpConn, t: float, m: Message, sess=None, cb: CaptureBuild
 def write_session(cb: CaptureBuilder, plan: SessionPlan, ep_of, rng: random.Random, sdp_to_syn_s: float,
                   rtt_s: float, tls=None, tls_rng: random.Random | None = None) -> list[tuple[Message, float]]:
     """SLAC frames and every connection of ``plan``; ``ep_of(conn_index)`` gives the
-    endpoints (ports differ per connection); ``tls`` the session's TlsPlan. A ``sniffer`` on
-    the plan (module docstring) decides what of it the capture records."""
+    endpoints (ports differ per connection); ``tls`` the session's TlsPlan. The plan's
+    ``control_pilot`` (cp_flow.CpRun) adds the CP evidence, timed by the messages written. A
+    ``sniffer`` on the plan (module docstring) decides what of it the capture records."""
     sniffer = plan.sniffer
     if sniffer is not None:
         cb = sniffer.wrap(cb)
@@ -388,6 +389,9 @@ def write_session(cb: CaptureBuilder, plan: SessionPlan, ep_of, rng: random.Rand
     written = []
     for i, conn in enumerate(plan.connections):
         written += write_connection(cb, ep_of(i), conn, rng, sdp_to_syn_s, rtt_s, tls, tls_rng)
+    if plan.control_pilot is not None:          # CP evidence (cp_flow.py), timed by the messages
+        for t, fr, comments in plan.control_pilot.frames(plan, written):
+            cb.add(t, fr, comments)
     if sniffer is not None:
         sniffer.finish(written)
     return written

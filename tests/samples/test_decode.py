@@ -11,7 +11,9 @@ from .helpers import SCENARIOS, decode, sim_of
 
 CLEAN = {"din_dc", "iso2_dc_eim", "iso2_ac_eim", "iso2_dc_pnc", "iso2_ac_pnc", "iso2_dc_pause",
          "iso2_dc_renegotiation", "iso2_ac_renegotiation", "iso20_dc", "iso20_dc_scheduled", "iso20_ac",
-         "two_sessions", "iso2_ac_pnc_tls_dsb", "iso20_dc_tls_keys_withheld"}
+         "two_sessions", "iso2_ac_pnc_tls_dsb", "iso20_dc_tls_keys_withheld",
+         # with control-pilot evidence (vendor MMEs, samples/control_pilot.py)
+         "din_dc_cp", "iso2_dc_eim_cp", "iso2_ac_eim_cp", "iso2_dc_pause_cp", "iso20_dc_cp", "two_sessions_cp"}
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
