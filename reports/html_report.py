@@ -4,8 +4,12 @@ What it shows (docs/report.md): a header with the capture, its SHA-256, the anal
 pack and profile, the verdict, the score and the findings by severity; per session its
 identities, choices, time span, outcome, phase reached, root cause, energy and peak power;
 plots of voltage / current / power / SoC over time and a PreCharge zoom (static SVG, see
-:mod:`.plots`) with the findings marked; a two-lane message sequence chart with loops
-collapsed (:mod:`.sequence`); and the findings table — filters by severity, category,
+:mod:`.plots`) with the findings marked, and the control-pilot lane (IEC 61851-1 state, PWM
+duty cycle, contactor) when the session has CP readings; a "Control pilot" table (the state
+sequence with times and frames, the duty cycles and the current each allows, the cable's PP
+rating, the contactor's closings and openings: :func:`pilot_facts`); a two-lane message
+sequence chart with loops collapsed and the CP transitions on a lane of their own
+(:mod:`.sequence`); and the findings table — filters by severity, category,
 culprit and session, consequences under their root cause, each finding expanding to its
 rule's explanation, requirement, measured value against the limit, evidence, evidence frames
 and their decoded payloads with the fields it names marked. Every frame number is a handle
@@ -38,10 +42,13 @@ import urllib.parse
 import jinja2
 import markupsafe
 
+from ccs_analyzer.analyzer.control_pilot import STATE_MEANING, is_digital
+from ccs_analyzer.analyzer.views.control_pilot import CpView, build_cp_view, cp_view
+
 from .json_report import _clean, report_dict
 from .oui import vendor
 from .plots import session_plots
-from .sequence import sequence_rows
+from .sequence import pilot_label, sequence_rows
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
     """Compiled templates kept between runs (compiling the report template costs ~0.15 s,
@@ -126,6 +133,8 @@ def fmt_num(v, unit: str = "") -> str:
 
 
 def fmt_duration(s) -> str:
+    """A duration in seconds for people: ``"4.2 s"``, ``"2 min 05.0 s"``, ``"1 h 02 min 05 s"``;
+    ``"-"`` for None."""
     if s is None:
         return "-"
     s = float(s)
@@ -320,6 +329,93 @@ def finding_marks(f: dict) -> dict:
             "measured": num(m), "limit": num(f.get("limit")), "unit": f.get("unit")}
 
 
+# ---------------------------------------------------------------------------- control pilot
+#: The message each CP reporter sends (analyzer/control_pilot.py), for the page.
+PILOT_MESSAGE = {"ST/IoTecha": "VS_CP_STATE.IND", "SPiDCOM": "VS_CP_STATE.IND",
+                 "dSPACE SCS": "MS_SCS_DIAG.IND"}
+#: Rows of the transitions table shown at most (a flapping pilot: the rest is counted).
+PILOT_ROWS = 200
+#: Duty cycles, readings between the bands and contactor changes listed at most.
+PILOT_LIST = 24
+
+
+def _session_cp(session, analysis) -> CpView:
+    """The session's CP view: the analysis' shared one (``cp_view``) when the analysis keeps
+    views, else built from the session's events."""
+    if hasattr(analysis, "view"):
+        return cp_view(session, analysis)
+    return build_cp_view(session.events)
+
+
+def pilot_facts(cp: CpView, t0: float) -> dict | None:
+    """What the "Control pilot" table of a session shows, from its CP view (read, not judged);
+    None without CP readings. Times ``t`` are seconds since ``t0`` (epoch s).
+
+    ``sequence``: the settled states in order (``["A1", "B1", "B2", …]``); ``transitions``
+    (at most :data:`PILOT_ROWS`; ``more``: how many were left out): ``{"t", "frame", "label"
+    ("B1 → B2"), "after", "letter", "meaning", "voltage_V" (V), "duty_pct" (%), "frequency_Hz",
+    "current_A" (A the duty cycle allows), "digital" (5 %: ISO 15118 / DIN 70121 sets the
+    current), "source"}``; ``sources``: ``{"source", "message", "readings", "macs",
+    "primary"}``; ``duty``: the PWM duty cycles seen (PWM on, grouped by whole per cent, first
+    reading each): ``{"duty_pct", "current_A", "digital", "t", "frame", "readings"}``;
+    ``pp``: ``{"min_ohm", "max_ohm", "ratings_A", "frame"}`` or None; ``contactor``: its
+    changes ``{"state" ("open"/"closed"), "t", "frame", "first"}`` and ``closings`` /
+    ``openings`` counts; ``out_of_band``: ``{"t", "frame", "voltage_V", "source"}`` (at most
+    :data:`PILOT_LIST`, ``out_of_band_n`` all of them).
+    """
+    if not cp.samples:
+        return None
+    sources: dict[str, dict] = {}
+    for x in cp.samples:
+        d = sources.setdefault(x.source, {"source": x.source, "message": PILOT_MESSAGE.get(x.source, ""),
+                                          "readings": 0, "macs": [], "primary": x.source == cp.primary})
+        d["readings"] += 1
+        if x.src and x.src not in d["macs"]:
+            d["macs"].append(x.src)
+    trs = []
+    for tr in cp.transitions[:PILOT_ROWS]:
+        x = tr.sample
+        trs.append({"t": tr.time - t0, "frame": tr.frame, "label": pilot_label(tr.before, tr.after),
+                    "after": tr.after, "letter": tr.after[0],
+                    "meaning": STATE_MEANING.get(tr.after[0], ""), "voltage_V": x.voltage_V,
+                    "duty_pct": x.duty_pct if x.pwm else None, "frequency_Hz": x.frequency_Hz,
+                    "current_A": x.pwm_current_A, "digital": bool(x.pwm) and is_digital(x.duty_pct),
+                    "source": x.source})
+    duty: dict[int, dict] = {}
+    for x in cp.duty():
+        if not x.pwm:
+            continue
+        d = duty.get(round(x.duty_pct))
+        if d is None:
+            d = duty[round(x.duty_pct)] = {"duty_pct": x.duty_pct, "current_A": x.pwm_current_A,
+                                           "digital": is_digital(x.duty_pct), "t": x.time - t0,
+                                           "frame": x.frame, "readings": 0}
+        d["readings"] += 1
+    pps = [x for x in cp.samples if x.pp_resistance_ohm and x.pp_resistance_ohm > 0]
+    pp = None
+    if pps:
+        ohms = [x.pp_resistance_ohm for x in pps]
+        pp = {"min_ohm": min(ohms), "max_ohm": max(ohms), "frame": pps[0].frame,
+              "ratings_A": sorted({x.cable_rating_A for x in pps if x.cable_rating_A is not None}),
+              "unrated": any(x.cable_rating_A is None for x in pps)}
+    changes = []
+    for x in cp.contactor():
+        if not changes or changes[-1]["state"] != x.contactor:
+            changes.append({"state": x.contactor, "t": x.time - t0, "frame": x.frame,
+                            "first": not changes})
+    oob = [{"t": x.time - t0, "frame": x.frame, "voltage_V": x.voltage_V, "source": x.source}
+           for x in cp.out_of_band]
+    return {"sequence": [tr.after for tr in cp.transitions], "transitions": trs,
+            "more": max(0, len(cp.transitions) - PILOT_ROWS), "primary": cp.primary,
+            "sources": list(sources.values()),
+            "duty": sorted(duty.values(), key=lambda d: d["frame"])[:PILOT_LIST],
+            "pp": pp, "contactor": changes[:PILOT_LIST],
+            "contactor_more": max(0, len(changes) - PILOT_LIST),
+            "closings": sum(1 for c in changes if c["state"] == "closed" and not c["first"]),
+            "openings": sum(1 for c in changes if c["state"] == "open" and not c["first"]),
+            "out_of_band": oob[:PILOT_LIST], "out_of_band_n": len(oob)}
+
+
 # ---------------------------------------------------------------------------- the page
 def _wireshark(path: str, frame: int | None = None, frames=None, annotated: str | None = None) -> str:
     cmd = f"wireshark -r {shlex.quote(annotated or path)}"
@@ -444,9 +540,10 @@ def build_context(analysis, rep: dict | None = None, annotated: str | None = Non
         sf = [by_id[i] for i in summ["findings"] if i in by_id]
         markers = [{"t": (f["time"] - t0) if f["time"] is not None else None, "id": f["id"],
                     "severity": f["severity"], "text": f"{f['rule']}: {f['synopsis']}"} for f in sf]
-        rows = sequence_rows(s, t0, cited)
+        cp = _session_cp(s, analysis)
+        rows = sequence_rows(s, t0, cited, cp)
         for r in rows:
-            if r["kind"] == "msg":
+            if r["kind"] in ("msg", "pilot"):
                 want(r["frame"])
             elif r["kind"] == "loop":
                 for m in r["sample"]:
@@ -458,7 +555,8 @@ def build_context(analysis, rep: dict | None = None, annotated: str | None = Non
         chain = [by_id[i] for i in summ.get("cause_chain") or [] if i in by_id]
         summ = dict(summ, ev_vendor=_named_vendor(summ.get("ev_mac")),
                     evse_vendor=_named_vendor(summ.get("evse_mac")))
-        sessions.append({"m": summ, "t0": t0, "rows": rows, "plots": session_plots(s, t0, markers),
+        sessions.append({"m": summ, "t0": t0, "rows": rows, "plots": session_plots(s, t0, markers, cp),
+                         "pilot": pilot_facts(cp, t0), "basic": bool(getattr(s, "basic", False)),
                          "root": root, "chain": chain, "counts": {sev: sum(1 for f in sf if f["severity"] == sev)
                                                   for sev in SEVERITIES},
                          "n_findings": len(sf)})

@@ -5,6 +5,15 @@ and EV maxima), current (same roles), power (EVSE present V × I and the maxima)
 charge, plus a zoom on PreCharge (EV target against EVSE present voltage). Findings are
 vertical markers at their time, each a link to the finding (``#F3``).
 
+Control pilot (IEC 61851-1; the readings and their states come from
+analyzer/views/control_pilot.py, nothing is judged here): when the session has CP readings, a
+*CP lane* under the physical panels, on the same time axis — the settled CP state as a step
+line on a categorical axis (A1 … D2, E, F, top to bottom in the order of the pilot voltage),
+the PWM duty cycle (%) as a second track where a modem reports it, the contactor as a band
+where a test system reports it, and the readings between the voltage bands as diamonds. A
+session without V2G values (basic charging, ``Session.basic``) plots instead the test
+system's measured voltage and current, with the current the PWM duty cycle allows.
+
 Values come from :func:`ccs_analyzer.analyzer.physical.event_facts` (SI units). Long loops are
 thinned per pixel column (first, minimum, maximum and last point of each column are kept, so
 peaks survive) and flat runs are reduced to their ends: a 600 s loop of 12,000 messages gives
@@ -17,7 +26,9 @@ import html
 import math
 from dataclasses import dataclass, field
 
+from ccs_analyzer.analyzer.control_pilot import STATE_MEANING, STATE_VOLTAGE_V
 from ccs_analyzer.analyzer.physical import event_facts
+from ccs_analyzer.analyzer.views.control_pilot import CpView, build_cp_view
 
 #: Line roles: (colour, dash pattern, step-wise).
 ROLE_STYLE = {
@@ -25,6 +36,8 @@ ROLE_STYLE = {
     "present": ("#1f5fbf", "", False),
     "evse_max": ("#6b6b6b", "2 3", True),
     "ev_max": ("#9b3fbf", "2 3", True),
+    # a test system's meter reports on change: its value holds until the next reading
+    "measured": ("#1f5fbf", "", True),
 }
 
 #: Panels: (id, title, unit, [(role, label, keys in order of preference)]).
@@ -60,6 +73,10 @@ ML, MR, MT, MB = 62, 14, 26, 30          # margins: left, right, top (legend), b
 
 @dataclass
 class Line:
+    """One line of a panel: its ``role`` (a key of :data:`ROLE_STYLE`), legend ``label`` and
+    ``points`` ((s since the session's start, value in the panel's unit); a None value breaks
+    the line)."""
+
     role: str
     label: str
     points: list[tuple[float, float]] = field(default_factory=list)
@@ -210,6 +227,73 @@ def _bucket_keep(bucket):
     return sorted(keep.values(), key=lambda p: p[0])
 
 
+def _split_none(points):
+    """Split a line where a value is None (the quantity was not there); the None points go."""
+    part = []
+    for p in points:
+        if p[1] is None:
+            if part:
+                yield part
+            part = []
+            continue
+        part.append(p)
+    if part:
+        yield part
+
+
+def _step_runs(pts, lo: float, hi: float, to_end: bool) -> list[list[tuple[float, float]]]:
+    """The runs of a step line between ``lo`` and ``hi`` (s): a value holds until the next
+    point; a None point ends the run it follows (held up to it); the last run holds to ``hi``
+    when ``to_end``. A run that began before ``lo`` starts at ``lo`` with its value there."""
+    runs: list[list] = []
+    cur: list = []
+    for t, v in pts:
+        if v is None:
+            if cur:
+                cur.append((t, cur[-1][1]))
+                runs.append(cur)
+                cur = []
+            continue
+        cur.append((t, v))
+    if cur:
+        if to_end and cur[-1][0] < hi:
+            cur.append((hi, cur[-1][1]))
+        runs.append(cur)
+    out = []
+    for ext in runs:
+        inside = [p for p in ext if lo <= p[0] <= hi]
+        before = [p for p in ext if p[0] < lo]
+        if not inside and len(runs) > 1:
+            if not before or ext[-1][0] <= hi:
+                continue                 # wholly outside the window
+            inside = [(hi, before[-1][1])]
+        elif not inside:
+            inside = ext[-1:]
+        if before:
+            inside = [(lo, before[-1][1])] + inside
+        out.append(inside)
+    return out
+
+
+def _finding_marks(markers: list[dict], X, lo: float, hi: float, top: float, bottom: float) -> list[str]:
+    """The findings' markers (``{"t": s, "id", "severity", "text"}``) between ``lo`` and ``hi``
+    (s) as SVG links to ``#F3``: a dashed line from ``top`` to ``bottom`` (px) and a triangle
+    above; ``X`` maps seconds to px."""
+    esc = html.escape
+    o = []
+    for m in markers:
+        t = m["t"]
+        if t is None or not (lo <= t <= hi):
+            continue
+        x = X(t)
+        fid = esc(m["id"])
+        o.append(f'<a href="#{fid}" class="fmk {esc(m["severity"])}" data-finding="{fid}">'
+                 f'<title>{fid} {esc(m["text"])}</title>'
+                 f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom}"/>'
+                 f'<path d="M{x - 5:.1f},{top - 8} L{x + 5:.1f},{top - 8} L{x:.1f},{top} Z"/></a>')
+    return o
+
+
 def _segments(points, gap_s: float):
     """Split a line where consecutive points are further apart than ``gap_s`` (a pause)."""
     seg = []
@@ -230,9 +314,9 @@ def svg_panel(title: str, unit: str, lines: list[Line], t_range: tuple[float, fl
     if hi <= lo:
         hi = lo + 1.0
     pw, ph = WIDTH - ML - MR, HEIGHT - MT - MB
-    vals = [v for ln in lines for t, v in ln.points if lo <= t <= hi]
+    vals = [v for ln in lines for t, v in ln.points if lo <= t <= hi and v is not None]
     if not vals:
-        vals = [v for ln in lines for _t, v in ln.points]
+        vals = [v for ln in lines for _t, v in ln.points if v is not None] or [0.0]
     vmin, vmax = min(vals + [0.0]), max(vals + [0.0])
     scale, unit_shown = 1.0, unit
     if unit == "W" and max(abs(vmin), abs(vmax)) >= 10000:
@@ -271,16 +355,14 @@ def svg_panel(title: str, unit: str, lines: list[Line], t_range: tuple[float, fl
     columns = pw // 3                 # ≤ 4 points per 3 px: lighter pages, peaks kept
     for ln in lines:
         color, dash, step = ROLE_STYLE[ln.role]
-        pts = sorted(ln.points)
-        if step and pts:
+        pts = sorted(ln.points, key=lambda p: p[0])
+        if step:
             # a limit holds until the next message says otherwise: draw it as steps
-            ext = pts + ([(hi, pts[-1][1])] if step_to_end and pts[-1][0] < hi else [])
-            pts = [p for p in ext if lo <= p[0] <= hi] or ext[-1:]
-            before = [p for p in ext if p[0] < lo]
-            if before:
-                pts = [(lo, before[-1][1])] + pts
+            runs = _step_runs(pts, lo, hi, step_to_end)
+        else:
+            runs = [seg for part in _split_none(pts) for seg in _segments(part, gap)]
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        for seg in _segments(pts, gap if not step else float("inf")):
+        for seg in runs:
             seg = thin(seg, lo, hi, columns)
             if not seg:
                 continue
@@ -300,16 +382,7 @@ def svg_panel(title: str, unit: str, lines: list[Line], t_range: tuple[float, fl
             o.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6"{dash_attr} '
                      f'data-role="{ln.role}" points="{" ".join(coords)}"><title>{esc(ln.label)} '
                      f'({esc(unit_shown)})</title></polyline>')
-    for m in markers:
-        t = m["t"]
-        if t is None or not (lo <= t <= hi):
-            continue
-        x = X(t)
-        fid = esc(m["id"])
-        o.append(f'<a href="#{fid}" class="fmk {esc(m["severity"])}" data-finding="{fid}">'
-                 f'<title>{fid} {esc(m["text"])}</title>'
-                 f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{MT}" y2="{MT + ph}"/>'
-                 f'<path d="M{x - 5:.1f},{MT - 8} L{x + 5:.1f},{MT - 8} L{x:.1f},{MT} Z"/></a>')
+    o.extend(_finding_marks(markers, X, lo, hi, MT, MT + ph))
     # legend
     lx = ML
     for ln in lines:
@@ -322,13 +395,284 @@ def svg_panel(title: str, unit: str, lines: list[Line], t_range: tuple[float, fl
     return "".join(o)
 
 
-def session_plots(session, t0: float, markers: list[dict]) -> list[dict]:
-    """``[{"id", "title", "svg"}]``: the session's panels over its V2G time range, then the
-    PreCharge zoom when the session has PreCharge with voltages."""
+# ---------------------------------------------------------------------------- control pilot
+#: CP states in the order of the lane, top to bottom (pilot voltage falling, IEC 61851-1
+#: Table A.4: A 12 V … E 0 V, F −12 V).
+CP_ORDER = ("A1", "A2", "B1", "B2", "C1", "C2", "D1", "D2", "E", "F")
+#: Colour of a state letter in the lane (and in the HTML's CP rows).
+CP_COLOR = {"A": "#6b6b6b", "B": "#1f5fbf", "C": "#1e8a4c", "D": "#0f7f86", "E": "#b00020",
+            "F": "#b00020"}
+CP_ROW_H, CP_DUTY_H, CP_BAND_H, CP_GAP = 16, 56, 12, 10
+#: A lane draws one coloured, titled segment per state when it has at most this many
+#: transitions; beyond, one step line (a flapping pilot stays light).
+CP_SEGMENTS_MAX = 400
+
+
+def _cp_rows(cp: CpView) -> list[str]:
+    """The states of the lane's categorical axis: those the primary reporter's readings
+    reached, in :data:`CP_ORDER` (states outside it after, as they came)."""
+    seen = list(dict.fromkeys(x.state for x in cp.states))
+    return [st for st in CP_ORDER if st in seen] + [st for st in seen if st not in CP_ORDER]
+
+
+def _cp_meaning(state: str | None) -> str:
+    return STATE_MEANING.get((state or "?")[0], "between the voltage bands")
+
+
+def _oob_y(cp: CpView, x, row_y: dict[str, float], middle: float) -> float:
+    """Where a reading between the bands sits on the state track (px): between the rows of
+    the state before it and the state after it, in proportion to its voltage between their
+    nominal voltages (IEC 61851-1 Table A.4); halfway without a voltage; ``middle`` when
+    neither state has a row."""
+    before = cp.state_at(x.time)
+    after = next((tr.after for tr in cp.transitions if tr.time > x.time), None)
+    if before in row_y and after in row_y:
+        vb, va = STATE_VOLTAGE_V.get(before[0]), STATE_VOLTAGE_V.get(after[0])
+        frac = 0.5
+        if x.voltage_V is not None and vb is not None and va is not None and vb != va:
+            frac = min(1.0, max(0.0, (vb - x.voltage_V) / (vb - va)))
+        return row_y[before] + frac * (row_y[after] - row_y[before])
+    ys = [row_y[st] for st in (before, after) if st in row_y]
+    return ys[0] if ys else middle
+
+
+def _step_coords(pts, end: float, X, Y) -> str:
+    """SVG points of a step line through ``pts`` ((s, value), sorted), held to ``end`` (s)."""
+    coords = []
+    for i, (t, v) in enumerate(pts):
+        if i:
+            coords.append(f"{X(t):.1f},{Y(pts[i - 1][1]):.1f}")
+        coords.append(f"{X(t):.1f},{Y(v):.1f}")
+    if pts and end > pts[-1][0]:
+        coords.append(f"{X(end):.1f},{Y(pts[-1][1]):.1f}")
+    return " ".join(coords)
+
+
+def svg_cp_lane(cp: CpView, t0: float, t_range: tuple[float, float], markers: list[dict],
+                end: float | None = None) -> str:
+    """The CP lane of a session as an SVG string (``data-panel="cp"``), ``WIDTH`` px wide with
+    the margins of :func:`svg_panel`, so that its time axis lines up with the panels above.
+
+    ``cp``: the session's :class:`~ccs_analyzer.analyzer.views.control_pilot.CpView`;
+    ``t0``: epoch s of the session's first frame (x = seconds since ``t0``); ``t_range``:
+    (lo, hi) s shown; ``markers``: the findings as for :func:`svg_panel`; ``end``: s up to
+    which the last state, duty cycle and contactor state are held (default ``hi``).
+
+    Tracks, top to bottom: the settled state (``cp.transitions``) as a step line on one row per
+    state of :func:`_cp_rows`; the PWM duty cycle (%, 0–100) of the readings that carry one
+    (``cp.duty()``), labelled where it changes (with the current it allows, A); the contactor
+    (``cp.contactor()``) as a band, filled where closed. Readings between the bands
+    (``cp.out_of_band``) are diamonds on the state track.
+    """
+    lo, hi = t_range
+    if hi <= lo:
+        hi = lo + 1.0
+    end = hi if end is None else min(end, hi)
+    esc = html.escape
+    pw = WIDTH - ML - MR
+    rows = _cp_rows(cp)
+    duty = [(x.time - t0, x.duty_pct, x) for x in cp.duty()]
+    cont = [(x.time - t0, x.contactor, x) for x in cp.contactor()]
+    top = MT
+    st_bot = top + CP_ROW_H * max(1, len(rows))
+    y = st_bot
+    duty_top = duty_bot = band_top = None
+    if duty:
+        duty_top = y + CP_GAP
+        duty_bot = y = duty_top + CP_DUTY_H
+    if cont:
+        band_top = y + CP_GAP
+        y = band_top + CP_BAND_H
+    bottom = y
+    height = bottom + MB
+
+    def X(t):
+        return ML + pw * (t - lo) / (hi - lo)
+
+    row_y = {st: top + CP_ROW_H * (i + 0.5) for i, st in enumerate(rows)}
+
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" class="plot cplane" '
+         f'data-panel="cp" role="img" aria-label="Control pilot state over time">',
+         f'<rect x="{ML}" y="{top}" width="{pw}" height="{st_bot - top}" class="pa"/>']
+    # state track: one row per state
+    for st in rows:
+        yy = row_y[st]
+        o.append(f'<line x1="{ML}" x2="{ML + pw}" y1="{yy:.1f}" y2="{yy:.1f}" class="gr"/>'
+                 f'<text x="{ML - 5}" y="{yy + 3.5:.1f}" text-anchor="end" class="ax cps s-{esc(st[0])}">'
+                 f'<title>{esc(st)}: {esc(_cp_meaning(st))}</title>{esc(st)}</text>')
+    o.append(f'<text x="14" y="{(top + st_bot) / 2:.1f}" class="ax un" text-anchor="middle" '
+             f'transform="rotate(-90 14 {(top + st_bot) / 2:.1f})">CP state</text>')
+    trs = [tr for tr in cp.transitions if tr.after in row_y]
+    if trs:
+        if len(trs) <= CP_SEGMENTS_MAX:
+            for i, tr in enumerate(trs):
+                a = tr.time - t0
+                b = trs[i + 1].time - t0 if i + 1 < len(trs) else max(end, a)
+                if b < lo or a > hi:
+                    continue
+                xa, xb = X(max(a, lo)), X(min(b, hi))
+                yy = row_y[tr.after]
+                if i + 1 < len(trs) and lo <= b <= hi:
+                    o.append(f'<line x1="{xb:.1f}" x2="{xb:.1f}" y1="{yy:.1f}" '
+                             f'y2="{row_y[trs[i + 1].after]:.1f}" class="cpv"/>')
+                o.append(f'<line x1="{xa:.1f}" x2="{max(xb, xa + 1.5):.1f}" y1="{yy:.1f}" y2="{yy:.1f}" '
+                         f'stroke="{CP_COLOR.get(tr.after[0], "#4a535c")}" class="cpst" '
+                         f'data-state="{esc(tr.after)}"><title>{esc(tr.after)} ({esc(_cp_meaning(tr.after))}) '
+                         f'from {a:.3f} s, frame {tr.frame}</title></line>')
+        else:
+            pts = [(tr.time - t0, row_y[tr.after]) for tr in trs]
+            pts = thin(pts, lo, hi, pw // 3)
+            o.append(f'<polyline fill="none" stroke="#1f5fbf" stroke-width="1.6" data-role="cpstate" '
+                     f'points="{_step_coords(pts, end, X, lambda v: v)}"><title>CP state</title></polyline>')
+    # readings between the bands
+    for x in cp.out_of_band:
+        t = x.time - t0
+        if not (lo <= t <= hi):
+            continue
+        yy = _oob_y(cp, x, row_y, (top + st_bot) / 2)
+        xx = X(t)
+        volts = f"{x.voltage_V:g} V" if x.voltage_V is not None else "no voltage"
+        o.append(f'<path d="M{xx:.1f},{yy - 5:.1f} L{xx + 4:.1f},{yy:.1f} L{xx:.1f},{yy + 5:.1f} '
+                 f'L{xx - 4:.1f},{yy:.1f} Z" class="oob"><title>frame {x.frame}: {esc(volts)}, between '
+                 f'the voltage bands ({esc(x.source)}) at {t:.3f} s</title></path>')
+    # duty cycle track
+    if duty:
+        o.append(f'<rect x="{ML}" y="{duty_top}" width="{pw}" height="{CP_DUTY_H}" class="pa"/>')
+
+        def YD(v):
+            return duty_bot - 3 - (CP_DUTY_H - 6) * max(0.0, min(100.0, v)) / 100.0
+
+        for v in (0, 50, 100):
+            yy = YD(v)
+            o.append(f'<line x1="{ML}" x2="{ML + pw}" y1="{yy:.1f}" y2="{yy:.1f}" class="gr"/>'
+                     f'<text x="{ML - 5}" y="{yy + 3.5:.1f}" text-anchor="end" class="ax">{v}</text>')
+        o.append(f'<text x="14" y="{(duty_top + duty_bot) / 2:.1f}" class="ax un" text-anchor="middle" '
+                 f'transform="rotate(-90 14 {(duty_top + duty_bot) / 2:.1f})">duty %</text>')
+        pts = [(t, v) for t, v, _x in duty]
+        inside = [p for p in pts if lo <= p[0] <= hi]
+        before = [p for p in pts if p[0] < lo]
+        if before:
+            inside = [(lo, before[-1][1])] + inside
+        inside = thin(inside, lo, hi, pw // 3)
+        if inside:
+            o.append(f'<polyline fill="none" stroke="#e07b00" stroke-width="1.6" data-role="duty" '
+                     f'points="{_step_coords(inside, end, X, YD)}"><title>PWM duty cycle (%)</title></polyline>')
+        # labels where the duty cycle changes (≥ 1 point, ≥ 70 px apart, at most 24)
+        last_v = last_x = None
+        n = 0
+        for t, v, x in duty:
+            if not (lo <= t <= hi) or n >= 24:
+                continue
+            if last_v is not None and abs(v - last_v) < 1.0:
+                continue
+            xx = X(t)
+            if last_x is not None and xx - last_x < 70:
+                last_v = v
+                continue
+            text = f"{v:g} %" + (f" · {x.pwm_current_A:g} A" if x.pwm_current_A is not None else "")
+            yy = YD(v) + (12 if v > 70 else -4)
+            right = xx + 6 * len(text) > ML + pw      # near the right edge: end at the change
+            o.append(f'<text x="{xx - 3 if right else xx + 3:.1f}" y="{yy:.1f}" class="lg dl"'
+                     f'{" text-anchor=" + chr(34) + "end" + chr(34) if right else ""}>{esc(text)}</text>')
+            last_v, last_x = v, xx
+            n += 1
+    # contactor band
+    if cont:
+        o.append(f'<rect x="{ML}" y="{band_top}" width="{pw}" height="{CP_BAND_H}" class="pa"/>'
+                 f'<text x="{ML - 5}" y="{band_top + CP_BAND_H - 2:.1f}" text-anchor="end" class="ax">'
+                 f'contactor</text>')
+        runs: list[list] = []        # [state, t_from, frame, t_to]
+        for t, state, x in cont:
+            if runs and runs[-1][0] == state:
+                continue
+            if runs:
+                runs[-1][3] = t
+            runs.append([state, t, x.frame, None])
+        for state, a, frame, b in runs:
+            b = end if b is None else b
+            if b < lo or a > hi:
+                continue
+            xa, xb = X(max(a, lo)), X(min(max(b, a), hi))
+            cls = "cc" if state == "closed" else "co"
+            o.append(f'<rect x="{xa:.1f}" y="{band_top + 1}" width="{max(xb - xa, 1.0):.1f}" '
+                     f'height="{CP_BAND_H - 2}" class="{cls}" data-contactor="{esc(state)}"><title>contactor '
+                     f'{esc(state)} from {a:.3f} s (frame {frame})</title></rect>')
+    # time axis, findings
+    for t in nice_ticks(lo, hi, 8):
+        xx = X(t)
+        o.append(f'<line x1="{xx:.1f}" x2="{xx:.1f}" y1="{bottom}" y2="{bottom + 4}" class="tk"/>'
+                 f'<text x="{xx:.1f}" y="{bottom + 15}" text-anchor="middle" class="ax">{_fmt(t)}</text>')
+    o.append(f'<text x="{ML + pw}" y="{height - 2}" text-anchor="end" class="ax">s since session start</text>')
+    o.extend(_finding_marks(markers, X, lo, hi, top, bottom))
+    # legend
+    items = [("".join(f'<line x1="{{s{i}}}" x2="{{s{i + 1}}}" y1="9" y2="9" stroke="{CP_COLOR[k]}" '
+                      f'stroke-width="3"/>' for i, k in enumerate("ABC")),
+              f"CP state ({cp.primary})" if cp.primary else "CP state")]
+    if duty:
+        items.append(('<line x1="{x}" x2="{x2}" y1="9" y2="9" stroke="#e07b00" stroke-width="2"/>',
+                      "PWM duty cycle (%) · current it allows"))
+    if cont:
+        items.append(('<rect x="{x}" y="4" width="22" height="10" class="cc"/>', "contactor closed"))
+    if cp.out_of_band:
+        items.append(('<path d="M{xm},4 L{xr},9 L{xm},14 L{xl},9 Z" class="oob"/>',
+                      "reading between the voltage bands"))
+    lx = ML
+    for shape, label in items:
+        o.append(shape.format(x=lx, x2=lx + 22, xm=lx + 11, xr=lx + 15, xl=lx + 7, s0=lx,
+                              s1=lx + 7, s2=lx + 15, s3=lx + 22)
+                 + f'<text x="{lx + 26}" y="12.5" class="lg">{esc(label)}</text>')
+        lx += 40 + 6.6 * len(label)
+    o.append("</svg>")
+    return "".join(o)
+
+
+def measured_series(cp: CpView, t0: float) -> dict[str, list[Line]]:
+    """The test system's meter as plot lines: ``{"measured_voltage": [Line], "measured_current":
+    [Line, …]}`` with (s since ``t0``, value) points — the measured voltage (V) and current (A)
+    of the readings that carry them (``MeasuredVoltage_V`` / ``MeasuredCurrent_A``), and, on the
+    current panel, the current the PWM duty cycle allows (A, IEC 61851-1 Table A.8, as the
+    readings give it; a break where they give none: no PWM, or 5 %). Empty without such
+    readings."""
+    out: dict[str, list[Line]] = {}
+    volts = [(x.time - t0, x.present_voltage_V, x.source) for x in cp.samples
+             if x.present_voltage_V is not None]
+    amps = [(x.time - t0, x.present_current_A, x.source) for x in cp.samples
+            if x.present_current_A is not None]
+    if volts:
+        out["measured_voltage"] = [Line("measured", f"voltage measured by {volts[0][2]}",
+                                        [(t, v) for t, v, _ in volts])]
+    if amps:
+        lines = [Line("measured", f"current measured by {amps[0][2]}", [(t, v) for t, v, _ in amps])]
+        allowed = [(x.time - t0, x.pwm_current_A) for x in cp.duty()]
+        if any(v is not None for _, v in allowed):
+            lines.append(Line("evse_max", "current the PWM duty cycle allows", allowed))
+        out["measured_current"] = lines
+    return out
+
+
+#: Panels of the test system's meter: (id, title, unit).
+MEASURED_PANELS = [("measured_voltage", "Measured voltage", "V"),
+                   ("measured_current", "Measured current", "A")]
+
+
+def session_plots(session, t0: float, markers: list[dict], cp: CpView | None = None) -> list[dict]:
+    """``[{"id", "title", "svg"}]``: the session's panels (voltage, current, power, SoC) — or,
+    without V2G values, the test system's measured voltage and current — then the CP lane
+    when the session has CP readings, all over one time range (s since ``t0``, the union of
+    the plotted values' and the CP readings' times), then the PreCharge zoom when the session
+    has PreCharge with voltages. ``markers``: the findings (:func:`svg_panel`); ``cp``: the
+    session's :class:`~ccs_analyzer.analyzer.views.control_pilot.CpView` (built from its
+    events when None)."""
     series = session_series(session, t0)
-    if not series:
+    if cp is None:
+        cp = build_cp_view(session.events)
+    measured = measured_series(cp, t0) if not series else {}
+    ts = [t for group in (series, measured) for lines in group.values() for ln in lines
+          for t, _ in ln.points]
+    if cp.present:
+        ts += [x.time - t0 for x in cp.samples]
+    if not ts:
         return []
-    ts = [t for lines in series.values() for ln in lines for t, _ in ln.points]
     lo, hi = min(ts), max(ts)
     pad = max(0.5, (hi - lo) * 0.02)
     rng = (lo - pad, hi + pad)
@@ -337,6 +681,13 @@ def session_plots(session, t0: float, markers: list[dict]) -> list[dict]:
         if pid in series:
             out.append({"id": pid, "title": title,
                         "svg": svg_panel(title, unit, series[pid], rng, markers, panel_id=pid)})
+    for pid, title, unit in MEASURED_PANELS:
+        if pid in measured:
+            out.append({"id": pid, "title": title + " (test system)",
+                        "svg": svg_panel(title, unit, measured[pid], rng, markers, panel_id=pid)})
+    if cp.present:
+        out.append({"id": "cp", "title": "Control pilot (IEC 61851-1)",
+                    "svg": svg_cp_lane(cp, t0, rng, markers, end=hi)})
     win = precharge_window(session, t0)
     volts = [ln for ln in series.get("voltage", []) if ln.role in ("target", "present")]
     if win is not None and volts and any(win[0] <= t <= win[1] for ln in volts for t, _ in ln.points):

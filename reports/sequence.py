@@ -9,17 +9,27 @@ Rows, in frame order:
   sample of its messages (the first and last few, and every one a finding cites) to expand;
 * ``note``: something that has no direction (a disclosed TLS key log, an attenuation profile
   the EVSE's modem reports), consecutive ones counted;
-* ``gap``: a pause of ``GAP_S`` seconds or more between two rows;
-* ``phase``: the phase the next messages belong to (handshake, cable check, charging …).
+* ``gap``: a pause of ``GAP_S`` seconds or more between two rows (``pilot_readings``: the CP
+  readings in it, which changed no state);
+* ``phase``: the phase the next messages belong to (handshake, cable check, charging …);
+* ``pilot``: a change of the IEC 61851-1 control-pilot state (a transition of
+  analyzer/views/control_pilot.py: ``"B1 → B2 (5 %)"``, ``"C2 → B2"``, ``"→ E"``), drawn on a
+  lane of its own beside EV and EVSE — one row per transition, not per reading; a reading
+  that is no transition shows only when a finding cites it. A pilot row ends a loop (the
+  messages after it start a new one), so the chart keeps the order of what happened.
 
 Shown: SLAC (ISO 15118-3) messages, SDP, TCP SYN / SYN-ACK / FIN / RST, TLS handshake
-records and alerts, every V2GTP message; other TCP events (retransmissions) only when a
-finding cites them, and then as notes.
+records and alerts, every V2GTP message, the CP transitions; other TCP events
+(retransmissions) only when a finding cites them, and then as notes.
 """
 from __future__ import annotations
 
+import bisect
+
+from ccs_analyzer.analyzer.control_pilot import STATE_MEANING, cp_sample
 from ccs_analyzer.analyzer.outcome import phase_of
 from ccs_analyzer.analyzer.physical import event_facts
+from ccs_analyzer.analyzer.views.control_pilot import CpView, build_cp_view
 
 GAP_S = 2.0
 LOOP_MIN = 3          # consecutive messages of one kind that make a loop
@@ -65,20 +75,86 @@ def _msg(e, t0: float, by_frame: dict[int, list[str]]) -> dict:
             "error": e.error, "findings": by_frame.get(e.frame, [])}
 
 
-def sequence_rows(session, t0: float, by_frame: dict[int, list[str]]) -> list[dict]:
-    """The chart rows of a session (module docstring). ``by_frame``: frame → ids of the
-    findings that cite it."""
+def pilot_label(before: str | None, after: str, duty_pct: float | None = None,
+                current_A: float | None = None) -> str:
+    """The text of a CP row: ``"B1 → B2 (5 %)"``, ``"B2 → C2"``, ``"→ E"``; ``duty_pct`` (%)
+    and ``current_A`` (the current that duty cycle allows, A) are added when given
+    (``"B1 → B2 (22 % · 13.2 A)"``)."""
+    text = f"{before} → {after}" if before else f"→ {after}"
+    if duty_pct is not None:
+        text += f" ({duty_pct:g} %" + (f" · {current_A:g} A" if current_A is not None else "") + ")"
+    return text
+
+
+def _reading_label(x) -> str:
+    """The text of a CP reading that is no transition (a finding cites it): ``"7.4 V
+    between the bands"`` or ``"C2 (no change)"``."""
+    if x.state in (None, "?"):
+        volts = f"{x.voltage_V:g} V" if x.voltage_V is not None else "no voltage"
+        return f"{volts} between the bands" if x.state == "?" else f"{volts} (no state)"
+    return f"{x.state} (no change)"
+
+
+def _pilot(e, t0: float, by_frame: dict[int, list[str]], tr, smp, shown_duty) -> dict:
+    """A ``pilot`` row for event ``e``: its transition ``tr`` (or None: a reading a finding
+    cites) and its CP reading ``smp``. ``shown_duty``: the duty cycle the last row showed
+    (the label gives the duty cycle when the PWM starts or its duty cycle changed)."""
+    after = tr.after if tr is not None else smp.state
+    before = tr.before if tr is not None else None
+    x = tr.sample if tr is not None else smp
+    duty = None
+    if x.pwm and x.duty_pct is not None and (
+            before is None or not before.endswith("2") or shown_duty is None
+            or abs(x.duty_pct - shown_duty) >= 1.0):
+        duty = x.duty_pct
+    return {"kind": "pilot", "frame": e.frame, "t": round(e.time - t0, 3), "time": e.time,
+            "transition": tr is not None, "before": before, "after": after,
+            "letter": (after or "?")[0],
+            "label": pilot_label(before, after, duty, x.pwm_current_A if duty is not None else None)
+            if tr is not None else _reading_label(x),
+            "meaning": STATE_MEANING.get((after or "?")[0], "between the voltage bands"),
+            "voltage_V": x.voltage_V, "duty_pct": x.duty_pct, "frequency_Hz": x.frequency_Hz,
+            "current_A": x.pwm_current_A, "source": x.source,
+            "findings": by_frame.get(e.frame, [])}
+
+
+def sequence_rows(session, t0: float, by_frame: dict[int, list[str]],
+                  cp: CpView | None = None) -> list[dict]:
+    """The chart rows of a session (module docstring), dicts with a ``kind``; ``t`` is in
+    seconds since ``t0`` (epoch s). ``by_frame``: frame → ids of the findings that cite it;
+    ``cp``: the session's :class:`~ccs_analyzer.analyzer.views.control_pilot.CpView` (built
+    from its events when None) — its transitions become ``pilot`` rows."""
     cited = set(by_frame)
+    if cp is None:
+        cp = build_cp_view(session.events)
+    transitions = {tr.frame: tr for tr in cp.transitions}
+    cp_cited = {x.frame: x for x in cp.samples if x.frame in cited and x.frame not in transitions}
     shown = []
     for e in session.events:
+        if e.frame in transitions or e.frame in cp_cited:
+            smp = cp_sample(e)
+            if smp is not None:
+                shown.append(("pilot", e))
+                continue
         how = _shown(e, cited)
         if how:
             shown.append((how, e))
     # 1. runs of one kind; notes in the middle of a run do not break it
     groups: list[dict] = []
     cur = None
+    split_key = None
     pending_notes: list = []
     for how, e in shown:
+        if how == "pilot":          # ends the run: the pilot's change sits where it happened
+            if cur is not None:
+                groups.append(cur)
+                for n in pending_notes:
+                    groups.append({"type": "note", "events": [n]})
+                pending_notes = []
+                split_key = cur["key"]
+                cur = None
+            groups.append({"type": "pilot", "events": [e]})
+            continue
         if how == "note":
             (pending_notes if cur is not None else groups).append(
                 e if cur is not None else {"type": "note", "events": [e]})
@@ -94,7 +170,9 @@ def sequence_rows(session, t0: float, by_frame: dict[int, list[str]]) -> list[di
             for n in pending_notes:
                 groups.append({"type": "note", "events": [n]})
             pending_notes = []
-        cur = {"type": "run", "key": key, "events": [e], "absorbed": []}
+        # the rest of a run a pilot row split continues its phase (no new phase row)
+        cur = {"type": "run", "key": key, "events": [e], "absorbed": [], "cont": key == split_key}
+        split_key = None
     if cur is not None:
         groups.append(cur)
         for n in pending_notes:
@@ -111,12 +189,28 @@ def sequence_rows(session, t0: float, by_frame: dict[int, list[str]]) -> list[di
             rows.append({"kind": "phase", "phase": ph})
             last_phase = ph
 
+    cp_times = [x.time for x in cp.samples]
+
     def gap_row(t):
         if last_t is not None and t - last_t >= GAP_S:
-            rows.append({"kind": "gap", "seconds": round(t - last_t, 1)})
+            # CP readings in the pause that changed no state (not rows of their own)
+            n = bisect.bisect_left(cp_times, t) - bisect.bisect_right(cp_times, last_t)
+            rows.append({"kind": "gap", "seconds": round(t - last_t, 1), "pilot_readings": n})
 
+    shown_duty = None
     for g in groups:
         evs = g["events"]
+        if g["type"] == "pilot":
+            e = evs[0]
+            gap_row(e.time)
+            tr = transitions.get(e.frame)
+            row = _pilot(e, t0, by_frame, tr, cp_cited.get(e.frame), shown_duty)
+            if tr is not None:
+                x = tr.sample
+                shown_duty = x.duty_pct if x.pwm else None
+            rows.append(row)
+            last_t = e.time
+            continue
         if g["type"] == "note":
             e = evs[0]
             gap_row(e.time)
@@ -133,7 +227,8 @@ def sequence_rows(session, t0: float, by_frame: dict[int, list[str]]) -> list[di
             last_t = evs[-1].time
             continue
         gap_row(evs[0].time)
-        phase_row(evs[0])
+        if not g.get("cont"):
+            phase_row(evs[0])
         if len(evs) < LOOP_MIN:
             for i, e in enumerate(evs):
                 if i:

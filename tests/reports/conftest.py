@@ -20,18 +20,21 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @pytest.fixture(scope="session")
 def made(tmp_path_factory):
-    """Folder with the made captures: fail.pcapng, markup.pcapng, long.pcapng."""
+    """Folder with the made captures: fail.pcapng, markup.pcapng, long.pcapng, basic.pcapng
+    (basic AC charging seen on the control pilot only)."""
     d = tmp_path_factory.mktemp("made")
     (d / "fail.pcapng").write_bytes(captures.failed_precharge_capture())
     (d / "markup.pcapng").write_bytes(captures.markup_capture())
     (d / "long.pcapng").write_bytes(captures.long_loop_capture())
+    (d / "basic.pcapng").write_bytes(captures.basic_charging_capture())
     return d
 
 
 @pytest.fixture(scope="session")
 def analyses(made):
     """name → Analysis of the made captures."""
-    return {name: analyze_capture(made / f"{name}.pcapng") for name in ("fail", "markup", "long")}
+    return {name: analyze_capture(made / f"{name}.pcapng")
+            for name in ("fail", "markup", "long", "basic")}
 
 
 def _launch():

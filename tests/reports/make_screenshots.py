@@ -1,6 +1,9 @@
 """Make the screenshots of docs/report.md with the headless browser, from captures the
 project makes itself (tests/reports/captures.py): ``python -m tests.reports.make_screenshots
-[OUT_DIR]`` (default docs/screenshots). Needs Playwright and /usr/bin/chromium."""
+[OUT_DIR]`` (default docs/screenshots). Needs Playwright and /usr/bin/chromium.
+
+report-control-pilot.png and report-control-pilot-sequence.png are of the basic-charging
+capture (captures.basic_charging_capture: the control pilot only, IEC 61851-1)."""
 from __future__ import annotations
 
 import os
@@ -62,6 +65,23 @@ def main(out: str) -> None:
             page.screenshot(path=os.path.join(out, "report-sequence.png"),
                             clip={"x": box["x"], "y": y0, "width": box["width"],
                                   "height": min(860, lb["y"] + lb["height"] - y0 + 10)})
+            basic_cap = os.path.join(work, "basic_charging.pcapng")
+            with open(basic_cap, "wb") as f:
+                f.write(captures.basic_charging_capture())
+            basic_rep = os.path.join(work, "report-basic")
+            os.makedirs(basic_rep)
+            page.goto("file://" + write_html_report(analyze_capture(basic_cap), basic_rep))
+            sec = page.locator("#S1")
+            top = sec.locator("h3", has_text="Control pilot").bounding_box()
+            plots = sec.locator(".plots").bounding_box()
+            page.set_viewport_size({"width": 1360, "height": int(plots["y"] + plots["height"] + 40)})
+            top = sec.locator("h3", has_text="Control pilot").bounding_box()
+            plots = sec.locator(".plots").bounding_box()
+            page.screenshot(path=os.path.join(out, "report-control-pilot.png"),
+                            clip={"x": plots["x"] - 8, "y": top["y"] - 6, "width": plots["width"] + 16,
+                                  "height": plots["y"] + plots["height"] - top["y"] + 14})
+            page.locator("#S1 .msc").screenshot(path=os.path.join(out, "report-control-pilot-sequence.png"))
+            page.set_viewport_size({"width": 1360, "height": 900})
             srv = br.make_server(lab, port=0)
             th = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
             th.start()
