@@ -12,7 +12,9 @@ values found in the messages, named ``<element>_<unit>`` (``EVTargetVoltage_V``,
 ``CPVoltage_V``, ``DutyCycle_pct``, ``PWMFrequency_Hz``, ``PWMCurrent_A`` (the current the
 duty cycle allows), ``PPResistance_Ohm``, ``CableRating_A``, ``Contactor``,
 ``MeasuredVoltage_V`` / ``MeasuredCurrent_A`` (the test system's meter) and
-``BatteryVoltage_V``.
+``BatteryVoltage_V``. SLAC attenuation profiles (CM_ATTEN_CHAR.IND, CM_ATTEN_PROFILE.IND,
+the Qualcomm modem's VS_ATTENUATION_CHARACTERISTICS.IND) add ``Attenuation_dB`` (the mean
+of the carrier groups' attenuation, ISO 15118-3 Annex A.9).
 
 Sources of the value semantics: analyzer/physical.py.
 """
@@ -53,6 +55,8 @@ def event_row(session_id: str | None, t0: float | None, e) -> dict:
         smp = cp_sample(e)
         if smp is not None:
             row.update(smp.row())
+        elif isinstance(e.message, dict) and isinstance(e.message.get("AAG_mean_dB"), (int, float)):
+            row["Attenuation_dB"] = e.message["AAG_mean_dB"]
     return row
 
 

@@ -233,3 +233,14 @@ def test_a_resume_in_the_same_plug_in_cycle_is_the_same_session():
     assert s.resumed == 1 and len(s.connections) == 2
     # without the pilot the capture cannot tell: two sessions, as before
     assert len(_pause_and_new_session(cp=False).sessions) == 2
+
+
+def test_modem_attenuation_reports_are_timeline_rows(corpus):
+    """The Qualcomm modem's VS_ATTENUATION_CHARACTERISTICS.IND (pyPLC captures) carries the
+    attenuation profile: it is a timeline value (dB), like CM_ATTEN_CHAR.IND's."""
+    from ccs_analyzer.analyzer.analysis import analyze_capture
+    from ccs_analyzer.analyzer.timeline import timeline_frame
+    a = analyze_capture(corpus / "2024-04-20_ModelY_pyPLC_stop_in_precharge.pcapng")
+    df = timeline_frame(a.sessions, a.capture_events)
+    vs = df[(df.name == "VS_ATTENUATION_CHARACTERISTICS.IND") & df.Attenuation_dB.notna()]
+    assert len(vs) >= 1 and (vs.Attenuation_dB > 0).all()
