@@ -236,11 +236,12 @@ def test_a_resume_in_the_same_plug_in_cycle_is_the_same_session():
 
 
 def test_modem_attenuation_reports_are_timeline_rows(corpus):
-    """The Qualcomm modem's VS_ATTENUATION_CHARACTERISTICS.IND (pyPLC captures) carries the
-    attenuation profile: it is a timeline value (dB), like CM_ATTEN_CHAR.IND's."""
+    """The Qualcomm modem's VS_ATTENUATION_CHARACTERISTICS.IND carries the attenuation
+    profile: it is a timeline value (dB), like CM_ATTEN_CHAR.IND's. (The pyPLC captures' ones
+    carry no carrier groups, NumGroups 0: no value.)"""
     from ccs_analyzer.analyzer.analysis import analyze_capture
     from ccs_analyzer.analyzer.timeline import timeline_frame
-    a = analyze_capture(corpus / "2024-04-20_ModelY_pyPLC_stop_in_precharge.pcapng")
+    a = analyze_capture(corpus / "ISO-2_DC_DS5366.pcapng")
     df = timeline_frame(a.sessions, a.capture_events)
     vs = df[(df.name == "VS_ATTENUATION_CHARACTERISTICS.IND") & df.Attenuation_dB.notna()]
     assert len(vs) >= 1 and (vs.Attenuation_dB > 0).all()
