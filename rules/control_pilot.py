@@ -230,6 +230,7 @@ class DutyNotDigital(_CpRule):
     EV to use it (IEC 61851-1 Table A.8). A nominal duty cycle during a DC session is a
     current offer the EV must not take (and some EVs stop matching or end the session when
     they see it).
+    The reverse — 5 % while no high-level communication comes — is CPL007.
     Fix: EVSE — keep 5 % PWM for the whole DC session.
     Source: IEC 61851-1 Table A.8 (5 % = digital communication required); IEC 61851-23
     (DC charging requires digital communication); ISO 15118-3 §7 (5 % signalling for HLC).
