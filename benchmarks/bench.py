@@ -5,7 +5,9 @@ For each capture it prints frames, V2G messages, wall time and frames/s of ``dec
 ``analyze`` (each a fresh process, as a user runs it, startup included), their peak RSS, the
 pure EXI decoding rate (messages/s over the capture's own payloads, in process), and the time
 of ``tshark -r FILE -V > /dev/null`` with the ratio analyze / tshark (target ≤ 1.0; tshark does
-not even decode EXI). Targets: analyze no slower than tshark, EXI ≥ 20,000 messages/s.
+not even decode EXI). Targets: analyze no slower than tshark, EXI ≥ 20,000 messages/s. Then
+the per-stage profile of one in-process analyze (read, link, TCP, TLS, V2GTP, EXI, pipeline,
+sessions, rules, reports, other: :func:`stage_profile`).
 
 Default inputs: the largest capture of ../shared/corpus, and a large multi-session capture
 made by concatenating corpus captures end to end (editcap -t to shift each in time, mergecap
@@ -99,6 +101,69 @@ def make_multi_session(out_dir: Path, copies: int) -> Path | None:
     return merged
 
 
+#: Stages of an ``analyze`` run, by the module a function lives in (the first match wins):
+#: each function's own time (cProfile ``tottime``) counts for its stage, so the stages add up
+#: to the whole run.
+STAGES = (("read", ("dissectors/capture.py",)), ("link", ("dissectors/link.py", "dissectors/homeplug.py",
+                                                            "dissectors/ip.py", "dissectors/sdp.py")),
+          ("TCP", ("dissectors/tcp.py",)), ("TLS", ("dissectors/tls",  "dissectors/x509info.py")),
+          ("V2GTP", ("dissectors/v2gtp.py", "dissectors/v2g.py", "dissectors/v2g_certificates.py")),
+          ("EXI", ("dissectors/exi/",)), ("pipeline", ("dissectors/pipeline.py", "dissectors/events.py")),
+          ("sessions", ("analyzer/sessions.py", "analyzer/physical.py")),
+          ("rules", ("rules/", "analyzer/views/", "analyzer/engine.py", "analyzer/causality.py",
+                     "analyzer/outcome.py", "analyzer/control_pilot.py", "analyzer/scoring.py")),
+          ("reports", ("reports/",)))
+
+
+def stage_profile(capture: Path) -> dict[str, float]:
+    """Seconds per stage of one in-process ``analyze`` (analysis, report.json and report.html)
+    of ``capture``: the run under cProfile, each function's own time given to its stage
+    (:data:`STAGES`; a built-in's time to its callers' stages; library and interpreter time
+    to "other"), then scaled to the run's wall
+    time without the profiler (cProfile slows small functions more than big ones: the shares
+    are indicative, the total is real)."""
+    import cProfile
+    import pstats
+
+    from ccs_analyzer.analyzer.analysis import analyze_capture
+    from ccs_analyzer.reports.html_report import write_html_report
+    from ccs_analyzer.reports.json_report import write_json_report
+
+    out = Path(tempfile.mkdtemp(prefix="ccs-bench-prof-"))
+
+    def run():
+        a = analyze_capture(capture)
+        write_json_report(a, out)
+        write_html_report(a, out)
+
+    run()                                            # warm-up: imports, template cache
+    t0 = time.perf_counter()
+    run()
+    wall = time.perf_counter() - t0
+    prof = cProfile.Profile()
+    prof.runcall(run)
+    stats = pstats.Stats(prof).stats
+    by: dict[str, float] = {name: 0.0 for name, _ in STAGES}
+    by["other"] = 0.0
+
+    def stage_of(filename: str) -> str:
+        f = filename.replace(os.sep, "/")
+        return next((name for name, mods in STAGES if "ccs_analyzer" in f or str(REPO) in f
+                     for m in mods if m in f), "other")
+
+    for (filename, _, _), (_, _, tottime, _, callers) in stats.items():
+        if filename == "~" and callers:
+            # a built-in (dict.get, isinstance …): its time goes to its callers' stages
+            w = sum(c[3] for c in callers.values()) or float(len(callers))
+            for (cf, _, _), c in callers.items():
+                by[stage_of(cf)] += tottime * ((c[3] / w) if w else 1.0 / len(callers))
+            continue
+        by[stage_of(filename)] += tottime
+    total = sum(by.values()) or 1.0
+    shutil.rmtree(out, ignore_errors=True)
+    return {k: round(v / total * wall, 3) for k, v in by.items()}
+
+
 def bench(capture: Path, repeat: int) -> dict:
     from ccs_analyzer.dissectors.capture import CaptureReader
 
@@ -127,6 +192,7 @@ def bench(capture: Path, repeat: int) -> dict:
         res["analyze_over_tshark"] = round(res["analyze_s"] / res["tshark_V_s"], 3)
         res["decode_over_tshark"] = round(res["decode_s"] / res["tshark_V_s"], 3)
     shutil.rmtree(out, ignore_errors=True)
+    res["stages_s"] = stage_profile(capture)
     return res
 
 
@@ -159,7 +225,8 @@ def main() -> None:
               f"{r['analyze_v2g_messages_per_s']} V2G msg/s  peak RSS {r['analyze_peak_rss_MiB']} MiB\n"
               f"  EXI decode alone: {r['exi_decode_messages_per_s']} messages/s over {r['exi_messages']} messages"
               + (f"\n  tshark -V {r['tshark_V_s']:7.3f} s → analyze/tshark = {r['analyze_over_tshark']}, "
-                 f"decode/tshark = {r['decode_over_tshark']}" if "tshark_V_s" in r else ""))
+                 f"decode/tshark = {r['decode_over_tshark']}" if "tshark_V_s" in r else "")
+              + "\n  stages (in process, s): " + ", ".join(f"{k} {v}" for k, v in r["stages_s"].items()))
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
 
