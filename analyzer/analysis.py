@@ -91,6 +91,13 @@ class Analysis:
         return value
 
 
+    def release(self, session: Session) -> None:
+        """Let go of the views of ``session`` (:meth:`view`): the engine calls it when the
+        session's rules have run; a later reader builds them again."""
+        for key in [k for k in self.cache if k[1] == session.id]:
+            del self.cache[key]
+
+
 def sha256_of(path: str) -> str:
     """Hex SHA-256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()

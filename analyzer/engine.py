@@ -140,21 +140,29 @@ def evaluate(analysis, profile: Profile | None = None) -> None:
     profile = profile or Profile()
     rules = instantiate(profile)
     findings: list[Finding] = []
+
+    def run(rule, st, s) -> None:
+        try:
+            got = list(rule.check(s, analysis))
+        except Exception as e:  # a broken rule must not hide the others' findings
+            got = [Finding(rule="ENG001", title="Rule failed", category="capture-quality",
+                           severity="info", culprit="unknown",
+                           session=s.id if s is not None else None, frames=[], time=None,
+                           synopsis=f"rule {rule.code} failed: {type(e).__name__}: {e}")]
+        findings.extend(_cap(merge_repeats(got), st.max_findings or profile.max_findings_per_rule))
+
+    # session by session, all its rules, then its views are let go: the views of one session
+    # at a time are in memory, not those of every session of a long capture
+    for s in analysis.sessions:
+        if not getattr(s, "crosstalk", None):        # another charger's traffic is not judged
+            protocol = analysis.summaries[s.id].get("protocol")
+            for rule, st in rules:
+                if rule.scope != "capture" and rule.applies(protocol):
+                    run(rule, st, s)
+        analysis.release(s)
     for rule, st in rules:
-        cap = st.max_findings or profile.max_findings_per_rule
-        targets = [None] if rule.scope == "capture" else analysis.sessions
-        for s in targets:
-            if s is not None and (getattr(s, "crosstalk", None)
-                                  or not rule.applies(analysis.summaries[s.id].get("protocol"))):
-                continue                   # another charger's traffic is not judged
-            try:
-                got = list(rule.check(s, analysis))
-            except Exception as e:  # a broken rule must not hide the others' findings
-                got = [Finding(rule="ENG001", title="Rule failed", category="capture-quality",
-                               severity="info", culprit="unknown",
-                               session=s.id if s is not None else None, frames=[], time=None,
-                               synopsis=f"rule {rule.code} failed: {type(e).__name__}: {e}")]
-            findings.extend(_cap(merge_repeats(got), cap))
+        if rule.scope == "capture":
+            run(rule, st, None)
     findings.sort(key=lambda f: (f.time if f.time is not None else float("inf"),
                                  f.frames[0] if f.frames else 0, f.rule))
     for i, f in enumerate(findings, 1):
