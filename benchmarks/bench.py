@@ -13,7 +13,11 @@ Default inputs: the largest capture of ../shared/corpus, and a large multi-sessi
 made by concatenating corpus captures end to end (editcap -t to shift each in time, mergecap
 -a to append): see :func:`make_multi_session`.
 
-Usage: python benchmarks/bench.py [--repeat N] [--multi-copies K] [CAPTURE ...]
+With ``--big-gib G`` it also builds a capture of ≥ G GiB (the corpus repeated, shifted in
+time) and prints analyze's time against ``tshark -V`` and its RSS at 10 / 50 / 100 % of the
+run (issue 11's target: ≤ 200 MiB, flat in file size; not met yet — see the closing note).
+
+Usage: python benchmarks/bench.py [--repeat N] [--multi-copies K] [--big-gib G] [CAPTURE ...]
 """
 from __future__ import annotations
 
@@ -47,6 +51,59 @@ def run_measured(cmd: list[str], stdout=subprocess.DEVNULL) -> tuple[float, floa
     if p.returncode != 0:
         print(f"   ! {' '.join(cmd[:3])} … exited {p.returncode}: {err.strip()[-300:]}", file=sys.stderr)
     return wall, ru.ru_maxrss / 1024.0, p.returncode
+
+
+def run_sampled(cmd: list[str], period_s: float = 0.2) -> tuple[float, list[tuple[float, float]]]:
+    """Run a command, sampling its resident memory (``/proc/PID/status`` VmRSS) every
+    ``period_s``; return (wall seconds, [(seconds since start, RSS MiB)])."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=BENCH_ENV)
+    samples = []
+    while p.poll() is None:
+        try:
+            with open(f"/proc/{p.pid}/status") as f:
+                kb = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+            samples.append((time.perf_counter() - t0, kb / 1024.0))
+        except OSError:
+            pass
+        time.sleep(period_s)
+    return time.perf_counter() - t0, samples
+
+
+def rss_at(samples: list[tuple[float, float]], wall: float, shares=(0.1, 0.5, 1.0)) -> dict[str, float]:
+    """The peak RSS (MiB) reached by each share of the run's wall time (``"10%"`` …): analyze
+    reads the capture front to back, so the share of time stands for the share of the file
+    read (the reports at the end aside)."""
+    out = {}
+    for sh in shares:
+        upto = [m for t, m in samples if t <= sh * wall + 1e-9]
+        out[f"{int(sh * 100)}%"] = round(max(upto), 1) if upto else None
+    return out
+
+
+def make_big(out_dir: Path, gib: float) -> Path | None:
+    """A capture of at least ``gib`` GiB: the multi-session capture's corpus concatenation
+    repeated until the size is reached (:func:`make_multi_session`)."""
+    one = make_multi_session(out_dir, 1)
+    if one is None:
+        return None
+    copies = max(1, int(gib * 2**30 / one.stat().st_size) + 1)
+    one.unlink()
+    return make_multi_session(out_dir, copies)
+
+
+def big_bench(capture: Path) -> dict:
+    """analyze and tshark -V once each on a big capture, with analyze's RSS over the run."""
+    out = Path(tempfile.mkdtemp(prefix="ccs-bench-big-"))
+    wall, samples = run_sampled(cli() + ["analyze", str(capture), "-o", str(out / "r")])
+    res = {"capture": capture.name, "size_MiB": round(capture.stat().st_size / 2**20, 1),
+           "analyze_s": round(wall, 1), "analyze_rss_MiB": rss_at(samples, wall)}
+    if shutil.which("tshark"):
+        t, _, _ = run_measured(["tshark", "-r", str(capture), "-V"])
+        res["tshark_V_s"] = round(t, 1)
+        res["analyze_over_tshark"] = round(wall / t, 3)
+    shutil.rmtree(out, ignore_errors=True)
+    return res
 
 
 def cli() -> list[str]:
@@ -202,6 +259,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs per command (best is kept)")
     ap.add_argument("--multi-copies", type=int, default=4,
                     help="how many times the corpus is concatenated for the multi-session capture")
+    ap.add_argument("--big-gib", type=float, default=0.0,
+                    help="also build a capture of at least this many GiB (the corpus repeated) and "
+                         "print analyze's time against tshark and its RSS at 10 / 50 / 100 %% of the run")
     a = ap.parse_args()
     caps = list(a.captures)
     tmp = None
@@ -227,6 +287,16 @@ def main() -> None:
               + (f"\n  tshark -V {r['tshark_V_s']:7.3f} s → analyze/tshark = {r['analyze_over_tshark']}, "
                  f"decode/tshark = {r['decode_over_tshark']}" if "tshark_V_s" in r else "")
               + "\n  stages (in process, s): " + ", ".join(f"{k} {v}" for k, v in r["stages_s"].items()))
+    if a.big_gib > 0:
+        big_dir = Path(tempfile.mkdtemp(prefix="ccs-bench-big-"))
+        big = make_big(big_dir, a.big_gib)
+        if big is not None:
+            r = big_bench(big)
+            print(json.dumps(r))
+            print(f"{r['capture']}: {r['size_MiB']} MiB — analyze {r['analyze_s']} s"
+                  + (f", tshark -V {r['tshark_V_s']} s → {r['analyze_over_tshark']}" if "tshark_V_s" in r else "")
+                  + f"; analyze RSS (MiB) at 10/50/100 % of the run: {r['analyze_rss_MiB']}")
+        shutil.rmtree(big_dir, ignore_errors=True)
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
 
