@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import List, Optional
 
@@ -178,11 +178,14 @@ def _analyze_or_exit(capture: Path, keylog: Optional[Path], profile=None):
 
 # ---------------------------------------------------------------------------- analyze
 def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
-                   annotate: bool = False) -> dict:
+                   annotate: bool = False, store: str | None = None) -> dict:
     """Analyse one capture and write report.json and report.html (and, with ``annotate``,
-    annotated.pcapng first, so that the report links it) into ``out_dir``; return a short
-    summary (also the unit of work of a parallel folder run). Never raises for a bad
-    capture: the summary's ``error`` says why."""
+    annotated.pcapng first, so that the report links it) into ``out_dir``; with ``store``
+    (a store folder, analyzer/store.py), put the capture's rows there as the last step.
+    Return a short summary (also the unit of work of a parallel folder run and of a Dask
+    task, analyzer/distributed.py). Never raises for a bad capture: the summary's ``error``
+    says why (and the store gets no rows for it); a report or store write that fails raises
+    (OSError; :class:`~ccs_analyzer.analyzer.store.MissingExtra` without pyarrow)."""
     from ccs_analyzer.analyzer.analysis import analyze_capture, gc_paused
     from ccs_analyzer.dissectors.capture import CaptureError
     from ccs_analyzer.reports.html_report import write_html_report
@@ -198,6 +201,9 @@ def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
             from ccs_analyzer.reports.annotate import annotate as write_annotated
             write_annotated(capture, os.path.join(out_dir, "annotated.pcapng"), a.findings)
         hp = write_html_report(a, out_dir)
+        if store is not None:  # last: a task killed before this line leaves no rows
+            from ccs_analyzer.analyzer.store import Store
+            Store(store).put_analysis(a)
     sev = {s: sum(1 for f in a.findings if f.severity == s) for s in ("error", "warning", "info")}
     return {"capture": capture, "json": jp, "html": hp, "frames": a.capture["frames"],
             "verdict": a.verdict, "score": a.score, "conformance": a.conformance,
@@ -217,32 +223,72 @@ def analyze(captures: List[Path] = typer.Argument(..., help="capture files or fo
             profile: Optional[Path] = typer.Option(None, "--profile", help="rule profile (TOML): "
                                                    "enable, disable, re-rate, re-parameterise rules"),
             annotate: bool = typer.Option(False, "--annotate", help="also write annotated.pcapng "
-                                          "(findings as packet comments) next to the report")):
-    """Analyse captures: write report.json and report.html, print a summary."""
+                                          "(findings as packet comments) next to the report"),
+            store: Optional[Path] = typer.Option(None, "--store", help="also add each capture's "
+                                                 "rows to this Parquet store, queryable with "
+                                                 "DuckDB (docs/fleet.md; the 'fleet' extra)"),
+            engine: str = typer.Option("local", "--engine", help="local (processes on this "
+                                       "machine, -j) or dask (a dask.distributed cluster: "
+                                       "--scheduler, else a local cluster of -j workers)"),
+            scheduler: Optional[str] = typer.Option(None, "--scheduler", help="address of the "
+                                                    "Dask scheduler (tcp://host:8786) for "
+                                                    "--engine dask"),
+            progress: bool = typer.Option(True, help="progress bar over the captures on stderr "
+                                          "(terminals only)")):
+    """Analyse captures: write report.json and report.html, print a summary; with --store,
+    add the rows to a columnar store; with --engine dask, run on a Dask cluster."""
+    from ccs_analyzer.analyzer.distributed import Job, run_dask, run_local
+
     files = expand_inputs(captures)
     if keylog is not None and not keylog.exists():
         err.print(f"[red]error:[/] key log {keylog}: no such file")
         raise typer.Exit(EXIT_INPUT)
+    if engine not in ("local", "dask"):
+        err.print("[red]error:[/] --engine must be local or dask")
+        raise typer.Exit(EXIT_INPUT)
+    if scheduler and engine != "dask":
+        err.print("[red]error:[/] --scheduler needs --engine dask")
+        raise typer.Exit(EXIT_INPUT)
+    _require_extra((["pyarrow"] if store is not None else [])
+                   + (["distributed"] if engine == "dask" else []))
+    if store is not None and store.exists() and not store.is_dir():
+        err.print(f"[red]error:[/] {store}: a store is a folder")
+        raise typer.Exit(EXIT_INPUT)
     prof = _load_profile_or_exit(profile)
     kl = str(keylog) if keylog else None
-    targets = [(str(f), str(output if len(files) == 1 else output / _stem(f))) for f in files]
-    results = []
+    st = str(store) if store is not None else None
+    todo = [Job(str(f), str(output if len(files) == 1 else output / _stem(f)), kl, prof,
+                annotate, st) for f in files]
     workers = jobs or os.cpu_count() or 1
-    if len(targets) == 1 or workers == 1:
-        for cap, out in targets:
-            results.append(analyze_to_dir(cap, out, kl, prof, annotate))
-    else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(targets))) as ex:
-            futs = [ex.submit(analyze_to_dir, cap, out, kl, prof, annotate) for cap, out in targets]
-            for fu in as_completed(futs):
-                results.append(fu.result())
-        results.sort(key=lambda r: r["capture"])
+    bar = _count_progress(len(todo), progress)
+    tick = (lambda r: bar.advance(bar.task_ids[0])) if bar else None  # noqa: E731
+    try:
+        if bar:
+            bar.start()
+            bar.add_task("captures", total=len(todo))
+        if engine == "dask":
+            try:
+                results = run_dask(todo, scheduler=scheduler, workers=jobs or None, on_result=tick)
+            except (OSError, TimeoutError) as e:
+                err.print(f"[red]error:[/] Dask scheduler {scheduler or '(local cluster)'}: {e}")
+                raise typer.Exit(EXIT_INPUT)
+            # the summaries name the captures by absolute path: back to the paths as given
+            given = {os.path.abspath(j.capture): j.capture for j in todo}
+            for r in results:
+                r["capture"] = given.get(r["capture"], r["capture"])
+        else:
+            results = run_local(todo, workers, on_result=tick)
+    finally:
+        if bar:
+            bar.stop()
+    results.sort(key=lambda r: r["capture"])
     con = Console(highlight=False, soft_wrap=True)
     bad = False
     for r in results:
         if "error" in r:
+            from rich.markup import escape
             bad = True
-            err.print(f"[red]error:[/] {r['capture']}: {r['error']}")
+            err.print(f"[red]error:[/] {escape(str(r['capture']))}: {escape(str(r['error']))}")
             continue
         f = r["findings"]
         con.print(f"[bold]{Path(r['capture']).name}[/]: {r['verdict'].upper()} (conformance "
@@ -253,6 +299,29 @@ def analyze(captures: List[Path] = typer.Argument(..., help="capture files or fo
             con.print(f"  {sid}: {verdict.upper()} {proto or '-'} — {outcome}" + (f" — {why}" if why else ""))
     if bad:
         raise typer.Exit(EXIT_INPUT)
+
+
+def _require_extra(modules: list[str]) -> None:
+    """Exit 2 with the install command when a module of the 'fleet' extra is missing."""
+    if not modules:
+        return
+    from ccs_analyzer.analyzer.store import MissingExtra, require
+    try:
+        require(*modules)
+    except MissingExtra as e:
+        from rich.markup import escape
+        err.print(f"[red]error:[/] {escape(str(e))}")
+        raise typer.Exit(EXIT_INPUT)
+
+
+def _count_progress(total: int, enabled: bool):
+    """A rich progress bar over ``total`` captures on stderr (None unless stderr is a
+    terminal, ``enabled`` and there are several captures)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    if not enabled or total < 2 or not err.is_terminal:
+        return None
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, transient=True)
 
 
 def _load_profile_or_exit(path: Optional[Path]):
@@ -474,7 +543,9 @@ def serve(folder: Path = typer.Argument(..., help="folder of captures (searched 
                                    "keeps it to this machine)"),
           port: int = typer.Option(0, "--port", help="port (0: a free one, printed)"),
           annotate: bool = typer.Option(True, help="also write the annotated capture when "
-                                        "analysing on demand")):
+                                        "analysing on demand"),
+          store: Optional[Path] = typer.Option(None, "--store", help="Parquet store for the batch "
+                                               "summary (default: FOLDER/.ccs-store when present)")):
     """Report browser: serve a folder of captures and their reports on localhost — verdicts,
     sessions, findings, payloads, plots, analysis on demand and a batch summary. Reports go
     to FOLDER/.ccs-reports/<capture path>/."""
@@ -483,12 +554,148 @@ def serve(folder: Path = typer.Argument(..., help="folder of captures (searched 
     if not folder.is_dir():
         err.print(f"[red]error:[/] {folder}: not a folder")
         raise typer.Exit(EXIT_INPUT)
+    if store is not None and not store.is_dir():
+        err.print(f"[red]error:[/] {store}: no such store")
+        raise typer.Exit(EXIT_INPUT)
     try:
-        run_server(folder, host=host, port=port, annotate=annotate,
+        run_server(folder, host=host, port=port, annotate=annotate, store=store,
                    echo=lambda text: Console(highlight=False, soft_wrap=True).print(text, markup=False))
     except OSError as e:
         err.print(f"[red]error:[/] cannot listen on {host}:{port}: {e}")
         raise typer.Exit(EXIT_INPUT)
+
+
+# ---------------------------------------------------------------------------- fleet
+@app.command()
+def fleet(store: Path = typer.Argument(..., help="store folder (written by analyze --store)"),
+          fmt: str = typer.Option("table", "--format", help="table (console), json or html"),
+          output: Optional[Path] = typer.Option(None, "-o", "--output", help="write to this file"),
+          since: Optional[str] = typer.Option(None, "--since", help="first UTC day (YYYY-MM-DD) "
+                                              "of the sessions to count"),
+          until: Optional[str] = typer.Option(None, "--until", help="last UTC day (YYYY-MM-DD), "
+                                              "inclusive")):
+    """Fleet questions over a store of analysed captures (docs/fleet.md): failure rate by phase,
+    root cause, rule, EV × EVSE and day, and the observed occurrence of each ChargeX PFMEA
+    failure mode. Exit 2 when the store is missing or unreadable or a date is wrong."""
+    if fmt not in ("table", "json", "html"):
+        err.print("[red]error:[/] --format must be table, json or html")
+        raise typer.Exit(EXIT_INPUT)
+    if not store.exists():
+        err.print(f"[red]error:[/] {store}: no such store")
+        raise typer.Exit(EXIT_INPUT)
+    if not store.is_dir():
+        err.print(f"[red]error:[/] {store}: a store is a folder")
+        raise typer.Exit(EXIT_INPUT)
+    try:
+        from ccs_analyzer.analyzer.fleet import FleetError, fleet_summary
+        s = fleet_summary(store, since=since, until=until)
+    except ImportError as e:
+        err.print(f"[red]error:[/] the fleet command needs duckdb ({e}): "
+                  "pip install 'ccs-analyzer[fleet]'")
+        raise typer.Exit(EXIT_INPUT)
+    except (FleetError, OSError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(EXIT_INPUT)
+    if s["message"]:
+        err.print(f"[yellow]note:[/] {s['message']}")
+    if fmt == "json":
+        text = json.dumps(s, indent=1, ensure_ascii=False) + "\n"
+    elif fmt == "html":
+        from ccs_analyzer.reports.fleet_html import render_fleet_html
+        text = render_fleet_html(s)
+    elif output:
+        import io
+        buf = io.StringIO()
+        fleet_tables(s, Console(file=buf, width=200, highlight=False, color_system=None))
+        text = buf.getvalue()
+    else:
+        fleet_tables(s, Console(highlight=False, width=None if sys.stdout.isatty() else 200))
+        return
+    if output:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"fleet summary written to {output}")
+    else:
+        sys.stdout.write(text)
+
+
+def fleet_tables(s: dict, con: Console) -> None:
+    """Print a :func:`~ccs_analyzer.analyzer.fleet.fleet_summary` dict as rich tables; each
+    ratio reads ``n / of (pct %)``, the denominator named in the column header."""
+    from rich.table import Table
+
+    def r(x):
+        return f"{x['n']} / {x['of']}" + (f" ({x['pct']} %)" if x["pct"] is not None else "")
+
+    def table(title, *cols):
+        t = Table(title=title, title_justify="left", header_style="bold")
+        for c in cols:
+            t.add_column(c, justify="right" if c.startswith(("#", "sessions", "captures", "findings",
+                                                             "occurrences", "root", "1 in")) else "left")
+        return t
+
+    t = s["totals"]
+    win = ""
+    if s["window"]["since"] or s["window"]["until"]:
+        win = f", window {s['window']['since'] or '…'} to {s['window']['until'] or '…'} (UTC days)"
+    con.print(f"[bold]Fleet[/] {s['store']}{win}: {t['captures']} capture(s), {t['sessions']} "
+              f"session(s)" + (f" (+{t['crosstalk']} crosstalk, not counted)" if t["crosstalk"] else "")
+              + f"; failed {r(t['failure_rate'])} of the sessions; achieved {t['achieved']}, "
+              f"unknown {t['unknown']}")
+    if s["message"]:
+        con.print(s["message"])
+        if not t["sessions"]:
+            return
+    tb = table("By phase reached", "phase reached", "sessions", "failed / sessions in phase",
+               "share of all failed", "outcomes")
+    for p in s["by_phase"]:
+        tb.add_row(p["phase"], str(p["sessions"]), r(p["failure_rate"]), r(p["share_of_failures"]),
+                   ", ".join(f"{o} ×{n}" for o, n in p["outcomes"].items()))
+    con.print(tb)
+    tb = table("By root cause", "rule", "culprit", "title", "sessions", "failed / all failed")
+    for x in s["by_root_cause"]:
+        tb.add_row(x["rule"] or "-", x["culprit"] or "-", x["title"] or "", str(x["sessions"]),
+                   r(x["share_of_failures"]))
+    con.print(tb)
+    tb = table("By rule (all findings)", "rule", "severity", "title", "findings", "occurrences",
+               "sessions / all sessions", "failed / sessions with it", "root cause",
+               "captures / all captures")
+    for x in s["by_rule"]:
+        tb.add_row(x["rule"], x["severity"] or "", x["title"] or "", str(x["findings"]),
+                   str(x["occurrences"]), r(x["sessions"]), r(x["fail_rate"]), str(x["root_cause"]),
+                   r(x["captures"]))
+    con.print(tb)
+    tb = table("By EV × EVSE", "EV", "EVSE", "sessions", "failed / pair's sessions", "captures",
+               "root causes")
+    for q in s["by_pair"]:
+        ev = q["ev"] + (f" · {q['ev_vendor']}" if q["ev_vendor"] and q["ev_vendor"] != q["ev"] else "")
+        evse = q["evse"] + (f" · {q['evse_vendor']}" if q["evse_vendor"] and q["evse_vendor"] != q["evse"] else "")
+        tb.add_row(ev, evse, str(q["sessions"]), r(q["failure_rate"]), str(q["captures"]),
+                   ", ".join(f"{k} ×{n}" for k, n in q["root_causes"].items()))
+    con.print(tb)
+    tb = table("Over time (UTC day of the session start)", "day", "captures", "sessions",
+               "failed / day's sessions")
+    for d in s["by_day"]:
+        tb.add_row(d["day"] or "(no time)", str(d["captures"]), str(d["sessions"]), r(d["failure_rate"]))
+    con.print(tb)
+    tb = table("ChargeX PFMEA failure modes: observed occurrence", "ID", "PFMEA row · failure mode",
+               "severity", "rules seen (sessions)", "findings", "sessions / all sessions", "1 in N",
+               "captures / all captures", "first seen", "last seen")
+    unseen = []
+    for m in s["failure_modes"]:
+        if not m["findings"]:
+            unseen.append(m["id"])
+            continue
+        p = m["pfmea"] or {}
+        text = f"{p['row']} {p['failure_mode']}" if p else "(no PFMEA text)"
+        if p.get("cause"):
+            text += f" — cause: {p['cause']}"
+        tb.add_row(m["id"], text, p.get("severity") or "",
+                   ", ".join(f"{x['rule']} ({x['sessions']})" for x in m["rules"] if x["findings"]),
+                   str(m["findings"]), r(m["sessions"]), str(m["one_in"] or "-"), r(m["captures"]),
+                   m["first_seen_utc"] or "-", m["last_seen_utc"] or "-")
+    con.print(tb)
+    if unseen:
+        con.print(f"Cited by rules, not observed ({len(unseen)}): {', '.join(unseen)}")
 
 
 def main() -> None:

@@ -12,8 +12,12 @@ Pages: ``/`` lists the captures with their verdicts, scores, counts by severity 
 capture without a report (or with a stale one) in a background thread while the page shows
 its progress; ``/summary`` is the batch summary across the folder: failure rate by phase
 reached, by rule and by EV × EVSE pairing (EVCCID or the EV MAC's vendor, × EVSEID or the
-EVSE MAC's vendor); ``/reports/<capture path>/report.html`` is the capture's own HTML report
-(sessions, findings, frames, payloads, plots).
+EVSE MAC's vendor) — when the folder has a store (``DIR/.ccs-store``, or ``serve --store``,
+written by ``analyze --store``) it is the fleet summary read from the store through DuckDB
+(analyzer/fleet.py ``fleet_summary``: also by root cause, over time and per ChargeX PFMEA
+failure mode), otherwise computed from the folder's report.json files;
+``/reports/<capture path>/report.html`` is the capture's own HTML report (sessions,
+findings, frames, payloads, plots).
 
 Safety: it listens on 127.0.0.1 unless told otherwise; every path in a URL is confined to
 DIR (no ``..``, no absolute paths, no hidden components, and the real path — symlinks
@@ -46,6 +50,8 @@ from .html_report import _ENV, asset, csp_hash, json_for_script
 from .oui import vendor
 
 REPORTS_DIR = ".ccs-reports"
+#: The store the batch summary reads when the folder has one (``analyze DIR --store DIR/.ccs-store``).
+STORE_DIR = ".ccs-store"
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 REPORT_FILES = {"report.html": "text/html; charset=utf-8",
                 "report.json": "application/json; charset=utf-8",
@@ -80,12 +86,14 @@ def inside(root: str, path: str) -> bool:
 
 
 class Library:
-    """The served folder: its captures, their reports, the batch summary."""
+    """The served folder: its captures, their reports, the batch summary. ``store``: the
+    Parquet store the batch summary reads (default ``root/.ccs-store`` when it exists)."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, store: str | os.PathLike | None = None):
         self.root = os.path.realpath(os.fspath(root))
         if not os.path.isdir(self.root):
             raise NotADirectoryError(self.root)
+        self.store = os.path.realpath(os.fspath(store)) if store else None
         self.reports_root = os.path.join(self.root, REPORTS_DIR)
         self._cache: dict[str, tuple[float, dict | None]] = {}
         self._lock = threading.Lock()
@@ -196,10 +204,30 @@ class Library:
         return [self.entry(rel) for rel in self.captures()]
 
     # ------------------------------------------------------------------ summary
+    def store_path(self) -> str | None:
+        """The store the batch summary reads: the one given, else ``root/.ccs-store`` when it
+        is a folder; None without one."""
+        if self.store:
+            return self.store
+        default = os.path.join(self.root, STORE_DIR)
+        return default if os.path.isdir(default) else None
+
     def summary(self) -> dict:
-        """The batch summary across every analysed capture (see module docstring)."""
-        return batch_summary([(rel, self.load_report(d)) for rel in self.captures()
-                              for d in [self.find_report_dir(rel)] if d])
+        """The batch summary: with a store, :func:`~ccs_analyzer.analyzer.fleet.fleet_summary`
+        of it (``kind`` "fleet"); otherwise, or when the store cannot be read (no duckdb, a
+        damaged file: ``store_error`` says why), :func:`batch_summary` across every analysed
+        capture's report.json (``kind`` "reports")."""
+        store, why = self.store_path(), None
+        if store:
+            try:
+                from ccs_analyzer.analyzer.fleet import fleet_summary
+                return fleet_summary(store)
+            except (ImportError, ValueError, OSError) as e:      # FleetError is a ValueError
+                why = f"{store}: {e}"
+        out = batch_summary([(rel, self.load_report(d)) for rel in self.captures()
+                             for d in [self.find_report_dir(rel)] if d])
+        out["store_error"] = why
+        return out
 
 
 def _failed(s: dict) -> bool:
@@ -285,7 +313,7 @@ def batch_summary(reports: list[tuple[str, dict | None]]) -> dict:
     for q in by_pair:
         q["captures"] = len(q["captures"])
         q["rate"] = rate(q["failed"], q["sessions"])
-    return {"captures": captures, "sessions": total, "failed": failed_total,
+    return {"kind": "reports", "captures": captures, "sessions": total, "failed": failed_total,
             "rate": rate(failed_total, total), "verdicts": verdicts,
             "by_phase": by_phase, "by_rule": by_rule, "by_pair": by_pair}
 
@@ -377,7 +405,7 @@ class Jobs:
 # ---------------------------------------------------------------------------- pages
 def _page(template: str, **ctx) -> tuple[str, str]:
     """(html, CSP header) of a browser page."""
-    css = asset("report.css") + asset("browser.css")
+    css = asset("report.css") + asset("fleet.css") + asset("browser.css")
     js = asset("browser.js")
     csp = (f"default-src 'none'; style-src {csp_hash(css)}; script-src {csp_hash(js)}; "
            "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'")
@@ -528,8 +556,8 @@ class BrowserServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, root, host: str = "127.0.0.1", port: int = 0, annotate: bool = True,
-                 verbose: bool = False):
-        self.library = Library(root)
+                 verbose: bool = False, store=None):
+        self.library = Library(root, store=store)
         self.jobs = Jobs(self.library, annotate=annotate)
         self.token = secrets.token_urlsafe(24)
         self.verbose = verbose
@@ -552,17 +580,20 @@ class BrowserServer(ThreadingHTTPServer):
 
 
 def make_server(root, host: str = "127.0.0.1", port: int = 0, annotate: bool = True,
-                verbose: bool = False) -> BrowserServer:
+                verbose: bool = False, store=None) -> BrowserServer:
     """A :class:`BrowserServer` bound to ``host:port`` (port 0: a free one); call
-    ``serve_forever()`` (in a thread for tests) and ``shutdown()``."""
-    return BrowserServer(root, host, port, annotate=annotate, verbose=verbose)
+    ``serve_forever()`` (in a thread for tests) and ``shutdown()``. ``store``: the Parquet
+    store of the batch summary (default ``root/.ccs-store`` when it exists)."""
+    return BrowserServer(root, host, port, annotate=annotate, verbose=verbose, store=store)
 
 
 def serve(root, host: str = "127.0.0.1", port: int = 0, annotate: bool = True,
-          echo=print) -> None:
+          echo=print, store=None) -> None:
     """Serve until interrupted (Ctrl-C)."""
-    srv = make_server(root, host, port, annotate=annotate, verbose=True)
+    srv = make_server(root, host, port, annotate=annotate, verbose=True, store=store)
     echo(f"ccs-analyzer report browser: {srv.url}  (folder {srv.library.root}; Ctrl-C stops)")
+    if srv.library.store_path():
+        echo(f"batch summary from the store {srv.library.store_path()}")
     if srv.allowed_hosts is None:
         echo(f"warning: listening on {host}: reachable from the network")
     try:
@@ -574,4 +605,4 @@ def serve(root, host: str = "127.0.0.1", port: int = 0, annotate: bool = True,
 
 
 __all__ = ["Library", "BrowserServer", "make_server", "serve", "batch_summary", "safe_relpath",
-           "PathError", "REPORTS_DIR"]
+           "PathError", "REPORTS_DIR", "STORE_DIR"]
