@@ -16,9 +16,11 @@ from typing import Callable, Hashable, TypeVar
 
 from ccs_analyzer.dissectors.pipeline import Dissector
 
-from .engine import evaluate
+from .engine import finish_capture, instantiate, judge_segment
 from .profile import Profile, load_profile
-from .sessions import Session, SessionBuilder
+from .segments import cutter_for
+from .sessions import Session, SessionBuilder, served_sessions
+from .spool import SessionSpool
 
 #: Version of the analyzer (reported in report.json).
 from . import __version__ as ANALYZER_VERSION  # noqa: E402
@@ -33,7 +35,9 @@ class Analysis:
     ``capture``: file, size, sha256, format, frames, first/last time, duration (s), link
     types, problems; ``accounting``: frames decoded / skipped / out of scope; ``messages``:
     message counts by layer (ok / error); ``connections``: TCP connection summaries;
-    ``sessions``: :class:`~.sessions.Session` objects; ``summaries``: session id → summary
+    ``sessions``: :class:`~.sessions.Session` objects (a :class:`~.spool.SessionSpool` on
+    disk when the capture was streamed in segments: iterate it, one segment is read at a
+    time); ``summaries``: session id → summary
     dict; ``capture_events``: events outside sessions; ``leftovers``: TCP connections of
     sessions that ended before the capture (:attr:`~.sessions.SessionBuilder.leftovers`;
     their events are capture events); ``findings``; ``keylog``: where TLS secrets came from;
@@ -57,6 +61,10 @@ class Analysis:
     #: the views built by :meth:`view`: (view name, session id) → (session, its number of
     #: events, value); they go with the analysis
     cache: dict = field(default_factory=dict)
+    #: what capture-wide views of earlier segments hand on to the next when a long capture
+    #: is judged segment by segment (analyzer/segments.py), by view name: small digests
+    #: (e.g. rules/session.py: each SessionID's status and last issue), never sessions
+    carry: dict = field(default_factory=dict)
 
     @property
     def capture_problems(self) -> list[dict]:
@@ -75,6 +83,8 @@ class Analysis:
         (analyzer/views/, docs/architecture.md "Views") and every rule module that keeps a
         per-session value for its rules use this one cache; the views go with the analysis.
         """
+        if getattr(session, "released", False):
+            return build()          # a judged session read back from the spool: not kept
         if session is None:
             key = (name, None)
             hit = self.cache.get(key)
@@ -90,6 +100,12 @@ class Analysis:
         self.cache[key] = (session, n, value)
         return value
 
+
+    def close(self) -> None:
+        """Delete the spooled sessions' files (a streamed capture, analyzer/spool.py); the
+        summaries, findings and capture facts stay."""
+        if isinstance(self.sessions, SessionSpool):
+            self.sessions.close()
 
     def release(self, session: Session) -> None:
         """Let go of the views of ``session`` (:meth:`view`): the engine calls it when the
@@ -124,7 +140,7 @@ def gc_paused():
 
 def analyze_capture(path: str | os.PathLike, keylog: str | os.PathLike | None = None,
                     progress: Callable[[int, int], None] | None = None,
-                    profile=None) -> Analysis:
+                    profile=None, segments: str = "auto") -> Analysis:
     """Analyse a capture file end to end.
 
     ``progress(bytes_read, size)`` is called now and then. ``profile``: a
@@ -132,38 +148,29 @@ def analyze_capture(path: str | os.PathLike, keylog: str | os.PathLike | None = 
     :class:`~ccs_analyzer.dissectors.capture.CaptureError` when the file is not a capture,
     ``OSError`` when it (or the key log) cannot be read, :class:`~.profile.ProfileError`
     (a ValueError) for an unusable profile.
+
+    ``segments``: "auto" streams a capture of 16 MiB or more in segments that are judged and
+    let go one by one (analyzer/segments.py), "always" / "never" force it on / off.
     """
     if profile is not None and not isinstance(profile, Profile):
         from ccs_analyzer.rules import all_rules
         profile = load_profile(profile, all_rules())
     with gc_paused():
-        return _analyze(os.fspath(path), keylog, progress, profile)
+        return _analyze(os.fspath(path), keylog, progress, profile, segments)
 
 
-def _analyze(path: str, keylog, progress, profile) -> Analysis:
-    d = Dissector(path, keylog=keylog)
-    builder = SessionBuilder()
-    msgs: dict[str, dict[str, int]] = {}
-    n = 0
-    for ev in d.events():
-        builder.add(ev)
-        c = msgs.setdefault(ev.layer, {"ok": 0, "error": 0})
-        c["error" if ev.error else "ok"] += 1
-        n += 1
-        if progress is not None and n % 2000 == 0:
-            progress(d.reader.bytes_read, d.capture.size)
-    if progress is not None:
-        progress(d.capture.size, d.capture.size)
-    sessions = builder.finish()
-    conns = {c["conn"]: c for c in d.connections}
-    summaries = {s.id: s.summary(conns) for s in sessions}
+def _capture_info(d: Dissector, path: str, sha256: str | None, problems=None) -> dict:
+    """The ``capture`` dict of an analysis from the dissector's state now (``frames``,
+    ``last_time`` … as far as it has read; ``problems``: the capture problems to show, by
+    default all found so far)."""
     info = d.capture
     first, last = d.first_time, d.last_time
-    capture = {
+    probs = info.problems if problems is None else problems
+    return {
         "file": os.path.basename(path),
         "path": os.path.abspath(path),
         "size": info.size,
-        "sha256": sha256_of(path),
+        "sha256": sha256,
         "format": info.format,
         "byte_order": info.byte_order,
         "frames": d.frames,
@@ -173,12 +180,99 @@ def _analyze(path: str, keylog, progress, profile) -> Analysis:
         "linktypes": {str(k): v for k, v in info.linktypes.items()},
         "interfaces": info.interfaces,
         "problems": [{"offset": p.offset, "length": p.length, "reason": p.reason,
-                      "after_frame": p.after_frame} for p in info.problems],
+                      "after_frame": p.after_frame} for p in probs],
         "blocks_skipped": info.blocks_skipped,
     }
-    a = Analysis(capture=capture, accounting=d.accounting.as_dict(), messages=msgs,
-                 connections=d.connections, sessions=sessions, summaries=summaries,
-                 capture_events=builder.capture_events, leftovers=builder.leftovers,
-                 keylog={"sources": dict(d.keylog_sources), "secrets": len(d.keylog)})
-    evaluate(a, profile)
+
+
+class _Segments:
+    """Finishes, judges and hands on the segments of one capture (analyzer/segments.py):
+    :meth:`close` takes a builder whose segment is over."""
+
+    def __init__(self, a: Analysis, d: Dissector, path: str, rules: list, profile: Profile):
+        self.a, self.d, self.path, self.rules, self.profile = a, d, path, rules, profile
+        self.count = 0
+        self.first_frame = -1             # the segment's first frame (-1: the first segment)
+        self.findings: list = []
+        self.served: list[tuple] = []
+
+    def builder(self) -> SessionBuilder:
+        """A builder for the next segment: sessions numbered on, earlier chargers known."""
+        return SessionBuilder(offset=len(self.a.summaries), served_before=self.served)
+
+    def close(self, builder: SessionBuilder, conn_ids, next_frame: int | None) -> None:
+        """Finish the segment's sessions, judge them, keep their summaries and findings and
+        hand the sessions to ``Analysis.sessions``. ``next_frame``: the frame that starts the
+        next segment (None: the capture is over)."""
+        d, a = self.d, self.a
+        sessions = builder.finish()
+        if next_frame is None:
+            conn_list = d.connections
+            probs = [p for p in d.capture.problems if p.after_frame >= self.first_frame]
+        else:
+            ids = set(conn_ids)
+            for s in sessions:
+                ids.update(s.connections)
+            conn_list = [c for c in (d.connection_summary(i) for i in sorted(ids)) if c is not None]
+            probs = [p for p in d.capture.problems if self.first_frame <= p.after_frame < next_frame]
+        conns = {c["conn"]: c for c in conn_list}
+        for s in sessions:
+            a.summaries[s.id] = s.summary(conns)
+        whole = next_frame is None and self.count == 0
+        ctx = a if whole else Analysis(
+            capture=_capture_info(d, self.path, None, probs), accounting=d.accounting.as_dict(),
+            messages=a.messages, connections=conn_list, sessions=sessions,
+            summaries=a.summaries, capture_events=builder.capture_events,
+            leftovers=builder.leftovers, keylog=a.keylog, carry=a.carry)
+        if whole:
+            a.sessions, a.capture_events, a.leftovers = sessions, builder.capture_events, builder.leftovers
+            a.connections = conn_list
+        else:
+            ctx.capture["segment"] = self.count + 1
+        self.findings.extend(judge_segment(ctx, sessions, self.rules, self.profile,
+                                           tag=f"{self.count}."))
+        if not whole:
+            if not isinstance(a.sessions, SessionSpool):
+                a.sessions = SessionSpool()      # judged sessions go to disk, not memory
+            a.sessions.extend(sessions)
+            a.capture_events.extend(builder.capture_events)
+            a.leftovers.extend(builder.leftovers)
+        self.served.extend(served_sessions(sessions))
+        self.count += 1
+        if next_frame is not None:
+            self.first_frame = next_frame
+
+
+def _analyze(path: str, keylog, progress, profile, segments: str = "auto") -> Analysis:
+    profile = profile or Profile()
+    rules = instantiate(profile)
+    d = Dissector(path, keylog=keylog)
+    msgs: dict[str, dict[str, int]] = {}
+    a = Analysis(capture={}, accounting={}, messages=msgs, connections=[], sessions=[],
+                 summaries={}, capture_events=[])
+    seg = _Segments(a, d, path, rules, profile)
+    cutter = cutter_for(segments, d.capture.size)
+    builder = seg.builder()
+    n = 0
+    for ev in d.events():
+        if cutter.cut_before(ev, builder):
+            a.keylog = {"sources": dict(d.keylog_sources), "secrets": len(d.keylog)}
+            seg.close(builder, cutter.connections(), ev.frame)
+            builder = seg.builder()
+            cutter.cut()
+        builder.add(ev)
+        cutter.note(ev)
+        c = msgs.setdefault(ev.layer, {"ok": 0, "error": 0})
+        c["error" if ev.error else "ok"] += 1
+        n += 1
+        if progress is not None and n % 2000 == 0:
+            progress(d.reader.bytes_read, d.capture.size)
+    if progress is not None:
+        progress(d.capture.size, d.capture.size)
+    a.capture = _capture_info(d, path, sha256_of(path))
+    a.accounting = d.accounting.as_dict()
+    a.keylog = {"sources": dict(d.keylog_sources), "secrets": len(d.keylog)}
+    a.connections = d.connections
+    seg.close(builder, cutter.connections(), None)
+    finish_capture(a, seg.findings, rules, profile)
     return a

@@ -144,8 +144,8 @@ def _best(cands: list[_Node]) -> _Node:
     return min(cands, key=lambda n: (-n.sev, n.t0, n.idx))
 
 
-def explain_sessions(analysis, findings, rule_classes: dict) -> None:
-    """Link the findings of every session and fill each session summary's ``root_cause``,
+def explain_sessions(analysis, sessions, findings, rule_classes: dict) -> None:
+    """Link the findings of each of ``sessions`` and fill each session summary's ``root_cause``,
     ``root_cause_synopsis``, ``cause_chain`` (finding ids, root first), ``explanation``,
     ``no_cause_visible`` and ``goal``; set ``caused_by``, ``role`` and ``consequences`` on
     the findings (module docstring). Capture-level findings are ``independent``."""
@@ -156,7 +156,7 @@ def explain_sessions(analysis, findings, rule_classes: dict) -> None:
         f.consequences = []
         if f.session is not None:
             by_session.setdefault(f.session, []).append(f)
-    for s in analysis.sessions:
+    for s in sessions:
         summ = analysis.summaries[s.id]
         times = {e.frame: e.time for e in s.events}
         fs = by_session.get(s.id, [])

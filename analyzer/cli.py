@@ -204,12 +204,12 @@ def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
         if store is not None:  # last: a task killed before this line leaves no rows
             from ccs_analyzer.analyzer.store import Store
             Store(store).put_analysis(a)
+        a.close()
     sev = {s: sum(1 for f in a.findings if f.severity == s) for s in ("error", "warning", "info")}
     return {"capture": capture, "json": jp, "html": hp, "frames": a.capture["frames"],
             "verdict": a.verdict, "score": a.score, "conformance": a.conformance,
-            "sessions": [(s.id, a.summaries[s.id]["protocol"], a.summaries[s.id]["outcome"],
-                          a.summaries[s.id]["verdict"], a.summaries[s.id]["explanation"])
-                         for s in a.sessions],
+            "sessions": [(sid, m["protocol"], m["outcome"], m["verdict"], m["explanation"])
+                         for sid, m in a.summaries.items()],
             "findings": sev}
 
 

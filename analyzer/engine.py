@@ -107,10 +107,10 @@ def _cap(findings: list[Finding], cap: int) -> list[Finding]:
 _LAYER_PHASE = {"slac": "SLAC", "sdp": "SDP", "tcp": "TCP", "tls": "TLS"}
 
 
-def _locate(analysis, findings) -> None:
+def _locate(analysis, sessions, findings) -> None:
     """Name each finding's message (the event at its first evidence frame) and phase: what a
     baseline matches on instead of frame numbers."""
-    by_session = {s.id: s for s in analysis.sessions}
+    by_session = {s.id: s for s in sessions}
     for f in findings:
         s = by_session.get(f.session)
         if s is None or not f.frames:
@@ -136,52 +136,110 @@ def _locate(analysis, findings) -> None:
 def evaluate(analysis, profile: Profile | None = None) -> None:
     """Run the rules and fill ``analysis.findings``, each session summary's ``outcome``,
     ``phase_reached``, ``stopped_by``, ``root_cause``, ``score`` and ``verdict``, and
-    ``analysis.score`` / ``analysis.verdict``."""
+    ``analysis.score`` / ``analysis.verdict``: the whole capture judged as one segment
+    (:func:`judge_segment`, then :func:`finish_capture`)."""
     profile = profile or Profile()
     rules = instantiate(profile)
+    found = judge_segment(analysis, analysis.sessions, rules, profile)
+    finish_capture(analysis, found, rules, profile)
+
+
+def _run(rule, st, s, ctx, profile: Profile) -> list[Finding]:
+    """A rule's findings for one session (None: the segment or capture), merged and capped; a
+    rule that raises gives one ``ENG001`` info finding instead."""
+    try:
+        got = list(rule.check(s, ctx))
+    except Exception as e:  # a broken rule must not hide the others' findings
+        got = [Finding(rule="ENG001", title="Rule failed", category="capture-quality",
+                       severity="info", culprit="unknown",
+                       session=s.id if s is not None else None, frames=[], time=None,
+                       synopsis=f"rule {rule.code} failed: {type(e).__name__}: {e}")]
+    return _cap(merge_repeats(got), st.max_findings or profile.max_findings_per_rule)
+
+
+def _order(f: Finding):
+    """Findings are numbered in time order (then frame, then rule)."""
+    return (f.time if f.time is not None else float("inf"), f.frames[0] if f.frames else 0, f.rule)
+
+
+def judge_segment(ctx, sessions, rules: list[tuple], profile: Profile, tag: str = "") -> list[Finding]:
+    """Judge the sessions of one segment of a capture (analyzer/segments.py; the whole
+    capture when it is not cut): every session-scope rule session by session (its views let
+    go after it, ``ctx.release``), then the segment-scope rules once over ``ctx``; then each
+    session's outcome and stop reason (analyzer/outcome.py), causes and root cause
+    (analyzer/causality.py), score, conformance and verdict (analyzer/scoring.py), written
+    into ``ctx.summaries``.
+
+    ``ctx``: the :class:`~.analysis.Analysis` the rules read (for a segment, one holding the
+    segment's sessions, capture events and leftovers); ``rules``: :func:`instantiate`'s
+    list. Returns the findings in time order with provisional ids ``<tag>F1`` …, which
+    :func:`finish_capture` renumbers across the capture."""
     findings: list[Finding] = []
-
-    def run(rule, st, s) -> None:
-        try:
-            got = list(rule.check(s, analysis))
-        except Exception as e:  # a broken rule must not hide the others' findings
-            got = [Finding(rule="ENG001", title="Rule failed", category="capture-quality",
-                           severity="info", culprit="unknown",
-                           session=s.id if s is not None else None, frames=[], time=None,
-                           synopsis=f"rule {rule.code} failed: {type(e).__name__}: {e}")]
-        findings.extend(_cap(merge_repeats(got), st.max_findings or profile.max_findings_per_rule))
-
     # session by session, all its rules, then its views are let go: the views of one session
     # at a time are in memory, not those of every session of a long capture
-    for s in analysis.sessions:
+    for s in sessions:
         if not getattr(s, "crosstalk", None):        # another charger's traffic is not judged
-            protocol = analysis.summaries[s.id].get("protocol")
+            protocol = ctx.summaries[s.id].get("protocol")
             for rule, st in rules:
-                if rule.scope != "capture" and rule.applies(protocol):
-                    run(rule, st, s)
-        analysis.release(s)
+                if rule.scope == "session" and rule.applies(protocol):
+                    findings.extend(_run(rule, st, s, ctx, profile))
+        ctx.release(s)
     for rule, st in rules:
-        if rule.scope == "capture":
-            run(rule, st, None)
-    findings.sort(key=lambda f: (f.time if f.time is not None else float("inf"),
-                                 f.frames[0] if f.frames else 0, f.rule))
+        if rule.scope == "segment":
+            findings.extend(_run(rule, st, None, ctx, profile))
+    findings.sort(key=_order)
     for i, f in enumerate(findings, 1):
-        f.id = f"F{i}"
-    _locate(analysis, findings)
-    conns = {c["conn"]: c for c in analysis.connections}
-    cap_end = analysis.capture.get("last_time")
-    for s in analysis.sessions:
-        analysis.summaries[s.id].update(session_outcome(s, analysis.summaries[s.id], conns, cap_end))
-    explain_sessions(analysis, findings, {r.code: type(r) for r, _ in rules})
-    scores = []
-    for s in analysis.sessions:
-        summ = analysis.summaries[s.id]
-        fs = [f for f in findings if f.session == s.id]
-        sc, conformance = score_findings(fs, profile.scoring)
+        f.id = f"{tag}F{i}"
+    _locate(ctx, sessions, findings)
+    conns = {c["conn"]: c for c in ctx.connections}
+    cap_end = ctx.capture.get("last_time")
+    for s in sessions:
+        ctx.summaries[s.id].update(session_outcome(s, ctx.summaries[s.id], conns, cap_end))
+    explain_sessions(ctx, sessions, findings, {r.code: type(r) for r, _ in rules})
+    by_session: dict = {}
+    for f in findings:
+        by_session.setdefault(f.session, []).append(f)
+    for s in sessions:
+        summ = ctx.summaries[s.id]
+        sc, conformance = score_findings(by_session.get(s.id, []), profile.scoring)
         summ["score"] = sc
         summ["conformance"] = conformance
         summ["verdict"] = session_verdict(summ.get("goal"), conformance)
-        scores.append((sc, summ["verdict"], conformance))
+        ctx.release(s)
+    return findings
+
+
+def finish_capture(analysis, findings: list[Finding], rules: list[tuple], profile: Profile) -> None:
+    """Run the capture-scope rules, number every finding of the capture in time order
+    (``F1`` …; the provisional ids of :func:`judge_segment` in ``caused_by``,
+    ``consequences``, ``root_cause`` and ``cause_chain`` follow), and score and judge the
+    capture from its sessions' verdicts (analyzer/scoring.py). Fills ``analysis.findings``,
+    ``score``, ``verdict``, ``conformance`` and ``profile``."""
+    findings = list(findings)
+    for rule, st in rules:
+        if rule.scope == "capture":
+            got = _run(rule, st, None, analysis, profile)
+            for f in got:
+                f.caused_by, f.role, f.consequences = None, "independent", []
+            findings.extend(got)
+    findings.sort(key=_order)
+    new = {}
+    for i, f in enumerate(findings, 1):
+        if f.id is not None:
+            new[f.id] = f"F{i}"
+        f.id = f"F{i}"
+    for f in findings:
+        if f.caused_by is not None:
+            f.caused_by = new.get(f.caused_by, f.caused_by)
+        if f.consequences:
+            f.consequences = [new.get(x, x) for x in f.consequences]
+    scores = []
+    for summ in analysis.summaries.values():
+        if summ.get("root_cause") is not None:
+            summ["root_cause"] = new.get(summ["root_cause"], summ["root_cause"])
+        if summ.get("cause_chain"):
+            summ["cause_chain"] = [new.get(x, x) for x in summ["cause_chain"]]
+        scores.append((summ.get("score", 100.0), summ.get("verdict"), summ.get("conformance")))
     analysis.score, analysis.verdict, analysis.conformance = capture_score(
         scores, [f for f in findings if f.session is None], profile.scoring)
     analysis.findings = findings

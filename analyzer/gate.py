@@ -119,7 +119,7 @@ def judge(analysis, path: str, fail_on: str, baseline: Baseline, goal: bool = Tr
     cap = os.path.basename(path)
     r = GateResult(capture=cap, path=path, findings=list(analysis.findings),
                    verdict=analysis.verdict, score=analysis.score,
-                   sessions=[analysis.summaries[s.id] for s in analysis.sessions],
+                   sessions=list(analysis.summaries.values()),
                    conformance=getattr(analysis, "conformance", None))
     limit = SEVERITY_RANK[fail_on]
     for f in analysis.findings:

@@ -152,6 +152,9 @@ class Session:
     t_slac: float | None = field(default=None, repr=False)
     #: True once an own connection carried a V2G (or TLS) message of the SECC
     answered: bool = field(default=False, repr=False)
+    #: True once the session is judged and spooled to disk (analyzer/spool.py): views of it
+    #: are built for the asker and not kept
+    released: bool = field(default=False, repr=False)
 
     @property
     def id(self) -> str:
@@ -222,7 +225,12 @@ class SessionBuilder:
     ``SessionID`` (of a stale SessionStopRes, hex, or None) and ``reason``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, offset: int = 0, served_before: tuple = ()) -> None:
+        #: sessions are numbered from ``offset`` (a later segment of a long capture,
+        #: analyzer/segments.py); ``served_before``: (id, EV MAC, EVSE MAC) of the sessions of
+        #: earlier segments that reached SDP / V2G (crosstalk is told by them too)
+        self.offset = offset
+        self.served_before = tuple(served_before)
         self.sessions: list[Session] = []
         self.capture_events: list[Event] = []
         self.leftovers: list[dict] = []
@@ -247,7 +255,7 @@ class SessionBuilder:
     def _new(self, key: str | None, flush: bool = True) -> Session:
         if flush:
             self._flush_pending()
-        s = Session(len(self.sessions), ev_key=key)
+        s = Session(self.offset + len(self.sessions), ev_key=key)
         self.sessions.append(s)
         self._current[key] = s
         self._last = s
@@ -666,7 +674,7 @@ class SessionBuilder:
         self._flush_pending()
         for key in list(self._tent):
             self._resolve(key)
-        mark_crosstalk(self.sessions)
+        mark_crosstalk(self.sessions, self.served_before)
         self._join_resumes()
         self._place_cp()
         for s in self.sessions:
@@ -675,8 +683,18 @@ class SessionBuilder:
         # in order of appearance (a held-back attempt may be created after a later one)
         self.sessions.sort(key=lambda s: (s.events[0].frame if s.events else 0, s.index))
         for i, s in enumerate(self.sessions):
-            s.index = i
+            s.index = self.offset + i
         return self.sessions
+
+    # ---------------------------------------------------------------- state (segments)
+    def plugged_in_now(self) -> bool:
+        """Whether the last control pilot reading showed an EV plugged in (B, C, D)."""
+        return bool(self._cp) and self._cp[-1][1] == "BCD"
+
+    def served(self) -> bool:
+        """Whether a session reached SDP (answered) or V2G: the charger of the capture is
+        known (crosstalk, :func:`mark_crosstalk`)."""
+        return any(_served(s) for s in self.sessions)
 
     # ---------------------------------------------------------------- control pilot
     def _join_resumes(self) -> None:
@@ -749,7 +767,7 @@ class SessionBuilder:
             inside = sorted((sp for sp in spans if sp[0] <= t1 and sp[1] >= t0),
                             key=lambda sp: sp[0])
             if not inside:
-                s = Session(len(self.sessions), basic=True)
+                s = Session(self.offset + len(self.sessions), basic=True)
                 self.sessions.append(s)
                 for ev, _ in cyc:
                     self._attach(s, ev)
@@ -791,22 +809,34 @@ def _slac_answerers(s: Session) -> set[str]:
             and e.src}
 
 
-def mark_crosstalk(sessions: list[Session]) -> None:
+def _served(s: Session) -> bool:
+    """The session reached V2G or got an SDP response."""
+    return s.has_v2g or any(e.layer == "sdp" and e.direction == EVSE_TO_EV for e in s.events)
+
+
+def served_sessions(sessions: list[Session]) -> list[tuple]:
+    """(id, EV MAC, EVSE MAC) of the sessions that reached SDP / V2G (for the next segment's
+    :class:`SessionBuilder`, ``served_before``)."""
+    return [(s.id, s.ev_mac, s.evse_mac) for s in sessions if _served(s)]
+
+
+def mark_crosstalk(sessions: list[Session], served_before: tuple = ()) -> None:
     """Set ``crosstalk`` on the SLAC-only sessions that are another charger's traffic (module
     docstring): the capture's charger is the EVSE MAC matched by its sessions that reached
     SDP or V2G; a SLAC-only session of another EV MAC that no EVSE answered, or that only
     other EVSEs answered or matched, and that led to no SDP / V2G, is crosstalk — HomePlug
     GreenPHY is a shared medium and SLAC's CM_SLAC_PARM.REQ, CM_START_ATTEN_CHAR.IND and
     CM_MNBC_SOUND.IND are broadcast (ISO 15118-3 §A.9; PROTOCOL_FACTS §2.3, §2.7). Without a
-    session that reached SDP / V2G with a known charger nothing is marked."""
-    served = [s for s in sessions if s.has_v2g or any(
-        e.layer == "sdp" and e.direction == EVSE_TO_EV for e in s.events)]
-    chargers = {s.evse_mac for s in served if s.evse_mac}
-    evs = {s.ev_mac for s in served if s.ev_mac}
+    session that reached SDP / V2G with a known charger nothing is marked. ``served_before``:
+    (id, EV MAC, EVSE MAC) of such sessions in earlier segments of the capture."""
+    served = [s for s in sessions if _served(s)]
+    known = list(served_before) + [(s.id, s.ev_mac, s.evse_mac) for s in served]
+    chargers = {evse for _, _, evse in known if evse}
+    evs = {ev for _, ev, _ in known if ev}
     if not chargers:
         return
     names = ", ".join(sorted(chargers))
-    own = ", ".join(x.id for x in served)
+    own = ", ".join(i for i, _, _ in known)
     for s in sessions:
         if s in served or s.progressed or not s.ev_mac or s.ev_mac in evs or not s.run_ids:
             continue

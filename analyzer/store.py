@@ -332,7 +332,72 @@ def capture_tables(analysis, analyzed_at: datetime | None = None) -> dict:
     return {"captures": _table(captures, "captures"),
             "sessions": _table(sessions, "sessions"),
             "findings": _table(frows, "findings"),
-            "timeline": timeline_table(analysis, sha)}
+            "timeline": (timeline_table(analysis, sha) if isinstance(analysis.sessions, list)
+                         else timeline_batches(analysis, sha))}
+
+
+#: Rows per table of :func:`timeline_batches`.
+TIMELINE_BATCH_ROWS = 50_000
+
+
+def timeline_batches(analysis, sha256: str, rows: int = TIMELINE_BATCH_ROWS):
+    """The ``timeline`` table of a long (spooled) analysis as a sequence of pyarrow Tables of
+    at most ``rows`` rows each, sessions read back one at a time; each batch has the
+    columns its rows use (:meth:`Store.put` writes them into one file with their union)."""
+    from .timeline import iter_timeline_rows
+
+    batch: list[dict] = []
+    for r in iter_timeline_rows(analysis.sessions, analysis.capture_events):
+        if r.get("layer") not in TIMELINE_LAYERS:
+            continue
+        r["sha256"] = sha256
+        batch.append(r)
+        if len(batch) >= rows:
+            yield _timeline_of(batch)
+            batch = []
+    if batch:
+        yield _timeline_of(batch)
+
+
+def _timeline_of(rows: list[dict]):
+    from .timeline import KEY_PHYSICAL
+
+    seen: dict[str, None] = {}
+    for r in rows:
+        for k in r:
+            if k not in TIMELINE_BASE_COLUMNS:
+                seen[k] = None
+    first = [c for c in KEY_PHYSICAL if c in seen]
+    return _table(rows, "timeline", tuple(first + sorted(c for c in seen if c not in first)))
+
+
+def _write_batches(batches, path: Path) -> None:
+    """Write a sequence of ``timeline`` tables (:func:`timeline_batches`) as one Parquet
+    file with the union of their columns (base, :data:`~.timeline.KEY_PHYSICAL`, the others
+    sorted), one batch in memory at a time: each goes to a part file first."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .timeline import KEY_PHYSICAL
+
+    parts: list[Path] = []
+    seen: dict[str, None] = {}
+    for t in batches:
+        part = path.with_name(f"{path.stem}.part{len(parts)}.parquet")
+        pq.write_table(t, part)
+        parts.append(part)
+        for name in t.column_names:
+            if name not in TIMELINE_BASE_COLUMNS:
+                seen[name] = None
+    first = [c for c in KEY_PHYSICAL if c in seen]
+    sch = schema("timeline", tuple(first + sorted(c for c in seen if c not in first)))
+    with pq.ParquetWriter(path, sch) as w:
+        for part in parts:
+            t = pq.read_table(part)
+            cols = [t.column(f.name) if f.name in t.column_names else pa.nulls(len(t), f.type)
+                    for f in sch]
+            w.write_table(pa.Table.from_arrays(cols, schema=sch))
+            part.unlink()
 
 
 def timeline_table(analysis, sha256: str):
@@ -412,7 +477,8 @@ class Store:
 
         ``sha256``: the capture's hex SHA-256 (lowercase); ``date``: ``YYYY-MM-DD`` or
         ``unknown`` (:func:`capture_date`); ``tables``: table name → ``pyarrow.Table`` as
-        :func:`capture_tables` returns (a missing table is written empty). The files are
+        :func:`capture_tables` returns, or an iterable of Tables for the timeline of a long
+        capture (:func:`timeline_batches`; a missing table is written empty). The files are
         written under ``.tmp`` then renamed into ``date=<date>/sha256=<sha256>``, after the
         capture's previous folder (any date) has been moved away: the capture is either
         absent for a moment or present once, never half. Writers of the same capture at the
@@ -420,6 +486,7 @@ class Store:
         date comes from the capture's first frame). Raises ValueError for a malformed key,
         date or table name, OSError when the file system refuses.
         """
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         if not isinstance(sha256, str) or not _HEX.fullmatch(sha256):
@@ -439,7 +506,10 @@ class Store:
                 if t is None:
                     t = schema(name).empty_table()
                 path = staged / f"{name}.parquet"
-                pq.write_table(t, path)
+                if isinstance(t, pa.Table):
+                    pq.write_table(t, path)
+                else:                     # batches of a long capture (timeline_batches)
+                    _write_batches(t, path)
                 if self.durable:
                     _fsync(path)
             final = self.path / f"date={date}" / f"sha256={sha256}"

@@ -62,7 +62,12 @@ def event_row(session_id: str | None, t0: float | None, e) -> dict:
 
 def timeline_rows(sessions, capture_events=()) -> list[dict]:
     """Rows of every session's events (sessions in order), then capture-level events."""
-    rows: list[dict] = []
+    return list(iter_timeline_rows(sessions, capture_events))
+
+
+def iter_timeline_rows(sessions, capture_events=()):
+    """:func:`timeline_rows` one row at a time (sessions read one by one: a spooled
+    analysis, analyzer/spool.py, stays in the memory of one segment)."""
     for s in sessions:
         t0 = s.events[0].time if s.events else None
         energy = 0.0
@@ -76,10 +81,9 @@ def timeline_rows(sessions, capture_events=()) -> list[dict]:
                     energy += prev[1] * (e.time - prev[0]) / 3600.0
                 prev = (e.time, p)
                 r["energy_Wh"] = energy
-            rows.append(r)
+            yield r
     for e in capture_events:
-        rows.append(event_row(None, None, e))
-    return rows
+        yield event_row(None, None, e)
 
 
 def timeline_frame(sessions, capture_events=()):

@@ -130,9 +130,17 @@ def exi_rate(capture: Path) -> tuple[int, float]:
     return len(work), best
 
 
+#: Seconds between the end of one corpus capture and the start of the next in the built
+#: captures: the time between two cars at a charger (unplug, drive off, the next one parks
+#: and plugs in), more than V2G_SECC_Sequence_Timeout (60 s), so that analyze may let a
+#: finished car go (analyzer/segments.py) even when its capture was cut mid-session.
+GAP_S = 90.0
+
+
 def make_multi_session(out_dir: Path, copies: int) -> Path | None:
-    """Concatenate the corpus's V2G captures ``copies`` times, each shifted to start after the
-    previous one ends (editcap -t, mergecap -a). None when the tools or the corpus are absent."""
+    """Concatenate the corpus's V2G captures ``copies`` times, each shifted to start
+    :data:`GAP_S` after the previous one ends (editcap -t, mergecap -a). None when the tools
+    or the corpus are absent."""
     if not (shutil.which("editcap") and shutil.which("mergecap") and CORPUS.is_dir()):
         return None
     from ccs_analyzer.dissectors.capture import CaptureReader
@@ -144,7 +152,7 @@ def make_multi_session(out_dir: Path, copies: int) -> Path | None:
         for p in picks:
             frames = list(CaptureReader(p))
             first, last = frames[0].time, frames[-1].time
-            shift = 0.0 if t_end is None else (t_end + 10.0 - first)
+            shift = 0.0 if t_end is None else (t_end + GAP_S - first)
             q = out_dir / f"part{len(parts):04d}.pcapng"
             subprocess.run(["editcap", "-F", "pcapng", "-t", f"{shift:.6f}", str(p), str(q)], check=True,
                            capture_output=True)

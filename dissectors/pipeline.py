@@ -483,35 +483,47 @@ class Dissector:
                 acc.out_of_scope[f"TCP port {tc.server[1]} without payload"] += tc.frames
             else:
                 acc.out_of_scope[f"TCP port {tc.server[1]}: not V2GTP or TLS"] += tc.frames
-            summary = {
-                "conn": tc.id,
-                "client": _ep(tc, 0), "server": _ep(tc, 1),
-                "client_mac": c.macs[0], "server_mac": c.macs[1],
-                "roles_guessed": tc.roles_guessed,
-                "first_frame": tc.first_frame, "last_frame": tc.last_frame,
-                "first_time": tc.first_time, "last_time": tc.last_time,
-                "frames": tc.frames,
-                "kind": c.kind or ("no payload" if tc.frames else None),
-                "syn_frame": tc.syn_frame, "synack_frame": tc.synack_frame,
-                "fin_frames": [tc.dirs[0].fin_frame, tc.dirs[1].fin_frame],
-                "rst_frames": [tc.dirs[0].rst_frame, tc.dirs[1].rst_frame],
-                "bytes": [tc.dirs[0].delivered, tc.dirs[1].delivered],
-                "segments": [tc.dirs[0].segments, tc.dirs[1].segments],
-                "duplicates": [tc.dirs[0].duplicates, tc.dirs[1].duplicates],
-                "duplicate_frames": [tc.dirs[0].duplicate_frames, tc.dirs[1].duplicate_frames],
-                "retransmissions": [tc.dirs[0].retransmissions, tc.dirs[1].retransmissions],
-                "out_of_order": [tc.dirs[0].out_of_order, tc.dirs[1].out_of_order],
-                "lost_bytes": [tc.dirs[0].lost_bytes, tc.dirs[1].lost_bytes],
-                "v2g_messages": c.v2g_messages,
-                "namespace": c.channel.namespace,
-                "namespace_detected": c.channel.detected,
-                "negotiated_frame": c.channel.negotiated_frame,
-                "handshake_response": c.channel.response_code,
-                "offered": list(c.channel.offered.values()),
-            }
-            if c.tls is not None:
-                summary["tls"] = c.tls.summary()
-            self.connections.append(summary)
+            self.connections.append(self._summary(c))
+
+    def connection_summary(self, conn: int) -> dict | None:
+        """The summary of TCP connection ``conn`` as it stands now (the entry that
+        ``connections`` will hold at the end; None for an unknown id): what a segment's
+        rules read before the capture is over (analyzer/segments.py)."""
+        c = self._conns.get(conn)
+        return self._summary(c) if c is not None else None
+
+    @staticmethod
+    def _summary(c: _Conn) -> dict:
+        tc = c.tcp
+        summary = {
+            "conn": tc.id,
+            "client": _ep(tc, 0), "server": _ep(tc, 1),
+            "client_mac": c.macs[0], "server_mac": c.macs[1],
+            "roles_guessed": tc.roles_guessed,
+            "first_frame": tc.first_frame, "last_frame": tc.last_frame,
+            "first_time": tc.first_time, "last_time": tc.last_time,
+            "frames": tc.frames,
+            "kind": c.kind or ("no payload" if tc.frames else None),
+            "syn_frame": tc.syn_frame, "synack_frame": tc.synack_frame,
+            "fin_frames": [tc.dirs[0].fin_frame, tc.dirs[1].fin_frame],
+            "rst_frames": [tc.dirs[0].rst_frame, tc.dirs[1].rst_frame],
+            "bytes": [tc.dirs[0].delivered, tc.dirs[1].delivered],
+            "segments": [tc.dirs[0].segments, tc.dirs[1].segments],
+            "duplicates": [tc.dirs[0].duplicates, tc.dirs[1].duplicates],
+            "duplicate_frames": [tc.dirs[0].duplicate_frames, tc.dirs[1].duplicate_frames],
+            "retransmissions": [tc.dirs[0].retransmissions, tc.dirs[1].retransmissions],
+            "out_of_order": [tc.dirs[0].out_of_order, tc.dirs[1].out_of_order],
+            "lost_bytes": [tc.dirs[0].lost_bytes, tc.dirs[1].lost_bytes],
+            "v2g_messages": c.v2g_messages,
+            "namespace": c.channel.namespace,
+            "namespace_detected": c.channel.detected,
+            "negotiated_frame": c.channel.negotiated_frame,
+            "handshake_response": c.channel.response_code,
+            "offered": list(c.channel.offered.values()),
+        }
+        if c.tls is not None:
+            summary["tls"] = c.tls.summary()
+        return summary
 
 
 _EP_CACHE: dict = {}

@@ -23,6 +23,13 @@ type="application/json">`` block in which ``<``, ``>``, ``&`` and the JS line se
 it with ``textContent`` only. A Content-Security-Policy (``default-src 'none'``) allows only
 the page's own inline style and script, by their SHA-256 hashes.
 
+Many sessions: a capture with more than :data:`PAGED_OVER_SESSIONS` sessions (a day at a busy
+charger, streamed in segments: analyzer/segments.py) gets an index page — the sessions
+table, the capture's own findings, the capture facts — and one page per session under
+``sessions/`` (``sessions/S12.html``: that session's findings, plots, pilot and sequence
+chart), each rendered from one session read back at a time: every page is offline and
+small, and writing them needs the memory of one session.
+
 Size and speed: payloads are embedded only for the messages shown one by one in the chart,
 a sample of every loop and the findings' evidence frames (at most :data:`MAX_TREES`), long
 strings in them are shortened, and plots are thinned per pixel column.
@@ -440,10 +447,23 @@ def _named_vendor(mac: str | None) -> str | None:
     return v if v and mac and not mac.lower().startswith(v[:8].lower()) else None
 
 
+#: A capture with more sessions than this gets an index page and a page per session.
+PAGED_OVER_SESSIONS = 25
+
+#: Where the per-session pages go, beside report.html.
+SESSION_PAGES = "sessions"
+
+
 def build_context(analysis, rep: dict | None = None, annotated: str | None = None,
-                  annotated_path: str | None = None) -> dict:
-    """Everything the template needs (a dict of plain data)."""
+                  annotated_path: str | None = None, paged: bool = False,
+                  index_href: str | None = None) -> dict:
+    """Everything the template needs (a dict of plain data). ``paged``: the index page of a
+    capture whose sessions have pages of their own (the sessions table links there; only
+    the capture's own findings are listed); ``index_href``: on a session page, the link
+    back to the index."""
     rep = rep or report_dict(analysis)
+    if paged:
+        return _index_context(analysis, rep, annotated, annotated_path)
     findings = rep["findings"]
     by_id = {f["id"]: f for f in findings}
     cap_path = rep["capture"].get("path") or rep["capture"]["file"]
@@ -581,7 +601,53 @@ def build_context(analysis, rep: dict | None = None, annotated: str | None = Non
         "annotated": annotated, "annotated_path": annotated_path,
         "cmd_open": data["cmd"]["open"], "cmd_annotated": data["cmd"]["annotated"],
         "data_json": json_for_script(data), "generated": utc(_dt.datetime.now(_dt.timezone.utc).timestamp()),
+        "paged": False, "index_href": index_href,
     }
+
+
+def _index_context(analysis, rep: dict, annotated, annotated_path) -> dict:
+    """The index page's context: every session's row linking to its page, the capture's
+    own findings with their payloads (no session is read back)."""
+    capture_only = dict(rep, findings=[f for f in rep["findings"] if f["session"] is None],
+                        sessions=[])
+    ctx = build_context(_Part(analysis, [], {}, capture_only["findings"]), capture_only,
+                        annotated, annotated_path)
+    by_id = {f["id"]: f for f in rep["findings"]}
+    rows = []
+    for summ in rep["sessions"]:
+        sf = [by_id[i] for i in summ["findings"] if i in by_id]
+        rows.append({"m": summ, "root": by_id.get(summ.get("root_cause") or ""),
+                     "href": f"{SESSION_PAGES}/{summ['id']}.html", "chain": [],
+                     "counts": {sev: sum(1 for f in sf if f["severity"] == sev) for sev in SEVERITIES},
+                     "n_findings": len(sf)})
+    ctx.update(rep=rep, sessions=rows, paged=True,
+               sev_of={f["id"]: f["severity"] for f in rep["findings"]})
+    return ctx
+
+
+class _Part:
+    """The part of an analysis one page shows: its sessions, their summaries and findings
+    (the capture facts shared); what :func:`build_context` reads."""
+
+    def __init__(self, analysis, sessions: list, summaries: dict, findings: list):
+        self.capture, self.accounting = analysis.capture, analysis.accounting
+        self.messages, self.keylog = analysis.messages, analysis.keylog
+        mine = {c for s in sessions for c in s.connections}
+        self.connections = [c for c in analysis.connections if c["conn"] in mine] if sessions \
+            else analysis.connections
+        self.sessions, self.summaries, self.findings = sessions, summaries, findings
+        self.capture_events = analysis.capture_events if not sessions else []
+        self.leftovers = getattr(analysis, "leftovers", [])
+        self.profile = getattr(analysis, "profile", "default")
+        summ = next(iter(summaries.values()), None) if len(summaries) == 1 else None
+        self.verdict = summ.get("verdict") if summ else getattr(analysis, "verdict", None)
+        self.conformance = summ.get("conformance") if summ else getattr(analysis, "conformance", None)
+        self.score = summ.get("score") if summ else getattr(analysis, "score", None)
+        self.cache: dict = {}
+
+    def view(self, name, session, build):
+        """Views of a page's session are built for the page (analysis.Analysis.view)."""
+        return build()
 
 
 def asset(name: str) -> str:
@@ -590,10 +656,12 @@ def asset(name: str) -> str:
 
 
 def render_html(analysis, *, rep: dict | None = None, annotated: str | None = None,
-                annotated_path: str | None = None) -> str:
+                annotated_path: str | None = None, paged: bool = False,
+                index_href: str | None = None) -> str:
     """The report page as a string. ``annotated``: the relative link (from the page) to an
-    annotated copy of the capture, ``annotated_path`` its path for the command line."""
-    ctx = build_context(analysis, rep, annotated, annotated_path)
+    annotated copy of the capture, ``annotated_path`` its path for the command line;
+    ``paged`` / ``index_href``: see :func:`build_context`."""
+    ctx = build_context(analysis, rep, annotated, annotated_path, paged, index_href)
     css, js = asset("report.css"), asset("report.js")
     csp = (f"default-src 'none'; style-src {csp_hash(css)}; script-src {csp_hash(js)}; "
            "img-src data:; base-uri 'none'; form-action 'none'")
@@ -611,12 +679,29 @@ def find_annotated(out_dir: str | os.PathLike) -> str | None:
 def write_html_report(analysis, out_dir: str | os.PathLike, rep: dict | None = None) -> str:
     """Write ``report.html`` into ``out_dir``; return its path. An annotated capture already
     in ``out_dir`` (``annotated.pcapng``, made by ``ccs-analyzer annotate CAPTURE -o
-    OUT_DIR/annotated.pcapng``) is linked."""
+    OUT_DIR/annotated.pcapng``) is linked. With more than :data:`PAGED_OVER_SESSIONS`
+    sessions report.html is an index and each session has its page in ``sessions/``
+    (module docstring), written one session at a time."""
     os.makedirs(out_dir, exist_ok=True)
     ann = find_annotated(out_dir)
+    ann_path = os.path.abspath(os.path.join(out_dir, ann)) if ann else None
     path = os.path.join(out_dir, "report.html")
+    rep = rep or report_dict(analysis)
+    paged = len(rep["sessions"]) > PAGED_OVER_SESSIONS
     text = render_html(analysis, rep=rep, annotated=urllib.parse.quote(ann) if ann else None,
-                       annotated_path=os.path.abspath(os.path.join(out_dir, ann)) if ann else None)
+                       annotated_path=ann_path, paged=paged)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
+    if paged:
+        pages = os.path.join(out_dir, SESSION_PAGES)
+        os.makedirs(pages, exist_ok=True)
+        findings: dict = {}
+        for f in analysis.findings:
+            findings.setdefault(f.session, []).append(f)
+        for s in analysis.sessions:                  # one session read back at a time
+            part = _Part(analysis, [s], {s.id: analysis.summaries[s.id]}, findings.get(s.id, []))
+            text = render_html(part, annotated=f"../{urllib.parse.quote(ann)}" if ann else None,
+                               annotated_path=ann_path, index_href="../report.html")
+            with open(os.path.join(pages, f"{s.id}.html"), "w", encoding="utf-8") as f:
+                f.write(text)
     return path

@@ -35,10 +35,13 @@ def report_dict(analysis) -> dict:
     findings = [f.to_json() for f in analysis.findings]
     counts = {sev: sum(1 for f in findings if f["severity"] == sev)
               for sev in ("error", "warning", "info")}
+    by_session: dict = {}
+    for f in findings:
+        by_session.setdefault(f["session"], []).append(f["id"])
     sessions = []
-    for s in analysis.sessions:
-        summ = dict(analysis.summaries[s.id])
-        summ["findings"] = [f["id"] for f in findings if f["session"] == s.id]
+    for sid, summ in analysis.summaries.items():     # session order; no session is read back
+        summ = dict(summ)
+        summ["findings"] = by_session.get(sid, [])
         sessions.append(summ)
     return _clean({
         "schema_version": SCHEMA_VERSION,

@@ -6,8 +6,13 @@ A rule (DESIGN.md "Rules", STYLE.md "ruff") is a small self-documenting class: a
 (ChargeX PFMEA IDs, ../shared/FAILURE_MODES.md), the likely ``culprit`` (EVCC, SECC, link,
 capture), tunable ``params`` with the standard's values as defaults, and a docstring with the
 sections "What it checks", "Why it matters", "Fix", "Source" that ``ccs-analyzer rules
-explain CODE`` prints. ``check(session, ctx)`` reads one session and yields findings; a rule
-with ``scope = "capture"`` reads the whole capture once instead.
+explain CODE`` prints. ``check(session, ctx)`` reads one session and yields findings. A rule
+with ``scope = "segment"`` reads ``ctx`` once per segment of the capture instead (session
+None; ``ctx.sessions`` are the segment's sessions, ``ctx.capture_problems`` its problems,
+``ctx.leftovers`` its leftovers — a segment is the whole capture unless a long capture is
+cut at quiet gaps, analyzer/segments.py); one with ``scope = "capture"`` reads the whole
+capture's metadata once at the end (``capture``, ``accounting``, ``connections``; not the
+sessions, which a long capture has already let go).
 
 Rules never parse bytes: they read the analyzer's sessions and events (decoded trees).
 """
@@ -113,10 +118,10 @@ class Rule:
         self.p = {**self.params, **overrides}
 
     def check(self, session, ctx) -> Iterable[Finding]:
-        """Yield findings for one session (or, with scope "capture", for ``ctx``).
+        """Yield findings for one session (or, with scope "segment" / "capture", for ``ctx``).
 
-        ``session``: an :class:`ccs_analyzer.analyzer.sessions.Session` (None for capture
-        scope); ``ctx``: the :class:`ccs_analyzer.analyzer.analysis.Analysis` (capture
+        ``session``: an :class:`ccs_analyzer.analyzer.sessions.Session` (None for segment
+        and capture scope); ``ctx``: the :class:`ccs_analyzer.analyzer.analysis.Analysis` (capture
         metadata, ``connections``, ``summaries`` by session id, ``capture_events``, and the
         shared views of analyzer/views/, built once through ``ctx.view``)."""
         raise NotImplementedError

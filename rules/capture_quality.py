@@ -31,7 +31,7 @@ class CaptureDamaged(Rule):
     kinds = ("capture-cut",)
     explains = ("capture-ended", "no-session-stop", "no-response")
     culprit = "capture"
-    scope = "capture"
+    scope = "segment"
 
     def check(self, session, ctx):
         for p in ctx.capture_problems:
@@ -227,7 +227,7 @@ class CaptureStartsMidSession(Rule):
     severity = "info"
     category = "capture-quality"
     culprit = "capture"
-    scope = "capture"
+    scope = "segment"
 
     def check(self, session, ctx):
         for s in ctx.sessions:

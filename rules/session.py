@@ -10,7 +10,10 @@ a request with another ID is answered FAILED_UnknownSession.
 
 :func:`setups` indexes every SessionSetup exchange of the capture in frame order with what
 the offered ID was at that moment (new, a paused session's, a terminated or running
-session's, unknown); the rules read it.
+session's, unknown); the rules read it. A long capture judged segment by segment
+(analyzer/segments.py) hands on what its earlier segments issued (``ctx.carry``: each
+SessionID's status and its last issue, as :class:`Past` stand-ins for the sessions and
+messages already let go), so that an ID issued again an hour later is still seen.
 
 How a session ends, as far as it concerns the session as a whole: an EVSE that stops the
 charge on its own (EVSE_Shutdown / StopCharging, SES012 — the reason is in the charger, not
@@ -59,20 +62,53 @@ class Setup:
     owner: object | None
 
 
+@dataclass(frozen=True)
+class Past:
+    """A session or message of an earlier segment, let go: its ``id`` (sessions) or its
+    ``frame`` and ``time`` (messages) are what the rules still name."""
+
+    id: str | None = None
+    frame: int | None = None
+    time: float | None = None
+
+
 def setups(ctx) -> list[Setup]:
-    """Every SessionSetup exchange of the capture, in frame order (built once per analysis)."""
+    """Every SessionSetup exchange of the capture, in frame order (built once per analysis;
+    of a segment, after the earlier segments' last issue of each SessionID)."""
     return ctx.view("session.setups", None, lambda: _setups(ctx))
 
 
+def _past(x):
+    return None if x is None else Past(getattr(x, "id", None), getattr(x, "frame", None),
+                                       getattr(x, "time", None))
+
+
 def _setups(ctx) -> list[Setup]:
+    carry = getattr(ctx, "carry", None)
+    status, owner, past = (carry or {}).get("session.setups") or ({}, {}, [])
+    status, owner = dict(status), dict(owner)
+    out = _setups_of(ctx, status, owner)
+    if carry is not None:         # hand on each ID's status, issuer and last issue
+        last = {st.issued: st for st in past + out
+                if st.res is not None and (st.code or "").startswith("OK") and st.issued}
+        carry["session.setups"] = (
+            status, {k: _past(v) for k, v in owner.items()},
+            [Setup(_past(st.session), None, _past(st.req), _past(st.res), st.offered, st.code,
+                   st.issued, st.known, _past(st.owner)) for st in last.values()])
+    return past + out
+
+
+def _setups_of(ctx, status: dict, owner: dict) -> list[Setup]:
+    """The SessionSetup exchanges of ``ctx.sessions``; ``status`` (ID → running / paused /
+    terminated) and ``owner`` (ID → the session that issued it) start with what earlier
+    segments handed on and are updated."""
     events = []
     for s in ctx.sessions:
         for e in v2g_messages(s, ctx):
             if e.name in ("SessionSetupReq", "SessionSetupRes", "SessionStopReq", "SessionStopRes"):
                 events.append((e.frame, e, s))
     events.sort(key=lambda x: x[0])
-    status: dict[str, str] = {}        # ID → running / paused / terminated
-    owner: dict[str, object] = {}
+    # status: ID → running / paused / terminated; owner: ID → the session that issued it
     pending: dict = {}                 # conn → Setup waiting for its response
     stop_kind: dict = {}               # conn → ChargingSession of the last SessionStopReq
     conn_sid: dict = {}                # conn → ID in use on the connection

@@ -1,0 +1,184 @@
+"""A long capture streamed in segments (analyzer/segments.py), its judged sessions spooled to
+disk (analyzer/spool.py), its report paged per session and its timeline stored in batches.
+
+The captures here are samples joined end to end with quiet gaps between them, as at a
+charger where one car leaves and the next arrives: analysed in segments, every session must
+come out as it does when its sample is analysed alone.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ccs_analyzer.analyzer.analysis import analyze_capture
+from ccs_analyzer.analyzer.segments import SegmentCutter, cutter_for
+from ccs_analyzer.analyzer.sessions import SessionBuilder
+from ccs_analyzer.analyzer.spool import SessionSpool
+from ccs_analyzer.dissectors.capture import CaptureReader
+from ccs_analyzer.dissectors.events import EV_TO_EVSE, EVSE_TO_EV, Event
+from ccs_analyzer.dissectors.pcapng_writer import PcapngWriter
+from ccs_analyzer.reports.json_report import report_dict
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "captures"
+PARTS = ["din_dc_cablecheck_invalid.pcapng", "iso20_dc.pcapng", "din_dc_evse_stops.pcapng",
+         "iso2_dc_cablecheck_unanswered.pcapng", "iso2_dc_ev_stops_in_precharge.pcapng"]
+
+
+def join(parts: list[Path], out: Path, gap_s: float) -> Path:
+    """Write the frames of ``parts`` one capture after the other, each shifted to start
+    ``gap_s`` after the previous one ended."""
+    with open(out, "wb") as f:
+        w = PcapngWriter(f)
+        w.add_interface(1)
+        t_end = None
+        for p in parts:
+            frames = list(CaptureReader(p))
+            shift = 0.0 if t_end is None else t_end + gap_s - frames[0].time
+            for fr in frames:
+                assert fr.linktype == 1
+                w.write(fr.time + shift, fr.data)
+            t_end = frames[-1].time + shift
+    return out
+
+
+def digest(summary: dict, findings: list) -> tuple:
+    """What must not change when a session is analysed inside a longer capture (SES009, a
+    SessionID issued again, is about the sessions before it: the simulator's SECC gives
+    every session the same ID)."""
+    mine = [f for f in findings if f.session == summary["id"] and f.rule != "SES009"]
+    root = next((f.rule for f in mine if f.id == summary.get("root_cause")), None)
+    return (summary["protocol"], summary["outcome"], summary["verdict"], summary["goal"],
+            summary["phase_reached"], root, sorted(f.rule for f in mine))
+
+
+@pytest.fixture(scope="module")
+def parts() -> list[Path]:
+    paths = [SAMPLES / n for n in PARTS]
+    missing = [p.name for p in paths if not p.is_file()]
+    assert not missing, missing
+    return paths
+
+
+@pytest.fixture(scope="module")
+def joined(parts, tmp_path_factory) -> Path:
+    return join(parts, tmp_path_factory.mktemp("seg") / "joined.pcapng", gap_s=120.0)
+
+
+def test_every_session_as_when_alone(parts, joined):
+    alone = []
+    for p in parts:
+        a = analyze_capture(p, segments="never")
+        alone += [digest(m, a.findings) for m in a.summaries.values()]
+    a = analyze_capture(joined, segments="always")
+    assert isinstance(a.sessions, SessionSpool)
+    assert len(a.sessions) == len(alone) == len(a.summaries)
+    got = [digest(m, a.findings) for m in a.summaries.values()]
+    assert got == alone
+    # the SessionID issued in earlier segments is still known (ctx.carry, rules/session.py)
+    reused = {f.session for f in a.findings if f.rule == "SES009"}
+    assert reused == set(list(a.summaries)[1:])
+    # ids in session order, findings numbered in time order across the segments
+    assert list(a.summaries) == [f"S{i}" for i in range(1, len(alone) + 1)]
+    assert [f.id for f in a.findings] == [f"F{i}" for i in range(1, len(a.findings) + 1)]
+    times = [f.time for f in a.findings if f.time is not None]
+    assert times == sorted(times)
+    ids = {f.id for f in a.findings}
+    for f in a.findings:
+        assert f.caused_by is None or f.caused_by in ids
+    for m in a.summaries.values():
+        assert m["root_cause"] is None or m["root_cause"] in ids
+        assert set(m["cause_chain"]) <= ids
+    a.close()
+
+
+def test_segmented_report_equals_whole_report(joined):
+    """The parts are independent: streamed or whole, report.json is the same."""
+    whole = report_dict(analyze_capture(joined, segments="never"))
+    streamed = analyze_capture(joined, segments="always")
+    rep = report_dict(streamed)
+    assert json.dumps(rep, sort_keys=True, default=str) == json.dumps(whole, sort_keys=True, default=str)
+    # the spool reads the sessions back, with their events, one segment at a time
+    back = list(streamed.sessions)
+    assert [s.id for s in back] == list(streamed.summaries)
+    assert all(s.events and s.released for s in back)
+    assert streamed.sessions[-1].id == back[-1].id
+    streamed.close()
+    assert len(streamed.sessions) == 0
+
+
+def test_small_captures_are_whole_by_default(joined):
+    a = analyze_capture(joined)
+    assert isinstance(a.sessions, list)
+    with pytest.raises(ValueError):
+        cutter_for("sometimes", 1)
+
+
+def _ev(frame, t, layer="v2gtp", name="CurrentDemandReq", conn=1, direction=EV_TO_EVSE, message=None):
+    return Event(frame, t, layer, name, direction=direction, conn=conn, message=message)
+
+
+def test_cut_needs_a_quiet_gap_and_closed_connections():
+    b = SessionBuilder()
+    c = SegmentCutter()
+    for i, ev in enumerate([_ev(1, 0.0, "tcp", "SYN"), _ev(2, 1.0)]):
+        b.add(ev)
+        c.note(ev)
+    nxt = _ev(3, 30.0, "tcp", "SYN", conn=2)
+    assert not c.cut_before(nxt, b)             # connection 1 open and silent for < 60 s
+    assert not c.cut_before(_ev(3, 50.0, "tcp", "SYN", conn=2), b)
+    for ev in (_ev(3, 2.0, "tcp", "FIN"), _ev(4, 2.1, "tcp", "FIN", direction=EVSE_TO_EV)):
+        b.add(ev)
+        c.note(ev)
+    # closed, but a session that got past SLAC and did not end needs 60 s
+    assert not c.cut_before(_ev(5, 30.0, "tcp", "SYN", conn=2), b)
+    assert c.cut_before(_ev(5, 70.0, "tcp", "SYN", conn=2), b)
+    # no cut before what is not session activity (a pilot reading, a vendor MME)
+    assert not c.cut_before(Event(5, 70.0, "slac", "VS_CP_STATE.IND"), b)
+
+
+def test_paused_session_holds_the_cut_until_the_segment_is_long():
+    b = SessionBuilder()
+    c = SegmentCutter(max_events=10)
+    for ev in (_ev(1, 0.0, "tcp", "RST"),):
+        b.add(ev)
+        c.note(ev)
+    b.sessions[0].paused = True
+    nxt = _ev(2, 100.0, "tcp", "SYN", conn=2)
+    assert not c.cut_before(nxt, b)
+    c.events = 10
+    assert c.cut_before(nxt, b)
+
+
+def test_paged_html_and_timeline_batches(joined, tmp_path, monkeypatch):
+    pa = pytest.importorskip("pyarrow")
+    pytest.importorskip("duckdb")
+    from ccs_analyzer.analyzer import store as store_mod
+    from ccs_analyzer.reports import html_report
+    from ccs_analyzer.reports.html_report import write_html_report
+
+    monkeypatch.setattr(html_report, "PAGED_OVER_SESSIONS", 1)
+    a = analyze_capture(joined, segments="always")
+    write_html_report(a, tmp_path / "r")
+    index = (tmp_path / "r" / "report.html").read_text()
+    pages = sorted(p.name for p in (tmp_path / "r" / "sessions").iterdir())
+    assert pages == sorted(f"{sid}.html" for sid in a.summaries)
+    for sid in a.summaries:
+        assert f'href="sessions/{sid}.html"' in index
+    f = next(f for f in a.findings if f.session is not None)
+    page = (tmp_path / "r" / "sessions" / f"{f.session}.html").read_text()
+    assert f'id="{f.id}"' in page and "../report.html" in page
+    assert f'id="{f.id}"' not in index              # session findings live on their page
+
+    monkeypatch.setattr(store_mod, "TIMELINE_BATCH_ROWS", 100)
+    st = store_mod.Store(tmp_path / "store")
+    st.put_analysis(a)
+    whole = analyze_capture(joined, segments="never")
+    expect = store_mod.capture_tables(whole)["timeline"]
+    assert isinstance(expect, pa.Table)
+    got = st.table("timeline")
+    assert len(got) == expect.num_rows > 100
+    assert set(expect.column_names) <= set(got.columns)
+    assert list(got["frame"]) == expect.column("frame").to_pylist()
+    a.close()
