@@ -16,11 +16,12 @@ from typing import Callable, Hashable, TypeVar
 
 from ccs_analyzer.dissectors.pipeline import Dissector
 
-from .engine import finish_capture, instantiate, judge_segment
+from .engine import finish_capture, instantiate
 from .profile import Profile, load_profile
 from .segments import cutter_for
-from .sessions import Session, SessionBuilder, served_sessions
+from .sessions import Session
 from .spool import SessionSpool
+from .streaming import Segments
 
 #: Version of the analyzer (reported in report.json).
 from . import __version__ as ANALYZER_VERSION  # noqa: E402
@@ -140,7 +141,7 @@ def gc_paused():
 
 def analyze_capture(path: str | os.PathLike, keylog: str | os.PathLike | None = None,
                     progress: Callable[[int, int], None] | None = None,
-                    profile=None, segments: str = "auto") -> Analysis:
+                    profile=None, segments: str = "auto", judge_worker: bool = True) -> Analysis:
     """Analyse a capture file end to end.
 
     ``progress(bytes_read, size)`` is called now and then. ``profile``: a
@@ -150,16 +151,18 @@ def analyze_capture(path: str | os.PathLike, keylog: str | os.PathLike | None = 
     (a ValueError) for an unusable profile.
 
     ``segments``: "auto" streams a capture of 16 MiB or more in segments that are judged and
-    let go one by one (analyzer/segments.py), "always" / "never" force it on / off.
+    let go one by one (analyzer/segments.py), "always" / "never" force it on / off;
+    ``judge_worker``: judge a streamed capture's segments in a helper process beside the
+    dissection (analyzer/streaming.py), when the machine has a second core.
     """
     if profile is not None and not isinstance(profile, Profile):
         from ccs_analyzer.rules import all_rules
         profile = load_profile(profile, all_rules())
     with gc_paused():
-        return _analyze(os.fspath(path), keylog, progress, profile, segments)
+        return _analyze(os.fspath(path), keylog, progress, profile, segments, judge_worker)
 
 
-def _capture_info(d: Dissector, path: str, sha256: str | None, problems=None) -> dict:
+def capture_info(d: Dissector, path: str, sha256: str | None, problems=None) -> dict:
     """The ``capture`` dict of an analysis from the dissector's state now (``frames``,
     ``last_time`` … as far as it has read; ``problems``: the capture problems to show, by
     default all found so far)."""
@@ -185,72 +188,15 @@ def _capture_info(d: Dissector, path: str, sha256: str | None, problems=None) ->
     }
 
 
-class _Segments:
-    """Finishes, judges and hands on the segments of one capture (analyzer/segments.py):
-    :meth:`close` takes a builder whose segment is over."""
-
-    def __init__(self, a: Analysis, d: Dissector, path: str, rules: list, profile: Profile):
-        self.a, self.d, self.path, self.rules, self.profile = a, d, path, rules, profile
-        self.count = 0
-        self.first_frame = -1             # the segment's first frame (-1: the first segment)
-        self.findings: list = []
-        self.served: list[tuple] = []
-
-    def builder(self) -> SessionBuilder:
-        """A builder for the next segment: sessions numbered on, earlier chargers known."""
-        return SessionBuilder(offset=len(self.a.summaries), served_before=self.served)
-
-    def close(self, builder: SessionBuilder, conn_ids, next_frame: int | None) -> None:
-        """Finish the segment's sessions, judge them, keep their summaries and findings and
-        hand the sessions to ``Analysis.sessions``. ``next_frame``: the frame that starts the
-        next segment (None: the capture is over)."""
-        d, a = self.d, self.a
-        sessions = builder.finish()
-        if next_frame is None:
-            conn_list = d.connections
-            probs = [p for p in d.capture.problems if p.after_frame >= self.first_frame]
-        else:
-            ids = set(conn_ids)
-            for s in sessions:
-                ids.update(s.connections)
-            conn_list = [c for c in (d.connection_summary(i) for i in sorted(ids)) if c is not None]
-            probs = [p for p in d.capture.problems if self.first_frame <= p.after_frame < next_frame]
-        conns = {c["conn"]: c for c in conn_list}
-        for s in sessions:
-            a.summaries[s.id] = s.summary(conns)
-        whole = next_frame is None and self.count == 0
-        ctx = a if whole else Analysis(
-            capture=_capture_info(d, self.path, None, probs), accounting=d.accounting.as_dict(),
-            messages=a.messages, connections=conn_list, sessions=sessions,
-            summaries=a.summaries, capture_events=builder.capture_events,
-            leftovers=builder.leftovers, keylog=a.keylog, carry=a.carry)
-        if whole:
-            a.sessions, a.capture_events, a.leftovers = sessions, builder.capture_events, builder.leftovers
-            a.connections = conn_list
-        else:
-            ctx.capture["segment"] = self.count + 1
-        self.findings.extend(judge_segment(ctx, sessions, self.rules, self.profile,
-                                           tag=f"{self.count}."))
-        if not whole:
-            if not isinstance(a.sessions, SessionSpool):
-                a.sessions = SessionSpool()      # judged sessions go to disk, not memory
-            a.sessions.extend(sessions)
-            a.capture_events.extend(builder.capture_events)
-            a.leftovers.extend(builder.leftovers)
-        self.served.extend(served_sessions(sessions))
-        self.count += 1
-        if next_frame is not None:
-            self.first_frame = next_frame
-
-
-def _analyze(path: str, keylog, progress, profile, segments: str = "auto") -> Analysis:
+def _analyze(path: str, keylog, progress, profile, segments: str = "auto",
+             judge_worker: bool = True) -> Analysis:
     profile = profile or Profile()
     rules = instantiate(profile)
     d = Dissector(path, keylog=keylog)
     msgs: dict[str, dict[str, int]] = {}
     a = Analysis(capture={}, accounting={}, messages=msgs, connections=[], sessions=[],
                  summaries={}, capture_events=[])
-    seg = _Segments(a, d, path, rules, profile)
+    seg = Segments(a, d, path, rules, profile, judge_worker)
     cutter = cutter_for(segments, d.capture.size)
     builder = seg.builder()
     n = 0
@@ -269,10 +215,11 @@ def _analyze(path: str, keylog, progress, profile, segments: str = "auto") -> An
             progress(d.reader.bytes_read, d.capture.size)
     if progress is not None:
         progress(d.capture.size, d.capture.size)
-    a.capture = _capture_info(d, path, sha256_of(path))
+    a.capture = capture_info(d, path, sha256_of(path))
     a.accounting = d.accounting.as_dict()
     a.keylog = {"sources": dict(d.keylog_sources), "secrets": len(d.keylog)}
     a.connections = d.connections
     seg.close(builder, cutter.connections(), None)
+    seg.finish()
     finish_capture(a, seg.findings, rules, profile)
     return a

@@ -178,10 +178,12 @@ def _analyze_or_exit(capture: Path, keylog: Optional[Path], profile=None):
 
 # ---------------------------------------------------------------------------- analyze
 def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
-                   annotate: bool = False, store: str | None = None) -> dict:
+                   annotate: bool = False, store: str | None = None,
+                   judge_helper: bool = True) -> dict:
     """Analyse one capture and write report.json and report.html (and, with ``annotate``,
     annotated.pcapng first, so that the report links it) into ``out_dir``; with ``store``
-    (a store folder, analyzer/store.py), put the capture's rows there as the last step.
+    (a store folder, analyzer/store.py), put the capture's rows there as the last step;
+    ``judge_helper``: a streamed capture may judge in a helper process (analyzer/streaming.py).
     Return a short summary (also the unit of work of a parallel folder run and of a Dask
     task, analyzer/distributed.py). Never raises for a bad capture: the summary's ``error``
     says why (and the store gets no rows for it); a report or store write that fails raises
@@ -193,18 +195,21 @@ def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
 
     with gc_paused():
         try:
-            a = analyze_capture(capture, keylog=keylog, profile=profile)
+            a = analyze_capture(capture, keylog=keylog, profile=profile, judge_worker=judge_helper)
         except (CaptureError, OSError, ValueError) as e:
             return {"capture": capture, "error": str(e)}
-        jp = write_json_report(a, out_dir)
-        if annotate:
-            from ccs_analyzer.reports.annotate import annotate as write_annotated
-            write_annotated(capture, os.path.join(out_dir, "annotated.pcapng"), a.findings)
-        hp = write_html_report(a, out_dir)
-        if store is not None:  # last: a task killed before this line leaves no rows
-            from ccs_analyzer.analyzer.store import Store
-            Store(store).put_analysis(a)
-        a.close()
+    # the reports with the cyclic garbage collector on: a long capture's page per session
+    # leaves template garbage that only the collector frees
+    jp = write_json_report(a, out_dir)
+    if annotate:
+        from ccs_analyzer.reports.annotate import annotate as write_annotated
+        write_annotated(capture, os.path.join(out_dir, "annotated.pcapng"), a.findings)
+    from ccs_analyzer.analyzer.streaming import helper_allowed
+    hp = write_html_report(a, out_dir, workers=2 if judge_helper and helper_allowed() else 1)
+    if store is not None:  # last: a task killed before this line leaves no rows
+        from ccs_analyzer.analyzer.store import Store
+        Store(store).put_analysis(a)
+    a.close()
     sev = {s: sum(1 for f in a.findings if f.severity == s) for s in ("error", "warning", "info")}
     return {"capture": capture, "json": jp, "html": hp, "frames": a.capture["frames"],
             "verdict": a.verdict, "score": a.score, "conformance": a.conformance,

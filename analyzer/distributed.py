@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 #: Retries of a task that raised (a worker's death is counted apart, by the scheduler).
@@ -53,7 +53,9 @@ class Job:
     """One capture to analyse: ``capture`` (path), ``out_dir`` (its report folder),
     ``keylog`` (NSS key log path or None), ``profile`` (a
     :class:`~ccs_analyzer.analyzer.profile.Profile` or None), ``annotate`` (also write
-    annotated.pcapng), ``store`` (store folder or None)."""
+    annotated.pcapng), ``store`` (store folder or None), ``judge_helper`` (a streamed
+    capture may judge its segments in a helper process, analyzer/streaming.py: not when
+    the job is one of several running side by side, which already use the cores)."""
 
     capture: str
     out_dir: str
@@ -61,12 +63,14 @@ class Job:
     profile: object = None
     annotate: bool = False
     store: str | None = None
+    judge_helper: bool = True
 
     def absolute(self) -> "Job":
         """The same job with absolute paths (for workers whose working folder differs)."""
         ab = os.path.abspath
-        return Job(ab(self.capture), ab(self.out_dir), ab(self.keylog) if self.keylog else None,
-                   self.profile, self.annotate, ab(self.store) if self.store else None)
+        return replace(self, capture=ab(self.capture), out_dir=ab(self.out_dir),
+                       keylog=ab(self.keylog) if self.keylog else None,
+                       store=ab(self.store) if self.store else None)
 
     def size(self) -> int:
         """The capture's size in bytes (0 when it cannot be read)."""
@@ -82,7 +86,7 @@ def run_job(job: Job) -> dict:
     write that fails raises (OSError, :class:`~ccs_analyzer.analyzer.store.MissingExtra`)."""
     from ccs_analyzer.analyzer.cli import analyze_to_dir
     return analyze_to_dir(job.capture, job.out_dir, job.keylog, job.profile, job.annotate,
-                          store=job.store)
+                          store=job.store, judge_helper=job.judge_helper)
 
 
 def largest_first(jobs: Iterable[Job]) -> list[Job]:
@@ -106,7 +110,7 @@ def run_local(jobs: list[Job], workers: int,
         return results
     from concurrent.futures import ProcessPoolExecutor, as_completed
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as ex:
-        futs = [ex.submit(run_job, job) for job in largest_first(jobs)]
+        futs = [ex.submit(run_job, replace(job, judge_helper=False)) for job in largest_first(jobs)]
         for fu in as_completed(futs):
             r = fu.result()
             results.append(r)
@@ -133,7 +137,7 @@ def run_dask(jobs: list[Job], scheduler: str | None = None, workers: int | None 
     import dask
     from distributed import Client, LocalCluster, as_completed
 
-    jobs = [j.absolute() for j in jobs]
+    jobs = [replace(j.absolute(), judge_helper=False) for j in jobs]
     with contextlib.ExitStack() as stack:
         if scheduler:
             client = stack.enter_context(Client(scheduler))

@@ -24,7 +24,9 @@ more, by the rules of analyzer/sessions.py:
 * no session paused (SessionStopReq ChargingSession = Pause): its resume may come at any time
   with its SessionID ([V2G2-463]);
 * the control pilot not showing an EV plugged in (IEC 61851-1 states B, C, D): a plug-in
-  cycle is one unit (its pause and resume, its basic charging);
+  cycle is one unit (its pause and resume, its basic charging) — unless the next activity
+  is another EV's CM_SLAC_PARM.REQ or SDP request (an EV MAC none of the segment's sessions
+  has): the plugged-in EV has left, whether or not the capture saw the unplug;
 * a session of the segment reached SDP or V2G, so that another charger's SLAC heard over the
   powerline is told from this charger's (crosstalk, analyzer/sessions.py) — the chargers seen
   in earlier segments count too.
@@ -41,7 +43,7 @@ whole capture.
 """
 from __future__ import annotations
 
-from ccs_analyzer.dissectors.events import Event
+from ccs_analyzer.dissectors.events import EV_TO_EVSE, Event
 from ccs_analyzer.rules.timing_tables import ISO2, SEQ_TIMEOUT
 
 from .sessions import RETRY_GAP_S, SessionBuilder
@@ -52,8 +54,8 @@ from .sessions import RETRY_GAP_S, SessionBuilder
 SEQUENCE_TIMEOUT_S = SEQ_TIMEOUT[ISO2]["*"].seconds
 
 #: A segment longer than this (events) is cut at its next inactivity gap whatever its
-#: sessions' state (module docstring): some 30 MiB of events with their decoded messages.
-MAX_SEGMENT_EVENTS = 50_000
+#: sessions' state (module docstring): some 40 MiB of events with their decoded messages.
+MAX_SEGMENT_EVENTS = 25_000
 
 #: Captures smaller than this (bytes) are analysed as one segment with ``segments="auto"``.
 WHOLE_BELOW_BYTES = 16 * 2**20
@@ -118,7 +120,7 @@ class SegmentCutter:
             return True
         if any(s.paused for s in builder.sessions):
             return False
-        if builder.plugged_in_now():
+        if builder.plugged_in_now() and not _another_ev(ev, builder):
             return False
         if not builder.served() and len(builder.sessions) < MAX_UNSERVED_SESSIONS:
             return False
@@ -132,6 +134,18 @@ class SegmentCutter:
         """The segment was cut: start counting the next one."""
         self.events = 0
         self._conns = {c: st for c, st in self._conns.items() if not st[1]}
+
+
+def _another_ev(ev: Event, builder: SessionBuilder) -> bool:
+    """``ev`` is an EV's first request (CM_SLAC_PARM.REQ, SDP request) from an EV MAC that no
+    session of the segment has."""
+    if ev.layer == "slac" and ev.name == "CM_SLAC_PARM.REQ":
+        mac = ev.src
+    elif ev.layer == "sdp" and ev.direction == EV_TO_EVSE:
+        mac = ev.info.get("src_mac")
+    else:
+        return False
+    return bool(mac) and all(s.ev_mac != mac for s in builder.sessions)
 
 
 def _activity(ev: Event) -> bool:

@@ -34,10 +34,11 @@ class SessionSpool(Sequence):
         self._n = 0
         self._cached: tuple[int, list[Session]] | None = None
 
-    def extend(self, sessions: list[Session]) -> None:
-        """Write one segment's sessions to disk."""
+    def extend(self, sessions: list[Session]) -> str | None:
+        """Write one segment's sessions to disk; return the file's path (None: nothing to
+        write). The file holds the pickled list of sessions."""
         if not sessions:
-            return
+            return None
         for s in sessions:
             s.released = True
         path = os.path.join(self._dir, f"segment{len(self._files):06d}.pickle")
@@ -46,6 +47,7 @@ class SessionSpool(Sequence):
         self._files.append(path)
         self._starts.append(self._n)
         self._n += len(sessions)
+        return path
 
     def _load(self, k: int) -> list[Session]:
         if self._cached is not None and self._cached[0] == k:
@@ -58,6 +60,15 @@ class SessionSpool(Sequence):
 
     def __len__(self) -> int:
         return self._n
+
+    @property
+    def segments(self) -> int:
+        """How many segment files the spool holds."""
+        return len(self._files)
+
+    def segment(self, k: int) -> list[Session]:
+        """The sessions of segment file ``k`` (0-based), read back."""
+        return self._load(k)
 
     def __iter__(self) -> Iterator[Session]:
         for k in range(len(self._files)):

@@ -30,6 +30,18 @@ from .v2g import V2gChannel, protocol_of
 from .v2gtp import EXI_PAYLOAD_TYPES, V2gtpGarbage, V2gtpSplitter, payload_type_name
 
 SDP_PORT = 15118
+
+#: A closed TCP connection silent this long (s) is summarised and let go (:meth:`Dissector.
+#: _release_finished`): V2G_SECC_Sequence_Timeout, 60 s (ISO 15118-2 [V2G2-443] Table 109),
+#: beyond which nothing more of its session can come.
+RELEASE_AFTER_S = 60.0
+#: Events held back at most (the reorder buffer, :meth:`Dissector._drain`): behind a TLS
+#: record that waits for secrets, later frames' events wait so that the stream stays in
+#: frame order; past this many they flow on (late-decrypted messages then come out of
+#: order, and the session builder sorts them). About 50 MiB of events.
+REORDER_LIMIT = 25_000
+#: How often (frames) finished connections are looked for.
+RELEASE_EVERY = 4096
 _UDP_NAMES = {546: "DHCPv6", 547: "DHCPv6", 5353: "mDNS", 5355: "LLMNR", 67: "DHCP", 68: "DHCP",
               137: "NetBIOS", 138: "NetBIOS", 1900: "SSDP", 123: "NTP", 53: "DNS"}
 _ICMPV6_NAMES = {133: "router solicitation", 134: "router advertisement",
@@ -94,7 +106,7 @@ class Dissector:
     """
 
     def __init__(self, path: str | os.PathLike, keylog: str | os.PathLike | None = None,
-                 reorder_limit: int = 200_000):
+                 reorder_limit: int = REORDER_LIMIT):
         self.path = os.fspath(path)
         self.reader = CaptureReader(self.path)
         self.capture = self.reader.info
@@ -117,6 +129,8 @@ class Dissector:
         self._keylog_version = self.keylog.version
         self._dsb_seen = 0
         self.connections: list[dict] = []
+        self._released: dict[int, dict] = {}          # conn id → summary of a let-go connection
+        self._release_at = RELEASE_EVERY
 
     # ------------------------------------------------------------------ output ordering
     def _emit(self, ev: Event) -> None:
@@ -164,6 +178,10 @@ class Dissector:
                 for c in self._conns.values():
                     if c.tls is not None:
                         self._tls_events(c, c.tls.retry(frame.number), frame.time)
+            if frame.number >= self._release_at:
+                self._release_at = frame.number + RELEASE_EVERY
+                self._release_finished(frame.time)
+                self._forget_frame_times(frame.number)
             floor = self._floor() if self._tls_conns else None
             yield from self._drain(frame.number if floor is None else min(floor, frame.number))
         yield from self._finish()
@@ -471,26 +489,78 @@ class Dissector:
                          error=g.reason, first_frame=g.first_frame, offset=g.offset,
                          src=_ep(c.tcp, d), dst=_ep(c.tcp, 1 - d), info={"bytes": g.length}))
 
-    # ------------------------------------------------------------------ summary
-    def _summarise_connections(self) -> None:
-        acc = self.accounting
+    # ------------------------------------------------------------------ finished connections
+    def _release_finished(self, now: float) -> None:
+        """Let go of the TCP connections that are over: closed (RST, or FIN both ways) and
+        silent for :data:`RELEASE_AFTER_S`, with no stream bytes or V2GTP message in
+        progress. A TLS connection is closed first, as at the end of the capture: records it
+        still holds (no secrets for them yet) are reported as encrypted now — key log lines
+        disclosed more than :data:`RELEASE_AFTER_S` after a connection closed no longer
+        decrypt it — so that they no longer hold back the events of the frames after them.
+        Each connection is summarised and counted now, as :meth:`_summarise_connections`
+        does for the others at the end: the state of a long capture's connections does not
+        pile up."""
+        done = []
         for c in self._conns.values():
             tc = c.tcp
-            v2g_port = (tc.server in self.secc_endpoints) or tc.server[1] == SDP_PORT
-            if c.kind in ("v2gtp", "tls") or (c.kind is None and v2g_port):
-                acc.decoded["tcp (V2G connection)"] += tc.frames
-            elif c.kind is None:
-                acc.out_of_scope[f"TCP port {tc.server[1]} without payload"] += tc.frames
-            else:
-                acc.out_of_scope[f"TCP port {tc.server[1]}: not V2GTP or TLS"] += tc.frames
+            if (not tc.closed or now - tc.last_time < RELEASE_AFTER_S or c.held
+                    or tc.dirs[0].pending or tc.dirs[1].pending
+                    or c.splitters[0].buffered or c.splitters[1].buffered):
+                continue
+            done.append(c)
+        for c in done:
+            tc = c.tcp
+            if c.tls is not None:
+                if not c.tls.idle:
+                    self._tls_events(c, c.tls.close(tc.last_frame), tc.last_time)
+                    for d in (0, 1):
+                        for g in c.splitters[d].close(tc.last_frame):
+                            self._garbage(c, d, g, tc.last_time)
+                self._tls_conns.remove(c)
+            self._account(c)
+            self._released[tc.id] = summary = self._summary(c)
+            self.connections.append(summary)
+            del self._conns[tc.id]
+            self.tcp.forget(tc)
+
+    def _forget_frame_times(self, now: int) -> None:
+        """Drop the frame times (``_tls_frame_time``) no TLS record or V2GTP message can
+        still need: those before the earliest held-back record and more than
+        4 × :data:`RELEASE_EVERY` frames old."""
+        cut = now - 4 * RELEASE_EVERY
+        floor = self._floor() if self._tls_conns else None
+        if floor is not None:
+            cut = min(cut, floor)
+        times = self._tls_frame_time
+        if times and next(iter(times)) < cut:
+            for k in [k for k in times if k < cut]:
+                del times[k]
+
+    # ------------------------------------------------------------------ summary
+    def _account(self, c: _Conn) -> None:
+        """Count a connection's frames (decoded as V2G, or out of scope and why)."""
+        acc = self.accounting
+        tc = c.tcp
+        v2g_port = (tc.server in self.secc_endpoints) or tc.server[1] == SDP_PORT
+        if c.kind in ("v2gtp", "tls") or (c.kind is None and v2g_port):
+            acc.decoded["tcp (V2G connection)"] += tc.frames
+        elif c.kind is None:
+            acc.out_of_scope[f"TCP port {tc.server[1]} without payload"] += tc.frames
+        else:
+            acc.out_of_scope[f"TCP port {tc.server[1]}: not V2GTP or TLS"] += tc.frames
+
+    def _summarise_connections(self) -> None:
+        for c in self._conns.values():
+            self._account(c)
             self.connections.append(self._summary(c))
+        self.connections.sort(key=lambda x: x["conn"])
 
     def connection_summary(self, conn: int) -> dict | None:
         """The summary of TCP connection ``conn`` as it stands now (the entry that
         ``connections`` will hold at the end; None for an unknown id): what a segment's
         rules read before the capture is over (analyzer/segments.py)."""
         c = self._conns.get(conn)
-        return self._summary(c) if c is not None else None
+        return self._summary(c) if c is not None else self._released.get(conn)
 
     @staticmethod
     def _summary(c: _Conn) -> dict:

@@ -146,7 +146,9 @@ class TcpReassembler:
 
     def __init__(self, server_hint=None, max_pending: int = MAX_PENDING):
         self.conns: dict[tuple, tuple[TcpConnection, int]] = {}
-        self.all: list[TcpConnection] = []
+        #: the connections not yet let go (:meth:`forget`), by id
+        self.all: dict[int, TcpConnection] = {}
+        self._next_id = 0
         self.server_hint = server_hint
         self.max_pending = max_pending
         self.last: tuple[TcpConnection, int] | None = None   # connection and direction of the last segment
@@ -173,8 +175,9 @@ class TcpReassembler:
             client, server, guessed = (dst, dport), (src, sport), False
         else:
             client, server, guessed = self._guess_roles(src, sport, dst, dport)
-        conn = TcpConnection(len(self.all), client, server, frame, time, guessed)
-        self.all.append(conn)
+        conn = TcpConnection(self._next_id, client, server, frame, time, guessed)
+        self._next_id += 1
+        self.all[conn.id] = conn
         self.conns[client + server] = (conn, 0)
         self.conns[server + client] = (conn, 1)
         d = 0 if (src, sport) == client else 1
@@ -367,10 +370,21 @@ class TcpReassembler:
             out.extend(self._drain(conn, d, hs, frame))
         return out
 
+    def forget(self, conn: TcpConnection) -> None:
+        """Let a finished connection go (its state, its place in the lookup table): a later
+        segment with the same addresses and ports is a new connection."""
+        self.all.pop(conn.id, None)
+        for key in (conn.client + conn.server, conn.server + conn.client):
+            hit = self.conns.get(key)
+            if hit is not None and hit[0] is conn:
+                del self.conns[key]
+        if self.last is not None and self.last[0] is conn:
+            self.last = None
+
     def close_all(self, frame: int) -> list:
         """End of capture: flush every connection's buffered data (holes reported)."""
         out = []
-        for conn in self.all:
+        for conn in self.all.values():
             for d in (0, 1):
                 if conn.dirs[d].pending:
                     out.extend(self._flush(conn, d, conn.dirs[d], frame, "end of capture"))

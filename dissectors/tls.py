@@ -500,6 +500,12 @@ class TlsConnection:
             return [TlsEvent(frame, frame, direction if direction in (0, 1) else 0, "error",
                              "Internal error", {}, None, f"TLS dissector failed: {exc!r}")]
 
+    @property
+    def idle(self) -> bool:
+        """Nothing buffered, held back or in progress: :meth:`close` would report nothing."""
+        return self._not_tls or not any(d.queue or d.buf or d.hs_buf or d.resyncing
+                                        or d.resync_skipped for d in self._dirs)
+
     def retry(self, frame: int) -> list[TlsEvent]:
         """Try again to decrypt held-back records (call when ``keylog.version`` changed;
         ``frame``: the frame that disclosed the secrets). Returns the events they gave."""

@@ -225,6 +225,11 @@ class V2gtpSplitter:
         self._consume(pos)
         return _merge_garbage(out)
 
+    @property
+    def buffered(self) -> int:
+        """Bytes of an unfinished message (or of garbage being resynchronised) held."""
+        return len(self._buf)
+
     def gap(self, missing: int, frame: int) -> list[V2gtpGarbage]:
         """Bytes [current end, current end + missing) were never captured; drop the partial."""
         out = []

@@ -668,6 +668,55 @@ def render_html(analysis, *, rep: dict | None = None, annotated: str | None = No
     return _ENV.get_template("report.html.j2").render(css=css, js=js, csp=csp, **ctx)
 
 
+_PAGES: dict = {}
+
+
+def _write_pages(analysis, out_dir, ann: str | None, ann_path: str | None, workers: int) -> int:
+    """Write ``sessions/<id>.html`` for every session; return how many. With ``workers`` > 1
+    and a spooled analysis (analyzer/spool.py) the spool's segments are shared out between
+    this process and ``workers - 1`` forked ones (they inherit the analysis; no copy is
+    sent)."""
+    findings: dict = {}
+    for f in analysis.findings:
+        findings.setdefault(f.session, []).append(f)
+    job = (analysis, str(out_dir), ann, ann_path, findings)
+    k = getattr(analysis.sessions, "segments", None)
+    if workers <= 1 or not k or k < 2 or not hasattr(os, "fork"):
+        return _render_pages(job, analysis.sessions)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    shares = [list(range(i, k, workers)) for i in range(workers)]
+    _PAGES["job"] = job
+    try:
+        with ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("fork")) as ex:
+            futs = [ex.submit(_pages_of_segments, share) for share in shares[1:]]
+            n = _pages_of_segments(shares[0])
+            return n + sum(f.result() for f in futs)
+    finally:
+        _PAGES.clear()
+
+
+def _pages_of_segments(ks: list[int]) -> int:
+    """(In a forked worker or here) the pages of the spool segments ``ks``."""
+    job = _PAGES["job"]
+    spool = job[0].sessions
+    return sum(_render_pages(job, spool.segment(k)) for k in ks)
+
+
+def _render_pages(job, sessions) -> int:
+    analysis, out_dir, ann, ann_path, findings = job
+    n = 0
+    for s in sessions:                  # one session read back at a time
+        part = _Part(analysis, [s], {s.id: analysis.summaries[s.id]}, findings.get(s.id, []))
+        text = render_html(part, annotated=f"../{urllib.parse.quote(ann)}" if ann else None,
+                           annotated_path=ann_path, index_href="../report.html")
+        with open(os.path.join(out_dir, SESSION_PAGES, f"{s.id}.html"), "w", encoding="utf-8") as f:
+            f.write(text)
+        n += 1
+    return n
+
+
 def find_annotated(out_dir: str | os.PathLike) -> str | None:
     """The annotated capture in ``out_dir`` (see :data:`ANNOTATED_NAMES`), or None."""
     for name in ANNOTATED_NAMES:
@@ -676,12 +725,14 @@ def find_annotated(out_dir: str | os.PathLike) -> str | None:
     return None
 
 
-def write_html_report(analysis, out_dir: str | os.PathLike, rep: dict | None = None) -> str:
+def write_html_report(analysis, out_dir: str | os.PathLike, rep: dict | None = None,
+                      workers: int = 1) -> str:
     """Write ``report.html`` into ``out_dir``; return its path. An annotated capture already
     in ``out_dir`` (``annotated.pcapng``, made by ``ccs-analyzer annotate CAPTURE -o
     OUT_DIR/annotated.pcapng``) is linked. With more than :data:`PAGED_OVER_SESSIONS`
     sessions report.html is an index and each session has its page in ``sessions/``
-    (module docstring), written one session at a time."""
+    (module docstring), written one session at a time by ``workers`` processes (this one
+    and forked ones, each taking whole segments of a spooled analysis)."""
     os.makedirs(out_dir, exist_ok=True)
     ann = find_annotated(out_dir)
     ann_path = os.path.abspath(os.path.join(out_dir, ann)) if ann else None
@@ -693,15 +744,6 @@ def write_html_report(analysis, out_dir: str | os.PathLike, rep: dict | None = N
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     if paged:
-        pages = os.path.join(out_dir, SESSION_PAGES)
-        os.makedirs(pages, exist_ok=True)
-        findings: dict = {}
-        for f in analysis.findings:
-            findings.setdefault(f.session, []).append(f)
-        for s in analysis.sessions:                  # one session read back at a time
-            part = _Part(analysis, [s], {s.id: analysis.summaries[s.id]}, findings.get(s.id, []))
-            text = render_html(part, annotated=f"../{urllib.parse.quote(ann)}" if ann else None,
-                               annotated_path=ann_path, index_href="../report.html")
-            with open(os.path.join(pages, f"{s.id}.html"), "w", encoding="utf-8") as f:
-                f.write(text)
+        os.makedirs(os.path.join(out_dir, SESSION_PAGES), exist_ok=True)
+        _write_pages(analysis, out_dir, ann, ann_path, workers)
     return path

@@ -8,6 +8,8 @@ come out as it does when its sample is analysed alone.
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -93,10 +95,20 @@ def test_every_session_as_when_alone(parts, joined):
     a.close()
 
 
-def test_segmented_report_equals_whole_report(joined):
-    """The parts are independent: streamed or whole, report.json is the same."""
+def _die(*args):
+    os._exit(3)                          # a helper that dies mid-segment
+
+
+@pytest.mark.parametrize("helper", ["helper", "in-process", "helper-dies"])
+def test_segmented_report_equals_whole_report(joined, helper, monkeypatch):
+    """The parts are independent: streamed or whole, judged in the helper process or here,
+    report.json is the same (a helper that dies leaves its segments to the main process)."""
+    from ccs_analyzer.analyzer import streaming
+
     whole = report_dict(analyze_capture(joined, segments="never"))
-    streamed = analyze_capture(joined, segments="always")
+    if helper == "helper-dies":
+        monkeypatch.setattr(streaming, "_judge_file", _die)
+    streamed = analyze_capture(joined, segments="always", judge_worker=helper != "in-process")
     rep = report_dict(streamed)
     assert json.dumps(rep, sort_keys=True, default=str) == json.dumps(whole, sort_keys=True, default=str)
     # the spool reads the sessions back, with their events, one segment at a time
@@ -160,7 +172,11 @@ def test_paged_html_and_timeline_batches(joined, tmp_path, monkeypatch):
 
     monkeypatch.setattr(html_report, "PAGED_OVER_SESSIONS", 1)
     a = analyze_capture(joined, segments="always")
-    write_html_report(a, tmp_path / "r")
+    write_html_report(a, tmp_path / "r2", workers=2)       # forked page writers …
+    write_html_report(a, tmp_path / "r")                   # … write what one process writes
+    for p in (tmp_path / "r" / "sessions").iterdir():
+        strip = lambda t: re.sub(r"Report generated [^<]*? UTC", "", t)  # noqa: E731
+        assert strip(p.read_text()) == strip((tmp_path / "r2" / "sessions" / p.name).read_text())
     index = (tmp_path / "r" / "report.html").read_text()
     pages = sorted(p.name for p in (tmp_path / "r" / "sessions").iterdir())
     assert pages == sorted(f"{sid}.html" for sid in a.summaries)
