@@ -43,8 +43,8 @@ COLUMNS: dict[str, dict[str, str]] = {
                  "verdict": "VARCHAR", "root_cause_rule": "VARCHAR",
                  "root_cause_culprit": "VARCHAR", "root_cause_synopsis": "VARCHAR",
                  "EVCCID": "VARCHAR", "ev_mac": "VARCHAR", "ev_vendor": "VARCHAR",
-                 "EVSEID": "VARCHAR", "evse_mac": "VARCHAR", "evse_vendor": "VARCHAR",
-                 "start": "DOUBLE", "end": "DOUBLE"},
+                 "EVSEID": "VARCHAR", "EVSEID_text": "VARCHAR", "evse_mac": "VARCHAR",
+                 "evse_vendor": "VARCHAR", "start": "DOUBLE", "end": "DOUBLE"},
     "findings": {"sha256": "VARCHAR", "session": "VARCHAR", "id": "VARCHAR", "rule": "VARCHAR",
                  "title": "VARCHAR", "category": "VARCHAR", "severity": "VARCHAR",
                  "culprit": "VARCHAR", "time": "DOUBLE", "count": "BIGINT",
@@ -460,8 +460,9 @@ def _answers(con, rule_fm: dict[str, tuple[str, ...]], pfmea: dict) -> dict:
     pair_sql = """coalesce(EVCCID, ev_mac, ev_vendor, '(unknown EV)') AS ev,
         CASE WHEN EVCCID IS NOT NULL THEN 'EVCCID' WHEN ev_mac IS NOT NULL THEN 'MAC'
              WHEN ev_vendor IS NOT NULL THEN 'vendor' END AS ev_by,
-        coalesce(EVSEID, evse_mac, evse_vendor, '(unknown EVSE)') AS evse,
-        CASE WHEN EVSEID IS NOT NULL THEN 'EVSEID' WHEN evse_mac IS NOT NULL THEN 'MAC'
+        coalesce(EVSEID_text, EVSEID, evse_mac, evse_vendor, '(unknown EVSE)') AS evse,
+        CASE WHEN coalesce(EVSEID_text, EVSEID) IS NOT NULL THEN 'EVSEID'
+             WHEN evse_mac IS NOT NULL THEN 'MAC'
              WHEN evse_vendor IS NOT NULL THEN 'vendor' END AS evse_by"""
     roots: dict[tuple, dict] = {}
     for r in _rows(con, f"""SELECT {pair_sql}, root_cause_rule AS rule, count(*) AS n FROM s

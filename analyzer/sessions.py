@@ -941,6 +941,7 @@ def summarize(s: Session, connections: dict[int, dict]) -> dict:
                 break
     out["EVCCID"] = evccid
     out["EVSEID"] = evseid
+    out["EVSEID_text"] = evseid_text(evseid, namespace)
     out["payment"] = payment
     out["energy_transfer_mode"] = mode
     # last message and how it ended
@@ -958,6 +959,23 @@ def summarize(s: Session, connections: dict[int, dict]) -> dict:
     out["basic"] = s.basic
     out["control_pilot"] = _cp_summary(s)
     return out
+
+
+def evseid_text(evseid, namespace: str | None) -> str | None:
+    """The EVSEID as text: ISO 15118-2 / -20 carry it as a string (returned as it is);
+    DIN 70121 as hexBinary (DIN SPEC 70121:2014 SessionSetupResType, evseIDType, up to 32
+    octets), into which chargers put the text form (e.g. ``DE*ABC*E123``, DIN SPEC 91286):
+    those octets decoded as ASCII when they are all printable, else None (an all-zero or
+    binary ID). What tells one charger across protocols (fleet tables)."""
+    if not isinstance(evseid, str) or not evseid:
+        return None
+    if namespace is None or "din:70121" not in namespace:
+        return evseid
+    try:
+        raw = bytes.fromhex(evseid)
+    except ValueError:
+        return None
+    return raw.decode("ascii") if raw and all(0x20 <= b < 0x7F for b in raw) else None
 
 
 def _cp_summary(s: Session) -> dict | None:

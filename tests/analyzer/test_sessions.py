@@ -479,3 +479,13 @@ def test_crosstalk_is_reported_not_judged():
     assert s2["outcome"] == "crosstalk" and s2["goal"] is None and s2["verdict"] == "pass"
     assert not [f for f in a.findings if f.session == "S2"]
     assert "Not a session of this charger" in s2["explanation"]
+
+
+def test_evseid_text_tells_one_charger_across_protocols():
+    from ccs_analyzer.analyzer.sessions import evseid_text
+    din = "urn:din:70121:2012:MsgDef"
+    assert evseid_text("44452a53494d2a45303030312a31", din) == "DE*SIM*E0001*1"
+    assert evseid_text("00", din) is None                       # binary: no text form
+    assert evseid_text("zz", din) is None
+    assert evseid_text("DE*SIM*E0001*1", "urn:iso:15118:2:2013:MsgDef") == "DE*SIM*E0001*1"
+    assert evseid_text(None, din) is None
