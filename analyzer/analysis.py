@@ -221,5 +221,5 @@ def _analyze(path: str, keylog, progress, profile, segments: str = "auto",
     a.connections = d.connections
     seg.close(builder, cutter.connections(), None)
     seg.finish()
-    finish_capture(a, seg.findings, rules, profile)
+    finish_capture(a, seg.findings, rules, profile, spool=seg.spooled, loose=seg.loose)
     return a

@@ -209,8 +209,10 @@ def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
     if store is not None:  # last: a task killed before this line leaves no rows
         from ccs_analyzer.analyzer.store import Store
         Store(store).put_analysis(a)
+    sev = {"error": 0, "warning": 0, "info": 0}
+    for f in a.findings:
+        sev[f.severity] = sev.get(f.severity, 0) + 1
     a.close()
-    sev = {s: sum(1 for f in a.findings if f.severity == s) for s in ("error", "warning", "info")}
     return {"capture": capture, "json": jp, "html": hp, "frames": a.capture["frames"],
             "verdict": a.verdict, "score": a.score, "conformance": a.conformance,
             "sessions": [(sid, m["protocol"], m["outcome"], m["verdict"], m["explanation"])

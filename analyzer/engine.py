@@ -209,30 +209,45 @@ def judge_segment(ctx, sessions, rules: list[tuple], profile: Profile, tag: str 
     return findings
 
 
-def finish_capture(analysis, findings: list[Finding], rules: list[tuple], profile: Profile) -> None:
-    """Run the capture-scope rules, number every finding of the capture in time order
-    (``F1`` …; the provisional ids of :func:`judge_segment` in ``caused_by``,
-    ``consequences``, ``root_cause`` and ``cause_chain`` follow), and score and judge the
-    capture from its sessions' verdicts (analyzer/scoring.py). Fills ``analysis.findings``,
-    ``score``, ``verdict``, ``conformance`` and ``profile``."""
-    findings = list(findings)
+def finish_capture(analysis, findings: list[Finding], rules: list[tuple], profile: Profile,
+                   spool=None, loose: list[Finding] = ()) -> None:
+    """Run the capture-scope rules, number every finding of the capture (``F1`` …; the
+    provisional ids of :func:`judge_segment` in ``caused_by``, ``consequences``,
+    ``root_cause`` and ``cause_chain`` follow), and score and judge the capture from its
+    sessions' verdicts (analyzer/scoring.py). Fills ``analysis.findings``, ``score``,
+    ``verdict``, ``conformance`` and ``profile``.
+
+    ``findings``: the judged findings in memory, numbered in time order with the capture's
+    own; or, for a streamed capture, ``spool`` (an analyzer/spool.py ``FindingSpool``,
+    numbered segment by segment in time order, the capture's own findings last — so that
+    they can be written out one segment at a time) with ``loose``, its findings of no
+    session."""
+    own: list[Finding] = []
     for rule, st in rules:
         if rule.scope == "capture":
             got = _run(rule, st, None, analysis, profile)
             for f in got:
                 f.caused_by, f.role, f.consequences = None, "independent", []
-            findings.extend(got)
-    findings.sort(key=_order)
-    new = {}
-    for i, f in enumerate(findings, 1):
-        if f.id is not None:
-            new[f.id] = f"F{i}"
-        f.id = f"F{i}"
-    for f in findings:
-        if f.caused_by is not None:
-            f.caused_by = new.get(f.caused_by, f.caused_by)
-        if f.consequences:
-            f.consequences = [new.get(x, x) for x in f.consequences]
+            own.extend(got)
+    if spool is not None:
+        own.sort(key=_order)
+        new = spool.number(own)
+        findings = spool
+        capture_level = [*loose, *own]
+    else:
+        findings = list(findings) + own
+        findings.sort(key=_order)
+        new = {}
+        for i, f in enumerate(findings, 1):
+            if f.id is not None:
+                new[f.id] = f"F{i}"
+            f.id = f"F{i}"
+        for f in findings:
+            if f.caused_by is not None:
+                f.caused_by = new.get(f.caused_by, f.caused_by)
+            if f.consequences:
+                f.consequences = [new.get(x, x) for x in f.consequences]
+        capture_level = [f for f in findings if f.session is None]
     scores = []
     for summ in analysis.summaries.values():
         if summ.get("root_cause") is not None:
@@ -241,6 +256,6 @@ def finish_capture(analysis, findings: list[Finding], rules: list[tuple], profil
             summ["cause_chain"] = [new.get(x, x) for x in summ["cause_chain"]]
         scores.append((summ.get("score", 100.0), summ.get("verdict"), summ.get("conformance")))
     analysis.score, analysis.verdict, analysis.conformance = capture_score(
-        scores, [f for f in findings if f.session is None], profile.scoring)
+        scores, capture_level, profile.scoring)
     analysis.findings = findings
     analysis.profile = profile.name

@@ -1,11 +1,12 @@
-"""Sessions of a long capture kept on disk once they are judged, read back one segment at a
-time by whoever renders them (reports, the timeline, the store).
+"""Sessions and findings of a long capture kept on disk once they are judged, read back one
+segment at a time by whoever renders them (reports, the timeline, the store).
 
 When a capture is streamed in segments (analyzer/segments.py) each judged segment's sessions
 are written to a temporary file (pickle) and let go; ``Analysis.sessions`` is then a
 :class:`SessionSpool`: a read-only sequence whose iteration loads one segment at a time, so
-that a report of hundreds of sessions is rendered in the memory of one segment. The files go
-when the spool is closed or collected.
+that a report of hundreds of sessions is rendered in the memory of one segment; likewise
+``Analysis.findings`` is then a :class:`FindingSpool`. The files go when the spool is closed
+or collected.
 """
 from __future__ import annotations
 
@@ -84,6 +85,11 @@ class SessionSpool(Sequence):
         k = max(j for j, start in enumerate(self._starts) if start <= i)
         return self._load(k)[i - self._starts[k]]
 
+    @property
+    def directory(self) -> str:
+        """The spool's temporary folder (the findings files go there too)."""
+        return self._dir
+
     def close(self) -> None:
         """Delete the spool's files."""
         self._cached = None
@@ -95,3 +101,119 @@ class SessionSpool(Sequence):
             shutil.rmtree(self._dir, ignore_errors=True)
         except Exception:
             pass
+
+
+class FindingSpool(Sequence):
+    """The findings of a streamed capture: each segment's on disk (written by whoever judged
+    the segment, analyzer/streaming.py), with a light index in memory (provisional id,
+    session, severity per finding); the capture's own findings in memory. Read back in id
+    order with their final ids (:meth:`number`), one segment at a time.
+
+    ``directory``: where the files go (the session spool's folder)."""
+
+    def __init__(self, directory: str):
+        self._dir = directory
+        self._segs: list[tuple[str, list[tuple]]] = []   # (path, [(prov id, session, severity)])
+        self._final: dict[str, str] = {}
+        self._of_session: dict[str | None, int] = {}      # session id → its segment
+        self.capture: list = []                           # the capture's own findings
+        self._cached: tuple[int, list] | None = None
+        self._paths = 0
+
+    def path_for(self, tag: str) -> str:
+        """A new file for the findings of the segment tagged ``tag``."""
+        self._paths += 1
+        return os.path.join(self._dir, f"findings{self._paths:06d}.pickle")
+
+    def add(self, path: str, index: list[tuple]) -> None:
+        """Register a segment's findings file and its index: (provisional id, session,
+        severity) per finding, in the segment's (time) order."""
+        k = len(self._segs)
+        self._segs.append((path, index))
+        for _, sid, _ in index:
+            if sid is not None:
+                self._of_session.setdefault(sid, k)
+
+    def number(self, capture_findings: list) -> dict[str, str]:
+        """Give every finding its final id — ``F1`` … segment by segment in order, then the
+        capture's own findings — and return provisional id → final id."""
+        n = 0
+        for _, index in self._segs:
+            for prov, _, _ in index:
+                n += 1
+                self._final[prov] = f"F{n}"
+        for f in capture_findings:
+            n += 1
+            f.id = f"F{n}"
+        self.capture = list(capture_findings)
+        return self._final
+
+    def _remap(self, f):
+        fin = self._final
+        f.id = fin.get(f.id, f.id)
+        if f.caused_by is not None:
+            f.caused_by = fin.get(f.caused_by, f.caused_by)
+        if f.consequences:
+            f.consequences = [fin.get(x, x) for x in f.consequences]
+        return f
+
+    def segment(self, k: int) -> list:
+        """The findings of segment ``k``, with their final ids."""
+        if self._cached is not None and self._cached[0] == k:
+            return self._cached[1]
+        self._cached = None
+        with open(self._segs[k][0], "rb") as f:
+            got = [self._remap(x) for x in pickle.load(f)]
+        self._cached = (k, got)
+        return got
+
+    def of_session(self, session_id: str) -> list:
+        """The findings of one session (its segment read back)."""
+        k = self._of_session.get(session_id)
+        return [] if k is None else [f for f in self.segment(k) if f.session == session_id]
+
+    def no_session(self) -> list:
+        """The findings of no session (the capture's own and its segments'), final ids."""
+        out = []
+        for k, (_, index) in enumerate(self._segs):
+            if any(sid is None for _, sid, _ in index):
+                out += [f for f in self.segment(k) if f.session is None]
+        return out + list(self.capture)
+
+    def severity_of(self) -> dict[str, str]:
+        """Final id → severity (from the index)."""
+        out = {self._final.get(prov, prov): sev for _, index in self._segs for prov, _, sev in index}
+        out.update({f.id: f.severity for f in self.capture})
+        return out
+
+    def severities(self) -> dict[str, int]:
+        """How many findings of each severity (from the index, nothing read back)."""
+        out = {"error": 0, "warning": 0, "info": 0}
+        for _, index in self._segs:
+            for _, _, sev in index:
+                out[sev] = out.get(sev, 0) + 1
+        for f in self.capture:
+            out[f.severity] = out.get(f.severity, 0) + 1
+        return out
+
+    def ids_by_session(self) -> dict:
+        """Session id → the final ids of its findings (from the index)."""
+        out: dict = {}
+        for _, index in self._segs:
+            for prov, sid, _ in index:
+                out.setdefault(sid, []).append(self._final.get(prov, prov))
+        for f in self.capture:
+            out.setdefault(f.session, []).append(f.id)
+        return out
+
+    def __len__(self) -> int:
+        return sum(len(index) for _, index in self._segs) + len(self.capture)
+
+    def __iter__(self) -> Iterator:
+        for k in range(len(self._segs)):
+            yield from self.segment(k)
+        yield from self.capture
+
+    def __getitem__(self, i):
+        items = list(self)
+        return items[i]

@@ -275,13 +275,26 @@ def capture_tables(analysis, analyzed_at: datetime | None = None) -> dict:
 
     cap = analysis.capture
     sha = cap["sha256"]
-    findings = list(analysis.findings)
-    by_id = {f.id: f for f in findings}
     summaries = analysis.summaries
+    roots = {s.get("root_cause") for s in summaries.values() if s.get("root_cause")}
+    by_id: dict = {}                  # the root causes (what the sessions table names)
     per_session: dict = {}
-    for f in findings:
+    sev = {"error": 0, "warning": 0, "info": 0}
+    frows = []
+    for f in analysis.findings:       # one pass: a long capture's are read back from disk
+        if f.id in roots:
+            by_id[f.id] = f
         per_session[f.session] = per_session.get(f.session, 0) + 1
-    sev = {s: sum(1 for f in findings if f.severity == s) for s in ("error", "warning", "info")}
+        sev[f.severity] = sev.get(f.severity, 0) + 1
+        frames = [int(x) for x in (f.frames or ())]
+        frows.append({
+            "sha256": sha, "session": f.session, "id": f.id, "rule": f.rule, "title": f.title,
+            "category": f.category, "severity": f.severity, "culprit": f.culprit,
+            "first_frame": min(frames) if frames else None, "frames": frames, "time": f.time,
+            "synopsis": f.synopsis, "measured": _value_text(f.measured),
+            "limit": _value_text(f.limit), "unit": f.unit, "caused_by": f.caused_by,
+            "role": f.role, "count": f.count, "failure_modes": list(f.failure_modes or ()),
+        })
     when = analyzed_at or datetime.now(timezone.utc)
 
     captures = [{
@@ -317,18 +330,6 @@ def capture_tables(analysis, analyzed_at: datetime | None = None) -> dict:
             "energy_transferred": s.get("energy_transferred"), "start": s.get("start"),
             "end": s.get("end"), "duration_s": s.get("duration_s"), "basic": s.get("basic"),
             "findings": per_session.get(sid, 0),
-        })
-
-    frows = []
-    for f in findings:
-        frames = [int(x) for x in (f.frames or ())]
-        frows.append({
-            "sha256": sha, "session": f.session, "id": f.id, "rule": f.rule, "title": f.title,
-            "category": f.category, "severity": f.severity, "culprit": f.culprit,
-            "first_frame": min(frames) if frames else None, "frames": frames, "time": f.time,
-            "synopsis": f.synopsis, "measured": _value_text(f.measured),
-            "limit": _value_text(f.limit), "unit": f.unit, "caused_by": f.caused_by,
-            "role": f.role, "count": f.count, "failure_modes": list(f.failure_modes or ()),
         })
 
     return {"captures": _table(captures, "captures"),

@@ -28,7 +28,7 @@ from ccs_analyzer.dissectors.pipeline import Dissector
 from .engine import judge_segment
 from .profile import Profile
 from .sessions import SessionBuilder, served_sessions
-from .spool import SessionSpool
+from .spool import FindingSpool, SessionSpool
 
 
 def helper_allowed() -> bool:
@@ -51,11 +51,13 @@ class Segments:
         self.a, self.d, self.path, self.rules, self.profile = a, d, path, rules, profile
         self.count = 0
         self.first_frame = -1             # the segment's first frame (-1: the first segment)
-        self.findings: list = []
+        self.findings: list = []          # the whole capture's (one segment), in memory
+        self.spooled: FindingSpool | None = None   # a streamed capture's, on disk
+        self.loose: list = []             # … and its segments' findings of no session
         self.served: list[tuple] = []
         self._want_helper = judge_worker
         self._pool: ProcessPoolExecutor | None = None
-        self._pending: list[tuple[Future | None, str, dict, str]] = []
+        self._pending: list[tuple[Future | None, str, dict, str, str]] = []
 
     def builder(self) -> SessionBuilder:
         """A builder for the next segment: sessions numbered on, earlier chargers known."""
@@ -96,19 +98,23 @@ class Segments:
                "keylog": dict(a.keylog)}
         if not isinstance(a.sessions, SessionSpool):
             a.sessions = SessionSpool()      # judged sessions go to disk, not memory
+            self.spooled = FindingSpool(a.sessions.directory)
         a.capture_events.extend(builder.capture_events)
         a.leftovers.extend(builder.leftovers)
+        out = self.spooled.path_for(tag)
         pool = self._helper()
         if pool is not None:
             path = a.sessions.extend(sessions)
             try:
-                self._pending.append((pool.submit(_judge_file, path, ctx, tag), path, ctx, tag))
+                fut = pool.submit(_judge_file, path, ctx, tag, out)
             except Exception:            # the helper is gone: judge here
-                self._pool, self._want_helper = None, False
-                self._pending.append((None, path, ctx, tag))
+                self._pool, self._want_helper, fut = None, False, None
+            self._pending.append((fut, path, ctx, tag, out))
         else:
+            self._collect(wait=True)     # segments stay in order
             got = Analysis(sessions=sessions, carry=a.carry, **ctx)
-            self.findings.extend(judge_segment(got, sessions, self.rules, self.profile, tag=tag))
+            findings = judge_segment(got, sessions, self.rules, self.profile, tag=tag)
+            self._take(a.summaries, _write_findings(findings, out), out)
             a.sessions.extend(sessions)
         self.count += 1
         if next_frame is not None:
@@ -127,7 +133,7 @@ class Segments:
     def _collect(self, wait: bool) -> None:
         """Take the results of the segments judged so far, in order (all with ``wait``)."""
         while self._pending:
-            fut, path, ctx, tag = self._pending[0]
+            fut, path, ctx, tag, out = self._pending[0]
             if fut is not None and not fut.done() and not wait:
                 return
             self._pending.pop(0)
@@ -139,10 +145,15 @@ class Segments:
                     self._pool = None
                     self._want_helper = False
             if res is None:
-                res = _judge(path, ctx, tag, self.rules, self.profile, self.a.carry)
-            summaries, findings = res
-            self.a.summaries.update(summaries)
-            self.findings.extend(findings)
+                res = _judge(path, ctx, tag, self.rules, self.profile, self.a.carry, out)
+            self._take(*res, out)
+
+    def _take(self, summaries: dict, judged: tuple, out: str) -> None:
+        """Keep a judged segment's summaries, register its findings file."""
+        index, loose = judged
+        self.a.summaries.update(summaries)
+        self.spooled.add(out, index)
+        self.loose.extend(loose)
 
     def finish(self) -> None:
         """Wait for every segment's judging; stop the helper."""
@@ -155,9 +166,21 @@ class Segments:
 
 
 # ------------------------------------------------------------------------ judging a segment
-def _judge(path: str, fields: dict, tag: str, rules: list, profile: Profile, carry: dict):
+def _write_findings(findings: list, out: str) -> tuple[list[tuple], list]:
+    """Write a judged segment's findings to ``out``; return its index for the
+    :class:`~.spool.FindingSpool` ((provisional id, session, severity) per finding) and its
+    findings of no session (the capture's score counts them)."""
+    with open(out, "wb") as f:
+        pickle.dump(findings, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return ([(f.id, f.session, f.severity) for f in findings],
+            [f for f in findings if f.session is None])
+
+
+def _judge(path: str, fields: dict, tag: str, rules: list, profile: Profile, carry: dict,
+           out: str):
     """Judge the segment whose sessions are in spool file ``path``; ``fields``: the rest of
-    its context. Returns (summaries by session id, findings)."""
+    its context; its findings go to file ``out``. Returns (summaries by session id,
+    :func:`_write_findings`' index and findings of no session)."""
     from .analysis import Analysis
 
     with open(path, "rb") as f:
@@ -166,7 +189,7 @@ def _judge(path: str, fields: dict, tag: str, rules: list, profile: Profile, car
         s.released = False               # cached views while its rules run
     ctx = Analysis(sessions=sessions, carry=carry, **fields)
     findings = judge_segment(ctx, sessions, rules, profile, tag=tag)
-    return ctx.summaries, findings
+    return ctx.summaries, _write_findings(findings, out)
 
 
 _HELPER: dict = {}
@@ -176,9 +199,10 @@ def _helper_init(rules: list, profile: Profile) -> None:
     _HELPER.update(rules=rules, profile=profile, carry={})
 
 
-def _judge_file(path: str, fields: dict, tag: str):
+def _judge_file(path: str, fields: dict, tag: str, out: str):
     """In the helper process: :func:`_judge` with the helper's rules and its carry."""
     from .analysis import gc_paused
 
     with gc_paused():
-        return _judge(path, fields, tag, _HELPER["rules"], _HELPER["profile"], _HELPER["carry"])
+        return _judge(path, fields, tag, _HELPER["rules"], _HELPER["profile"], _HELPER["carry"],
+                      out)

@@ -607,21 +607,27 @@ def build_context(analysis, rep: dict | None = None, annotated: str | None = Non
 
 def _index_context(analysis, rep: dict, annotated, annotated_path) -> dict:
     """The index page's context: every session's row linking to its page, the capture's
-    own findings with their payloads (no session is read back)."""
-    capture_only = dict(rep, findings=[f for f in rep["findings"] if f["session"] is None],
-                        sessions=[])
-    ctx = build_context(_Part(analysis, [], {}, capture_only["findings"]), capture_only,
-                        annotated, annotated_path)
-    by_id = {f["id"]: f for f in rep["findings"]}
+    own findings with their payloads (no session is read back). ``rep`` may come without
+    the findings' list (``report_dict(findings=False)``): the capture's own findings and
+    the severities are then read from ``analysis.findings``."""
+    spool = analysis.findings if not isinstance(analysis.findings, list) else None
+    if spool is not None:
+        own = [f.to_json() for f in spool.no_session()]
+        sev_of = spool.severity_of()
+    else:
+        own = [f for f in rep["findings"] if f["session"] is None]
+        sev_of = {f["id"]: f["severity"] for f in rep["findings"]}
+    capture_only = dict(rep, findings=own, sessions=[])
+    ctx = build_context(_Part(analysis, [], {}, []), capture_only, annotated, annotated_path)
     rows = []
     for summ in rep["sessions"]:
-        sf = [by_id[i] for i in summ["findings"] if i in by_id]
-        rows.append({"m": summ, "root": by_id.get(summ.get("root_cause") or ""),
+        sevs = [sev_of.get(i) for i in summ["findings"]]
+        root = summ.get("root_cause")
+        rows.append({"m": summ, "root": {"id": root, "severity": sev_of.get(root)} if root else None,
                      "href": f"{SESSION_PAGES}/{summ['id']}.html", "chain": [],
-                     "counts": {sev: sum(1 for f in sf if f["severity"] == sev) for sev in SEVERITIES},
-                     "n_findings": len(sf)})
-    ctx.update(rep=rep, sessions=rows, paged=True,
-               sev_of={f["id"]: f["severity"] for f in rep["findings"]})
+                     "counts": {sev: sevs.count(sev) for sev in SEVERITIES},
+                     "n_findings": len(sevs)})
+    ctx.update(rep=rep, sessions=rows, paged=True, sev_of=sev_of)
     return ctx
 
 
@@ -676,9 +682,11 @@ def _write_pages(analysis, out_dir, ann: str | None, ann_path: str | None, worke
     and a spooled analysis (analyzer/spool.py) the spool's segments are shared out between
     this process and ``workers - 1`` forked ones (they inherit the analysis; no copy is
     sent)."""
-    findings: dict = {}
-    for f in analysis.findings:
-        findings.setdefault(f.session, []).append(f)
+    findings: dict | None = None
+    if isinstance(analysis.findings, list):
+        findings = {}
+        for f in analysis.findings:
+            findings.setdefault(f.session, []).append(f)
     job = (analysis, str(out_dir), ann, ann_path, findings)
     k = getattr(analysis.sessions, "segments", None)
     if workers <= 1 or not k or k < 2 or not hasattr(os, "fork"):
@@ -708,7 +716,8 @@ def _render_pages(job, sessions) -> int:
     analysis, out_dir, ann, ann_path, findings = job
     n = 0
     for s in sessions:                  # one session read back at a time
-        part = _Part(analysis, [s], {s.id: analysis.summaries[s.id]}, findings.get(s.id, []))
+        mine = findings.get(s.id, []) if findings is not None else analysis.findings.of_session(s.id)
+        part = _Part(analysis, [s], {s.id: analysis.summaries[s.id]}, mine)
         text = render_html(part, annotated=f"../{urllib.parse.quote(ann)}" if ann else None,
                            annotated_path=ann_path, index_href="../report.html")
         with open(os.path.join(out_dir, SESSION_PAGES, f"{s.id}.html"), "w", encoding="utf-8") as f:
@@ -737,8 +746,9 @@ def write_html_report(analysis, out_dir: str | os.PathLike, rep: dict | None = N
     ann = find_annotated(out_dir)
     ann_path = os.path.abspath(os.path.join(out_dir, ann)) if ann else None
     path = os.path.join(out_dir, "report.html")
-    rep = rep or report_dict(analysis)
-    paged = len(rep["sessions"]) > PAGED_OVER_SESSIONS
+    paged = len(analysis.summaries) > PAGED_OVER_SESSIONS
+    if rep is None:        # a long capture's findings stay on disk (the index lists the capture's)
+        rep = report_dict(analysis, findings=not paged or isinstance(analysis.findings, list))
     text = render_html(analysis, rep=rep, annotated=urllib.parse.quote(ann) if ann else None,
                        annotated_path=ann_path, paged=paged)
     with open(path, "w", encoding="utf-8") as f:

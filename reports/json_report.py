@@ -28,16 +28,32 @@ def _clean(x):
     return x
 
 
-def report_dict(analysis) -> dict:
-    """The report.json content of an :class:`~ccs_analyzer.analyzer.analysis.Analysis`."""
+def _spooled(analysis) -> bool:
+    """The findings are on disk (a streamed capture, analyzer/spool.py FindingSpool)."""
+    return not isinstance(analysis.findings, list)
+
+
+def report_dict(analysis, findings: bool = True) -> dict:
+    """The report.json content of an :class:`~ccs_analyzer.analyzer.analysis.Analysis`.
+    ``findings=False``: without the findings' list (``findings`` is then empty; the
+    sessions' finding ids and the counts are there) — what an index needs of a long
+    capture whose findings are on disk."""
     from ccs_analyzer.analyzer import __version__
 
-    findings = [f.to_json() for f in analysis.findings]
-    counts = {sev: sum(1 for f in findings if f["severity"] == sev)
-              for sev in ("error", "warning", "info")}
-    by_session: dict = {}
-    for f in findings:
-        by_session.setdefault(f["session"], []).append(f["id"])
+    if _spooled(analysis):
+        spool = analysis.findings
+        items = [f.to_json() for f in spool] if findings else []
+        counts = spool.severities()
+        by_session = spool.ids_by_session()
+    else:
+        items = [f.to_json() for f in analysis.findings]
+        counts = {sev: sum(1 for f in items if f["severity"] == sev)
+                  for sev in ("error", "warning", "info")}
+        by_session = {}
+        for f in items:
+            by_session.setdefault(f["session"], []).append(f["id"])
+        if not findings:
+            items = []
     sessions = []
     for sid, summ in analysis.summaries.items():     # session order; no session is read back
         summ = dict(summ)
@@ -56,7 +72,7 @@ def report_dict(analysis) -> dict:
         "keylog": analysis.keylog,
         "connections": analysis.connections,
         "sessions": sessions,
-        "findings": findings,
+        "findings": items,
         "counts": counts,
     })
 
@@ -68,11 +84,26 @@ def _rule_pack_version() -> str:
     return f"{__version__}+{len(all_rules())}rules"
 
 
+_MARK = "\u0000findings\u0000"
+
+
 def write_json_report(analysis, out_dir: str | os.PathLike) -> str:
-    """Write ``report.json`` into ``out_dir`` (created if needed); return its path."""
+    """Write ``report.json`` into ``out_dir`` (created if needed); return its path. The
+    findings of a streamed capture are written one segment at a time, as they are read back
+    from disk (the same JSON)."""
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "report.json")
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(report_dict(analysis), f, indent=1, ensure_ascii=False)
-        f.write("\n")
+        if not _spooled(analysis):
+            json.dump(report_dict(analysis), f, indent=1, ensure_ascii=False)
+            f.write("\n")
+            return path
+        head = report_dict(analysis, findings=False)
+        head["findings"] = _MARK
+        before, after = json.dumps(head, indent=1, ensure_ascii=False).split(json.dumps(_MARK), 1)
+        f.write(before + "[")
+        for i, x in enumerate(analysis.findings):
+            item = json.dumps(_clean(x.to_json()), indent=1, ensure_ascii=False)
+            f.write(("," if i else "") + "\n  " + item.replace("\n", "\n  "))
+        f.write("\n ]" + after + "\n")
     return path

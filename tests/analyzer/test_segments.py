@@ -100,7 +100,7 @@ def _die(*args):
 
 
 @pytest.mark.parametrize("helper", ["helper", "in-process", "helper-dies"])
-def test_segmented_report_equals_whole_report(joined, helper, monkeypatch):
+def test_segmented_report_equals_whole_report(joined, helper, monkeypatch, tmp_path):
     """The parts are independent: streamed or whole, judged in the helper process or here,
     report.json is the same (a helper that dies leaves its segments to the main process)."""
     from ccs_analyzer.analyzer import streaming
@@ -111,6 +111,11 @@ def test_segmented_report_equals_whole_report(joined, helper, monkeypatch):
     streamed = analyze_capture(joined, segments="always", judge_worker=helper != "in-process")
     rep = report_dict(streamed)
     assert json.dumps(rep, sort_keys=True, default=str) == json.dumps(whole, sort_keys=True, default=str)
+    # report.json written from disk, findings one segment at a time: the same document
+    from ccs_analyzer.reports.json_report import write_json_report
+    out = write_json_report(streamed, tmp_path)
+    with open(out, encoding="utf-8") as f:
+        assert json.dumps(json.load(f), sort_keys=True) == json.dumps(whole, sort_keys=True, default=str)
     # the spool reads the sessions back, with their events, one segment at a time
     back = list(streamed.sessions)
     assert [s.id for s in back] == list(streamed.summaries)
