@@ -102,7 +102,7 @@ class Segments:
         a.capture_events.extend(builder.capture_events)
         a.leftovers.extend(builder.leftovers)
         out = self.spooled.path_for(tag)
-        pool = self._helper()
+        pool = self._helper() if sessions else None   # (the last segment may hold none)
         if pool is not None:
             path = a.sessions.extend(sessions)
             try:

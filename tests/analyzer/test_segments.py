@@ -203,3 +203,36 @@ def test_paged_html_and_timeline_batches(joined, tmp_path, monkeypatch):
     assert set(expect.column_names) <= set(got.columns)
     assert list(got["frame"]) == expect.column("frame").to_pylist()
     a.close()
+
+
+def _tcp_syn_frame(dport: int) -> bytes:
+    """Ethernet II + IPv6 + a TCP SYN from fe80::1 port 50000 to fe80::2 port ``dport``."""
+    import struct
+    src, dst = bytes.fromhex("fe80" + "00" * 13 + "01"), bytes.fromhex("fe80" + "00" * 13 + "02")
+    tcp = struct.pack("!HHIIBBHHH", 50000, dport, 1, 0, 5 << 4, 0x02, 65535, 0, 0)
+    ip6 = struct.pack("!IHBB", 6 << 28, len(tcp), 6, 64) + src + dst
+    eth = bytes.fromhex("020000000002" "020000000001" "86dd")
+    return eth + ip6 + tcp
+
+
+def test_a_lone_connection_after_the_last_session(parts, tmp_path):
+    """After the last session, a quiet gap and a lone SYN to port 80: its own last segment
+    (a session that never got past TCP), judged as the whole analysis judges it, with the
+    helper or without."""
+    from ccs_analyzer.dissectors.pcapng_writer import PcapngWriter
+    joined = join(parts[:2], tmp_path / "two.pcapng", gap_s=120.0)
+    frames = list(CaptureReader(joined))
+    out = tmp_path / "tail.pcapng"
+    with open(out, "wb") as f:
+        w = PcapngWriter(f)
+        w.add_interface(1)
+        for fr in frames:
+            w.write(fr.time, fr.data)
+        w.write(frames[-1].time + 300.0, _tcp_syn_frame(80))
+    for helper in (True, False):
+        a = analyze_capture(out, segments="always", judge_worker=helper)
+        whole = analyze_capture(out, segments="never")
+        assert list(a.summaries) == list(whole.summaries)
+        assert [f.rule for f in a.findings] == [f.rule for f in whole.findings]
+        assert a.capture["frames"] == len(frames) + 1
+        a.close()
