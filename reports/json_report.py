@@ -38,11 +38,19 @@ def report_dict(analysis, findings: bool = True) -> dict:
     ``findings=False``: without the findings' list (``findings`` is then empty; the
     sessions' finding ids and the counts are there) — what an index needs of a long
     capture whose findings are on disk."""
+    head, lists = _parts(analysis, findings)
+    counts = head.pop("counts")
+    return _clean({**head, **{k: list(v) for k, v in lists.items()}, "counts": counts})
+
+
+def _parts(analysis, findings: bool = True) -> tuple[dict, dict]:
+    """(the report's small items, its three long lists as iterables: ``connections``,
+    ``sessions``, ``findings``), uncleaned; ``head["counts"]`` goes last in the document."""
     from ccs_analyzer.analyzer import __version__
 
     if _spooled(analysis):
         spool = analysis.findings
-        items = [f.to_json() for f in spool] if findings else []
+        items = (f.to_json() for f in spool) if findings else ()
         counts = spool.severities()
         by_session = spool.ids_by_session()
     else:
@@ -54,12 +62,10 @@ def report_dict(analysis, findings: bool = True) -> dict:
             by_session.setdefault(f["session"], []).append(f["id"])
         if not findings:
             items = []
-    sessions = []
-    for sid, summ in analysis.summaries.items():     # session order; no session is read back
-        summ = dict(summ)
-        summ["findings"] = by_session.get(sid, [])
-        sessions.append(summ)
-    return _clean({
+    # session order; no session is read back
+    sessions = (dict(summ, findings=by_session.get(sid, []))
+                for sid, summ in analysis.summaries.items())
+    head = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "ccs-analyzer", "version": __version__,
                  "rule_pack": _rule_pack_version(), "profile": getattr(analysis, "profile", "default")},
@@ -70,11 +76,9 @@ def report_dict(analysis, findings: bool = True) -> dict:
         "frame_accounting": analysis.accounting,
         "messages": analysis.messages,
         "keylog": analysis.keylog,
-        "connections": analysis.connections,
-        "sessions": sessions,
-        "findings": items,
         "counts": counts,
-    })
+    }
+    return head, {"connections": analysis.connections, "sessions": sessions, "findings": items}
 
 
 def _rule_pack_version() -> str:
@@ -84,13 +88,11 @@ def _rule_pack_version() -> str:
     return f"{__version__}+{len(all_rules())}rules"
 
 
-_MARK = "\u0000findings\u0000"
-
-
 def write_json_report(analysis, out_dir: str | os.PathLike) -> str:
-    """Write ``report.json`` into ``out_dir`` (created if needed); return its path. The
-    findings of a streamed capture are written one segment at a time, as they are read back
-    from disk (the same JSON)."""
+    """Write ``report.json`` into ``out_dir`` (created if needed); return its path. A
+    streamed capture's connections, sessions and findings are written one at a time (its
+    findings read back from disk a segment at a time): the same JSON, without the whole
+    document in memory."""
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "report.json")
     with open(path, "w", encoding="utf-8") as f:
@@ -98,12 +100,16 @@ def write_json_report(analysis, out_dir: str | os.PathLike) -> str:
             json.dump(report_dict(analysis), f, indent=1, ensure_ascii=False)
             f.write("\n")
             return path
-        head = report_dict(analysis, findings=False)
-        head["findings"] = _MARK
-        before, after = json.dumps(head, indent=1, ensure_ascii=False).split(json.dumps(_MARK), 1)
-        f.write(before + "[")
-        for i, x in enumerate(analysis.findings):
-            item = json.dumps(_clean(x.to_json()), indent=1, ensure_ascii=False)
-            f.write(("," if i else "") + "\n  " + item.replace("\n", "\n  "))
-        f.write("\n ]" + after + "\n")
+        head, lists = _parts(analysis)
+        counts = head.pop("counts")
+        text = json.dumps(_clean({**head, **{k: k for k in lists}, "counts": counts}),
+                          indent=1, ensure_ascii=False)
+        for name, items in lists.items():   # each list where its key's placeholder stands
+            before, text = text.split(f'"{name}": "{name}"', 1)
+            f.write(before + f'"{name}": [')
+            for i, x in enumerate(items):
+                item = json.dumps(_clean(x), indent=1, ensure_ascii=False)
+                f.write(("," if i else "") + "\n  " + item.replace("\n", "\n  "))
+            f.write("\n ]")
+        f.write(text + "\n")
     return path
