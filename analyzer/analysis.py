@@ -218,7 +218,6 @@ def _analyze(path: str, keylog, progress, profile, segments: str = "auto",
     a.capture = capture_info(d, path, sha256_of(path))
     a.accounting = d.accounting.as_dict()
     a.keylog = {"sources": dict(d.keylog_sources), "secrets": len(d.keylog)}
-    a.connections = d.connections
     seg.close(builder, cutter.connections(), None)
     seg.finish()
     finish_capture(a, seg.findings, rules, profile, spool=seg.spooled, loose=seg.loose)

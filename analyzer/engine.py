@@ -248,13 +248,18 @@ def finish_capture(analysis, findings: list[Finding], rules: list[tuple], profil
             if f.consequences:
                 f.consequences = [new.get(x, x) for x in f.consequences]
         capture_level = [f for f in findings if f.session is None]
-    scores = []
-    for summ in analysis.summaries.values():
-        if summ.get("root_cause") is not None:
-            summ["root_cause"] = new.get(summ["root_cause"], summ["root_cause"])
-        if summ.get("cause_chain"):
-            summ["cause_chain"] = [new.get(x, x) for x in summ["cause_chain"]]
-        scores.append((summ.get("score", 100.0), summ.get("verdict"), summ.get("conformance")))
+    summaries = analysis.summaries
+    if hasattr(summaries, "set_remap"):     # a streamed capture's (analyzer/spool.py)
+        summaries.set_remap(new)
+        scores = summaries.scores()
+    else:
+        scores = []
+        for summ in summaries.values():
+            if summ.get("root_cause") is not None:
+                summ["root_cause"] = new.get(summ["root_cause"], summ["root_cause"])
+            if summ.get("cause_chain"):
+                summ["cause_chain"] = [new.get(x, x) for x in summ["cause_chain"]]
+            scores.append((summ.get("score", 100.0), summ.get("verdict"), summ.get("conformance")))
     analysis.score, analysis.verdict, analysis.conformance = capture_score(
         scores, capture_level, profile.scoring)
     analysis.findings = findings

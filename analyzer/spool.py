@@ -5,8 +5,10 @@ When a capture is streamed in segments (analyzer/segments.py) each judged segmen
 are written to a temporary file (pickle) and let go; ``Analysis.sessions`` is then a
 :class:`SessionSpool`: a read-only sequence whose iteration loads one segment at a time, so
 that a report of hundreds of sessions is rendered in the memory of one segment; likewise
-``Analysis.findings`` is then a :class:`FindingSpool`. The files go when the spool is closed
-or collected.
+``Analysis.findings`` is then a :class:`FindingSpool`, ``Analysis.summaries`` a
+:class:`SummarySpool` and ``connections`` / ``capture_events`` are :class:`DiskList` ones, so that
+memory does not grow with the number of sessions. The files go when the spool is closed or
+collected.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 
 from .sessions import Session
 
@@ -217,3 +219,152 @@ class FindingSpool(Sequence):
     def __getitem__(self, i):
         items = list(self)
         return items[i]
+
+
+class DiskList(Sequence):
+    """An append-only list kept on disk in chunks (:meth:`flush` writes what was added since
+    the last flush), read back in order one chunk at a time: the connection summaries and
+    capture events of a streamed capture. ``key``: an item's key for :meth:`by_keys`."""
+
+    def __init__(self, directory: str, name: str, key=None):
+        self._dir, self._name, self._key = directory, name, key
+        self._files: list[tuple[str, int]] = []
+        self._tail: list = []
+        self._where: dict = {}
+        self._cached: tuple[int, list] | None = None
+
+    def append(self, item) -> None:
+        self._tail.append(item)
+
+    def extend(self, items) -> None:
+        self._tail.extend(items)
+
+    def flush(self) -> None:
+        """Write the items added since the last flush to a file of their own."""
+        if not self._tail:
+            return
+        k = len(self._files)
+        path = os.path.join(self._dir, f"{self._name}{k:06d}.pickle")
+        with open(path, "wb") as f:
+            pickle.dump(self._tail, f, protocol=pickle.HIGHEST_PROTOCOL)
+        self._files.append((path, len(self._tail)))
+        if self._key is not None:
+            for x in self._tail:
+                self._where[self._key(x)] = k
+        self._tail = []
+
+    def _load(self, k: int) -> list:
+        if self._cached is not None and self._cached[0] == k:
+            return self._cached[1]
+        self._cached = None
+        with open(self._files[k][0], "rb") as f:
+            got = pickle.load(f)
+        self._cached = (k, got)
+        return got
+
+    def by_keys(self, keys) -> list:
+        """The items whose key is in ``keys`` (their chunks read back)."""
+        keys = set(keys)
+        out = [x for x in self._tail if self._key(x) in keys]
+        for k in sorted({self._where[x] for x in keys if x in self._where}):
+            out += [x for x in self._load(k) if self._key(x) in keys]
+        return out
+
+    def __len__(self) -> int:
+        return sum(n for _, n in self._files) + len(self._tail)
+
+    def __iter__(self) -> Iterator:
+        for k in range(len(self._files)):
+            yield from self._load(k)
+        yield from self._tail
+
+    def __getitem__(self, i):
+        return list(self)[i]
+
+
+class SummarySpool(MutableMapping):
+    """Session id → summary of a streamed capture, in session order: the summaries of judged
+    segments on disk (:meth:`spool`), each session's (score, verdict, conformance) kept in
+    memory for the capture's verdict (:meth:`scores`); reading one reads its segment back
+    (with the final finding ids, :meth:`set_remap`). Summaries read back are copies: write
+    them through ``summaries[id] = …`` only before they are spooled."""
+
+    def __init__(self, directory: str):
+        self._dir = directory
+        self._order: list[str] = []
+        self._mem: dict[str, dict] = {}
+        self._where: dict[str, int] = {}
+        self._files: list[str] = []
+        self._light: dict[str, tuple] = {}
+        self._remap: dict[str, str] = {}
+        self._cached: tuple[int, dict] | None = None
+
+    def spool(self, ids) -> None:
+        """Write the summaries of ``ids`` to disk and let them go."""
+        chunk = {sid: self._mem.pop(sid) for sid in ids if sid in self._mem}
+        if not chunk:
+            return
+        k = len(self._files)
+        path = os.path.join(self._dir, f"summaries{k:06d}.pickle")
+        with open(path, "wb") as f:
+            pickle.dump(chunk, f, protocol=pickle.HIGHEST_PROTOCOL)
+        self._files.append(path)
+        for sid, m in chunk.items():
+            self._where[sid] = k
+            self._light[sid] = (m.get("score", 100.0), m.get("verdict"), m.get("conformance"))
+
+    def set_remap(self, mapping: dict[str, str]) -> None:
+        """Provisional → final finding ids, applied to ``root_cause`` and ``cause_chain`` of
+        every summary (spooled ones as they are read back)."""
+        self._remap = mapping
+        self._cached = None
+        for m in self._mem.values():
+            _remap_summary(m, mapping)
+
+    def scores(self) -> list[tuple]:
+        """(score, verdict, conformance) of every session, in order (nothing read back)."""
+        return [self._light[sid] if sid in self._light else
+                (self._mem[sid].get("score", 100.0), self._mem[sid].get("verdict"),
+                 self._mem[sid].get("conformance")) for sid in self._order]
+
+    def _load(self, k: int) -> dict:
+        if self._cached is not None and self._cached[0] == k:
+            return self._cached[1]
+        self._cached = None
+        with open(self._files[k], "rb") as f:
+            got = pickle.load(f)
+        for m in got.values():
+            _remap_summary(m, self._remap)
+        self._cached = (k, got)
+        return got
+
+    def __getitem__(self, sid: str) -> dict:
+        m = self._mem.get(sid)
+        if m is not None:
+            return m
+        return self._load(self._where[sid])[sid]
+
+    def __setitem__(self, sid: str, value: dict) -> None:
+        if sid not in self._mem and sid not in self._where:
+            self._order.append(sid)
+        self._where.pop(sid, None)
+        self._light.pop(sid, None)
+        self._mem[sid] = value
+
+    def __delitem__(self, sid: str) -> None:
+        raise TypeError("summaries of a streamed capture are not removed")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+def _remap_summary(m: dict, mapping: dict) -> None:
+    if not mapping:
+        return
+    if m.get("root_cause") is not None:
+        m["root_cause"] = mapping.get(m["root_cause"], m["root_cause"])
+    if m.get("cause_chain"):
+        m["cause_chain"] = [mapping.get(x, x) for x in m["cause_chain"]]

@@ -28,7 +28,7 @@ from ccs_analyzer.dissectors.pipeline import Dissector
 from .engine import judge_segment
 from .profile import Profile
 from .sessions import SessionBuilder, served_sessions
-from .spool import FindingSpool, SessionSpool
+from .spool import DiskList, FindingSpool, SessionSpool, SummarySpool
 
 
 def helper_allowed() -> bool:
@@ -97,9 +97,11 @@ class Segments:
                "capture_events": builder.capture_events, "leftovers": builder.leftovers,
                "keylog": dict(a.keylog)}
         if not isinstance(a.sessions, SessionSpool):
-            a.sessions = SessionSpool()      # judged sessions go to disk, not memory
-            self.spooled = FindingSpool(a.sessions.directory)
+            self._to_disk()                  # judged sessions and what goes with them: on disk
         a.capture_events.extend(builder.capture_events)
+        a.capture_events.flush()
+        a.connections.extend(d.take_released())
+        a.connections.flush()
         a.leftovers.extend(builder.leftovers)
         out = self.spooled.path_for(tag)
         pool = self._helper() if sessions else None   # (the last segment may hold none)
@@ -114,12 +116,28 @@ class Segments:
             self._collect(wait=True)     # segments stay in order
             got = Analysis(sessions=sessions, carry=a.carry, **ctx)
             findings = judge_segment(got, sessions, self.rules, self.profile, tag=tag)
-            self._take(a.summaries, _write_findings(findings, out), out)
+            self._take(ctx["summaries"], _write_findings(findings, out), out)
             a.sessions.extend(sessions)
         self.count += 1
         if next_frame is not None:
             self.first_frame = next_frame
         self._collect(wait=False)
+
+    def _to_disk(self) -> None:
+        """The capture is streamed: sessions, findings, summaries, connection summaries and
+        capture events of judged segments go to disk from now on (analyzer/spool.py)."""
+        a = self.a
+        a.sessions = SessionSpool()
+        where = a.sessions.directory
+        self.spooled = FindingSpool(where)
+        summaries = SummarySpool(where)
+        for sid, m in a.summaries.items():
+            summaries[sid] = m
+        a.summaries = summaries
+        events = DiskList(where, "events")
+        events.extend(a.capture_events)
+        a.capture_events = events
+        a.connections = DiskList(where, "connections", key=lambda c: c["conn"])
 
     def _helper(self) -> ProcessPoolExecutor | None:
         if self._pool is None and self._want_helper and helper_allowed():
@@ -152,6 +170,7 @@ class Segments:
         """Keep a judged segment's summaries, register its findings file."""
         index, loose = judged
         self.a.summaries.update(summaries)
+        self.a.summaries.spool(list(summaries))
         self.spooled.add(out, index)
         self.loose.extend(loose)
 

@@ -555,6 +555,15 @@ class Dissector:
             self.connections.append(self._summary(c))
         self.connections.sort(key=lambda x: x["conn"])
 
+    def take_released(self) -> list[dict]:
+        """Hand over (and forget) the summaries of the connections let go so far: a caller
+        streaming a long capture keeps them itself (on disk), so that ``connections`` holds
+        only the later ones at the end."""
+        out = self.connections
+        self.connections = []
+        self._released.clear()
+        return out
+
     def connection_summary(self, conn: int) -> dict | None:
         """The summary of TCP connection ``conn`` as it stands now (the entry that
         ``connections`` will hold at the end; None for an unknown id): what a segment's

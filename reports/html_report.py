@@ -639,8 +639,12 @@ class _Part:
         self.capture, self.accounting = analysis.capture, analysis.accounting
         self.messages, self.keylog = analysis.messages, analysis.keylog
         mine = {c for s in sessions for c in s.connections}
-        self.connections = [c for c in analysis.connections if c["conn"] in mine] if sessions \
-            else analysis.connections
+        if not sessions:
+            self.connections = analysis.connections
+        elif hasattr(analysis.connections, "by_keys"):        # on disk (analyzer/spool.py)
+            self.connections = analysis.connections.by_keys(mine)
+        else:
+            self.connections = [c for c in analysis.connections if c["conn"] in mine]
         self.sessions, self.summaries, self.findings = sessions, summaries, findings
         self.capture_events = analysis.capture_events if not sessions else []
         self.leftovers = getattr(analysis, "leftovers", [])
