@@ -605,6 +605,31 @@ def build_context(analysis, rep: dict | None = None, annotated: str | None = Non
     }
 
 
+#: Sessions' summary fields the index's table shows.
+_INDEX_FIELDS = ("id", "verdict", "goal", "conformance", "score", "protocol", "EVCCID", "ev_mac",
+                 "EVSEID", "evse_mac", "start", "duration_s", "outcome", "phase_reached",
+                 "explanation", "root_cause", "findings")
+#: TCP connections the index lists (all of them are in report.json and on the pages).
+INDEX_CONNECTIONS = 200
+
+
+def _index_rep(analysis) -> dict:
+    """What the index page of a capture with many sessions shows of report.json: the
+    sessions' table fields, the first :data:`INDEX_CONNECTIONS` connections, no findings
+    (the capture's own are read by :func:`_index_context`) — summaries and findings of a
+    streamed capture are read back from disk one segment at a time."""
+    import itertools
+
+    from .json_report import _clean, _parts
+
+    head, lists = _parts(analysis, findings=False)
+    counts = head.pop("counts")
+    sessions = [{k: m.get(k) for k in _INDEX_FIELDS} for m in lists["sessions"]]
+    conns = list(itertools.islice(iter(lists["connections"]), INDEX_CONNECTIONS))
+    return _clean({**head, "connections": conns, "connections_total": len(lists["connections"]),
+                   "sessions": sessions, "findings": [], "counts": counts})
+
+
 def _index_context(analysis, rep: dict, annotated, annotated_path) -> dict:
     """The index page's context: every session's row linking to its page, the capture's
     own findings with their payloads (no session is read back). ``rep`` may come without
@@ -751,8 +776,8 @@ def write_html_report(analysis, out_dir: str | os.PathLike, rep: dict | None = N
     ann_path = os.path.abspath(os.path.join(out_dir, ann)) if ann else None
     path = os.path.join(out_dir, "report.html")
     paged = len(analysis.summaries) > PAGED_OVER_SESSIONS
-    if rep is None:        # a long capture's findings stay on disk (the index lists the capture's)
-        rep = report_dict(analysis, findings=not paged or isinstance(analysis.findings, list))
+    if rep is None:
+        rep = _index_rep(analysis) if paged else report_dict(analysis)
     text = render_html(analysis, rep=rep, annotated=urllib.parse.quote(ann) if ann else None,
                        annotated_path=ann_path, paged=paged)
     with open(path, "w", encoding="utf-8") as f:
