@@ -215,12 +215,13 @@ def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
     sev = {"error": 0, "warning": 0, "info": 0}
     for f in a.findings:
         sev[f.severity] = sev.get(f.severity, 0) + 1
-    a.close()
-    return {"capture": capture, "json": jp, "html": hp, "frames": a.capture["frames"],
-            "verdict": a.verdict, "score": a.score, "conformance": a.conformance,
-            "sessions": [(sid, m["protocol"], m["outcome"], m["verdict"], m["explanation"])
-                         for sid, m in a.summaries.items()],
-            "findings": sev}
+    out = {"capture": capture, "json": jp, "html": hp, "frames": a.capture["frames"],
+           "verdict": a.verdict, "score": a.score, "conformance": a.conformance,
+           "sessions": [(sid, m["protocol"], m["outcome"], m["verdict"], m["explanation"])
+                        for sid, m in a.summaries.items()],
+           "findings": sev}
+    a.close()                   # a streamed capture's files on disk go (read nothing after)
+    return out
 
 
 @app.command()

@@ -236,3 +236,26 @@ def test_a_lone_connection_after_the_last_session(parts, tmp_path):
         assert [f.rule for f in a.findings] == [f.rule for f in whole.findings]
         assert a.capture["frames"] == len(frames) + 1
         a.close()
+
+
+def test_cli_analyze_of_a_streamed_capture(joined, tmp_path, monkeypatch):
+    """`ccs-analyzer analyze` on a capture that is streamed (its spool deleted at the end):
+    report.json, the paged report.html, the store and the command's summary."""
+    pytest.importorskip("pyarrow")
+    from typer.testing import CliRunner
+
+    from ccs_analyzer.analyzer import segments
+    from ccs_analyzer.analyzer.cli import analyze_to_dir, app
+    from ccs_analyzer.reports import html_report
+
+    monkeypatch.setattr(segments, "WHOLE_BELOW_BYTES", 0)
+    monkeypatch.setattr(html_report, "PAGED_OVER_SESSIONS", 1)
+    res = analyze_to_dir(str(joined), str(tmp_path / "r"), None, store=str(tmp_path / "st"))
+    assert "error" not in res and len(res["sessions"]) == len(PARTS)
+    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert [s["id"] for s in rep["sessions"]] == [s[0] for s in res["sessions"]]
+    assert sum(res["findings"].values()) == len(rep["findings"]) == sum(rep["counts"].values())
+    assert len(list((tmp_path / "r" / "sessions").iterdir())) == len(PARTS)
+    out = CliRunner().invoke(app, ["analyze", str(joined), "-o", str(tmp_path / "r2")])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "r2" / "report.json").is_file()
