@@ -15,10 +15,46 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator, MutableMapping, Sequence
 
 from .sessions import Session
+
+#: Spool folders are named ``ccs-spool-<host>.<pid>.<random>`` in the temporary folder; those
+#: of processes of this host that are gone (killed mid-run) are removed by the next spool.
+SPOOL_PREFIX = "ccs-spool-"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_spools(directory: str | None = None) -> int:
+    """Remove the spool folders of this host's processes that are gone (a run killed before
+    it could delete its own); return how many."""
+    root = directory or tempfile.gettempdir()
+    host = socket.gethostname()
+    removed = 0
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return 0
+    for name in names:
+        if not name.startswith(SPOOL_PREFIX):
+            continue
+        parts = name[len(SPOOL_PREFIX):].rsplit(".", 2)
+        if len(parts) == 3 and parts[0] == host and parts[1].isdigit() and not pid_alive(int(parts[1])):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+            removed += 1
+    return removed
 
 
 class SessionSpool(Sequence):
@@ -31,7 +67,9 @@ class SessionSpool(Sequence):
     """
 
     def __init__(self, directory: str | None = None):
-        self._dir = tempfile.mkdtemp(prefix="ccs-spool-", dir=directory)
+        clean_stale_spools(directory)
+        self._dir = tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{socket.gethostname()}.{os.getpid()}.",
+                                     dir=directory)
         self._files: list[str] = []
         self._starts: list[int] = []       # index of each file's first session
         self._n = 0

@@ -63,6 +63,8 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .spool import pid_alive
+
 #: The store's tables, in the order of their files in a capture's folder.
 TABLES = ("captures", "sessions", "findings", "timeline")
 
@@ -424,16 +426,6 @@ def timeline_table(analysis, sha256: str):
 
 
 # ---------------------------------------------------------------------------- the store
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Store:
     """A columnar store of analysed captures in the folder ``path`` (created on the first
     write; see the module docstring for the layout and guarantees).
@@ -577,7 +569,7 @@ class Store:
             stale = False
             parts = e.name.rsplit(".", 2)
             if len(parts) == 3 and parts[0] == host and parts[1].isdigit():
-                stale = not _pid_alive(int(parts[1]))
+                stale = not pid_alive(int(parts[1]))
             if not stale:
                 try:
                     stale = now - e.stat(follow_symlinks=False).st_mtime > stale_after_s

@@ -259,3 +259,22 @@ def test_cli_analyze_of_a_streamed_capture(joined, tmp_path, monkeypatch):
     out = CliRunner().invoke(app, ["analyze", str(joined), "-o", str(tmp_path / "r2")])
     assert out.exit_code == 0, out.output
     assert (tmp_path / "r2" / "report.json").is_file()
+
+
+def test_a_killed_runs_spool_is_removed_by_the_next(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from ccs_analyzer.analyzer.spool import SPOOL_PREFIX
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / f"{SPOOL_PREFIX}{socket.gethostname()}.{gone}.abc123"
+    alive = tmp_path / f"{SPOOL_PREFIX}{socket.gethostname()}.{os.getpid()}.def456"
+    other = tmp_path / f"{SPOOL_PREFIX}otherhost.{gone}.ghi789"
+    for d in (stale, alive, other):
+        d.mkdir()
+        (d / "segment000000.pickle").write_bytes(b"x")
+    sp = SessionSpool(str(tmp_path))
+    assert not stale.exists() and alive.exists() and other.exists()
+    sp.close()
