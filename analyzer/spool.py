@@ -272,9 +272,11 @@ class DiskList(Sequence):
         self._cached: tuple[int, list] | None = None
 
     def append(self, item) -> None:
+        """Add one item (in memory until the next :meth:`flush`)."""
         self._tail.append(item)
 
     def extend(self, items) -> None:
+        """Add items (in memory until the next :meth:`flush`)."""
         self._tail.extend(items)
 
     def flush(self) -> None:
