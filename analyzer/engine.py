@@ -25,6 +25,7 @@ from .control_pilot import is_cp_event
 from .outcome import phase_of, session_outcome
 from .profile import Profile
 from .scoring import capture_score, score_findings, session_verdict
+from .spool import remap_summary
 
 
 def instantiate(profile: Profile) -> list[tuple]:
@@ -243,10 +244,7 @@ def finish_capture(analysis, findings: list[Finding], rules: list[tuple], profil
                 new[f.id] = f"F{i}"
             f.id = f"F{i}"
         for f in findings:
-            if f.caused_by is not None:
-                f.caused_by = new.get(f.caused_by, f.caused_by)
-            if f.consequences:
-                f.consequences = [new.get(x, x) for x in f.consequences]
+            f.renumber(new)
         capture_level = [f for f in findings if f.session is None]
     summaries = analysis.summaries
     if hasattr(summaries, "set_remap"):     # a streamed capture's (analyzer/spool.py)
@@ -255,10 +253,7 @@ def finish_capture(analysis, findings: list[Finding], rules: list[tuple], profil
     else:
         scores = []
         for summ in summaries.values():
-            if summ.get("root_cause") is not None:
-                summ["root_cause"] = new.get(summ["root_cause"], summ["root_cause"])
-            if summ.get("cause_chain"):
-                summ["cause_chain"] = [new.get(x, x) for x in summ["cause_chain"]]
+            remap_summary(summ, new)
             scores.append((summ.get("score", 100.0), summ.get("verdict"), summ.get("conformance")))
     analysis.score, analysis.verdict, analysis.conformance = capture_score(
         scores, capture_level, profile.scoring)

@@ -57,7 +57,48 @@ def clean_stale_spools(directory: str | None = None) -> int:
     return removed
 
 
-class SessionSpool(Sequence):
+def write_pickle(path: str, obj) -> str:
+    """Write ``obj`` to ``path`` (pickle, highest protocol); return ``path``."""
+    with open(path, "wb") as f:
+        pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def read_pickle(path: str):
+    """Read what :func:`write_pickle` wrote."""
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+class _OneFileCache:
+    """The last spool file read back stays in memory (readers go segment by segment)."""
+
+    _cached: tuple | None = None
+
+    def _read(self, k: int, path: str, after=None):
+        """File ``k`` at ``path``, read back (``after`` applied once) or from the cache."""
+        if self._cached is not None and self._cached[0] == k:
+            return self._cached[1]
+        self._cached = None                 # let the previous file go before reading
+        got = read_pickle(path)
+        if after is not None:
+            got = after(got)
+        self._cached = (k, got)
+        return got
+
+
+def remap_summary(m: dict, mapping: dict) -> None:
+    """Provisional → final finding ids in a session summary's ``root_cause`` and
+    ``cause_chain`` (analyzer/engine.py ``finish_capture``)."""
+    if not mapping:
+        return
+    if m.get("root_cause") is not None:
+        m["root_cause"] = mapping.get(m["root_cause"], m["root_cause"])
+    if m.get("cause_chain"):
+        m["cause_chain"] = [mapping.get(x, x) for x in m["cause_chain"]]
+
+
+class SessionSpool(_OneFileCache, Sequence):
     """Judged sessions on disk, in session order.
 
     :meth:`extend` writes a segment's sessions (marking them ``released``: views of them are
@@ -73,7 +114,6 @@ class SessionSpool(Sequence):
         self._files: list[str] = []
         self._starts: list[int] = []       # index of each file's first session
         self._n = 0
-        self._cached: tuple[int, list[Session]] | None = None
 
     def extend(self, sessions: list[Session]) -> str | None:
         """Write one segment's sessions to disk; return the file's path (None: nothing to
@@ -82,22 +122,15 @@ class SessionSpool(Sequence):
             return None
         for s in sessions:
             s.released = True
-        path = os.path.join(self._dir, f"segment{len(self._files):06d}.pickle")
-        with open(path, "wb") as f:
-            pickle.dump(sessions, f, protocol=pickle.HIGHEST_PROTOCOL)
+        path = write_pickle(os.path.join(self._dir, f"segment{len(self._files):06d}.pickle"),
+                            sessions)
         self._files.append(path)
         self._starts.append(self._n)
         self._n += len(sessions)
         return path
 
     def _load(self, k: int) -> list[Session]:
-        if self._cached is not None and self._cached[0] == k:
-            return self._cached[1]
-        self._cached = None                 # let the previous segment go before reading
-        with open(self._files[k], "rb") as f:
-            got = pickle.load(f)
-        self._cached = (k, got)
-        return got
+        return self._read(k, self._files[k])
 
     def __len__(self) -> int:
         return self._n
@@ -143,7 +176,7 @@ class SessionSpool(Sequence):
             pass
 
 
-class FindingSpool(Sequence):
+class FindingSpool(_OneFileCache, Sequence):
     """The findings of a streamed capture: each segment's on disk (written by whoever judged
     the segment, analyzer/streaming.py), with a light index in memory (provisional id,
     session, severity per finding); the capture's own findings in memory. Read back in id
@@ -157,7 +190,6 @@ class FindingSpool(Sequence):
         self._final: dict[str, str] = {}
         self._of_session: dict[str | None, int] = {}      # session id → its segment
         self.capture: list = []                           # the capture's own findings
-        self._cached: tuple[int, list] | None = None
         self._paths = 0
 
     def path_for(self, tag: str) -> str:
@@ -188,24 +220,13 @@ class FindingSpool(Sequence):
         self.capture = list(capture_findings)
         return self._final
 
-    def _remap(self, f):
-        fin = self._final
-        f.id = fin.get(f.id, f.id)
-        if f.caused_by is not None:
-            f.caused_by = fin.get(f.caused_by, f.caused_by)
-        if f.consequences:
-            f.consequences = [fin.get(x, x) for x in f.consequences]
-        return f
-
     def segment(self, k: int) -> list:
         """The findings of segment ``k``, with their final ids."""
-        if self._cached is not None and self._cached[0] == k:
-            return self._cached[1]
-        self._cached = None
-        with open(self._segs[k][0], "rb") as f:
-            got = [self._remap(x) for x in pickle.load(f)]
-        self._cached = (k, got)
-        return got
+        def renumber(findings: list) -> list:
+            for f in findings:
+                f.renumber(self._final)
+            return findings
+        return self._read(k, self._segs[k][0], renumber)
 
     def of_session(self, session_id: str) -> list:
         """The findings of one session (its segment read back)."""
@@ -259,7 +280,7 @@ class FindingSpool(Sequence):
         return items[i]
 
 
-class DiskList(Sequence):
+class DiskList(_OneFileCache, Sequence):
     """An append-only list kept on disk in chunks (:meth:`flush` writes what was added since
     the last flush), read back in order one chunk at a time: the connection summaries and
     capture events of a streamed capture. ``key``: an item's key for :meth:`by_keys`."""
@@ -269,7 +290,6 @@ class DiskList(Sequence):
         self._files: list[tuple[str, int]] = []
         self._tail: list = []
         self._where: dict = {}
-        self._cached: tuple[int, list] | None = None
 
     def append(self, item) -> None:
         """Add one item (in memory until the next :meth:`flush`)."""
@@ -284,9 +304,7 @@ class DiskList(Sequence):
         if not self._tail:
             return
         k = len(self._files)
-        path = os.path.join(self._dir, f"{self._name}{k:06d}.pickle")
-        with open(path, "wb") as f:
-            pickle.dump(self._tail, f, protocol=pickle.HIGHEST_PROTOCOL)
+        path = write_pickle(os.path.join(self._dir, f"{self._name}{k:06d}.pickle"), self._tail)
         self._files.append((path, len(self._tail)))
         if self._key is not None:
             for x in self._tail:
@@ -294,13 +312,7 @@ class DiskList(Sequence):
         self._tail = []
 
     def _load(self, k: int) -> list:
-        if self._cached is not None and self._cached[0] == k:
-            return self._cached[1]
-        self._cached = None
-        with open(self._files[k][0], "rb") as f:
-            got = pickle.load(f)
-        self._cached = (k, got)
-        return got
+        return self._read(k, self._files[k][0])
 
     def by_keys(self, keys) -> list:
         """The items whose key is in ``keys`` (their chunks read back)."""
@@ -322,7 +334,7 @@ class DiskList(Sequence):
         return list(self)[i]
 
 
-class SummarySpool(MutableMapping):
+class SummarySpool(_OneFileCache, MutableMapping):
     """Session id → summary of a streamed capture, in session order: the summaries of judged
     segments on disk (:meth:`spool`), each session's (score, verdict, conformance) kept in
     memory for the capture's verdict (:meth:`scores`); reading one reads its segment back
@@ -337,7 +349,6 @@ class SummarySpool(MutableMapping):
         self._files: list[str] = []
         self._light: dict[str, tuple] = {}
         self._remap: dict[str, str] = {}
-        self._cached: tuple[int, dict] | None = None
 
     def spool(self, ids) -> None:
         """Write the summaries of ``ids`` to disk and let them go."""
@@ -345,10 +356,7 @@ class SummarySpool(MutableMapping):
         if not chunk:
             return
         k = len(self._files)
-        path = os.path.join(self._dir, f"summaries{k:06d}.pickle")
-        with open(path, "wb") as f:
-            pickle.dump(chunk, f, protocol=pickle.HIGHEST_PROTOCOL)
-        self._files.append(path)
+        self._files.append(write_pickle(os.path.join(self._dir, f"summaries{k:06d}.pickle"), chunk))
         for sid, m in chunk.items():
             self._where[sid] = k
             self._light[sid] = (m.get("score", 100.0), m.get("verdict"), m.get("conformance"))
@@ -359,7 +367,7 @@ class SummarySpool(MutableMapping):
         self._remap = mapping
         self._cached = None
         for m in self._mem.values():
-            _remap_summary(m, mapping)
+            remap_summary(m, mapping)
 
     def scores(self) -> list[tuple]:
         """(score, verdict, conformance) of every session, in order (nothing read back)."""
@@ -368,15 +376,11 @@ class SummarySpool(MutableMapping):
                  self._mem[sid].get("conformance")) for sid in self._order]
 
     def _load(self, k: int) -> dict:
-        if self._cached is not None and self._cached[0] == k:
-            return self._cached[1]
-        self._cached = None
-        with open(self._files[k], "rb") as f:
-            got = pickle.load(f)
-        for m in got.values():
-            _remap_summary(m, self._remap)
-        self._cached = (k, got)
-        return got
+        def renumber(got: dict) -> dict:
+            for m in got.values():
+                remap_summary(m, self._remap)
+            return got
+        return self._read(k, self._files[k], renumber)
 
     def __getitem__(self, sid: str) -> dict:
         m = self._mem.get(sid)
@@ -400,11 +404,3 @@ class SummarySpool(MutableMapping):
     def __len__(self) -> int:
         return len(self._order)
 
-
-def _remap_summary(m: dict, mapping: dict) -> None:
-    if not mapping:
-        return
-    if m.get("root_cause") is not None:
-        m["root_cause"] = mapping.get(m["root_cause"], m["root_cause"])
-    if m.get("cause_chain"):
-        m["cause_chain"] = [mapping.get(x, x) for x in m["cause_chain"]]

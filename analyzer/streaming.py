@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import pickle
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from ccs_analyzer.dissectors.pipeline import Dissector
@@ -28,7 +27,8 @@ from ccs_analyzer.dissectors.pipeline import Dissector
 from .engine import judge_segment
 from .profile import Profile
 from .sessions import SessionBuilder, served_sessions
-from .spool import DiskList, FindingSpool, SessionSpool, SummarySpool
+from .spool import (DiskList, FindingSpool, SessionSpool, SummarySpool, read_pickle,
+                    write_pickle)
 
 
 def helper_allowed() -> bool:
@@ -189,8 +189,7 @@ def _write_findings(findings: list, out: str) -> tuple[list[tuple], list]:
     """Write a judged segment's findings to ``out``; return its index for the
     :class:`~.spool.FindingSpool` ((provisional id, session, severity) per finding) and its
     findings of no session (the capture's score counts them)."""
-    with open(out, "wb") as f:
-        pickle.dump(findings, f, protocol=pickle.HIGHEST_PROTOCOL)
+    write_pickle(out, findings)
     return ([(f.id, f.session, f.severity) for f in findings],
             [f for f in findings if f.session is None])
 
@@ -202,8 +201,7 @@ def _judge(path: str, fields: dict, tag: str, rules: list, profile: Profile, car
     :func:`_write_findings`' index and findings of no session)."""
     from .analysis import Analysis
 
-    with open(path, "rb") as f:
-        sessions = pickle.load(f)
+    sessions = read_pickle(path)
     for s in sessions:
         s.released = False               # cached views while its rules run
     ctx = Analysis(sessions=sessions, carry=carry, **fields)

@@ -72,6 +72,15 @@ class Finding:
     message: str | None = None
     phase: str | None = None
 
+    def renumber(self, mapping: dict[str, str]) -> None:
+        """Give the finding, its cause and its consequences the ids ``mapping`` assigns
+        (provisional → final, analyzer/engine.py ``finish_capture``)."""
+        self.id = mapping.get(self.id, self.id)
+        if self.caused_by is not None:
+            self.caused_by = mapping.get(self.caused_by, self.caused_by)
+        if self.consequences:
+            self.consequences = [mapping.get(x, x) for x in self.consequences]
+
     def to_json(self) -> dict:
         """JSON form (report.json ``findings`` items)."""
         return {
