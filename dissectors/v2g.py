@@ -26,6 +26,7 @@ from functools import lru_cache
 from . import exi
 from .events import PROTOCOL_BY_NAMESPACE
 from .v2g_certificates import CERTIFICATE_MESSAGES, describe_v2g_certificates
+from .v2g_signatures import SignatureTracker, header_signature
 
 NS_SAP = "urn:iso:15118:2:2010:AppProtocol"
 NS_DIN = "urn:din:70121:2012:MsgDef"
@@ -123,6 +124,13 @@ class V2gChannel:
         self.response_code: str | None = None
         self.detected = False
         self.handshake_failed = False
+        self.signature_state: SignatureTracker | None = None   # made at the first PnC message
+
+    def _signatures(self) -> SignatureTracker:
+        """The connection's certificates and signature checks (dissectors/v2g_signatures.py)."""
+        if self.signature_state is None:
+            self.signature_state = SignatureTracker()
+        return self.signature_state
 
     def _candidates(self, payload_type: int) -> tuple[list[str], bool]:
         """Namespaces to try, in order, and whether the first one is certain."""
@@ -172,6 +180,11 @@ class V2gChannel:
                 certs = describe_v2g_certificates(name, _body(tree, name))
                 if certs:
                     notes["certificates"] = certs
+                self._signatures().note_certificates(name, _body(tree, name),
+                                                     ns.startswith(NS_ISO20), frame)
+            if header_signature(tree)[0] is not None:
+                notes["signature"] = self._signatures().check(name, tree, ns,
+                                                              ns.startswith(NS_ISO20), frame)
             self._track(ns, name, tree, frame, notes)
             return Decoded(name, ns, tree, None, notes)
         notes = {"schemas_tried": cands}

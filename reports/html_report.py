@@ -237,7 +237,32 @@ def _event_meta(e, t0: float | None, tree: bool, hex_: bool) -> dict:
     certs = (e.info or {}).get("certificates")
     if certs:
         d["certs"] = _certificate_rows(certs)
+    sig = (e.info or {}).get("signature")
+    if sig:
+        d["signature"] = signature_line(sig)
     return d
+
+
+def signature_line(sig: dict) -> dict:
+    """The check of a signed message (dissectors/v2g_signatures.py ``info["signature"]``) as
+    the page prints it beside the payload: ``{"ok": True / False / None, "text"}`` — the
+    SignatureValue's result with its signer, then each Reference's digest."""
+    signer = sig.get("signer") or {}
+    who = (f"{signer.get('role')} certificate {signer.get('subject')} (frame {signer.get('frame')})"
+           if signer else "")
+    refs = "; ".join(f"{r.get('uri')} {r.get('element') or '(no element)'}: digest {r.get('status')}"
+                     + (f" ({r['error']})" if r.get("error") else "")
+                     for r in sig.get("references") or ())
+    bad_ref = any(r.get("status") != "ok" for r in sig.get("references") or ())
+    if sig.get("valid") is True:
+        head = f"signature valid, signed by the {who}"
+    elif sig.get("valid") is False:
+        head = f"signature INVALID: {sig.get('reason')}" + (f" — signer: the {who}" if who else "")
+    else:
+        head = f"signature not checked: {sig.get('reason')}"
+    ok = sig.get("valid")
+    return {"ok": False if bad_ref and ok is not False else ok,
+            "text": head + (f". References: {refs}" if refs else "")}
 
 
 def _certificate_rows(certs: list[dict]) -> list[dict]:

@@ -12,6 +12,8 @@ API:
   docs/architecture.md); raises `ExiDecodeError` (``.bit_offset``, ``.state``).
 * `decode_with_length(data, namespace)` → (tree, octets the document occupies).
 * `encode(tree, namespace)` → bytes; raises `ExiEncodeError` naming the path in the tree.
+* `encode_fragment(name, value, namespace, uri=None, only_uri=None)` → one element as an EXI
+  fragment (§8.5.3), the form xmldsig References and SignedInfo are digested in.
 * `message_name(tree)` → the Body child's name for V2G_Message trees, else the root key.
 
 Unknown namespaces raise ExiDecodeError / ExiEncodeError (both are ValueErrors).
@@ -19,16 +21,16 @@ Unknown namespaces raise ExiDecodeError / ExiEncodeError (both are ValueErrors).
 from __future__ import annotations
 
 from .decoder import decode_stream
-from .encoder import encode_tree
+from .encoder import encode_fragment_tree, encode_tree
 from .errors import ExiDecodeError, ExiEncodeError
 from .grammar import load
 from .namespaces import (NAMESPACES, NS_APP_PROTOCOL, NS_DIN, NS_ISO2, NS_ISO20_AC,
-                         NS_ISO20_ACDP, NS_ISO20_CM, NS_ISO20_DC, NS_ISO20_WPT)
+                         NS_ISO20_ACDP, NS_ISO20_CM, NS_ISO20_DC, NS_ISO20_WPT, NS_XMLDSIG)
 
 __all__ = [
-    "decode", "decode_with_length", "encode", "message_name", "ExiDecodeError", "ExiEncodeError", "NAMESPACES",
+    "decode", "decode_with_length", "encode", "encode_fragment", "message_name", "ExiDecodeError", "ExiEncodeError", "NAMESPACES",
     "NS_APP_PROTOCOL", "NS_DIN", "NS_ISO2", "NS_ISO20_CM", "NS_ISO20_AC", "NS_ISO20_DC",
-    "NS_ISO20_ACDP", "NS_ISO20_WPT",
+    "NS_ISO20_ACDP", "NS_ISO20_WPT", "NS_XMLDSIG",
 ]
 
 
@@ -73,6 +75,22 @@ def encode(tree: dict, namespace: str) -> bytes:
     except KeyError:
         raise ExiEncodeError(f"no grammar for namespace {namespace!r}", "") from None
     return encode_tree(tree, g)
+
+
+def encode_fragment(name: str, value, namespace: str, uri: str | None = None,
+                    only_uri: str | None = None) -> bytes:
+    """Encode one element (``name``, its decoded-tree ``value``) as an EXI fragment with the
+    schema-informed Fragment grammar of ``namespace``'s schema set (EXI 1.0 §8.5.3): what
+    an xmldsig Reference with the canonical-exi transform digests (ISO 15118-2 §7.9.2.4.2,
+    ISO 15118-20 §8.4). ``uri``: the element's namespace when its name is declared in
+    several; ``only_uri``: use the declarations of that namespace alone (SignedInfo:
+    NS_XMLDSIG, the xmldsig schema alone, as the real stacks encode it). Raises
+    ExiEncodeError (encoder.encode_fragment_tree)."""
+    try:
+        g = load(namespace)
+    except KeyError:
+        raise ExiEncodeError(f"no grammar for namespace {namespace!r}", "") from None
+    return encode_fragment_tree(name, value, g, uri, only_uri)
 
 
 def message_name(tree: dict) -> str:

@@ -15,7 +15,7 @@ from .bitstream import BitWriter
 from .datatypes import encode_value
 from .errors import ExiEncodeError
 from .grammar import (OP_AT, OP_AT_ANY, OP_AT_NS, OP_CH, OP_CH_ANY, OP_EE, OP_SE, OP_SE_ANY,
-                      OP_SE_NS, OP_SE_SIMPLE, SL_EE, SL_XSI_NIL, SL_XSI_TYPE, Grammar,
+                      OP_SE_NS, OP_SE_SIMPLE, SL_EE, SL_XSI_NIL, SL_XSI_TYPE, STRING, Grammar,
                       next_state)
 
 HEADER = 0x80  # §5: distinguishing bits 10, no options, version 1
@@ -166,3 +166,115 @@ def _qname(g: Grammar, w: BitWriter, uri: int, local: str) -> None:
     names = g.local_names[uri]
     w.uint(0)
     w.bits(names.index(local), (len(names) - 1).bit_length() if len(names) > 1 else 0)
+
+
+# ---------------------------------------------------------------------------- fragments
+def fragment_table(g: Grammar, only_uri: str | None = None) -> tuple[list[tuple[str, str]], dict]:
+    """The SE events of the schema-informed Fragment grammar (EXI 1.0 §8.5.3): the unique
+    qnames (local name, URI) of every element declared in ``g``'s schema set — of those in
+    namespace ``only_uri`` when given, i.e. a schema of that namespace alone — sorted by
+    local name, then URI; event code i is entry i, then SE(*) and ED. Returns (that list,
+    {qname: [declarations]}); cached on the grammar."""
+    cache = g.__dict__.setdefault("_fragment_tables", {})
+    got = cache.get(only_uri)
+    if got is None:
+        decls: dict[tuple[str, str], list] = {}
+        for e in g.elements:
+            uri = g.uris[e.uri]
+            if only_uri is None or uri == only_uri:
+                decls.setdefault((e.name, uri), []).append(e)
+        got = cache[only_uri] = (sorted(decls), decls)
+    return got
+
+
+def encode_fragment_tree(name: str, value, g: Grammar, uri: str | None = None,
+                         only_uri: str | None = None) -> bytes:
+    """Encode element ``name`` (its decoded-tree ``value``) as an EXI body with the
+    schema-informed Fragment grammar (EXI 1.0 §8.5.3): header 0x80, SD, SE(qname) with the
+    code of :func:`fragment_table`, the element as in a document, ED. This is the form
+    ISO 15118-2 §7.9.2.4.2 ([V2G2-771]…) and ISO 15118-20 §8.4 digest and sign (the
+    canonical-exi transform of the References; SignedInfo against the xmldsig schema alone,
+    ``only_uri`` = its namespace, as RISE-V2G / EXIficient and OpenV2G do).
+
+    ``uri``: the element's namespace when its local name is declared in several. Raises
+    ExiEncodeError when the element is not declared (or ambiguous) or when the value does
+    not fit its grammar (a qname declared with different types takes the relaxed Element
+    Fragment grammar, :func:`_relaxed_element`)."""
+    order, decls = fragment_table(g, only_uri)
+    keys = [k for k in order if k[0] == name and (uri is None or k[1] == uri)]
+    if len(keys) != 1:
+        raise ExiEncodeError(f"{name!r} is {'not declared' if not keys else 'declared in several namespaces'}"
+                             f" in {g.title}" + (f" ({only_uri} only)" if only_uri else ""), name)
+    width = (len(order) + 1).bit_length()           # codes 0..n-1 SE(qname), n SE(*), n+1 ED
+    w = BitWriter()
+    w.bits(HEADER, 8)
+    w.bits(order.index(keys[0]), width)             # SD has the only (zero-bit) code
+    _fragment_element(g, w, keys[0], value, name, order, decls)
+    w.bits(len(order) + 1, width)
+    return w.getvalue()
+
+
+def _fragment_element(g: Grammar, w: BitWriter, qname: tuple[str, str], value, path: str,
+                      order: list, decls: dict) -> None:
+    """The content of an element reached through a Fragment grammar SE(qname): its own
+    grammar when all its declarations share one (EXI 1.0 §8.5.3), else the relaxed Element
+    Fragment grammar."""
+    es = decls[qname]
+    e = es[0]
+    if len({id(x.first) for x in es}) == 1:
+        if e.scalar:
+            p = (OP_SE_SIMPLE, e.name, None, 0, e.first, e.datatype, None, e.end, e.uri)
+        else:
+            p = (OP_SE, e.name, None, 0, e.first, None, None, None, e.uri)
+        _element(g, w, p, value, path)
+        return
+    _relaxed_element(g, w, es, value, path, order, decls)
+
+
+def _relaxed_element(g: Grammar, w: BitWriter, es: list, value, path: str, order: list,
+                     decls: dict) -> None:
+    """EXI 1.0 §8.5.3 Schema-informed Element Fragment grammar, for a qname declared with
+    different types: ElementFragment0 = AT(A0..An-1) (every attribute qname of the schema
+    set, sorted by local name then URI; a value typed when all its declarations share the
+    type, else a string), AT(*), SE(F0..Fm-1) (the fragment's element qnames), SE(*), EE,
+    CH (untyped: a string); after the first SE or CH, ElementFragment1 = SE(F0..Fm-1),
+    SE(*), EE, CH. Attributes are written in qname order (canonical EXI); their namespace
+    is the one the element's own declarations give the local name. Raises ExiEncodeError."""
+    types: dict[tuple[str, str], set] = {}
+    for n, u, dt in g.attributes:
+        types.setdefault((n, g.uris[u]), set()).add(dt)
+    attrs = sorted(types)
+    m, n = len(order), len(attrs)
+    if not isinstance(value, dict):
+        value = {"value": value}
+    own: dict[str, set] = {}                       # attribute local name -> URIs its declarations use
+    for e in es:
+        for code in e.first.at_codes:
+            ap = e.first.prods[code]
+            own.setdefault(ap[1], set()).add(g.uris[ap[8]] if ap[8] is not None else "")
+    w0, w1 = (n + m + 3).bit_length(), (m + 2).bit_length()
+    first = True
+    for key in sorted(k for k in value if k in own):
+        if len(own[key]) != 1:
+            raise ExiEncodeError(f"attribute {key!r} has no single declared namespace", f"{path}/@{key}")
+        q = (key, next(iter(own[key])))
+        w.bits(attrs.index(q), w0)
+        dts = types[q]
+        encode_value(next(iter(dts)) if len(dts) == 1 else STRING, value[key], w, f"{path}/@{key}")
+    for key, item in value.items():
+        if key == "value":
+            w.bits(n + m + 3 if first else m + 2, w0 if first else w1)
+            encode_value(STRING, item if isinstance(item, str) else str(item), w, f"{path}/value")
+            first = False
+        elif key not in own:
+            qs = [k for k in order if k[0] == key]
+            if len(qs) != 1:
+                raise ExiEncodeError(f"element {key!r} is {'not declared' if not qs else 'ambiguous'}"
+                                     " in a relaxed fragment", f"{path}/{key}")
+            q = qs[0]
+            for child in (item if isinstance(item, list) else (item,)):
+                w.bits(n + 1 + order.index(q) if first else order.index(q), w0 if first else w1)
+                _fragment_element(g, w, q, child, f"{path}/{key}", order, decls)
+                first = False
+    w.bits(n + m + 2 if first else m + 1, w0 if first else w1)
+

@@ -9,6 +9,9 @@ NS_ISO20_AC = "urn:iso:std:iso:15118:-20:AC"
 NS_ISO20_DC = "urn:iso:std:iso:15118:-20:DC"
 NS_ISO20_ACDP = "urn:iso:std:iso:15118:-20:ACDP"
 NS_ISO20_WPT = "urn:iso:std:iso:15118:-20:WPT"
+#: W3C XML Signature (xmldsig-core-schema.xsd): imported by every V2G schema; SignedInfo is
+#: encoded against it alone when signing (ISO 15118-2 §7.9.2.4.2, encoder.encode_fragment)
+NS_XMLDSIG = "http://www.w3.org/2000/09/xmldsig#"
 
 #: every namespace the codec has grammars for
 NAMESPACES = (NS_APP_PROTOCOL, NS_DIN, NS_ISO2, NS_ISO20_CM, NS_ISO20_AC, NS_ISO20_DC,

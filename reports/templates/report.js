@@ -169,6 +169,9 @@
         });
         box.appendChild(t);
       });
+      if (ev.signature) {
+        box.appendChild(el("div", ev.signature.ok === false ? "err" : "note", ev.signature.text));
+      }
       if (ev.hex) {
         var hx = el("details");
         hx.appendChild(el("summary", "note", "payload bytes (hex)"));

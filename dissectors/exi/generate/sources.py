@@ -17,9 +17,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..namespaces import NS_XMLDSIG as XMLDSIG_NS
+
 WHEEL = "iso15118==0.31.2"
 WHEEL_SCHEMA_DIR = "iso15118/shared/schemas/"
-XMLDSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 XMLDSIG_FILE = "xmldsig-core-schema.xsd"
 
 
