@@ -226,14 +226,6 @@ class State:
     ev_termination_explanation: str | None = None
     rng: random.Random | None = None
 
-    def dummy_digest(self) -> str:
-        """32 random octets (a SHA-256 DigestValue stand-in)."""
-        return bytes(self.rng.randrange(256) for _ in range(32)).hex()
-
-    def dummy_signature(self) -> str:
-        """64 random octets (an ECDSA P-256 r‖s SignatureValue stand-in)."""
-        return bytes(self.rng.randrange(256) for _ in range(64)).hex()
-
 
 class SessionOver(Exception):
     """Raised inside the flow when the session ends early (the plan is complete)."""

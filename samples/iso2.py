@@ -11,34 +11,20 @@ ChargingStatusRes with EVSEMaxCurrent, MeterInfo and ReceiptRequired (true only 
 
 Plug & Charge: PaymentServiceSelection Contract, PaymentDetailsReq (eMAID, contract certificate
 chain: pki_data.py, a real chain), PaymentDetailsRes GenChallenge (16 bytes [V2G2-697]),
-AuthorizationReq with Id, GenChallenge and a header Signature [V2G2-684] whose DigestValue and
-SignatureValue are dummy bytes of the right length (32 and 64 octets, ECDSA P-256 r‖s);
-MeteringReceiptReq (Id, SessionID = header SessionID, SAScheduleTupleID, MeterInfo) when the
-SECC sets ReceiptRequired. The TLS channel PnC requires ([V2G2-634]) is out of the simulator's
+AuthorizationReq with Id, GenChallenge and a header Signature [V2G2-684], MeteringReceiptReq
+(Id, SessionID = header SessionID, SAScheduleTupleID, MeterInfo) when the SECC sets
+ReceiptRequired, both really signed with the contract certificate's key (samples/signing.py:
+the EXI-fragment digest and ECDSA P-256 over SignedInfo, ISO 15118-2 §7.9.2.4.2). The TLS channel PnC requires ([V2G2-634]) is out of the simulator's
 reach: these messages travel over plain TCP (docs/simulator.md).
 """
 from __future__ import annotations
 
-from . import pki_data
+from . import pki_data, signing
 from .dialects import Dialect
 from .din import msg
 from .physical import pv
 
 NS_ISO2 = "urn:iso:15118:2:2013:MsgDef"
-XMLDSIG_EXI_C14N = "http://www.w3.org/TR/canonical-exi/"
-
-
-def signature(reference_id: str, digest_hex: str, value_hex: str) -> dict:
-    """An xmldsig Signature header element as ISO 15118-2 §7.9.2.4 (and RISE-V2G) use it:
-    canonical EXI, ECDSA-SHA256 over one Reference to the signed body element."""
-    return {"SignedInfo": {
-        "CanonicalizationMethod": {"Algorithm": XMLDSIG_EXI_C14N},
-        "SignatureMethod": {"Algorithm": "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"},
-        "Reference": [{"URI": f"#{reference_id}",
-                       "Transforms": {"Transform": [{"Algorithm": XMLDSIG_EXI_C14N}]},
-                       "DigestMethod": {"Algorithm": "http://www.w3.org/2001/04/xmlenc#sha256"},
-                       "DigestValue": digest_hex}]},
-        "SignatureValue": {"value": value_hex}}
 
 
 class Iso2Dialect(Dialect):
@@ -132,7 +118,7 @@ class Iso2Dialect(Dialect):
     def req_Authorization(self, s):
         if self.payment == "PnC" and s.first_authorization:
             return self.m(s, "AuthorizationReq", {"Id": "ID1", "GenChallenge": s.gen_challenge},
-                          header_extra={"Signature": signature("ID1", s.dummy_digest(), s.dummy_signature())})
+                          header_extra={"Signature": signing.marker("contract")})
         return self.m(s, "AuthorizationReq", {})
 
     def res_Authorization(self, s):
@@ -272,7 +258,7 @@ class Iso2Dialect(Dialect):
         return self.m(s, "MeteringReceiptReq", {"Id": "id1", "SessionID": s.sid,
                                                 "SAScheduleTupleID": s.schedule_tuple_id,
                                                 "MeterInfo": self.meter_info(s)},
-                      header_extra={"Signature": signature("id1", s.dummy_digest(), s.dummy_signature())})
+                      header_extra={"Signature": signing.marker("contract")})
 
     def res_MeteringReceipt(self, s):
         return self.m(s, "MeteringReceiptRes", {"ResponseCode": s.response_code,

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 from ccs_analyzer.dissectors import exi
 
+from . import signing
+
 #: V2GTP payload types (ISO 15118-2 §7.8.3 Table 10, ISO 15118-20 §V2GTP; PROTOCOL_FACTS §1.2)
 PT_EXI = 0x8001
 PT_20_COMMON = 0x8002
@@ -37,7 +39,9 @@ class Message:
     receives and ACKs them), ``retransmit_after_s`` (the first segment is sent again),
     ``line_losses`` (gaps, s: the segments were lost on the line that many times — captured,
     never acknowledged — and sent again after each gap), ``raw`` (send these bytes instead of a V2GTP message: a TLS record, say).
-    ``comments`` end up as pcapng packet comments on the frames that carry the message."""
+    ``comments`` end up as pcapng packet comments on the frames that carry the message.
+    ``signer`` (set from the tree's header placeholder, samples/signing.py) signs the message
+    at each encoding; ``signature_fault`` breaks that signature (signing.SIGNATURE_FAULTS)."""
 
     side: str
     tree: dict | None
@@ -51,6 +55,8 @@ class Message:
     raw: bytes | None = None
     line_losses: list[float] | None = None
     comments: list[str] = field(default_factory=list)
+    signer: str | None = None
+    signature_fault: str | None = None
     _exi: bytes | None = field(default=None, repr=False)
 
     @property
@@ -60,8 +66,14 @@ class Message:
         return exi.message_name(self.tree)
 
     def exi(self) -> bytes:
-        """The EXI document (encoded once, with the project's encoder)."""
+        """The EXI document (encoded once, with the project's encoder); a message marked to
+        be signed (samples/signing.py) is signed over its tree as it is now, broken as
+        ``signature_fault`` says."""
         if self._exi is None:
+            if self.signer is None and self.tree is not None:
+                self.signer = signing.take_marker(self.tree)
+            if self.signer is not None:
+                signing.sign_tree(self.tree, self.namespace, self.signer, self.signature_fault)
             self._exi = exi.encode(self.tree, self.namespace)
         return self._exi
 

@@ -4,6 +4,12 @@ EXI fragment (SHA-256), SignedInfo encoded against the xmldsig schema alone and 
 ECDSA secp256r1 / SHA-256, the value written as raw r‖s (64 octets). Deterministic ECDSA
 (RFC 6979) keeps the simulator's captures reproducible byte for byte.
 
+A dialect marks a message to be signed by putting :func:`marker` in its header's Signature;
+the message (samples/script.Message) signs its tree with :func:`sign_tree` every time it is
+encoded, so a fault that edits a signed message after the flow made it gets a message signed
+over what it now says — unless the fault asks for a broken signature (``fault``: see
+:data:`SIGNATURE_FAULTS`).
+
 The checks these signatures must pass live in dissectors/v2g_signatures.py; this module only
 builds them (the simulator's side).
 """
@@ -17,7 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from ccs_analyzer.dissectors import exi
 from ccs_analyzer.dissectors.exi.namespaces import NS_XMLDSIG
-from ccs_analyzer.dissectors.v2g_signatures import CANONICAL_EXI
+from ccs_analyzer.dissectors.v2g_signatures import CANONICAL_EXI, header_signature
+
+from . import pki_data
 
 ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
@@ -50,3 +58,62 @@ def _any_v2g_namespace() -> str:
     """SignedInfo is encoded against the xmldsig declarations alone, which every V2G schema
     set imports unchanged: any of them gives the same fragment."""
     return exi.NS_ISO2
+
+
+#: Who signs: signer name -> its private key (the PKI of samples/pki_data.py).
+SIGNERS = {"contract": pki_data.contract_key}
+
+#: How a fault breaks a signature: "flip" — one octet of SignatureValue flipped after signing
+#: (a corrupted signature); "document_digest" — the Reference's digest taken over the whole EXI
+#: document without the Signature instead of the referenced element's fragment (an
+#: implementation that digests the wrong thing); "other_key" — signed with a key that is not
+#: the certificate's (a vehicle that installed a new contract but signs with the old key).
+SIGNATURE_FAULTS = ("flip", "document_digest", "other_key")
+
+_MARK = "sign with"
+
+
+def marker(signer: str = "contract") -> dict:
+    """The header Signature placeholder that asks for a real signature by ``signer``."""
+    return {_MARK: signer}
+
+
+def take_marker(tree: dict) -> str | None:
+    """The signer a tree's header placeholder names (None: no placeholder)."""
+    sig, _ = header_signature(tree)
+    return sig.get(_MARK) if isinstance(sig, dict) else None
+
+
+def _with_id(body: dict) -> list[tuple[str, dict]]:
+    """(name, value) of the body's elements that carry an Id (the signed ones), in order."""
+    out = []
+    for name, value in body.items():
+        if isinstance(value, dict):
+            if "Id" in value:
+                out.append((name, value))
+            out.extend(_with_id(value))
+    return out
+
+
+def sign_tree(tree: dict, namespace: str, signer: str, fault: str | None = None) -> None:
+    """Put into ``tree``'s header a Signature by ``signer`` over every body element with an
+    Id attribute (ISO 15118-2: AuthorizationReq, MeteringReceiptReq …), broken as ``fault``
+    says (:data:`SIGNATURE_FAULTS`). Raises ValueError for an unknown signer or fault."""
+    if fault is not None and fault not in SIGNATURE_FAULTS:
+        raise ValueError(f"signature fault {fault!r}; one of {', '.join(SIGNATURE_FAULTS)}")
+    header = tree["V2G_Message"]["Header"]
+    body = tree["V2G_Message"]["Body"]
+    header.pop("Signature", None)
+    refs = [reference(n, v, namespace) for n, v in _with_id(body)]
+    if fault == "document_digest":
+        whole = hashlib.sha256(exi.encode(tree, namespace)).hexdigest()
+        refs = [dict(r, DigestValue=whole) for r in refs]
+    key = SIGNERS[signer]()
+    if fault == "other_key":
+        key = ec.derive_private_key(0x5EED, ec.SECP256R1())
+    sig = signature(refs, key)
+    if fault == "flip":
+        v = bytearray.fromhex(sig["SignatureValue"]["value"])
+        v[10] ^= 0x01
+        sig["SignatureValue"]["value"] = v.hex()
+    header["Signature"] = sig
