@@ -23,7 +23,7 @@ ENTRY_POINT_GROUP = "ccs_analyzer.rules"
 #: The project's rule modules, in category order.
 RULE_MODULES = ("slac", "sdp", "handshake", "sequence", "timing", "session", "limits",
                 "precharge", "cablecheck", "charging_loop", "response_codes", "message_content",
-                "certificates", "tls", "transport", "capture_quality", "control_pilot")
+                "certificates", "signatures", "tls", "transport", "capture_quality", "control_pilot")
 
 
 def _classes_in(obj) -> list[type[Rule]]:

@@ -11,7 +11,7 @@ handshake's own chains are the TLS rules' (TLS004-TLS006).
 """
 from __future__ import annotations
 
-from ccs_analyzer.analyzer.views.exchanges import response_to
+from ccs_analyzer.analyzer.views.exchanges import accepted_response, response_to
 from ccs_analyzer.analyzer.views.index import session_index
 
 from .base import Rule
@@ -238,10 +238,10 @@ class InvalidContractAccepted(Rule):
                                f"({cert.get('not_before')} … {cert.get('not_after')})")
             if not why:
                 continue
-            res = response_to(session, ctx, e)
-            rc = response_code(res) if res is not None else None
-            if not rc or not rc.startswith("OK"):
+            ok = accepted_response(session, ctx, e)
+            if ok is None:
                 continue
+            res, rc = ok
             yield self.finding(session, [e.frame, res.frame],
                                f"The SECC answered {e.name} (frame {e.frame}) with {rc} (frame "
                                f"{res.frame}) although the contract chain is invalid: {'; '.join(why)}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.exchanges import responses, with_requests
 from ccs_analyzer.analyzer.views.index import v2g_messages
+from ccs_analyzer.analyzer.views.signatures import SIGNATURE_REFUSALS, passes_core_validation
 
 from .base import Rule
 from .helpers import body, facts, find_first, is_failed, protocol_of_session
@@ -212,6 +213,9 @@ class FailedResponseCode(Rule):
             e, req = items[0]
             meaning, culprit, requirement, fms = FAILED_CODES.get(
                 rc, ("an unknown FAILED code", "SECC", self.requirement, ()))
+            if rc in SIGNATURE_REFUSALS and req is not None and passes_core_validation((req.info or {}).get("signature")):
+                meaning, culprit = ("the SECC calls the EV's signature invalid, but it verifies "
+                                    "(SIG005): the SECC's verification is wrong"), "SECC"
             n = len(items)
             more = f" ({n} times, last frame {items[-1][0].frame})" if n > 1 else ""
             to = f" to {req.name} (frame {req.frame})" if req is not None else ""

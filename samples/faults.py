@@ -688,3 +688,4 @@ from . import faults_protocol  # noqa: E402,F401,I001  (protocol faults of the t
 from . import faults_causes  # noqa: E402,F401,I001  (faults for the classes of failure explanation)
 from . import faults_values  # noqa: E402,F401,I001  (values the test-event chargers report)
 from . import faults_cp  # noqa: E402,F401,I001  (control pilot faults)
+from . import faults_signature  # noqa: E402,F401,I001  (Plug & Charge signatures, samples/signing.py)

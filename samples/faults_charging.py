@@ -202,13 +202,15 @@ def charging_complete_flag(ctx, how, at_cycle):
 @fault("metering_receipt_rejected", level="script", stage="after", category="charging-loop",
        occurrence=1)
 def metering_receipt_rejected(ctx, occurrence):
-    """Plug & Charge: the SECC cannot verify the receipt's signature and answers
-    MeteringReceiptRes FAILED_MeteringSignatureNotValid — but neither side ends the
-    session: the EV carries on with its loop requests and the SECC keeps answering them
-    (after a FAILED response the session shall terminate, [V2G2-539], [V2G2-580]; PFMEA
-    UC2 252)."""
+    """Plug & Charge: the receipt's signature is corrupted (one octet of SignatureValue,
+    samples/signing.py "flip"), the SECC cannot verify it and answers MeteringReceiptRes
+    FAILED_MeteringSignatureNotValid — but neither side ends the session: the EV carries on
+    with its loop requests and the SECC keeps answering them (after a FAILED response the
+    session shall terminate, [V2G2-539], [V2G2-580]; PFMEA UC2 252)."""
     ed.need(ctx, ("ISO 15118-2",), payment="PnC", name="metering_receipt_rejected")
     ci, xi, x, m = ctx.find("MeteringReceiptRes", int(occurrence))
+    x.request.signature_fault = "flip"
+    x.request.invalidate()
     set_response_code(m, "FAILED_MeteringSignatureNotValid")
     ed.note(m, "metering_receipt_rejected: the loop goes on after the FAILED receipt")
 

@@ -14,7 +14,7 @@ from ccs_analyzer.dissectors.exi import ExiEncodeError
 
 from .faults import FaultError
 from .physical import pv, rational
-from .script import body_of
+from .script import Ending, body_of, set_response_code
 
 NS_DIN = "urn:din:70121:2012:MsgDef"
 NS_ISO2 = "urn:iso:15118:2:2013:MsgDef"
@@ -171,3 +171,14 @@ def lenient_exi(tree: dict, namespace: str, parent: dict, key: str, value: int) 
             out[pos // 8] &= ~(0x80 >> (pos % 8)) & 0xFF
     return bytes(out)
 
+
+
+def refuse(ctx, ci: int, xi: int, x, code: str, what: str) -> None:
+    """The SECC answers exchange ``x`` (connection ``ci``, exchange ``xi``) with ResponseCode
+    ``code`` — it refuses ``what`` — and closes the connection ``failed_close_s`` later
+    (after a FAILED response the session ends, [V2G2-539])."""
+    set_response_code(x.response, code)
+    encodes(x.response)
+    note(x.response, f"the SECC refuses {what}: {code}")
+    ctx.plan.terminate(ci, xi, Ending(by="EVSE", how="FIN", after_s=ctx.timing.failed_close_s,
+                                      reason=f"SECC closes after {code}"))

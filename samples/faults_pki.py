@@ -13,7 +13,7 @@ import datetime as dt
 
 from . import faults_edit as ed
 from .faults import FaultError, fault
-from .script import Ending, body_of, set_response_code
+from .script import body_of
 from .tls import CertSpec, build_chain
 
 _YEAR = 365 * 86400.0
@@ -64,14 +64,6 @@ def swap_contract_certificate(ctx, state: str, days: float, name: str):
     return ci, xi, x
 
 
-def _refuse(ctx, ci, xi, x, code: str) -> None:
-    set_response_code(x.response, code)
-    ed.encodes(x.response)
-    ed.note(x.response, f"the SECC refuses the contract certificate: {code}")
-    ctx.plan.terminate(ci, xi, Ending(by="EVSE", how="FIN", after_s=ctx.timing.failed_close_s,
-                                      reason=f"SECC closes after {code}"))
-
-
 @fault("contract_certificate_not_valid", level="script", stage="after", category="message-content",
        state="expired", days=30.0, secc_reaction="reject")
 def contract_certificate_not_valid(ctx, state, days, secc_reaction):
@@ -94,7 +86,8 @@ def contract_certificate_not_valid(ctx, state, days, secc_reaction):
         raise FaultError(f"{name}: days must be > 0")
     ci, xi, x = swap_contract_certificate(ctx, state, float(days), name)
     if secc_reaction == "reject":
-        _refuse(ctx, ci, xi, x, "FAILED_CertificateExpired" if state == "expired" else "FAILED_CertChainError")
+        ed.refuse(ctx, ci, xi, x, "FAILED_CertificateExpired" if state == "expired" else "FAILED_CertChainError",
+                  "the contract certificate")
 
 
 _CHAIN_PROBLEMS = ("order", "too_many")
@@ -122,4 +115,4 @@ def contract_chain_broken(ctx, problem, secc_reaction):
     ed.encodes(m)
     ed.note(m, f"{name}: {'sub-CAs in the wrong order' if problem == 'order' else 'root sent as a third sub-CA'}")
     if secc_reaction == "reject":
-        _refuse(ctx, ci, xi, x, "FAILED_CertChainError")
+        ed.refuse(ctx, ci, xi, x, "FAILED_CertChainError", "the contract certificate")

@@ -73,6 +73,16 @@ def response_to(session, ctx, request):
     return answers.get(id(request))
 
 
+def accepted_response(session, ctx, request) -> tuple | None:
+    """(response, its ResponseCode) when ``request`` was answered with a ResponseCode OK…
+    (the SECC accepted it), else None: what the rules that catch an SECC accepting what it
+    had to refuse ask (MSG018, SIG004)."""
+    from .events import response_code
+    res = response_to(session, ctx, request)
+    rc = response_code(res) if res is not None else None
+    return (res, rc) if rc and rc.startswith("OK") else None
+
+
 def _with_requests(session) -> list:
     out = []
     last_req: dict = {}
