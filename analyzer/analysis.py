@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Hashable, TypeVar
 
 from ccs_analyzer.dissectors.pipeline import Dissector
+from ccs_analyzer.dissectors.x509trust import TrustStore
 
 from .engine import finish_capture, instantiate
 from .profile import Profile, load_profile
@@ -141,7 +142,8 @@ def gc_paused():
 
 def analyze_capture(path: str | os.PathLike, keylog: str | os.PathLike | None = None,
                     progress: Callable[[int, int], None] | None = None,
-                    profile=None, segments: str = "auto", judge_worker: bool = True) -> Analysis:
+                    profile=None, segments: str = "auto", judge_worker: bool = True,
+                    trust=None) -> Analysis:
     """Analyse a capture file end to end.
 
     ``progress(bytes_read, size)`` is called now and then. ``profile``: a
@@ -154,12 +156,18 @@ def analyze_capture(path: str | os.PathLike, keylog: str | os.PathLike | None = 
     let go one by one (analyzer/segments.py), "always" / "never" force it on / off;
     ``judge_worker``: judge a streamed capture's segments in a helper process beside the
     dissection (analyzer/streaming.py), when the machine has a second core.
+    ``trust``: trust anchors for the certificate chains (``--trust``): a
+    :class:`~ccs_analyzer.dissectors.x509trust.TrustStore` or the path of a PEM / DER file or
+    folder (raises its :class:`~ccs_analyzer.dissectors.x509trust.TrustError`, a ValueError);
+    None: chains are reported unanchored (docs/pnc.md).
     """
     if profile is not None and not isinstance(profile, Profile):
         from ccs_analyzer.rules import all_rules
         profile = load_profile(profile, all_rules())
+    if trust is not None and not isinstance(trust, TrustStore):
+        trust = TrustStore.load(trust)
     with gc_paused():
-        return _analyze(os.fspath(path), keylog, progress, profile, segments, judge_worker)
+        return _analyze(os.fspath(path), keylog, progress, profile, segments, judge_worker, trust)
 
 
 def capture_info(d: Dissector, path: str, sha256: str | None, problems=None) -> dict:
@@ -189,10 +197,10 @@ def capture_info(d: Dissector, path: str, sha256: str | None, problems=None) -> 
 
 
 def _analyze(path: str, keylog, progress, profile, segments: str = "auto",
-             judge_worker: bool = True) -> Analysis:
+             judge_worker: bool = True, trust=None) -> Analysis:
     profile = profile or Profile()
     rules = instantiate(profile)
-    d = Dissector(path, keylog=keylog)
+    d = Dissector(path, keylog=keylog, trust=trust)
     msgs: dict[str, dict[str, int]] = {}
     a = Analysis(capture={}, accounting={}, messages=msgs, connections=[], sessions=[],
                  summaries={}, capture_events=[])

@@ -154,7 +154,7 @@ def _cell(v) -> str:
     return str(v)
 
 
-def _analyze_or_exit(capture: Path, keylog: Optional[Path], profile=None):
+def _analyze_or_exit(capture: Path, keylog: Optional[Path], profile=None, trust=None):
     from ccs_analyzer.analyzer.analysis import analyze_capture
     from ccs_analyzer.dissectors.capture import CaptureError
 
@@ -168,7 +168,7 @@ def _analyze_or_exit(capture: Path, keylog: Optional[Path], profile=None):
         task = prog.add_task(capture.name, total=capture.stat().st_size)
         cb = lambda done, total: prog.update(task, completed=done)  # noqa: E731
     try:
-        return analyze_capture(capture, keylog=keylog, progress=cb, profile=profile)
+        return analyze_capture(capture, keylog=keylog, progress=cb, profile=profile, trust=trust)
     except (CaptureError, OSError, ValueError) as e:
         err.print(f"[red]error:[/] {capture}: {e}")
         raise typer.Exit(EXIT_INPUT)
@@ -180,11 +180,12 @@ def _analyze_or_exit(capture: Path, keylog: Optional[Path], profile=None):
 # ---------------------------------------------------------------------------- analyze
 def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
                    annotate: bool = False, store: str | None = None,
-                   judge_helper: bool = True) -> dict:
+                   judge_helper: bool = True, trust=None) -> dict:
     """Analyse one capture and write report.json and report.html (and, with ``annotate``,
     annotated.pcapng first, so that the report links it) into ``out_dir``; with ``store``
     (a store folder, analyzer/store.py), put the capture's rows there as the last step;
-    ``judge_helper``: a streamed capture may judge in a helper process (analyzer/streaming.py).
+    ``judge_helper``: a streamed capture may judge in a helper process (analyzer/streaming.py);
+    ``trust``: trust anchors for the certificate chains (a path or TrustStore; docs/pnc.md).
     Return a short summary (also the unit of work of a parallel folder run and of a Dask
     task, analyzer/distributed.py). Never raises for a bad capture: the summary's ``error``
     says why (and the store gets no rows for it); a report or store write that fails raises
@@ -196,7 +197,8 @@ def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
 
     with gc_paused():
         try:
-            a = analyze_capture(capture, keylog=keylog, profile=profile, judge_worker=judge_helper)
+            a = analyze_capture(capture, keylog=keylog, profile=profile, judge_worker=judge_helper,
+                                trust=trust)
         except (CaptureError, OSError, ValueError) as e:
             return {"capture": capture, "error": str(e)}
     # a streamed capture's reports run with the cyclic garbage collector on: its hundreds of
@@ -229,6 +231,10 @@ def analyze(captures: List[Path] = typer.Argument(..., help="capture files or fo
             output: Path = typer.Option(Path("ccs-report"), "-o", "--output",
                                         help="output folder (one sub-folder per capture when several)"),
             keylog: Optional[Path] = typer.Option(None, "--keylog", help="NSS key log file"),
+            trust: Optional[Path] = typer.Option(None, "--trust", help="trust anchors (V2G, MO, OEM "
+                                                 "root certificates; a PEM / DER file or a folder) "
+                                                 "the certificate chains are checked against "
+                                                 "(docs/pnc.md)"),
             jobs: int = typer.Option(0, "--jobs", "-j", help="parallel workers for several captures "
                                      "(0: one per core)"),
             profile: Optional[Path] = typer.Option(None, "--profile", help="rule profile (TOML): "
@@ -266,10 +272,11 @@ def analyze(captures: List[Path] = typer.Argument(..., help="capture files or fo
         err.print(f"[red]error:[/] {store}: a store is a folder")
         raise typer.Exit(EXIT_INPUT)
     prof = _load_profile_or_exit(profile)
+    tr = _check_trust_or_exit(trust)
     kl = str(keylog) if keylog else None
     st = str(store) if store is not None else None
     todo = [Job(str(f), str(output if len(files) == 1 else output / _stem(f)), kl, prof,
-                annotate, st) for f in files]
+                annotate, st, trust=tr) for f in files]
     workers = jobs or os.cpu_count() or 1
     bar = _count_progress(len(todo), progress)
     tick = (lambda r: bar.advance(bar.task_ids[0])) if bar else None  # noqa: E731
@@ -335,6 +342,20 @@ def _count_progress(total: int, enabled: bool):
                     TimeElapsedColumn(), console=err, transient=True)
 
 
+def _check_trust_or_exit(path: Optional[Path]) -> str | None:
+    """The trust anchors' path as given (None without ``--trust``), after checking that it
+    holds certificates; exit 2 with the reason when it does not (dissectors/x509trust.py)."""
+    if path is None:
+        return None
+    from ccs_analyzer.dissectors.x509trust import TrustError, TrustStore
+    try:
+        TrustStore.load(path)
+    except TrustError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(EXIT_INPUT)
+    return str(path)
+
+
 def _load_profile_or_exit(path: Optional[Path]):
     """The profile at ``path`` (None: defaults); exit 2 with the reason when unusable."""
     from ccs_analyzer.analyzer.profile import ProfileError, load_profile
@@ -376,15 +397,17 @@ def annotate(capture: Path = typer.Argument(..., help="capture file"),
 
 
 # ---------------------------------------------------------------------------- gate
-def gate_one(capture: str, keylog: str | None, profile, fail_on: str, baseline, goal: bool = True):
-    """Analyse one capture for the gate (runs in a worker process for folders)."""
+def gate_one(capture: str, keylog: str | None, profile, fail_on: str, baseline, goal: bool = True,
+             trust: str | None = None):
+    """Analyse one capture for the gate (runs in a worker process for folders); ``trust``:
+    trust anchors (docs/pnc.md)."""
     from ccs_analyzer.analyzer.analysis import analyze_capture, gc_paused
     from ccs_analyzer.analyzer.gate import GateResult, judge
     from ccs_analyzer.dissectors.capture import CaptureError
 
     with gc_paused():
         try:
-            a = analyze_capture(capture, keylog=keylog, profile=profile)
+            a = analyze_capture(capture, keylog=keylog, profile=profile, trust=trust)
         except (CaptureError, OSError, ValueError) as e:
             return GateResult(capture=Path(capture).name, path=capture, error=str(e))
         return judge(a, capture, fail_on, baseline, goal)
@@ -401,6 +424,8 @@ def gate(captures: List[Path] = typer.Argument(..., help="capture files or folde
          write_baseline: Optional[Path] = typer.Option(None, "--write-baseline",
                                                        help="write every finding as a baseline file"),
          keylog: Optional[Path] = typer.Option(None, "--keylog", help="NSS key log file"),
+         trust: Optional[Path] = typer.Option(None, "--trust", help="trust anchors (root "
+                                              "certificates, PEM / DER file or folder; docs/pnc.md)"),
          jobs: int = typer.Option(0, "--jobs", "-j", help="parallel workers (0: one per core)"),
          goal: bool = typer.Option(True, "--goal/--no-goal", help="a session that did not achieve "
                                    "its goal (verdict fail) fails the gate unless the baseline "
@@ -423,14 +448,15 @@ def gate(captures: List[Path] = typer.Argument(..., help="capture files or folde
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(EXIT_INPUT)
     kl = str(keylog) if keylog else None
+    tr = _check_trust_or_exit(trust)
     workers = jobs or os.cpu_count() or 1
     if len(files) == 1 or workers == 1:
-        results = [gate_one(str(f), kl, prof, fail_on, bl, goal) for f in files]
+        results = [gate_one(str(f), kl, prof, fail_on, bl, goal, tr) for f in files]
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(files))) as ex:
             results = list(ex.map(gate_one, [str(f) for f in files], [kl] * len(files),
                                   [prof] * len(files), [fail_on] * len(files), [bl] * len(files),
-                                  [goal] * len(files)))
+                                  [goal] * len(files), [tr] * len(files)))
     code = exit_code(results)
     con = Console(highlight=False, soft_wrap=True)
     for r in results:
@@ -467,10 +493,13 @@ def gate(captures: List[Path] = typer.Argument(..., help="capture files or folde
 @app.command()
 def simulate(scenario: str = typer.Argument(..., help="scenario name (samples/scenarios/) or TOML file"),
              output: Path = typer.Option(..., "-o", "--output", help="pcapng file to write"),
-             seed: Optional[int] = typer.Option(None, "--seed", help="random seed (default: the scenario's)")):
+             seed: Optional[int] = typer.Option(None, "--seed", help="random seed (default: the scenario's)"),
+             roots: Optional[Path] = typer.Option(None, "--roots", help="also write the root "
+                                                  "certificates of the simulated chains (PEM) "
+                                                  "into this folder, for --trust")):
     """Write a simulated capture of charging sessions, with the scenario's faults (docs/simulator.md)."""
     from ccs_analyzer.samples.simulate import simulate_command
-    raise typer.Exit(simulate_command(scenario, output, seed))
+    raise typer.Exit(simulate_command(scenario, output, seed, roots))
 
 
 # ---------------------------------------------------------------------------- rules

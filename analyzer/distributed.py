@@ -55,7 +55,8 @@ class Job:
     :class:`~ccs_analyzer.analyzer.profile.Profile` or None), ``annotate`` (also write
     annotated.pcapng), ``store`` (store folder or None), ``judge_helper`` (a streamed
     capture may judge its segments in a helper process, analyzer/streaming.py: not when
-    the job is one of several running side by side, which already use the cores)."""
+    the job is one of several running side by side, which already use the cores),
+    ``trust`` (trust anchors, a PEM / DER file or folder, or None: docs/pnc.md)."""
 
     capture: str
     out_dir: str
@@ -64,12 +65,14 @@ class Job:
     annotate: bool = False
     store: str | None = None
     judge_helper: bool = True
+    trust: str | None = None
 
     def absolute(self) -> "Job":
         """The same job with absolute paths (for workers whose working folder differs)."""
         ab = os.path.abspath
         return replace(self, capture=ab(self.capture), out_dir=ab(self.out_dir),
                        keylog=ab(self.keylog) if self.keylog else None,
+                       trust=ab(self.trust) if self.trust else None,
                        store=ab(self.store) if self.store else None)
 
     def size(self) -> int:
@@ -86,7 +89,7 @@ def run_job(job: Job) -> dict:
     write that fails raises (OSError, :class:`~ccs_analyzer.analyzer.store.MissingExtra`)."""
     from ccs_analyzer.analyzer.cli import analyze_to_dir
     return analyze_to_dir(job.capture, job.out_dir, job.keylog, job.profile, job.annotate,
-                          store=job.store, judge_helper=job.judge_helper)
+                          store=job.store, judge_helper=job.judge_helper, trust=job.trust)
 
 
 def largest_first(jobs: Iterable[Job]) -> list[Job]:

@@ -80,13 +80,13 @@ class _Conn:
 
     __slots__ = ("tcp", "kind", "held", "splitters", "tls", "channel", "v2g_messages", "macs")
 
-    def __init__(self, tcp):
+    def __init__(self, tcp, trust=None):
         self.tcp = tcp
         self.kind: str | None = None          # "v2gtp" | "tls" | "other" | None (no data yet)
         self.held: list = []                  # data chunks before the kind is known
         self.splitters = (V2gtpSplitter(), V2gtpSplitter())
         self.tls: TlsConnection | None = None
-        self.channel = V2gChannel()
+        self.channel = V2gChannel(trust)
         self.v2g_messages = 0
         self.macs: list[str | None] = [None, None]   # link source address per direction
 
@@ -101,13 +101,16 @@ class Dissector:
 
     ``keylog`` is the path of an NSS key log file (``--keylog``); secrets disclosed inside
     the capture (pcapng Decryption Secrets Blocks, dSPACE key-log UDP datagrams) are used too.
+    ``trust``: a :class:`~.x509trust.TrustStore` (``--trust``) the certificate chains of
+    Plug & Charge messages are anchored against (dissectors/x509trust.py).
     Raises :class:`~.capture.CaptureError` when the file is not a capture at all, and
     ``OSError``/``ValueError`` when the key log file cannot be read.
     """
 
     def __init__(self, path: str | os.PathLike, keylog: str | os.PathLike | None = None,
-                 reorder_limit: int = REORDER_LIMIT):
+                 reorder_limit: int = REORDER_LIMIT, trust=None):
         self.path = os.fspath(path)
+        self.trust = trust                    # x509trust.TrustStore: roots for the chains seen
         self.reader = CaptureReader(self.path)
         self.capture = self.reader.info
         self.keylog = KeyLog.from_file(keylog) if keylog else KeyLog()
@@ -327,7 +330,7 @@ class Dissector:
         tcpc, d = self.tcp.last
         c = self._conns.get(tcpc.id)
         if c is None:
-            c = self._conns[tcpc.id] = _Conn(tcpc)
+            c = self._conns[tcpc.id] = _Conn(tcpc, self.trust)
         if c.macs[d] is None and src_mac is not None:
             c.macs[d] = src_mac.hex(":")
         for out in outs:
@@ -337,7 +340,7 @@ class Dissector:
         kind, tcpc, d = out[0], out[1], out[2]
         c = self._conns.get(tcpc.id)
         if c is None:
-            c = self._conns[tcpc.id] = _Conn(tcpc)
+            c = self._conns[tcpc.id] = _Conn(tcpc, self.trust)
         if kind == "data":
             data, frame = out[3], out[4]
             if c.kind is None:
@@ -389,7 +392,7 @@ class Dissector:
             # a TLS record: a handshake, or (capture started late) CCS / alert / data
             from .tls import TlsConnection   # imported on first use: it pulls in cryptography
             c.kind = "tls"
-            c.tls = TlsConnection(self.keylog, f"conn {c.tcp.id}")
+            c.tls = TlsConnection(self.keylog, f"conn {c.tcp.id}", trust=self.trust)
             self._tls_conns.append(c)
         else:
             c.kind = "other"

@@ -42,6 +42,7 @@ from .tls_crypto import (
 )
 from .tls_keylog import KeyLog
 from .x509info import describe_chain, describe_name
+from .x509trust import anchor_chain
 
 # -- registries (IANA TLS parameters) ---------------------------------------------------------
 
@@ -384,7 +385,9 @@ class TlsConnection:
     ``label``: how to name the connection in messages (e.g. ``"[fe80::1]:50000 → [fe80::2]:
     15118"``); ``max_held_bytes``: ciphertext held back for lack of secrets, per connection
     (default 16 MiB); beyond it records are reported as ``"encrypted"`` and dropped;
-    ``max_handshake_bytes``: largest handshake message buffered (default 1 MiB).
+    ``max_handshake_bytes``: largest handshake message buffered (default 1 MiB); ``trust``:
+    a :class:`~.x509trust.TrustStore` the Certificate messages' chains are anchored against
+    (their ``trust`` field; None: "unanchored").
 
     Feed both directions with :meth:`feed` in capture order; call :meth:`retry` when the key
     log's ``version`` changed (``feed`` also notices it); :meth:`gap` when bytes are missing
@@ -399,8 +402,9 @@ class TlsConnection:
     """
 
     def __init__(self, keylog: KeyLog, label: str = "", *, max_held_bytes: int = 16 << 20,
-                 max_handshake_bytes: int = 1 << 20):
+                 max_handshake_bytes: int = 1 << 20, trust=None):
         self.keylog = keylog if keylog is not None else KeyLog()
+        self.trust = trust                # x509trust.TrustStore (--trust) or None
         self.label = label
         self.max_held_bytes = max_held_bytes
         self.max_handshake_bytes = max_handshake_bytes
@@ -1303,6 +1307,8 @@ class TlsConnection:
         for c, e in zip(chain, entry_exts):
             if e:
                 c["tls_extensions"] = e
+        if ders and not any(c.get("error") for c in chain):
+            f["trust"] = anchor_chain(ders, None, self.trust)
         f["count"] = len(chain)
         f["certificates"] = chain
         f["subjects"] = [c.get("subject") for c in chain]

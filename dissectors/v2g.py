@@ -117,7 +117,8 @@ class V2gChannel:
     when inferred from the messages); ``response_code`` of the handshake.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, trust=None) -> None:
+        self.trust = trust                    # dissectors/x509trust.TrustStore (--trust) or None
         self.offered: dict[int, dict] = {}
         self.namespace: str | None = None
         self.negotiated_frame: int | None = None
@@ -177,7 +178,7 @@ class V2gChannel:
                 notes["schema_fallback"] = {"expected": first_ns, "error": first_error}
             name = exi.message_name(tree)
             if name in CERTIFICATE_MESSAGES:
-                certs = describe_v2g_certificates(name, _body(tree, name))
+                certs = describe_v2g_certificates(name, _body(tree, name), self.trust)
                 if certs:
                     notes["certificates"] = certs
                 self._signatures().note_certificates(name, _body(tree, name),

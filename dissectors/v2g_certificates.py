@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 
 from .x509info import describe_certificate, describe_chain
+from .x509trust import anchor_chain
 
 #: Messages that can carry certificates (any namespace); others are not searched.
 CERTIFICATE_MESSAGES = frozenset({
@@ -72,7 +73,7 @@ def _chains(node, path: str, out: list) -> None:
             _chains(v, path, out)
 
 
-def describe_v2g_certificates(name: str, body: dict | None) -> list[dict]:
+def describe_v2g_certificates(name: str, body: dict | None, trust=None) -> list[dict]:
     """The certificate chains of one decoded V2G message body.
 
     ``name``: the message name (SessionSetupReq …); ``body``: the dict under
@@ -82,7 +83,9 @@ def describe_v2g_certificates(name: str, body: dict | None) -> list[dict]:
     for messages of :data:`CERTIFICATE_MESSAGES` without certificates and for every other
     message). A value that is not hex DER is described as ``{"error": …}`` in its place;
     at most :data:`MAX_CERTIFICATES` certificates are parsed per message, those beyond are
-    counted in ``"not_described"``. Never raises.
+    counted in ``"not_described"``. Each chain whose certificates all parse also gets
+    ``"trust"``: :func:`~.x509trust.anchor_chain` against ``trust`` (a
+    :class:`~.x509trust.TrustStore`; None: "unanchored"). Never raises.
     """
     if name not in CERTIFICATE_MESSAGES or not isinstance(body, dict):
         return []
@@ -101,6 +104,8 @@ def describe_v2g_certificates(name: str, body: dict | None) -> list[dict]:
                      {"index": i, "error": "not a DER certificate (hex expected)"}
                      for i, d in enumerate(ders)]
         item = {"element": path, "sub_certificates": n_sub, "certificates": chain}
+        if ders and all(d is not None for d in ders) and not any(c.get("error") for c in chain):
+            item["trust"] = anchor_chain(ders, None, trust)
         if left_out:
             item["not_described"] = left_out
         out.append(item)

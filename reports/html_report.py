@@ -283,8 +283,21 @@ def _certificate_rows(certs: list[dict]) -> list[dict]:
                          c.get("issuer_cn") or c.get("issuer") or "", c.get("not_before") or "",
                          c.get("not_after") or "", key, problem])
         out.append({"element": item.get("element", ""), "rows": rows,
-                    "not_described": item.get("not_described", 0)})
+                    "not_described": item.get("not_described", 0),
+                    "trust": trust_text(item.get("trust"))})
     return out
+
+
+def trust_text(t: dict | None) -> str:
+    """A chain's anchoring (dissectors/x509trust.py) as the certificates table's caption
+    says it."""
+    if not t:
+        return ""
+    if t.get("status") == "anchored":
+        return f"anchored in the trust anchor {t.get('anchor')}"
+    if t.get("status") == "not anchored":
+        return f"NOT anchored in any given trust anchor: {t.get('reason')}"
+    return "unanchored: no trust anchors given (--trust)"
 
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")

@@ -203,9 +203,10 @@ class InvalidContractAccepted(Rule):
     """The SECC accepted a contract certificate it had to refuse.
 
     What it checks: the EV's contract chain in ISO 15118-2 PaymentDetailsReq (or ISO 15118-20
-    AuthorizationReq, Plug & Charge) is expired, not yet valid (beyond ``clock_skew_s``) or
-    does not link up (MSG016 / MSG017), and the SECC's response still has a ResponseCode
-    OK…: it did not validate the chain before authorising the session.
+    AuthorizationReq, Plug & Charge) is expired, not yet valid (beyond ``clock_skew_s``),
+    does not link up (MSG016 / MSG017) or — with trust anchors given — leads to none of them
+    (MSG023), and the SECC's response still has a ResponseCode OK…: it did not validate the
+    chain before authorising the session.
     Why it matters: a charger that does not validate contract certificates bills against
     contracts that have ended or were never issued by a trusted mobility operator; a
     conformance test fails it.
@@ -231,6 +232,8 @@ class InvalidContractAccepted(Rule):
             if e.name not in _CONTRACT_REQUESTS or e.direction != "EV->EVSE":
                 continue
             why = chain_breaks(item)
+            if (item.get("trust") or {}).get("status") == "not anchored":
+                why.append(f"no path to a given trust anchor ({item['trust'].get('reason')})")
             for cert in item.get("certificates") or ():
                 bad = validity_problem(cert, e.time, self.p["clock_skew_s"], self.p["min_plausible_epoch"])
                 if bad and bad["state"] in ("expired", "not_yet_valid") and not bad["skew"]:
@@ -299,3 +302,55 @@ class CertificateExpiresSoonNotSignalled(Rule):
                                time=res.time, measured=round(days, 2), limit=self.p["warn_days"], unit="d",
                                evidence={"expected": "OK_CertificateExpiresSoon", "actual": rc,
                                          "ResponseCode": rc, "not_after": leaf.get("not_after")})
+
+
+class ChainNotAnchored(Rule):
+    """A certificate chain in a V2G message leads to none of the trust anchors given.
+
+    What it checks: with trust anchors given (``--trust``: V2G, MO, OEM root certificates),
+    each chain a Plug & Charge message carries — the contract chain (PaymentDetailsReq,
+    CertificateUpdateReq, ISO 15118-20 AuthorizationReq), the OEM provisioning chain
+    (CertificateInstallationReq), the SA provisioning (CPS) and new contract chains
+    (CertificateInstallationRes / UpdateRes) — must have a path from its leaf through its
+    sub-CAs to one of them (RFC 5280 §6 path validation by dissectors/x509trust.py:
+    signatures, names, basicConstraints and path length, keyCertSign). Without trust anchors
+    nothing is judged: the chains are "unanchored" (report, docs/pnc.md). Validity at the
+    capture's time is MSG016's.
+    Why it matters: a chain from a root the other side does not trust is refused
+    (FAILED_CertChainError, -20 WARNING_CertificateValidationError, or a TLS alert): the
+    vehicle carries a contract of a mobility operator the charger's backend does not know,
+    or an OEM / CPS chain from a test PKI in a production setup.
+    Fix (the chain's owner): present a chain issued under a root of the ecosystem the peer
+    trusts (the V2G root, the MO's root in the charger's trust list, the OEM root).
+    Source: RFC 5280 §6.1; ISO 15118-2 §7.9 and Annex F (certificate chains and roots);
+    ISO 15118-20 §7.9 / Annex C.
+    """
+
+    code = "MSG023"
+    title = "Certificate chain not anchored in a given trust anchor"
+    severity = "error"
+    category = "message-content"
+    kinds = ("certificate-problem",)
+    explains = ("failed-response", "evse-refused")
+    requirement = "RFC 5280 §6.1 path validation; ISO 15118-2 Annex F"
+    culprit = "unknown"
+    failure_modes = ("UC2 113",)
+
+    def check(self, session, ctx):
+        for e, item in certificate_events(session, ctx):
+            t = item.get("trust") or {}
+            if t.get("status") != "not anchored":
+                continue
+            leaf = (item.get("certificates") or [{}])[0]
+            res = response_to(session, ctx, e) if e.name.endswith("Req") else None
+            rc = response_code(res) if res is not None else None
+            yield self.finding(session, [e.frame, res.frame if res is not None else None],
+                               f"The chain in {item['element']} (frame {e.frame}, leaf {_label(leaf)}, "
+                               f"issuer {leaf.get('issuer_cn') or leaf.get('issuer')}) leads to none of the "
+                               f"trust anchors given: {t.get('reason')}"
+                               + (f"; the SECC answered {rc} (frame {res.frame})" if rc else ""),
+                               time=e.time, culprit=culprit_of(e),
+                               evidence={"expected": "a path to a given trust anchor",
+                                         "actual": t.get("reason"), "element": item["element"],
+                                         "chain": [c.get("subject") for c in item.get("certificates") or ()],
+                                         "secc_answer": rc})

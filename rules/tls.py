@@ -671,3 +671,45 @@ class Iso20WithoutTls(Rule):
                                evidence={"expected": "TLS 1.3", "actual": "plain TCP",
                                          "sdp_request_security": asked})
             return
+
+
+class TlsChainNotAnchored(Rule):
+    """A TLS certificate chain leads to none of the trust anchors given.
+
+    What it checks: with trust anchors given (``--trust``), the chain of every TLS
+    Certificate message — the SECC's server chain, the EVCC's client chain (ISO 15118-20
+    mutual TLS) — must have a path from its leaf through its sub-CAs to one of them (RFC 5280
+    §6, dissectors/x509trust.py). Without trust anchors nothing is judged ("unanchored").
+    Why it matters: the peer aborts the handshake (unknown_ca, bad_certificate): an SECC
+    certificate under a CPO sub-CA the vehicle's V2G root does not sign, or a vehicle
+    certificate from an OEM root the charger does not hold; Plug & Charge never starts.
+    Fix (the chain's owner): a certificate issued under the V2G root (SECC) or an OEM root the
+    chargers trust (EVCC, -20).
+    Source: RFC 5280 §6.1; ISO 15118-2 §7.7.3 / ISO 15118-20 §7.7.3 (TLS certificates);
+    RFC 8446 §4.4.2.
+    """
+
+    code = "TLS011"
+    title = "TLS certificate chain not anchored in a given trust anchor"
+    severity = "error"
+    category = "tls"
+    kinds = ("certificate-problem",)
+    explains = ("tls-failed",)
+    requirement = "RFC 5280 §6.1 path validation"
+    culprit = "unknown"
+    failure_modes = ("UC2 113", "UC2 100")
+
+    def check(self, session, ctx):
+        idx = session_index(session, ctx)
+        for e, sender, chain in certificate_messages(idx):
+            t = (e.message or {}).get("trust") or {}
+            if t.get("status") != "not anchored" or not chain:
+                continue
+            leaf = chain[0]
+            yield self.finding(session, [e.frame],
+                               f"The {sender}'s TLS certificate chain (frame {e.frame}, leaf "
+                               f"{leaf.get('subject_cn') or leaf.get('subject')}) leads to none of the trust "
+                               f"anchors given: {t.get('reason')}",
+                               time=e.time, culprit=_owner(e),
+                               evidence={"expected": "a path to a given trust anchor", "actual": t.get("reason"),
+                                         "chain": [c.get("subject") for c in chain]})

@@ -23,16 +23,18 @@ def _when(t: float) -> str:
     return dt.datetime.fromtimestamp(t, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _mo_chain(leaf_nb: float, leaf_na: float) -> list[str]:
+def _mo_chain(leaf_nb: float, leaf_na: float, operator: str = "Sim") -> list[str]:
     """The hex DER of a contract chain (leaf CN = the simulator's eMAID, MO Sub-CA 2, MO
     Sub-CA 1, MO root; ECDSA secp256r1 as ISO 15118-2 Annex F): leaf valid ``leaf_nb`` …
-    ``leaf_na`` (epoch s), the CAs 2025-01-01 … 2031-01-01."""
+    ``leaf_na`` (epoch s), the CAs 2025-01-01 … 2031-01-01. ``operator`` names the CAs
+    ("MO SubCA2 <operator>" …): another operator's PKI has another root. The leaf's key is
+    the simulator's contract key whatever the chain (its signatures stay valid)."""
     from .pki_data import EMAID
     ca_ku = ("key_cert_sign", "crl_sign")
     specs = (CertSpec(EMAID, "MO", "secp256r1", _when(leaf_nb), _when(leaf_na), False),
-             CertSpec("MO SubCA2 Sim", "MO", "secp256r1", "2025-01-01", "2031-01-01", True, ca_ku, 0),
-             CertSpec("MO SubCA1 Sim", "MO", "secp256r1", "2025-01-01", "2031-01-01", True, ca_ku, 1),
-             CertSpec("MO RootCA Sim", "MO", "secp256r1", "2025-01-01", "2035-01-01", True, ca_ku, 2))
+             CertSpec(f"MO SubCA2 {operator}", "MO", "secp256r1", "2025-01-01", "2031-01-01", True, ca_ku, 0),
+             CertSpec(f"MO SubCA1 {operator}", "MO", "secp256r1", "2025-01-01", "2031-01-01", True, ca_ku, 1),
+             CertSpec(f"MO RootCA {operator}", "MO", "secp256r1", "2025-01-01", "2035-01-01", True, ca_ku, 2))
     ders, _keys = build_chain(specs, 0, "contract")
     return [d.hex() for d in ders]
 
@@ -90,7 +92,7 @@ def contract_certificate_not_valid(ctx, state, days, secc_reaction):
                   "the contract certificate")
 
 
-_CHAIN_PROBLEMS = ("order", "too_many")
+_CHAIN_PROBLEMS = ("order", "too_many", "other_root")
 
 
 @fault("contract_chain_broken", level="script", stage="after", category="message-content",
@@ -99,9 +101,11 @@ def contract_chain_broken(ctx, problem, secc_reaction):
     """ISO 15118-2 Plug & Charge: the contract chain in PaymentDetailsReq is ``problem``
     "order" — the sub-CAs in the wrong order (Sub-CA 1 before Sub-CA 2), so the leaf is not
     issued by the next certificate; "too_many" — the MO root is sent as a third sub-CA
-    certificate (ISO 15118-2 [V2G2-656] allows two). ``secc_reaction`` "reject": the SECC
-    answers FAILED_CertChainError and closes; "accept": it answers OK (MSG018 for a broken
-    chain)."""
+    certificate (ISO 15118-2 [V2G2-656] allows two); "other_root" — a well-formed chain of
+    another mobility operator's PKI ("MO RootCA Other"), which leads to none of the
+    simulator's roots (MSG023 when they are given as trust anchors). ``secc_reaction``
+    "reject": the SECC answers FAILED_CertChainError and closes; "accept": it answers OK
+    (MSG018 for a broken or unanchored chain)."""
     name = "contract_chain_broken"
     if problem not in _CHAIN_PROBLEMS:
         raise FaultError(f"{name}: problem {problem!r}; one of {', '.join(_CHAIN_PROBLEMS)}")
@@ -109,10 +113,12 @@ def contract_chain_broken(ctx, problem, secc_reaction):
         raise FaultError(f"{name}: secc_reaction {secc_reaction!r}; reject or accept")
     ci, xi, x, m, chain = _payment_details(ctx, name)
     t0 = ctx.plan.connections[ci].start_t
-    ders = _mo_chain(t0 - _YEAR, t0 + _YEAR)
+    ders = _mo_chain(t0 - _YEAR, t0 + _YEAR, "Other" if problem == "other_root" else "Sim")
     chain["Certificate"] = ders[0]
-    chain["SubCertificates"] = {"Certificate": [ders[2], ders[1]] if problem == "order" else ders[1:4]}
+    chain["SubCertificates"] = {"Certificate": {"order": [ders[2], ders[1]], "too_many": ders[1:4]}.get(
+        problem, ders[1:3])}
     ed.encodes(m)
-    ed.note(m, f"{name}: {'sub-CAs in the wrong order' if problem == 'order' else 'root sent as a third sub-CA'}")
+    ed.note(m, f"{name}: " + {"order": "sub-CAs in the wrong order", "too_many": "root sent as a third sub-CA",
+                              "other_root": "a chain of another mobility operator's PKI"}[problem])
     if secc_reaction == "reject":
         ed.refuse(ctx, ci, xi, x, "FAILED_CertChainError", "the contract certificate")

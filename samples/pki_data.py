@@ -36,3 +36,18 @@ CONTRACT_CERT, MO_SUBCA2_CERT, MO_SUBCA1_CERT, MO_ROOT_CERT = (d.hex() for d in 
 def contract_key():
     """The contract certificate's private key (secp256r1)."""
     return _KEYS[0]
+
+
+def roots(seed: int) -> list[bytes]:
+    """DER of every root the simulator issues under with scenario seed ``seed``: the MO root of
+    the contract chains, and the V2G root (SECC chains) and OEM root (vehicle chains) of the
+    TLS chains of ISO 15118-2 (secp256r1) and ISO 15118-20 (secp521r1) — what a test lab
+    gives ``--trust`` to check the simulator's chains (docs/pnc.md)."""
+    from .tls import PROFILES, build_chain, default_chain
+    out = [_DERS[-1]]
+    for protocol in ("ISO 15118-2", "ISO 15118-20"):
+        for role in ("server", "client"):
+            ders, _ = build_chain(tuple(default_chain(role, PROFILES[protocol]["curve"], protocol)), seed, role)
+            if ders[-1] not in out:
+                out.append(ders[-1])
+    return out

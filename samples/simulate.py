@@ -206,9 +206,31 @@ def _session(cb: CaptureBuilder, spec: SessionSpec, seed: int, k: int, t0: float
 __all__ = ["simulate", "simulate_command", "Simulation", "WrittenMessage", "ScenarioError"]
 
 
-def simulate_command(scenario: str, output: os.PathLike, seed: int | None) -> int:
+def write_roots(folder: os.PathLike, seed: int) -> list[str]:
+    """Write the simulator's root certificates for ``seed`` (samples/pki_data.roots) as PEM
+    files into ``folder`` (created); return their paths."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from .pki_data import roots
+    os.makedirs(folder, exist_ok=True)
+    out = []
+    for i, der in enumerate(roots(seed), 1):
+        cert = x509.load_der_x509_certificate(der)
+        cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
+        path = os.path.join(folder, f"{i:02d}_{cn.replace(' ', '_')}.pem")
+        with open(path, "wb") as f:
+            f.write(cert.public_bytes(Encoding.PEM))
+        out.append(path)
+    return out
+
+
+def simulate_command(scenario: str, output: os.PathLike, seed: int | None,
+                     roots_dir: os.PathLike | None = None) -> int:
     """The ``ccs-analyzer simulate`` command: simulate, write, print a one-line summary
-    (errors on stderr). Returns the exit code: 0, or 2 when the scenario cannot be simulated."""
+    (errors on stderr); with ``roots_dir``, also write the roots the capture's chains lead to
+    (:func:`write_roots`). Returns the exit code: 0, or 2 when the scenario cannot be
+    simulated."""
     import sys
     try:
         sim = simulate(scenario, seed)
@@ -219,4 +241,7 @@ def simulate_command(scenario: str, output: os.PathLike, seed: int | None) -> in
     faults = ", ".join(f["name"] for f in sim.faults) or "none"
     print(f"{output}: {len(sim.pcapng)} bytes, {len(sim.sessions)} session(s), {len(sim.messages)} V2G "
           f"messages, seed {sim.seed}; faults: {faults}")
+    if roots_dir is not None:
+        paths = write_roots(roots_dir, sim.seed)
+        print(f"{roots_dir}: {len(paths)} root certificate(s) (give them to --trust)")
     return 0

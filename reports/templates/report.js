@@ -155,7 +155,8 @@
       (ev.certs || []).forEach(function (ch) {
         var t = el("table", "certs");
         var cap = el("caption", null, "certificates in " + ch.element +
-                     (ch.not_described ? " (" + ch.not_described + " more not described)" : ""));
+                     (ch.not_described ? " (" + ch.not_described + " more not described)" : "") +
+                     (ch.trust ? " — " + ch.trust : ""));
         t.appendChild(cap);
         var hr = el("tr");
         ["#", "subject", "issuer", "not before", "not after", "key", "problem"].forEach(function (c) {
