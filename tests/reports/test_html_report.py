@@ -201,3 +201,34 @@ def test_corpus_reports_render(corpus, name):
         assert f'id="{f.id}"' in html
     for s in a.sessions:
         assert f'id="{s.id}"' in html
+
+
+def _page_data(html: str) -> dict:
+    """The JSON data block of a report page (frames, findings …)."""
+    for block in re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', html, re.S):
+        return json.loads(block)
+    raise AssertionError("no data block")
+
+
+def test_signed_messages_show_their_check_beside_the_payload():
+    """A signed AuthorizationReq of the simulator's Plug & Charge sample: the page's frame
+    data carries "signature valid, signed by the contract certificate …"; the broken one of
+    iso2_dc_pnc_signature_invalid says INVALID and why (reports/html_report.signature_line)."""
+    from pathlib import Path
+
+    from ccs_analyzer.analyzer.analysis import analyze_capture
+    from ccs_analyzer.samples.build import capture_path
+    samples = Path(__file__).resolve().parents[2] / "samples"
+    for name, want in (("iso2_dc_pnc", "signature valid, signed by the contract certificate"),
+                       ("iso2_dc_pnc_signature_invalid", "signature INVALID: SignatureValue does not verify")):
+        data = _page_data(hr.render_html(analyze_capture(capture_path(name, samples))))
+        lines = [ev["signature"] for evs in data["frames"].values() for ev in evs if "signature" in ev]
+        assert any(line["text"].startswith(want) for line in lines), (name, lines)
+        assert all(line["ok"] is (name == "iso2_dc_pnc") for line in lines), (name, lines)
+
+
+def test_certificate_chains_say_their_anchoring():
+    rows = hr._certificate_rows([{"element": "PaymentDetailsReq.ContractSignatureCertChain", "certificates": [],
+                                  "trust": {"status": "not anchored", "reason": "no path"}}])
+    assert rows[0]["trust"] == "NOT anchored in any given trust anchor: no path"
+    assert hr.trust_text({"status": "unanchored"}).startswith("unanchored: no trust anchors given")
