@@ -29,15 +29,16 @@ def _refusal(message: str) -> str:
 @fault("signature_broken", level="script", stage="after", category="message-content",
        message="AuthorizationReq", how="flip", secc_reaction="reject")
 def signature_broken(ctx, message, how, secc_reaction):
-    """ISO 15118-2 Plug & Charge: the EV's signature of its first ``message``
-    (AuthorizationReq or MeteringReceiptReq) is broken ``how``: "flip" — one octet of
+    """ISO 15118-2 (and -20, AuthorizationReq) Plug & Charge: the EV's signature of its first
+    ``message`` (AuthorizationReq or MeteringReceiptReq) is broken ``how``: "flip" — one octet of
     SignatureValue corrupted; "document_digest" — the Reference digest taken over the whole
     EXI document instead of the element's EXI fragment; "other_key" — signed with a key that
     is not the contract certificate's. ``secc_reaction`` "reject": the SECC answers
     FAILED_SignatureError (MeteringReceiptReq: FAILED_MeteringSignatureNotValid) and closes;
     "accept": it answers OK without verifying (SIG004)."""
     name = "signature_broken"
-    ed.need(ctx, ("ISO 15118-2",), payment="PnC", name=name)
+    ed.need(ctx, ("ISO 15118-2", "ISO 15118-20") if message == "AuthorizationReq" else ("ISO 15118-2",),
+            payment="PnC", name=name)
     if message not in _SIGNED:
         raise FaultError(f"{name}: message {message!r}; one of {', '.join(_SIGNED)}")
     if how not in SIGNATURE_FAULTS:

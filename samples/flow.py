@@ -756,6 +756,7 @@ class Flow:
                     s.dc.current_a = 0.0
                     s.present_current_a = 0.0
                 s.receipt_required = (self.payment == "PnC" and step == "ChargeLoop"
+                                      and self.protocol == "ISO 15118-2"   # -20: MeteringConfirmation, not simulated
                                       and cycle % max(1, tm.receipt_every) == 0)
                 s.rcd = False
 

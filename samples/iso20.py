@@ -1,4 +1,4 @@
-"""ISO 15118-20 (DC and AC, EIM) message trees.
+"""ISO 15118-20 (DC and AC; EIM and Plug & Charge) message trees.
 
 Element names, order and optional elements: the ISO 15118-20 XSDs (V2G_CI_CommonMessages,
 V2G_CI_CommonTypes, V2G_CI_DC, V2G_CI_AC; J-XSD-20) as the dSPACE / Josev reference captures
@@ -11,6 +11,12 @@ charge loop use the control mode selected in ServiceSelection (PROTOCOL_FACTS §
 V2GTP payload types (PROTOCOL_FACTS §1.2, E-D20 payload_type.hpp): CommonMessages 0x8002,
 AC_* 0x8003, DC_* 0x8004; supportedAppProtocol 0x8001. Service IDs: 1 AC, 2 DC (Table 204).
 
+Plug & Charge: AuthorizationSetupRes offers EIM and PnC with a GenChallenge
+(PnC_ASResAuthorizationMode); the first AuthorizationReq selects PnC and carries
+PnC_AReqAuthorizationMode (Id, the GenChallenge, the contract certificate chain on secp521r1,
+samples/pki_data.py) signed in the header with the contract key (samples/signing.py: SHA-512
+digest, ECDSA secp521r1, ISO 15118-20 §8.4).
+
 EVSENotification values of -20 differ from DIN / ISO-2: the session state's StopCharging maps
 to Terminate and ReNegotiation to ScheduleRenegotiation; "None" omits the optional EVSEStatus.
 The TLS 1.3 channel -20 requires ([V2G20-1237]) is out of the simulator's reach; the messages
@@ -18,6 +24,7 @@ go over plain TCP, as the dSPACE references ISO-20_BPT_AC_DS5366_Josev do.
 """
 from __future__ import annotations
 
+from . import pki_data, signing
 from .dialects import Dialect
 from .physical import rational
 
@@ -93,12 +100,28 @@ class Iso20Dialect(Dialect):
         return self.m(s, "AuthorizationSetupReq", {})
 
     def res_AuthorizationSetup(self, s):
+        if self.payment == "PnC":
+            return self.m(s, "AuthorizationSetupRes", {"ResponseCode": s.response_code,
+                                                       "AuthorizationServices": ["EIM", "PnC"],
+                                                       "CertificateInstallationService": False,
+                                                       "PnC_ASResAuthorizationMode": {"GenChallenge": s.gen_challenge}})
         return self.m(s, "AuthorizationSetupRes", {"ResponseCode": s.response_code,
                                                    "AuthorizationServices": ["EIM"],
                                                    "CertificateInstallationService": False,
                                                    "EIM_ASResAuthorizationMode": {}})
 
     def req_Authorization(self, s):
+        if self.payment == "PnC" and s.first_authorization:
+            t = self.m(s, "AuthorizationReq", {
+                "SelectedAuthorizationService": "PnC",
+                "PnC_AReqAuthorizationMode": {
+                    "Id": "ID1", "GenChallenge": s.gen_challenge,
+                    "ContractCertificateChain": {
+                        "Certificate": pki_data.CONTRACT_CERT_20,
+                        "SubCertificates": {"Certificate": [pki_data.MO_SUBCA2_CERT_20,
+                                                            pki_data.MO_SUBCA1_CERT_20]}}}})
+            t["AuthorizationReq"]["Header"]["Signature"] = signing.marker("contract-20")
+            return t
         return self.m(s, "AuthorizationReq", {"SelectedAuthorizationService": "EIM",
                                               "EIM_AReqAuthorizationMode": {}})
 

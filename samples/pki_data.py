@@ -38,13 +38,28 @@ def contract_key():
     return _KEYS[0]
 
 
+#: The ISO 15118-20 contract chain: the same names and dates on secp521r1 (ISO 15118-20
+#: §7.9 / Annex C: secp521r1 or Ed448 certificates; ECDSA with SHA-512), its own keys.
+CONTRACT_CHAIN_20 = tuple(CertSpec(c.cn, c.dc, "secp521r1", c.not_before, c.not_after, c.ca,
+                                   c.key_usage, c.path_length) for c in CONTRACT_CHAIN)
+CONTRACT_ROLE_20 = "contract-20"
+_DERS_20, _KEYS_20 = build_chain(CONTRACT_CHAIN_20, CONTRACT_SEED, CONTRACT_ROLE_20)
+#: hex DER of the -20 contract leaf, sub-CAs and root.
+CONTRACT_CERT_20, MO_SUBCA2_CERT_20, MO_SUBCA1_CERT_20, MO_ROOT_CERT_20 = (d.hex() for d in _DERS_20)
+
+
+def contract_key_20():
+    """The ISO 15118-20 contract certificate's private key (secp521r1)."""
+    return _KEYS_20[0]
+
+
 def roots(seed: int) -> list[bytes]:
-    """DER of every root the simulator issues under with scenario seed ``seed``: the MO root of
-    the contract chains, and the V2G root (SECC chains) and OEM root (vehicle chains) of the
+    """DER of every root the simulator issues under with scenario seed ``seed``: the MO roots of
+    the contract chains (ISO 15118-2 and -20), and the V2G root (SECC chains) and OEM root (vehicle chains) of the
     TLS chains of ISO 15118-2 (secp256r1) and ISO 15118-20 (secp521r1) — what a test lab
     gives ``--trust`` to check the simulator's chains (docs/pnc.md)."""
     from .tls import PROFILES, build_chain, default_chain
-    out = [_DERS[-1]]
+    out = [_DERS[-1], _DERS_20[-1]]
     for protocol in ("ISO 15118-2", "ISO 15118-20"):
         for role in ("server", "client"):
             ders, _ = build_chain(tuple(default_chain(role, PROFILES[protocol]["curve"], protocol)), seed, role)

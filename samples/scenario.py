@@ -372,8 +372,6 @@ def _validate(where: str, s: SessionSpec) -> None:
         raise ScenarioError(f"{where}: control_mode {s.control_mode!r}; Scheduled or Dynamic")
     if s.protocol == "DIN 70121" and (s.mode != "DC" or s.payment != "EIM"):
         raise ScenarioError(f"{where}: DIN 70121 is DC with external payment (EIM) only ([V2G-DC-252])")
-    if s.protocol == "ISO 15118-20" and s.payment != "EIM":
-        raise ScenarioError(f"{where}: the simulator's ISO 15118-20 sessions use EIM")
     if s.protocol == "ISO 15118-20" and s.mode == "AC" and s.control_mode != "Scheduled":
         raise ScenarioError(f"{where}: ISO 15118-20 AC is simulated in Scheduled mode only")
     if s.renegotiation and s.protocol != "ISO 15118-2":

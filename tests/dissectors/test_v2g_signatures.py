@@ -201,3 +201,20 @@ def test_hostile_signature_headers_never_raise(sig):
     tree["V2G_Message"]["Header"]["Signature"] = sig if isinstance(sig, dict) else {"SignedInfo": sig}
     got = check_references(tree, NS_ISO2)
     assert got is None or isinstance(got["references"], list)
+
+
+def test_iso20_pnc_signature_verifies_with_p521_and_sha512():
+    """The simulator's ISO 15118-20 Plug & Charge AuthorizationReq: PnC_AReqAuthorizationMode
+    digested with SHA-512 over its -20 EXI fragment, SignedInfo signed with ECDSA secp521r1
+    (r‖s, 132 octets) by the contract certificate the message carries."""
+    from pathlib import Path
+
+    from ccs_analyzer.samples.build import capture_path
+    samples = Path(__file__).resolve().parents[2] / "samples"
+    (ev,) = _signed_events(capture_path("iso20_dc_pnc", samples))
+    sig = ev.info["signature"]
+    assert ev.name == "AuthorizationReq" and sig["valid"] is True, sig["reason"]
+    assert sig["method"].endswith("#ecdsa-sha512") and len(bytes.fromhex(sig["value"])) == 132
+    assert [(r["element"], r["status"], r["algorithm"].rsplit("#", 1)[1]) for r in sig["references"]] == \
+        [("PnC_AReqAuthorizationMode", "ok", "sha512")]
+    assert sig["signer"]["role"] == "contract" and sig["signer"]["frame"] == ev.frame
