@@ -42,6 +42,7 @@ from .tls_crypto import (
 )
 from .tls_keylog import KeyLog
 from .x509info import describe_chain, describe_name
+from .ocsp import describe_ocsp
 from .x509trust import anchor_chain
 
 # -- registries (IANA TLS parameters) ---------------------------------------------------------
@@ -405,6 +406,9 @@ class TlsConnection:
                  max_handshake_bytes: int = 1 << 20, trust=None):
         self.keylog = keylog if keylog is not None else KeyLog()
         self.trust = trust                # x509trust.TrustStore (--trust) or None
+        self.ocsp: dict | None = None     # the stapled OCSP response (dissectors/ocsp.py)
+        self.ocsp_asked = False           # the ClientHello's status_request (RFC 6066 §8)
+        self._server_ders: list[bytes] = []
         self.label = label
         self.max_held_bytes = max_held_bytes
         self.max_handshake_bytes = max_handshake_bytes
@@ -556,8 +560,18 @@ class TlsConnection:
             "decrypting": self._decrypting,
             "server_certificates": [c.get("subject") for c in self.server_certificates],
             "client_certificates": [c.get("subject") for c in self.client_certificates],
+            "revocation": self.revocation(),
             **{k: list(v) for k, v in self.stats.items()},
         }
+
+    def revocation(self) -> dict:
+        """What the handshake shows of the SECC certificate's revocation status: whether the
+        EV asked for an OCSP response (``status_request``) and the one stapled (or None —
+        none present: nothing is claimed either way)."""
+        return {"status_request": self.ocsp_asked, "ocsp": self.ocsp,
+                "summary": (f"OCSP response stapled: {self.ocsp.get('cert_status') or self.ocsp.get('response_status')}"
+                            if self.ocsp else "no OCSP response in the capture"
+                            + (" although the EV asked for one (status_request)" if self.ocsp_asked else ""))}
 
     def __repr__(self) -> str:
         return (f"TlsConnection({self.label!r}, {self.version}, {self.cipher_suite}, "
@@ -1073,7 +1087,10 @@ class TlsConnection:
                 r = _Reader(body, "CertificateStatus")
                 st = r.u8()
                 fields["status_type"] = {1: "ocsp", 2: "ocsp_multi"}.get(st, str(st))
-                fields["response_length"] = len(r.vec(3))
+                resp = r.vec(3)
+                fields["response_length"] = len(resp)
+                if st == 1:
+                    fields["ocsp"] = self.ocsp = describe_ocsp(resp, self._server_ders)
             elif mtype in (0, 14) and body:
                 err = f"{name} should be empty but holds {len(body)} bytes"
         except _Malformed as exc:
@@ -1123,6 +1140,7 @@ class TlsConnection:
             elif t == 5:
                 st = x.u8()
                 f["status_request"] = {1: "ocsp"}.get(st, str(st))
+                self.ocsp_asked = True
             elif t == 10:
                 f["supported_groups"] = [_name(GROUPS, g) for g in x.sub(2, "groups").u16_list()]
             elif t == 11:
@@ -1315,6 +1333,7 @@ class TlsConnection:
         f["sender"] = "server" if d.d == 1 else "client"
         if d.d == 1:
             self.server_certificates = chain
+            self._server_ders = ders
         else:
             self.client_certificates = chain
 

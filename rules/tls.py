@@ -713,3 +713,58 @@ class TlsChainNotAnchored(Rule):
                                time=e.time, culprit=_owner(e),
                                evidence={"expected": "a path to a given trust anchor", "actual": t.get("reason"),
                                          "chain": [c.get("subject") for c in chain]})
+
+
+class OcspRevoked(Rule):
+    """The OCSP response the SECC stapled says its certificate is revoked, or cannot vouch
+    for it.
+
+    What it checks: the CertificateStatus message of a TLS 1.2 handshake (the answer to the
+    EV's status_request, RFC 6066 §8), decoded and checked by dissectors/ocsp.py: certStatus
+    revoked (error) or unknown, or a response that is not successful, not about the SECC's
+    leaf certificate, not signed by its issuer or outdated at the capture's time (warning).
+    No stapled response is not a finding: the capture then says nothing about revocation
+    (the TLS summary's ``revocation`` notes it).
+    Why it matters: a revoked SECC certificate must not be accepted — an EV that checks
+    aborts the handshake (certificate_revoked) and Plug & Charge never starts; one that does
+    not check talks to a charger whose key may be compromised.
+    Fix (SECC / CPO): install a new certificate (the revoked one's key is withdrawn); staple
+    current responses from the issuer.
+    Source: RFC 6960 §4.2 (OCSP response, certStatus), RFC 6066 §8 (status_request,
+    CertificateStatus); ISO 15118-2 §7.7.3 (TLS, OCSP stapling asked by the EVCC).
+    """
+
+    code = "TLS012"
+    title = "Stapled OCSP response: SECC certificate revoked or not vouched for"
+    severity = "error"
+    category = "tls"
+    kinds = ("certificate-problem",)
+    explains = ("tls-failed",)
+    requirement = "RFC 6960 §4.2 certStatus; RFC 6066 §8"
+    culprit = "SECC"
+    failure_modes = ("UC2 113",)
+
+    def check(self, session, ctx):
+        for e in session_index(session, ctx).tls:
+            if e.name != "CertificateStatus":
+                continue
+            o = (e.message or {}).get("ocsp")
+            if not isinstance(o, dict):
+                continue
+            status = o.get("cert_status")
+            problems = list(o.get("problems") or ())
+            if status == "unknown":
+                problems.insert(0, "the responder does not know the certificate (certStatus unknown)")
+            if status != "revoked" and not problems:
+                continue
+            if status == "revoked":
+                text = (f"The OCSP response the SECC stapled (frame {e.frame}) says its certificate "
+                        f"(serial {o.get('serial')}) was revoked {o.get('revocation_time')}"
+                        + (f" ({o.get('revocation_reason')})" if o.get("revocation_reason") else ""))
+            else:
+                text = f"The OCSP response the SECC stapled (frame {e.frame}) does not vouch for its certificate: " \
+                       + "; ".join(problems)
+            yield self.finding(session, [e.frame], text, time=e.time,
+                               severity=None if status == "revoked" else "warning",
+                               evidence={"expected": "certStatus good, signed by the issuer, current",
+                                         "actual": status or o.get("response_status"), "ocsp": o})

@@ -189,6 +189,58 @@ def build_chain(specs: tuple, seed: int, role: str) -> tuple:
     return tuple(ders), tuple(keys)
 
 
+def _der(tag: int, content: bytes) -> bytes:
+    """One DER element (X.690 §8.1: tag, definite length, contents)."""
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(ln)]) + ln + content
+
+
+def _gtime(t: dt.datetime) -> bytes:
+    return _der(0x18, t.strftime("%Y%m%d%H%M%SZ").encode())
+
+
+def _int(v: int) -> bytes:
+    return _der(0x02, v.to_bytes(v.bit_length() // 8 + 1, "big"))
+
+
+#: The moment the simulator's OCSP responses speak about (the default capture date).
+OCSP_TIME = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def ocsp_response(leaf_der: bytes, issuer_der: bytes, issuer_key, status: str = "good") -> bytes:
+    """A successful OCSP response (RFC 6960 §4.2.1) for ``leaf_der``, signed by its issuer
+    (``issuer_key``, ECDSA SHA-256, deterministic: the same bytes every time): CertID with
+    SHA-1 hashes of the issuer's name and key, ``status`` "good", "revoked" (keyCompromise, a
+    day before :data:`OCSP_TIME`) or "unknown", thisUpdate an hour before and nextUpdate a
+    week after :data:`OCSP_TIME`, responder by key hash. Written here rather than with
+    cryptography's OCSPResponseBuilder, which stamps producedAt with the wall clock and
+    signs with random nonces."""
+    from ccs_analyzer.dissectors.ocsp import issuer_key_hash
+    leaf = x509.load_der_x509_certificate(leaf_der)
+    issuer = x509.load_der_x509_certificate(issuer_der)
+    key_hash = issuer_key_hash(issuer)
+    sha1_alg = _der(0x30, _der(0x06, bytes.fromhex("2b0e03021a")) + b"\x05\x00")
+    cert_id = _der(0x30, sha1_alg + _der(0x04, hashlib.sha1(issuer.subject.public_bytes()).digest())
+                   + _der(0x04, key_hash) + _int(leaf.serial_number))
+    if status == "good":
+        cert_status = b"\x80\x00"
+    elif status == "revoked":
+        cert_status = _der(0xA1, _gtime(OCSP_TIME - dt.timedelta(days=1)) + _der(0xA0, _der(0x0A, b"\x01")))
+    else:
+        cert_status = b"\x82\x00"
+    single = _der(0x30, cert_id + cert_status + _gtime(OCSP_TIME - dt.timedelta(hours=1))
+                  + _der(0xA0, _gtime(OCSP_TIME + dt.timedelta(days=7))))
+    tbs = _der(0x30, _der(0xA2, _der(0x04, key_hash)) + _gtime(OCSP_TIME) + _der(0x30, single))
+    sig = issuer_key.sign(tbs, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    ecdsa_sha256 = _der(0x30, _der(0x06, bytes.fromhex("2a8648ce3d040302")))
+    basic = _der(0x30, tbs + ecdsa_sha256 + _der(0x03, b"\x00" + sig))
+    basic_oid = _der(0x06, bytes.fromhex("2b0601050507300101"))      # id-pkix-ocsp-basic
+    return _der(0x30, _der(0x0A, b"\x00") + _der(0xA0, _der(0x30, basic_oid + _der(0x04, basic))))
+
+
 # ------------------------------------------------------------------------------ the plan
 @dataclass
 class TlsPlan:
@@ -205,7 +257,9 @@ class TlsPlan:
     and closes. ``keylog``: how the secrets are disclosed — "udp" (NSS key log lines in UDP
     datagrams to [ff02::1]:52345, the dSPACE convention), "dsb" (a pcapng Decryption Secrets
     Block) or "none" (withheld). ``max_fragment``: largest plaintext per record.
-    ``comments``: pcapng comments on the first handshake frame."""
+    ``comments``: pcapng comments on the first handshake frame. ``status_request``: the EV's
+    ClientHello asks for the SECC's OCSP response (RFC 6066 §8); ``ocsp``: the SECC staples one
+    (TLS 1.2 CertificateStatus) saying "good", "revoked" or "unknown" (:func:`ocsp_response`)."""
 
     enabled: bool = False
     force: str | None = None
@@ -227,6 +281,8 @@ class TlsPlan:
     max_fragment: int = 16384
     comments: list = field(default_factory=list)
     seed: int = 1
+    status_request: bool = False
+    ocsp: str | None = None
 
     @classmethod
     def for_session(cls, protocol: str, payment: str, options: dict | None, seed: int) -> "TlsPlan":
@@ -476,6 +532,8 @@ class TlsSession:
     def _chain(self, specs, sent, role):
         ders, keys = build_chain(tuple(specs), self.plan.seed, role)
         idx = sent if sent is not None else list(range(len(ders) - 1))
+        if role == "server" and len(ders) > 1:
+            self.server_issuer = (ders[0], ders[1], keys[1])     # for the OCSP response
         return [ders[i] for i in idx], keys[0]
 
     # -------------------------------------------------------------- helpers
@@ -513,6 +571,8 @@ class TlsSession:
         if "TLS 1.2" in p.offered_versions:
             exts += _ext(11, _v8(b"\x00"))
         exts += _ext(13, _v16(b"".join(struct.pack("!H", s) for s in sigs)))
+        if p.status_request:                               # RFC 6066 §8: ocsp, no ids, no extensions
+            exts += _ext(5, b"\x01" + _v16(b"") + _v16(b""))
         if tls13:
             exts += _ext(43, _v8(b"".join(struct.pack("!H", VERSIONS[v]) for v in p.offered_versions)))
             exts += _ext(51, _v16(b"".join(struct.pack("!H", GROUPS[g]) + _v16(k) for g, k in shares)))
@@ -541,12 +601,15 @@ class TlsSession:
         # server flight
         s_priv, s_pub = _kx_pair(p.group, self.rng)
         sh = _hs(2, struct.pack("!H", 0x0303) + sr + _v8(self._rand(32)) + struct.pack("!H", code) + b"\x00"
-                 + _v16(_ext(11, _v8(b"\x00"))))
+                 + _v16(_ext(11, _v8(b"\x00")) + (_ext(5, b"") if p.ocsp else b"")))
         cert = _hs(11, _v24(b"".join(_v24(d) for d in self.server_certs)))
         params = b"\x03" + struct.pack("!H", GROUPS[p.group]) + _v8(s_pub)
         scheme, sig = _sign(self.server_key, cr + sr + params)
         ske = _hs(12, params + struct.pack("!H", scheme) + _v16(sig))
         msgs = [sh, cert, ske]
+        if p.ocsp:                                         # RFC 6066 §8 CertificateStatus
+            leaf, issuer, issuer_key = self.server_issuer
+            msgs.insert(2, _hs(22, b"\x01" + _v24(ocsp_response(leaf, issuer, issuer_key, p.ocsp))))
         if p.request_client_cert:
             msgs.append(_hs(13, _v8(b"\x40") + _v16(b"\x04\x03\x05\x03\x06\x03") + _v16(b"")))
         msgs.append(_hs(14, b""))
