@@ -43,7 +43,7 @@ from .tls_crypto import (
 from .tls_keylog import KeyLog
 from .x509info import describe_chain, describe_name
 from .ocsp import describe_ocsp
-from .x509trust import anchor_chain
+from .x509trust import anchor_chain, trusted_ca_match
 
 # -- registries (IANA TLS parameters) ---------------------------------------------------------
 
@@ -409,6 +409,7 @@ class TlsConnection:
         self.ocsp: dict | None = None     # the stapled OCSP response (dissectors/ocsp.py)
         self.ocsp_asked = False           # the ClientHello's status_request (RFC 6066 §8)
         self._server_ders: list[bytes] = []
+        self._trusted_ca: list[dict] = []  # the ClientHello's trusted_ca_keys (RFC 6066 §6)
         self.label = label
         self.max_held_bytes = max_held_bytes
         self.max_handshake_bytes = max_handshake_bytes
@@ -1136,7 +1137,7 @@ class TlsConnection:
                 v = x.u8()
                 f["max_fragment_length"] = {1: 512, 2: 1024, 3: 2048, 4: 4096}.get(v, v)
             elif t == 3:
-                f["trusted_ca_keys"] = self._trusted_ca_keys(x)
+                f["trusted_ca_keys"] = self._trusted_ca = self._trusted_ca_keys(x)
             elif t == 5:
                 st = x.u8()
                 f["status_request"] = {1: "ocsp"}.get(st, str(st))
@@ -1213,6 +1214,7 @@ class TlsConnection:
             elif t == 2:
                 der = lst.vec(2)
                 item["name"] = describe_name(der) or der.hex()
+                item["name_der"] = der.hex()
             elif t != 0:
                 item["data"] = lst.take(lst.left).hex()
             out.append(item)
@@ -1327,6 +1329,8 @@ class TlsConnection:
                 c["tls_extensions"] = e
         if ders and not any(c.get("error") for c in chain):
             f["trust"] = anchor_chain(ders, None, self.trust)
+            if d.d == 1 and self._trusted_ca:          # RFC 6066 §6: a chain under a listed root?
+                f["trusted_ca_keys"] = trusted_ca_match(self._trusted_ca, ders, self.trust, f["trust"])
         f["count"] = len(chain)
         f["certificates"] = chain
         f["subjects"] = [c.get("subject") for c in chain]

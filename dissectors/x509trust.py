@@ -157,3 +157,54 @@ def _reason(text: str) -> str:
     if "candidates exhausted" in text:
         return "no path from the chain to any given trust anchor"
     return text.replace("validation failed: ", "")
+
+
+def _root_candidates(chain_ders: list[bytes], store: TrustStore | None, trust: dict | None) -> list:
+    """The certificates that may be the chain's root: the anchor the path was built to (when
+    trust anchors were given and the chain is anchored), and any self-issued certificate the
+    chain itself carries."""
+    out = []
+    if store is not None and trust and trust.get("status") == "anchored":
+        out += [c for c in store.certificates if c.subject.rfc4514_string() == trust.get("anchor")]
+    for d in chain_ders:
+        c = _load(d)
+        if c is not None and c.issuer == c.subject:
+            out.append(c)
+    return out
+
+
+def trusted_ca_match(entries: list[dict], chain_ders: list[bytes], store: TrustStore | None = None,
+                     trust: dict | None = None) -> dict:
+    """Whether the server chain ``chain_ders`` is issued under a root the client listed in its
+    trusted_ca_keys extension (RFC 6066 §6: ``entries`` as dissectors/tls.py parses them —
+    key_sha1_hash, x509_name, cert_sha1_hash, pre_agreed). A listed name is compared with the
+    issuer of the chain's last certificate; a listed hash with the root: the trust anchor the
+    chain leads to (``trust``, from :func:`anchor_chain` with ``store``) or a root the chain
+    carries (key hash: SHA-1 of the subjectPublicKey bits, as RFC 6066 defines it for ECDSA).
+    Returns ``{"match": True / False / None (cannot tell: hashes only and the root unknown),
+    "listed": n, "how": text}``."""
+    import hashlib
+
+    from .ocsp import issuer_key_hash
+    if not entries or not chain_ders:
+        return {"match": None, "listed": len(entries or ()), "how": "nothing to compare"}
+    if any(e.get("type") == "pre_agreed" for e in entries):
+        return {"match": None, "listed": len(entries), "how": "pre_agreed: the roots are agreed out of band"}
+    last = _load(chain_ders[-1])
+    names = [bytes.fromhex(e["name_der"]) for e in entries if e.get("type") == "x509_name" and e.get("name_der")]
+    if last is not None and names:
+        issuer = last.issuer.public_bytes()
+        if issuer in names or last.subject.public_bytes() in names:
+            return {"match": True, "listed": len(entries), "how": "the chain's issuer is a listed name"}
+    roots = _root_candidates(chain_ders, store, trust)
+    keys = {e["sha1"] for e in entries if e.get("type") == "key_sha1_hash" and e.get("sha1")}
+    certs = {e["sha1"] for e in entries if e.get("type") == "cert_sha1_hash" and e.get("sha1")}
+    from cryptography.hazmat.primitives.serialization import Encoding
+    for r in roots:
+        if issuer_key_hash(r).hex() in keys or hashlib.sha1(r.public_bytes(Encoding.DER)).hexdigest() in certs:
+            return {"match": True, "listed": len(entries), "how": f"the root {r.subject.rfc4514_string()} is listed"}
+    if roots or (names and not keys and not certs):
+        return {"match": False, "listed": len(entries),
+                "how": "neither the chain's issuer nor its root is among the listed CAs"}
+    return {"match": None, "listed": len(entries),
+            "how": "the listed CAs are hashes and the chain's root is unknown (give --trust)"}

@@ -768,3 +768,48 @@ class OcspRevoked(Rule):
                                severity=None if status == "revoked" else "warning",
                                evidence={"expected": "certStatus good, signed by the issuer, current",
                                          "actual": status or o.get("response_status"), "ocsp": o})
+
+
+class TrustedCaIgnored(Rule):
+    """The SECC's certificate chain is not under any root the EV said it trusts.
+
+    What it checks: the EV's ClientHello lists its root CAs in the trusted_ca_keys extension
+    (RFC 6066 §6: by name, key hash or certificate hash); the SECC's chain must be issued
+    under one of them — compared by dissectors/x509trust.py (a listed name against the
+    chain's issuer; a listed hash against the chain's root, known from ``--trust`` or carried
+    in the chain). Nothing is judged when the comparison cannot be made (hashes only and an
+    unknown root).
+    Why it matters: the EV cannot validate a chain under a root it does not hold and aborts
+    the handshake (unknown_ca / bad_certificate): Plug & Charge fails at this charger for
+    vehicles of that ecosystem. An SECC holding several chains must pick the one under a root
+    the EV names.
+    Fix (SECC / CPO): install a chain under the V2G root the vehicles trust (or one per root
+    in use) and select it by trusted_ca_keys.
+    Source: RFC 6066 §6 (trusted_ca_keys); ISO 15118-2 §7.7.3 (TLS; the EVCC names its V2G
+    root certificates, the SECC selects its chain accordingly).
+    """
+
+    code = "TLS013"
+    title = "SECC chain not under a root the EV listed in trusted_ca_keys"
+    severity = "error"
+    category = "tls"
+    kinds = ("certificate-problem",)
+    explains = ("tls-failed",)
+    requirement = "RFC 6066 §6 trusted_ca_keys"
+    culprit = "SECC"
+    failure_modes = ("UC2 113", "UC2 100")
+
+    def check(self, session, ctx):
+        idx = session_index(session, ctx)
+        for e, sender, chain in certificate_messages(idx):
+            m = (e.message or {}).get("trusted_ca_keys") or {}
+            if sender != "server" or m.get("match") is not False:
+                continue
+            yield self.finding(session, [e.frame],
+                               f"The SECC's certificate chain (frame {e.frame}, issued by "
+                               f"{(chain[-1].get('issuer_cn') or chain[-1].get('issuer')) if chain else '?'}) is "
+                               f"not under any of the {m.get('listed')} root CA(s) the EV listed in trusted_ca_keys: "
+                               f"{m.get('how')}",
+                               time=e.time,
+                               evidence={"expected": "a chain under a root the EV listed", "actual": m.get("how"),
+                                         "chain": [c.get("subject") for c in chain]})

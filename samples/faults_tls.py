@@ -306,3 +306,17 @@ def ocsp_stapled(ctx, status):
     ctx.tls.status_request = True
     ctx.tls.ocsp = status
     _comment(ctx, f"ocsp_stapled: the SECC staples an OCSP response saying {status}")
+
+
+@fault("trusted_ca_keys_mismatch", level="tls", stage="before", category="tls")
+def trusted_ca_keys_mismatch(ctx):
+    """ISO 15118-2 over TLS 1.2: the EV lists the root CAs it trusts in ClientHello
+    trusted_ca_keys (RFC 6066 §6) — only "V2G RootCA Other", the root of another V2G PKI
+    (a vehicle provisioned for another ecosystem) — and the SECC, which has no chain under
+    it, sends its own chain anyway instead of refusing. The EV does not check and goes on
+    (TLS013)."""
+    _needs_tls(ctx, "trusted_ca_keys_mismatch")
+    if ctx.tls.version != "TLS 1.2":
+        raise FaultError("trusted_ca_keys_mismatch: TLS 1.2 sessions only (TLS 1.3 uses certificate_authorities)")
+    ctx.tls.trusted_ca_names = [("V2G RootCA Other", "V2G")]
+    _comment(ctx, "trusted_ca_keys_mismatch: the EV trusts only V2G RootCA Other")

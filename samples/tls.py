@@ -259,7 +259,9 @@ class TlsPlan:
     Block) or "none" (withheld). ``max_fragment``: largest plaintext per record.
     ``comments``: pcapng comments on the first handshake frame. ``status_request``: the EV's
     ClientHello asks for the SECC's OCSP response (RFC 6066 §8); ``ocsp``: the SECC staples one
-    (TLS 1.2 CertificateStatus) saying "good", "revoked" or "unknown" (:func:`ocsp_response`)."""
+    (TLS 1.2 CertificateStatus) saying "good", "revoked" or "unknown" (:func:`ocsp_response`).
+    ``trusted_ca_names``: the root CAs the EV lists in its trusted_ca_keys extension, by
+    X.509 name (RFC 6066 §6; (CN, DC) pairs, empty: no extension)."""
 
     enabled: bool = False
     force: str | None = None
@@ -283,6 +285,7 @@ class TlsPlan:
     seed: int = 1
     status_request: bool = False
     ocsp: str | None = None
+    trusted_ca_names: list = field(default_factory=list)
 
     @classmethod
     def for_session(cls, protocol: str, payment: str, options: dict | None, seed: int) -> "TlsPlan":
@@ -571,6 +574,9 @@ class TlsSession:
         if "TLS 1.2" in p.offered_versions:
             exts += _ext(11, _v8(b"\x00"))
         exts += _ext(13, _v16(b"".join(struct.pack("!H", s) for s in sigs)))
+        if p.trusted_ca_names:                             # RFC 6066 §6 TrustedAuthorities, x509_name
+            exts += _ext(3, _v16(b"".join(b"\x02" + _v16(_name(cn, dc).public_bytes())
+                                          for cn, dc in p.trusted_ca_names)))
         if p.status_request:                               # RFC 6066 §8: ocsp, no ids, no extensions
             exts += _ext(5, b"\x01" + _v16(b"") + _v16(b""))
         if tls13:

@@ -91,3 +91,28 @@ def test_unusable_trust_paths_are_errors(tmp_path):
     r = CliRunner().invoke(app, ["analyze", str(capture_path("iso2_dc_pnc", REPO / "samples")),
                                  "-o", str(tmp_path / "out"), "--trust", str(junk)])
     assert r.exit_code == 2 and "no certificate" in " ".join(r.output.split())
+
+
+def test_trusted_ca_keys_compared_by_name_and_by_hash(sim_roots):
+    """RFC 6066 §6 entries against a simulated SECC chain (leaf, Sub-CA 2, Sub-CA 1; root
+    V2G RootCA Sim not sent): the root's name matches; another name does not; the root's key
+    hash matches only when --trust makes the root known, else nothing is claimed."""
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    from ccs_analyzer.dissectors.ocsp import issuer_key_hash
+    from ccs_analyzer.dissectors.x509trust import anchor_chain, trusted_ca_match
+    from ccs_analyzer.samples.tls import build_chain, default_chain
+    ders, _ = build_chain(tuple(default_chain("server", "secp256r1", "ISO 15118-2")), 1, "server")
+    sent, root = list(ders[:3]), x509.load_der_x509_certificate(ders[3])
+    by_name = [{"type": "x509_name", "name_der": root.subject.public_bytes().hex()}]
+    assert trusted_ca_match(by_name, sent)["match"] is True
+    other = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "another root")])
+    assert trusted_ca_match([{"type": "x509_name", "name_der": other.public_bytes().hex()}], sent)["match"] is False
+    by_key = [{"type": "key_sha1_hash", "sha1": issuer_key_hash(root).hex()}]
+    assert trusted_ca_match(by_key, sent)["match"] is None
+    assert trusted_ca_match(by_key, sent, sim_roots, anchor_chain(sent, None, sim_roots))["match"] is True
+    wrong = [{"type": "cert_sha1_hash", "sha1": hashlib.sha1(b"x").hexdigest()}]
+    assert trusted_ca_match(wrong, sent, sim_roots, anchor_chain(sent, None, sim_roots))["match"] is False
