@@ -12,6 +12,7 @@ handshake's own chains are the TLS rules' (TLS004-TLS006).
 from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.exchanges import accepted_response, response_to
+from ccs_analyzer.analyzer.views.certificates import profile_problems
 from ccs_analyzer.analyzer.views.index import session_index
 
 from .base import Rule
@@ -354,3 +355,51 @@ class ChainNotAnchored(Rule):
                                          "actual": t.get("reason"), "element": item["element"],
                                          "chain": [c.get("subject") for c in item.get("certificates") or ()],
                                          "secc_answer": rc})
+
+
+class PncCertificateProfile(Rule):
+    """A certificate of a Plug & Charge chain does not fit its role.
+
+    What it checks: every certificate of the chains Plug & Charge messages carry (contract,
+    OEM provisioning, CPS / SA provisioning, the new contract chain of an installation or
+    update): the leaf is not a CA and has keyUsage digitalSignature; each sub-CA has
+    basicConstraints cA = true and keyCertSign (errors); the key is EC secp256r1 in ISO
+    15118-2 / DIN sessions, EC secp521r1 or Ed448 in ISO 15118-20 (a warning). The same
+    profile as TLS005 applies to the TLS chains (analyzer/views/certificates.py).
+    Why it matters: a validating SECC or backend refuses the chain (FAILED_CertChainError,
+    -20 WARNING_CertificateValidationError); a contract certificate with the CA flag could
+    issue further contracts.
+    Fix (the chain's issuer: MO, OEM, CPS): re-issue the certificate with its role's profile.
+    Source: RFC 5280 §4.2.1.3, §4.2.1.9; ISO 15118-2 Annex F (contract and provisioning
+    certificate profiles: secp256r1, ecdsa-with-SHA256); ISO 15118-20 [V2G20-2674],
+    [V2G20-2319].
+    """
+
+    code = "MSG024"
+    title = "Plug & Charge certificate profile violated (CA flag, key usage, key)"
+    severity = "error"
+    category = "message-content"
+    kinds = ("certificate-problem",)
+    explains = ("failed-response", "evse-refused")
+    requirement = "RFC 5280 §4.2.1.3 keyUsage, §4.2.1.9 basicConstraints; ISO 15118-2 Annex F"
+    culprit = "unknown"
+    failure_modes = ("UC2 113",)
+    params = {"iso2_keys": ("EC secp256r1",), "iso20_keys": ("EC secp521r1", "Ed448")}
+
+    def check(self, session, ctx):
+        proto = ctx.summaries[session.id].get("protocol") if session.id in ctx.summaries else None
+        keys = {ISO2: self.p["iso2_keys"], DIN: self.p["iso2_keys"], ISO20: self.p["iso20_keys"]}.get(proto)
+        for e, item in certificate_events(session, ctx):
+            hard, per_cert = 0, []
+            for cert in item.get("certificates") or ():
+                problems, warns = profile_problems(cert, keys, proto)
+                if problems or warns:
+                    hard += len(problems)
+                    per_cert.append(f"{_role(cert)} {_label(cert)}: {', '.join(problems + warns)}")
+            if not per_cert:
+                continue
+            yield self.finding(session, [e.frame],
+                               f"The chain in {item['element']} (frame {e.frame}): " + "; ".join(per_cert),
+                               time=e.time, culprit=culprit_of(e), severity=None if hard else "warning",
+                               evidence={"expected": "the certificate profile of each role",
+                                         "actual": per_cert, "element": item["element"]})

@@ -14,6 +14,7 @@ never a TLS error.
 """
 from __future__ import annotations
 
+from ccs_analyzer.analyzer.views.certificates import profile_problems
 from ccs_analyzer.analyzer.views.index import session_index
 
 from .base import Rule
@@ -378,7 +379,8 @@ class CertificateProfile(Rule):
         for e, sender, chain in certificate_messages(idx):
             hard, soft, per_cert = 0, 0, []
             for cert in chain:
-                problems, warns = self._problems(cert, sender, keys, proto)
+                problems, warns = profile_problems(cert, keys, proto,
+                                                   "serverAuth" if sender == "server" else "clientAuth")
                 if not problems and not warns:
                     continue
                 hard += len(problems)
@@ -401,36 +403,6 @@ class CertificateProfile(Rule):
                                severity=None if hard else _lower(self.severity),
                                evidence={"expected": "the certificate profile of each role",
                                          "actual": per_cert})
-
-    @staticmethod
-    def _problems(cert: dict, sender: str, keys, proto) -> tuple[list, list]:
-        problems, warns = [], []
-        i = cert.get("index", 0)
-        bc = cert.get("basic_constraints") or {}
-        ku = cert.get("key_usage")
-        eku = cert.get("extended_key_usage")
-        if cert.get("error"):
-            return [f"does not parse: {cert['error']}"], []
-        if i == 0:
-            if bc.get("ca"):
-                problems.append("leaf certificate with basicConstraints cA = true")
-            if ku is not None and "digitalSignature" not in ku:
-                problems.append(f"leaf keyUsage {ku} lacks digitalSignature")
-            want = "serverAuth" if sender == "server" else "clientAuth"
-            if eku and want not in eku and "anyExtendedKeyUsage" not in eku:
-                warns.append(f"extendedKeyUsage {eku} lacks {want}")
-        else:
-            if not bc.get("ca"):
-                problems.append("CA certificate without basicConstraints cA = true")
-            if ku is not None and "keyCertSign" not in ku:
-                problems.append(f"CA keyUsage {ku} lacks keyCertSign")
-        if keys:
-            key = " ".join(x for x in (cert.get("key_type"), cert.get("key_curve")) if x)
-            if key and key not in keys:
-                warns.append(f"key {key}, {proto} expects {' or '.join(keys)}")
-        if cert.get("problems"):
-            warns.append("parts did not parse: " + "; ".join(cert["problems"]))
-        return problems, warns
 
 
 class CertificateChainBroken(Rule):

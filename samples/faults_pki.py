@@ -23,15 +23,18 @@ def _when(t: float) -> str:
     return dt.datetime.fromtimestamp(t, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _mo_chain(leaf_nb: float, leaf_na: float, operator: str = "Sim") -> list[str]:
+def _mo_chain(leaf_nb: float, leaf_na: float, operator: str = "Sim", leaf_ca: bool = False) -> list[str]:
     """The hex DER of a contract chain (leaf CN = the simulator's eMAID, MO Sub-CA 2, MO
     Sub-CA 1, MO root; ECDSA secp256r1 as ISO 15118-2 Annex F): leaf valid ``leaf_nb`` …
     ``leaf_na`` (epoch s), the CAs 2025-01-01 … 2031-01-01. ``operator`` names the CAs
-    ("MO SubCA2 <operator>" …): another operator's PKI has another root. The leaf's key is
-    the simulator's contract key whatever the chain (its signatures stay valid)."""
+    ("MO SubCA2 <operator>" …): another operator's PKI has another root. ``leaf_ca``: the
+    leaf is issued as a CA (basicConstraints cA = true, keyCertSign). The leaf's key is the
+    simulator's contract key whatever the chain (its signatures stay valid)."""
     from .pki_data import EMAID
     ca_ku = ("key_cert_sign", "crl_sign")
-    specs = (CertSpec(EMAID, "MO", "secp256r1", _when(leaf_nb), _when(leaf_na), False),
+    leaf = (CertSpec(EMAID, "MO", "secp256r1", _when(leaf_nb), _when(leaf_na), True, ca_ku + ("digital_signature",))
+            if leaf_ca else CertSpec(EMAID, "MO", "secp256r1", _when(leaf_nb), _when(leaf_na), False))
+    specs = (leaf,
              CertSpec(f"MO SubCA2 {operator}", "MO", "secp256r1", "2025-01-01", "2031-01-01", True, ca_ku, 0),
              CertSpec(f"MO SubCA1 {operator}", "MO", "secp256r1", "2025-01-01", "2031-01-01", True, ca_ku, 1),
              CertSpec(f"MO RootCA {operator}", "MO", "secp256r1", "2025-01-01", "2035-01-01", True, ca_ku, 2))
@@ -92,7 +95,7 @@ def contract_certificate_not_valid(ctx, state, days, secc_reaction):
                   "the contract certificate")
 
 
-_CHAIN_PROBLEMS = ("order", "too_many", "other_root")
+_CHAIN_PROBLEMS = ("order", "too_many", "other_root", "leaf_ca")
 
 
 @fault("contract_chain_broken", level="script", stage="after", category="message-content",
@@ -103,7 +106,9 @@ def contract_chain_broken(ctx, problem, secc_reaction):
     issued by the next certificate; "too_many" — the MO root is sent as a third sub-CA
     certificate (ISO 15118-2 [V2G2-656] allows two); "other_root" — a well-formed chain of
     another mobility operator's PKI ("MO RootCA Other"), which leads to none of the
-    simulator's roots (MSG023 when they are given as trust anchors). ``secc_reaction``
+    simulator's roots (MSG023 when they are given as trust anchors); "leaf_ca" — the contract
+    certificate issued as a CA (basicConstraints cA = true, keyCertSign: MSG024).
+    ``secc_reaction``
     "reject": the SECC answers FAILED_CertChainError and closes; "accept": it answers OK
     (MSG018 for a broken or unanchored chain)."""
     name = "contract_chain_broken"
@@ -113,12 +118,14 @@ def contract_chain_broken(ctx, problem, secc_reaction):
         raise FaultError(f"{name}: secc_reaction {secc_reaction!r}; reject or accept")
     ci, xi, x, m, chain = _payment_details(ctx, name)
     t0 = ctx.plan.connections[ci].start_t
-    ders = _mo_chain(t0 - _YEAR, t0 + _YEAR, "Other" if problem == "other_root" else "Sim")
+    ders = _mo_chain(t0 - _YEAR, t0 + _YEAR, "Other" if problem == "other_root" else "Sim",
+                     leaf_ca=problem == "leaf_ca")
     chain["Certificate"] = ders[0]
     chain["SubCertificates"] = {"Certificate": {"order": [ders[2], ders[1]], "too_many": ders[1:4]}.get(
         problem, ders[1:3])}
     ed.encodes(m)
     ed.note(m, f"{name}: " + {"order": "sub-CAs in the wrong order", "too_many": "root sent as a third sub-CA",
-                              "other_root": "a chain of another mobility operator's PKI"}[problem])
+                              "other_root": "a chain of another mobility operator's PKI",
+                              "leaf_ca": "the contract certificate issued as a CA"}[problem])
     if secc_reaction == "reject":
         ed.refuse(ctx, ci, xi, x, "FAILED_CertChainError", "the contract certificate")

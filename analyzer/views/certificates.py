@@ -1,0 +1,48 @@
+"""Certificate profiles: what each certificate of a chain must look like for its role, shared
+by the TLS chain rule (TLS005) and the Plug & Charge chain rule (MSG024).
+
+Works on the descriptions of dissectors/x509info.py (``basic_constraints``, ``key_usage``,
+``extended_key_usage``, ``key_type`` / ``key_curve``, ``index``: 0 = leaf). Sources: RFC 5280
+§4.2.1.3 (keyUsage), §4.2.1.9 (basicConstraints), §4.2.1.12 (extendedKeyUsage); ISO 15118-2
+Annex F (EC secp256r1, ecdsa-with-SHA256); ISO 15118-20 [V2G20-2674] (secp521r1),
+[V2G20-2319] (Ed448).
+"""
+from __future__ import annotations
+
+#: The key types each protocol's certificates carry (key_type + curve, as x509info writes them).
+PROTOCOL_KEYS = {"ISO 15118-2": ("EC secp256r1",), "ISO 15118-20": ("EC secp521r1", "Ed448")}
+
+
+def profile_problems(cert: dict, keys=(), protocol: str | None = None,
+                     leaf_eku: str | None = None) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of one certificate against the profile of its role: a leaf must not
+    be a CA and needs keyUsage digitalSignature (and, when ``leaf_eku`` is given and an
+    extendedKeyUsage is present, that purpose); a CA needs cA = true and keyCertSign; the key
+    must be one of ``keys`` (a warning: the standards' profiles, not RFC 5280); a certificate
+    that does not parse is an error."""
+    problems, warns = [], []
+    i = cert.get("index", 0)
+    bc = cert.get("basic_constraints") or {}
+    ku = cert.get("key_usage")
+    eku = cert.get("extended_key_usage")
+    if cert.get("error"):
+        return [f"does not parse: {cert['error']}"], []
+    if i == 0:
+        if bc.get("ca"):
+            problems.append("leaf certificate with basicConstraints cA = true")
+        if ku is not None and "digitalSignature" not in ku:
+            problems.append(f"leaf keyUsage {ku} lacks digitalSignature")
+        if leaf_eku and eku and leaf_eku not in eku and "anyExtendedKeyUsage" not in eku:
+            warns.append(f"extendedKeyUsage {eku} lacks {leaf_eku}")
+    else:
+        if not bc.get("ca"):
+            problems.append("CA certificate without basicConstraints cA = true")
+        if ku is not None and "keyCertSign" not in ku:
+            problems.append(f"CA keyUsage {ku} lacks keyCertSign")
+    if keys:
+        key = " ".join(x for x in (cert.get("key_type"), cert.get("key_curve")) if x)
+        if key and key not in keys:
+            warns.append(f"key {key}, {protocol} expects {' or '.join(keys)}")
+    if cert.get("problems"):
+        warns.append("parts did not parse: " + "; ".join(cert["problems"]))
+    return problems, warns
