@@ -12,7 +12,7 @@ handshake's own chains are the TLS rules' (TLS004-TLS006).
 from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.exchanges import accepted_response, response_to
-from ccs_analyzer.analyzer.views.certificates import profile_problems
+from ccs_analyzer.analyzer.views.certificates import leaf_domain, profile_problems
 from ccs_analyzer.analyzer.views.index import session_index
 
 from .base import Rule
@@ -362,7 +362,8 @@ class PncCertificateProfile(Rule):
 
     What it checks: every certificate of the chains Plug & Charge messages carry (contract,
     OEM provisioning, CPS / SA provisioning, the new contract chain of an installation or
-    update): the leaf is not a CA and has keyUsage digitalSignature; each sub-CA has
+    update): the leaf is not a CA and has keyUsage digitalSignature, and its subject carries
+    its PKI's domainComponent (DC=MO contract, OEM provisioning, CPS: a warning); each sub-CA has
     basicConstraints cA = true and keyCertSign (errors); the key is EC secp256r1 in ISO
     15118-2 / DIN sessions, EC secp521r1 or Ed448 in ISO 15118-20 (a warning). The same
     profile as TLS005 applies to the TLS chains (analyzer/views/certificates.py).
@@ -392,7 +393,7 @@ class PncCertificateProfile(Rule):
         for e, item in certificate_events(session, ctx):
             hard, per_cert = 0, []
             for cert in item.get("certificates") or ():
-                problems, warns = profile_problems(cert, keys, proto)
+                problems, warns = profile_problems(cert, keys, proto, leaf_dc=leaf_domain(item["element"]))
                 if problems or warns:
                     hard += len(problems)
                     per_cert.append(f"{_role(cert)} {_label(cert)}: {', '.join(problems + warns)}")

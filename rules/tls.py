@@ -14,7 +14,7 @@ never a TLS error.
 """
 from __future__ import annotations
 
-from ccs_analyzer.analyzer.views.certificates import profile_problems
+from ccs_analyzer.analyzer.views.certificates import leaf_domain, profile_problems
 from ccs_analyzer.analyzer.views.index import session_index
 
 from .base import Rule
@@ -348,7 +348,8 @@ class CertificateProfile(Rule):
     What it checks: a leaf (end-entity) certificate must not be a CA (basicConstraints
     cA = true) and needs keyUsage digitalSignature; a CA certificate in the chain needs
     basicConstraints cA = true and keyUsage keyCertSign; an extendedKeyUsage, when present,
-    must allow serverAuth (server leaf) / clientAuth (client leaf); the key: EC secp256r1
+    must allow serverAuth (server leaf) / clientAuth (client leaf); the SECC's leaf carries
+    DC=CPO (ISO 15118-2 Annex F; a warning); the key: EC secp256r1
     for ISO 15118-2, EC secp521r1 or Ed448 for ISO 15118-20; certificates that did not
     parse. Errors for the X.509 role violations; key type / curve and EKU are warnings
     (⚠ PROTOCOL_FACTS has no certificate profile).
@@ -380,7 +381,8 @@ class CertificateProfile(Rule):
             hard, soft, per_cert = 0, 0, []
             for cert in chain:
                 problems, warns = profile_problems(cert, keys, proto,
-                                                   "serverAuth" if sender == "server" else "clientAuth")
+                                                   "serverAuth" if sender == "server" else "clientAuth",
+                                                   leaf_domain("TLS server") if sender == "server" else None)
                 if not problems and not warns:
                     continue
                 hard += len(problems)

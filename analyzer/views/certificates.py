@@ -13,13 +13,32 @@ from __future__ import annotations
 PROTOCOL_KEYS = {"ISO 15118-2": ("EC secp256r1",), "ISO 15118-20": ("EC secp521r1", "Ed448")}
 
 
+#: The subject domainComponent (DC) of each PKI's leaf certificates (ISO 15118-2 Annex F
+#: certificate profiles; restated by Hubject's EVSE requirements §2.3 for the SECC: "DC must
+#: be CPO"), by the element that carries the chain (or "TLS server" for the SECC's chain).
+LEAF_DOMAIN = {"TLS server": "CPO", "ContractSignatureCertChain": "MO", "ContractCertificateChain": "MO",
+               "OEMProvisioningCert": "OEM", "OEMProvisioningCertificateChain": "OEM",
+               "SAProvisioningCertificateChain": "CPS", "CPSCertificateChain": "CPS"}
+
+
+def leaf_domain(element: str) -> str | None:
+    """The DC a chain's leaf must carry, from the element the chain is in
+    ("PaymentDetailsReq.ContractSignatureCertChain" → "MO"), None when not known."""
+    return LEAF_DOMAIN.get(element.rsplit(".", 1)[-1]) if element else None
+
+
+def _domain(subject: str | None) -> list[str]:
+    return [p.split("=", 1)[1] for p in (subject or "").split(",") if p.strip().upper().startswith("DC=")]
+
+
 def profile_problems(cert: dict, keys=(), protocol: str | None = None,
-                     leaf_eku: str | None = None) -> tuple[list[str], list[str]]:
+                     leaf_eku: str | None = None, leaf_dc: str | None = None) -> tuple[list[str], list[str]]:
     """(errors, warnings) of one certificate against the profile of its role: a leaf must not
     be a CA and needs keyUsage digitalSignature (and, when ``leaf_eku`` is given and an
-    extendedKeyUsage is present, that purpose); a CA needs cA = true and keyCertSign; the key
-    must be one of ``keys`` (a warning: the standards' profiles, not RFC 5280); a certificate
-    that does not parse is an error."""
+    extendedKeyUsage is present, that purpose; when ``leaf_dc`` is given, a subject with
+    that domainComponent — a warning); a CA needs cA = true and keyCertSign; the key must be
+    one of ``keys`` (a warning: the standards' profiles, not RFC 5280); a certificate that
+    does not parse is an error."""
     problems, warns = [], []
     i = cert.get("index", 0)
     bc = cert.get("basic_constraints") or {}
@@ -34,6 +53,9 @@ def profile_problems(cert: dict, keys=(), protocol: str | None = None,
             problems.append(f"leaf keyUsage {ku} lacks digitalSignature")
         if leaf_eku and eku and leaf_eku not in eku and "anyExtendedKeyUsage" not in eku:
             warns.append(f"extendedKeyUsage {eku} lacks {leaf_eku}")
+        dcs = _domain(cert.get("subject"))
+        if leaf_dc and dcs != [leaf_dc]:
+            warns.append(f"subject DC={'/'.join(dcs) or '(none)'}, ISO 15118-2 Annex F expects DC={leaf_dc}")
     else:
         if not bc.get("ca"):
             problems.append("CA certificate without basicConstraints cA = true")

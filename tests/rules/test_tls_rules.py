@@ -17,7 +17,7 @@ ISO20_SUITE = "TLS_AES_256_GCM_SHA384"
 
 def cert(cn, issuer, i, *, ca=None, ku=None, nb="2023-01-01T00:00:00Z", na="2024-12-31T00:00:00Z",
          curve="secp256r1", issued=True, signed=True, last=False):
-    c = {"subject": f"CN={cn}", "issuer": f"CN={issuer}", "subject_cn": cn, "issuer_cn": issuer,
+    c = {"subject": f"DC=CPO,CN={cn}", "issuer": f"CN={issuer}", "subject_cn": cn, "issuer_cn": issuer,
          "not_before": nb, "not_after": na, "key_type": "EC", "key_curve": curve,
          "basic_constraints": {"ca": bool(i) if ca is None else ca, "path_length": None,
                                "critical": True},
