@@ -14,7 +14,9 @@ never a TLS error.
 """
 from __future__ import annotations
 
-from ccs_analyzer.analyzer.views.certificates import leaf_domain, profile_problems
+from ccs_analyzer.analyzer.physical import message_body
+from ccs_analyzer.analyzer.views.certificates import (EVSEID, SECCID, leaf_domain, operator_of,
+                                                      profile_problems)
 from ccs_analyzer.analyzer.views.index import session_index
 
 from .base import Rule
@@ -787,3 +789,50 @@ class TrustedCaIgnored(Rule):
                                time=e.time,
                                evidence={"expected": "a chain under a root the EV listed", "actual": m.get("how"),
                                          "chain": [c.get("subject") for c in chain]})
+
+
+class SeccCertificateOperator(Rule):
+    """The SECC's TLS certificate names another charge point operator than its EVSEID.
+
+    What it checks: the SECC leaf's common name is its SECCID (ISO 15118-2 Annex F SECC
+    certificate profile; SECCID syntax: country code, EVSE operator ID, "S", controller ID);
+    when it follows that syntax and the EVSEID of SessionSetupRes follows the EVSEID syntax
+    (country code, operator ID, "E", outlet), both must name the same country and operator.
+    Nothing is judged when either is not in its syntax (test PKIs, placeholder EVSEIDs such
+    as "ZZ00000").
+    Why it matters: the certificate vouches for another operator's charger — a certificate
+    copied between charge points of different operators, or a charger re-branded without
+    new certificates; a validating EV or backend rejects the identity.
+    Fix (CPO): issue the SECC certificate for the charger's own SECCID (a CSR with its
+    SECCID in the CN, DC=CPO).
+    Source: ISO 15118-2 Annex F (SECC certificate: CN = SECCID, DC = CPO), Annex H (EVSEID);
+    ISO 15118-20 SECCID syntax; Hubject EVSE requirements §2.3, §3.4.
+    """
+
+    code = "TLS014"
+    title = "SECC certificate issued for another operator than its EVSEID"
+    severity = "warning"
+    category = "tls"
+    requirement = "ISO 15118-2 Annex F SECC certificate (CN = SECCID)"
+    culprit = "SECC"
+
+    def check(self, session, ctx):
+        idx = session_index(session, ctx)
+        evseid = next((str(body.get("EVSEID")) for e in idx.named("SessionSetupRes")
+                       for body in [message_body(e.message)[1]] if body.get("EVSEID")), None)
+        evse_op = operator_of(evseid, EVSEID)
+        if evse_op is None:
+            return
+        for e, sender, chain in certificate_messages(idx):
+            if sender != "server" or not chain:
+                continue
+            cn = chain[0].get("subject_cn")
+            secc_op = operator_of(cn, SECCID)
+            if secc_op is None or secc_op == evse_op:
+                continue
+            yield self.finding(session, [e.frame],
+                               f"The SECC's certificate (frame {e.frame}) is issued to SECCID {cn} "
+                               f"(operator {secc_op}), but the charger's EVSEID {evseid} names operator {evse_op}",
+                               time=e.time, measured=secc_op, limit=evse_op,
+                               evidence={"expected": f"an SECCID of operator {evse_op}", "actual": cn,
+                                         "EVSEID": evseid})

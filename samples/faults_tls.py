@@ -320,3 +320,18 @@ def trusted_ca_keys_mismatch(ctx):
         raise FaultError("trusted_ca_keys_mismatch: TLS 1.2 sessions only (TLS 1.3 uses certificate_authorities)")
     ctx.tls.trusted_ca_names = [("V2G RootCA Other", "V2G")]
     _comment(ctx, "trusted_ca_keys_mismatch: the EV trusts only V2G RootCA Other")
+
+
+@fault("tls_secc_certificate_identity", level="tls", stage="before", category="tls", operator="XYZ")
+def tls_secc_certificate_identity(ctx, operator):
+    """The SECC's TLS certificate carries an SECCID in its CN (ISO 15118-2 Annex F) — but of
+    operator ``operator`` ("DE" + operator + "S" + controller ID), while the charger's EVSEID
+    (DE*SIM*E0001*1) names operator SIM: a certificate copied from another operator's charge
+    point. Nobody checks; the session goes on (TLS014)."""
+    _needs_tls(ctx, "tls_secc_certificate_identity")
+    op = str(operator).upper()
+    if len(op) != 3 or not op.isalnum():
+        raise FaultError(f"tls_secc_certificate_identity: operator {operator!r}; three letters or digits")
+    specs = ctx.tls.server_chain
+    specs[0] = replace(specs[0], cn=f"DE{op}S0123456789ABCDEF0123456789ABCDEF")
+    _comment(ctx, f"tls_secc_certificate_identity: the SECC certificate's SECCID names operator {op}")

@@ -5,9 +5,12 @@ Works on the descriptions of dissectors/x509info.py (``basic_constraints``, ``ke
 ``extended_key_usage``, ``key_type`` / ``key_curve``, ``index``: 0 = leaf). Sources: RFC 5280
 §4.2.1.3 (keyUsage), §4.2.1.9 (basicConstraints), §4.2.1.12 (extendedKeyUsage); ISO 15118-2
 Annex F (EC secp256r1, ecdsa-with-SHA256); ISO 15118-20 [V2G20-2674] (secp521r1),
-[V2G20-2319] (Ed448).
+[V2G20-2319] (Ed448). The identity section: the SECCID and EVSEID syntaxes, to compare the
+operator a SECC certificate names with the charger's EVSEID (TLS014).
 """
 from __future__ import annotations
+
+import re
 
 #: The key types each protocol's certificates carry (key_type + curve, as x509info writes them).
 PROTOCOL_KEYS = {"ISO 15118-2": ("EC secp256r1",), "ISO 15118-20": ("EC secp521r1", "Ed448")}
@@ -68,3 +71,20 @@ def profile_problems(cert: dict, keys=(), protocol: str | None = None,
     if cert.get("problems"):
         warns.append("parts did not parse: " + "; ".join(cert["problems"]))
     return problems, warns
+
+
+#: SECCID (ISO 15118-20 §8.3.x syntax, restated by Hubject's EVSE requirements §3.4):
+#: <Country Code> <S> <EVSE Operator ID> <S> "S" <S> <ControllerID> [<S> <Check Digit>],
+#: separator "-" optional, case-insensitive.
+SECCID = re.compile(r"^([A-Z]{2})-?([A-Z0-9]{3})-?S-?([A-Z0-9]{8,248})(?:-?[A-Z0-9])?$", re.I)
+#: EVSEID (ISO 15118-2 Annex H / DIN SPEC 91286): <Country Code> <S> <EVSE Operator ID> <S>
+#: "E" <Power Outlet ID>, separator "*" optional.
+EVSEID = re.compile(r"^([A-Z]{2})\*?([A-Z0-9]{3})\*?E[A-Z0-9*]+$", re.I)
+
+
+def operator_of(identifier: str | None, pattern: re.Pattern) -> str | None:
+    """"CC-OOO" (country code and EVSE operator ID, upper case) of an SECCID or EVSEID in
+    that syntax, None when it does not follow it (a placeholder such as "ZZ00000", a test
+    PKI's CN)."""
+    m = pattern.match((identifier or "").strip())
+    return f"{m.group(1)}-{m.group(2)}".upper() if m else None

@@ -32,6 +32,7 @@ EXPECTED = {
     "iso2_dc_pnc_contract_leaf_ca": {"MSG024"} | ENDED,
     "iso2_dc_pnc_ocsp_revoked": {"TLS012"},
     "iso2_dc_pnc_trusted_ca_mismatch": {"TLS013"},
+    "iso2_dc_pnc_secc_certificate_operator": {"TLS014"},
     "iso2_dc_pnc": set(), "iso2_ac_pnc": set(), "iso20_dc_pnc": set(),
 }
 
