@@ -298,3 +298,37 @@ class EmaidMismatch(Rule):
                                f"certificate is issued to {cn}" + (f"; the SECC answered {rc}" if rc else ""),
                                time=e.time, measured=str(emaid), limit=str(cn),
                                evidence={"expected": cn, "actual": emaid, "secc_answer": rc})
+
+
+class SignatureUncheckable(Rule):
+    """A signed message whose signature cannot be checked from the capture.
+
+    What it checks: a header Signature the V2G layer could not verify for want of the
+    signer's certificate (the contract certificate of a PaymentDetailsReq the capture does
+    not hold — a capture started late, or a resumed session on a new connection), of a
+    signature method or digest ISO 15118 does not use, or of a SignedInfo that cannot be
+    encoded. Info: nothing is wrong with the session as far as the capture shows; the
+    signature is simply unverified (dissectors/v2g_signatures.py ``valid`` None).
+    Why it matters: a report that says nothing about a signature should say why; a
+    capture of the whole session (from SLAC on) lets the signature be verified.
+    Fix (capture): start capturing before plug-in; keep every connection of the session.
+    Source: ISO 15118-2 §7.9.2.4.2 (which certificate signs what).
+    """
+
+    code = "SIG007"
+    title = "Signature not checkable from the capture"
+    severity = "info"
+    category = "message-content"
+    requirement = "ISO 15118-2 §7.9.2.4.2"
+    culprit = "capture"
+
+    def check(self, session, ctx):
+        hits = [(e, sig) for e, sig in signed_events(session, ctx) if sig.get("valid") is None]
+        if not hits:
+            return
+        e0, sig0 = hits[0]
+        yield self.finding(session, [e.frame for e, _ in hits][:50],
+                           f"{len(hits)} signature(s) could not be checked (first: {e0.name}, frame {e0.frame}): "
+                           f"{sig0.get('reason')}",
+                           time=e0.time, evidence={"expected": "the signer's certificate in the capture",
+                                                   "actual": sig0.get("reason"), "count": len(hits)})
