@@ -105,7 +105,7 @@ def describe_v2g_certificates(name: str, body: dict | None, trust=None) -> list[
                      for i, d in enumerate(ders)]
         item = {"element": path, "sub_certificates": n_sub, "certificates": chain}
         if ders and all(d is not None for d in ders) and not any(c.get("error") for c in chain):
-            item["trust"] = anchor_chain(ders, None, trust)
+            item["trust"] = anchor_chain(ders, None, trust, leaf_only=path.rsplit(".", 1)[-1] in _SINGLE)
         if left_out:
             item["not_described"] = left_out
         out.append(item)

@@ -112,11 +112,15 @@ def _verify(store: TrustStore, leaf, intermediates, when: dt.datetime):
     return builder.build_client_verifier().verify(leaf, intermediates)
 
 
-def anchor_chain(ders: list[bytes], at_epoch: float | None, store: TrustStore | None) -> dict:
+def anchor_chain(ders: list[bytes], at_epoch: float | None, store: TrustStore | None,
+                 leaf_only: bool = False) -> dict:
     """Whether the chain ``ders`` (leaf first, as the message or TLS Certificate carries it)
     leads to an anchor of ``store`` (module docstring). ``at_epoch``: the capture time of the
-    message (s). Returns ``{"status", "anchor", "path", "reason", "expired_at_capture"}``.
-    Never raises."""
+    message (s); ``leaf_only``: the element carries a certificate without its sub-CAs by
+    definition (ISO 15118-2 CertificateInstallationReq OEMProvisioningCert) — without a path
+    the chain is "unanchored" (its intermediates are not in the capture), not "not
+    anchored", unless the trust store holds them. Returns ``{"status", "anchor", "path",
+    "reason", "expired_at_capture"}``. Never raises."""
     out = {"status": "unanchored", "anchor": None, "path": [], "reason": "", "expired_at_capture": False}
     if store is None or not store.certificates:
         out["reason"] = "no trust anchors given (--trust)"
@@ -144,7 +148,11 @@ def anchor_chain(ders: list[bytes], at_epoch: float | None, store: TrustStore | 
         except ValueError as e:      # a policy the certificates cannot meet at all
             why = why or str(e)
     if got is None:
-        out.update(status="not anchored", reason=why)
+        if leaf_only:
+            out.update(status="unanchored", reason="the message carries the certificate without its sub-CAs; "
+                                                   "give them with --trust to anchor it")
+        else:
+            out.update(status="not anchored", reason=why)
         return out
     chain = list(got.chain)
     out.update(status="anchored", anchor=chain[-1].subject.rfc4514_string(),

@@ -31,6 +31,8 @@ class Dialect:
     minor = 0
     names: dict[str, str] = {}
     setup: tuple[str, ...] = ()
+    #: ISO 15118-2 Plug & Charge: install the contract with CertificateInstallation first
+    certificate_installation: bool = False
 
     def __init__(self, mode: str = "DC", payment: str = "EIM", control_mode: str = "Scheduled"):
         self.mode = mode

@@ -242,8 +242,10 @@ class Flow:
     def __init__(self, *, protocol: str, mode: str, payment: str, control_mode: str, ev: EvParams,
                  evse: EvseParams, battery: Battery, timing: Timing, behaviour: Behaviour,
                  rng: random.Random, t0: float, sdp: SdpPlan, tcp: TcpPlan, sdp_duration, connect_duration,
-                 pause: dict | None = None, renegotiation: dict | None = None, tls_duration=None):
+                 pause: dict | None = None, renegotiation: dict | None = None, tls_duration=None,
+                 pnc: dict | None = None):
         self.d: Dialect = dialect_for(protocol, mode, payment, control_mode)
+        self.d.certificate_installation = bool((pnc or {}).get("certificate_installation"))
         #: seconds of the TLS handshake on a connection after SDP exchange ``sdp`` (0: plain TCP)
         self.tls_duration = tls_duration or (lambda sdp: 0.0)
         self.protocol, self.mode, self.payment = protocol, mode, payment

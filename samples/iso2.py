@@ -19,6 +19,8 @@ reach: these messages travel over plain TCP (docs/simulator.md).
 """
 from __future__ import annotations
 
+import random
+
 from . import pki_data, signing
 from .dialects import Dialect
 from .din import msg
@@ -39,6 +41,9 @@ class Iso2Dialect(Dialect):
 
     @property
     def setup(self):
+        if self.payment == "PnC" and self.certificate_installation:
+            return ("ServiceDiscovery", "PaymentSelection", "CertificateInstallation", "PaymentDetails",
+                    "Authorization")
         if self.payment == "PnC":
             return ("ServiceDiscovery", "PaymentSelection", "PaymentDetails", "Authorization")
         return ("ServiceDiscovery", "PaymentSelection", "Authorization")
@@ -109,6 +114,36 @@ class Iso2Dialect(Dialect):
                 "Certificate": "".join(pki_data.CONTRACT_CERT),
                 "SubCertificates": {"Certificate": ["".join(pki_data.MO_SUBCA2_CERT),
                                                     "".join(pki_data.MO_SUBCA1_CERT)]}}})
+
+    def req_CertificateInstallation(self, s):
+        """The EV's OEM provisioning certificate and the roots it trusts, signed with the
+        provisioning key (ISO 15118-2 §8.4.3.11 CertificateInstallationReq)."""
+        root = pki_data.cert(pki_data.V2G_ROOT_FOR_CPS)
+        t = self.m(s, "CertificateInstallationReq", {
+            "Id": "ID1", "OEMProvisioningCert": pki_data.OEM_PROV_CERT,
+            "ListOfRootCertificateIDs": {"RootCertificateID": [{
+                "X509IssuerName": root.issuer.rfc4514_string(), "X509SerialNumber": root.serial_number}]}})
+        t["V2G_Message"]["Header"]["Signature"] = signing.marker("oem")
+        return t
+
+    def res_CertificateInstallation(self, s):
+        """The new contract: the CPS chain, the contract chain, its private key encrypted for
+        the EV, the ECDH public key and the eMAID, each with an Id, signed by the CPS leaf (the
+        four References of the RISE-V2G reference capture)."""
+        rng = random.Random(f"cert-install/{s.sid}")
+        t = self.m(s, "CertificateInstallationRes", {
+            "ResponseCode": s.response_code,
+            "SAProvisioningCertificateChain": {
+                "Certificate": pki_data.CPS_CERT,
+                "SubCertificates": {"Certificate": [pki_data.CPS_SUBCA2_CERT, pki_data.CPS_SUBCA1_CERT]}},
+            "ContractSignatureCertChain": {
+                "Id": "ID1", "Certificate": pki_data.CONTRACT_CERT,
+                "SubCertificates": {"Certificate": [pki_data.MO_SUBCA2_CERT, pki_data.MO_SUBCA1_CERT]}},
+            "ContractSignatureEncryptedPrivateKey": {"Id": "ID2", "value": bytes(rng.randrange(256) for _ in range(48)).hex()},
+            "DHpublickey": {"Id": "ID3", "value": "04" + bytes(rng.randrange(256) for _ in range(64)).hex()},
+            "eMAID": {"Id": "ID4", "value": pki_data.EMAID}})
+        t["V2G_Message"]["Header"]["Signature"] = signing.marker("cps")
+        return t
 
     def res_PaymentDetails(self, s):
         return self.m(s, "PaymentDetailsRes", {"ResponseCode": s.response_code,

@@ -53,13 +53,51 @@ def contract_key_20():
     return _KEYS_20[0]
 
 
+#: The OEM provisioning chain of the simulated vehicle (ISO 15118-2 Annex F: OEM PKI, DC=OEM)
+#: and the CPS chain under the V2G root (DC=CPS) that signs certificate installations; the
+#: roots are those of the TLS chains of the same seed (samples/tls.default_chain), so one set
+#: of roots (:func:`roots`) anchors everything.
+def _pki_chain(role: str, leaf_cn: str, leaf_dc: str, sub_cn: str, sub_dc: str):
+    from .tls import default_chain
+    base = default_chain(role, "secp256r1", "ISO 15118-2")
+    specs = (CertSpec(leaf_cn, leaf_dc, "secp256r1", "2025-06-01", "2027-06-01", False, ("digital_signature",)),
+             CertSpec(f"{sub_cn} SubCA2 Sim", sub_dc, "secp256r1", "2025-01-01", "2029-01-01", True, _CA, 0),
+             CertSpec(f"{sub_cn} SubCA1 Sim", sub_dc, "secp256r1", "2025-01-01", "2031-01-01", True, _CA, 1),
+             base[3])
+    return build_chain(specs, CONTRACT_SEED, role)
+
+
+_OEM_DERS, _OEM_KEYS = _pki_chain("client", "OEM Prov WSIMEV00000000001", "OEM", "OEM Prov", "OEM")
+_CPS_DERS, _CPS_KEYS = _pki_chain("server", "CPS Leaf Sim", "CPS", "CPS", "V2G")
+OEM_PROV_CERT = _OEM_DERS[0].hex()
+CPS_CERT, CPS_SUBCA2_CERT, CPS_SUBCA1_CERT = (d.hex() for d in _CPS_DERS[:3])
+#: the V2G root the CPS chain ends in
+V2G_ROOT_FOR_CPS = _CPS_DERS[3].hex()
+
+
+def oem_key():
+    """The OEM provisioning certificate's private key."""
+    return _OEM_KEYS[0]
+
+
+def cps_key():
+    """The CPS leaf's private key."""
+    return _CPS_KEYS[0]
+
+
+def cert(der_hex: str):
+    """A hex DER certificate as a cryptography object."""
+    from cryptography import x509
+    return x509.load_der_x509_certificate(bytes.fromhex(der_hex))
+
+
 def roots(seed: int) -> list[bytes]:
     """DER of every root the simulator issues under with scenario seed ``seed``: the MO roots of
     the contract chains (ISO 15118-2 and -20), and the V2G root (SECC chains) and OEM root (vehicle chains) of the
     TLS chains of ISO 15118-2 (secp256r1) and ISO 15118-20 (secp521r1) — what a test lab
     gives ``--trust`` to check the simulator's chains (docs/pnc.md)."""
     from .tls import PROFILES, build_chain, default_chain
-    out = [_DERS[-1], _DERS_20[-1]]
+    out = [_DERS[-1], _DERS_20[-1], _CPS_DERS[-1], _OEM_DERS[-1]]
     for protocol in ("ISO 15118-2", "ISO 15118-20"):
         for role in ("server", "client"):
             ders, _ = build_chain(tuple(default_chain(role, PROFILES[protocol]["curve"], protocol)), seed, role)

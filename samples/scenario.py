@@ -19,6 +19,7 @@ short::
     [pause]     at_cycle = 12                 # ISO 15118-2: SessionStop(Pause) and resume
     [renegotiation] at_cycle = 10             # ISO 15118-2: PowerDelivery(Renegotiate)
     [tls]       enabled = true, keylog = "udp" | "dsb" | "none", max_fragment = 16384
+    [pnc]       certificate_installation = true # ISO 15118-2 PnC: CertificateInstallation first
     [control_pilot] evidence = "both"         # CP evidence: "st" | "dspace" | "both" (cp_flow.py)
 
     [[faults]]
@@ -98,6 +99,7 @@ class SessionSpec:
     pause: dict | None = None
     renegotiation: dict | None = None
     tls: dict = field(default_factory=dict)
+    pnc: dict = field(default_factory=dict)
     gap_s: float = 5.0
     faults: list[FaultUse] = field(default_factory=list)
     #: ``[control_pilot]``: CP evidence (cp_flow.ControlPilot; evidence None: none)
@@ -253,7 +255,7 @@ def _expect(where: str, d) -> Expectation:
 
 
 _TOP_KEYS = {"name", "description", "seed", "start", "protocol", "mode", "payment", "control_mode",
-             "ev", "evse", "battery", "timing", "slac", "pause", "renegotiation", "tls", "faults", "sessions",
+             "ev", "evse", "battery", "timing", "slac", "pause", "renegotiation", "tls", "pnc", "faults", "sessions",
              "expect", "control_pilot"}
 _SESSION_KEYS = _TOP_KEYS - {"name", "description", "seed", "start", "sessions", "expect"} | {"gap_s"}
 _BATTERY_KEYS = {f.name for f in dataclasses.fields(Battery) if f.init}
@@ -313,6 +315,9 @@ def _session(where: str, base: SessionSpec, d: dict) -> SessionSpec:
         s.tls = {**s.tls, **d["tls"]}
         if s.tls.get("keylog", "udp") not in ("udp", "dsb", "none"):
             raise ScenarioError(f"{where} [tls]: keylog {s.tls['keylog']!r}; udp, dsb or none")
+    if "pnc" in d:
+        _check_keys(f"{where} [pnc]", d["pnc"], {"certificate_installation"})
+        s.pnc = {**s.pnc, **d["pnc"]}
     if "control_pilot" in d:
         s.control_pilot = _control_pilot(f"{where} [control_pilot]", s.control_pilot, d["control_pilot"])
     if "gap_s" in d:
@@ -374,6 +379,8 @@ def _validate(where: str, s: SessionSpec) -> None:
         raise ScenarioError(f"{where}: DIN 70121 is DC with external payment (EIM) only ([V2G-DC-252])")
     if s.protocol == "ISO 15118-20" and s.mode == "AC" and s.control_mode != "Scheduled":
         raise ScenarioError(f"{where}: ISO 15118-20 AC is simulated in Scheduled mode only")
+    if s.pnc.get("certificate_installation") and (s.protocol != "ISO 15118-2" or s.payment != "PnC"):
+        raise ScenarioError(f"{where}: [pnc] certificate_installation is simulated for ISO 15118-2 PnC only")
     if s.renegotiation and s.protocol != "ISO 15118-2":
         raise ScenarioError(f"{where}: renegotiation is simulated for ISO 15118-2 only")
     cpc = s.control_pilot

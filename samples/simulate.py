@@ -184,7 +184,7 @@ def _session(cb: CaptureBuilder, spec: SessionSpec, seed: int, k: int, t0: float
                 rng=_rng(seed, k, "flow"), t0=link_ready, sdp=ctx.sdp, tcp=ctx.tcp,
                 sdp_duration=lambda s: sdp_duration(s, tm.sdp_to_syn_s),
                 connect_duration=lambda c: connect_duration(c, tm.tcp_rtt_s),
-                pause=spec.pause, renegotiation=spec.renegotiation,
+                pause=spec.pause, renegotiation=spec.renegotiation, pnc=spec.pnc,
                 tls_duration=lambda s: tls.duration() if tls.used_on(s) else 0.0)
     plan = flow.run()
     plan.slac = slac
