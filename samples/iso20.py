@@ -24,6 +24,8 @@ go over plain TCP, as the dSPACE references ISO-20_BPT_AC_DS5366_Josev do.
 """
 from __future__ import annotations
 
+import random
+
 from . import pki_data, signing
 from .dialects import Dialect
 from .physical import rational
@@ -39,7 +41,6 @@ _MODE_SPECIFIC = {"ChargeParameterDiscovery", "CableCheck", "PreCharge", "Charge
 class Iso20Dialect(Dialect):
     protocol = "ISO 15118-20"
     major, minor = 1, 0
-    setup = ("AuthorizationSetup", "Authorization", "ServiceDiscovery", "ServiceDetail", "PaymentSelection")
 
     @property
     def namespace(self):
@@ -99,11 +100,52 @@ class Iso20Dialect(Dialect):
     def req_AuthorizationSetup(self, s):
         return self.m(s, "AuthorizationSetupReq", {})
 
+    @property
+    def setup(self):
+        steps = ("AuthorizationSetup", "Authorization", "ServiceDiscovery", "ServiceDetail", "PaymentSelection")
+        if self.payment == "PnC" and self.certificate_installation:
+            return steps[:1] + ("CertificateInstallation",) + steps[1:]
+        return steps
+
+    def req_CertificateInstallation(self, s):
+        """ISO 15118-20 CertificateInstallationReq: the OEM provisioning chain (Id, signed with
+        its key: secp521r1 / SHA-512), the roots the EV trusts, one contract chain wanted."""
+        root = pki_data.cert(pki_data.CPS_CHAIN_20[2])
+        t = self.m(s, "CertificateInstallationReq", {
+            "OEMProvisioningCertificateChain": {"Id": "ID1", "Certificate": pki_data.OEM_PROV_CHAIN_20[0],
+                                                "SubCertificates": {"Certificate": pki_data.OEM_PROV_CHAIN_20[1:]}},
+            "ListOfRootCertificateIDs": {"RootCertificateID": [{
+                "X509IssuerName": root.issuer.rfc4514_string(), "X509SerialNumber": root.serial_number}]},
+            "MaximumContractCertificateChains": 1})
+        t["CertificateInstallationReq"]["Header"]["Signature"] = signing.marker("oem-20")
+        return t
+
+    def res_CertificateInstallation(self, s):
+        """ISO 15118-20 CertificateInstallationRes: the CPS chain and SignedInstallationData
+        (Id: the contract chain, ECDH curve SECP521, the 133-octet DH public key, the 94-octet
+        encrypted private key), signed by the CPS leaf."""
+        rng = random.Random(f"cert-install-20/{s.sid}")
+        t = self.m(s, "CertificateInstallationRes", {
+            "ResponseCode": s.response_code, "EVSEProcessing": "Finished",
+            "CPSCertificateChain": {"Certificate": pki_data.CPS_CHAIN_20[0],
+                                    "SubCertificates": {"Certificate": pki_data.CPS_CHAIN_20[1:]}},
+            "SignedInstallationData": {
+                "Id": "ID1",
+                "ContractCertificateChain": {
+                    "Certificate": pki_data.CONTRACT_CERT_20,
+                    "SubCertificates": {"Certificate": [pki_data.MO_SUBCA2_CERT_20, pki_data.MO_SUBCA1_CERT_20]}},
+                "ECDHCurve": "SECP521",
+                "DHPublicKey": "04" + bytes(rng.randrange(256) for _ in range(132)).hex(),
+                "SECP521_EncryptedPrivateKey": bytes(rng.randrange(256) for _ in range(94)).hex()},
+            "RemainingContractCertificateChains": 0})
+        t["CertificateInstallationRes"]["Header"]["Signature"] = signing.marker("cps-20")
+        return t
+
     def res_AuthorizationSetup(self, s):
         if self.payment == "PnC":
             return self.m(s, "AuthorizationSetupRes", {"ResponseCode": s.response_code,
                                                        "AuthorizationServices": ["EIM", "PnC"],
-                                                       "CertificateInstallationService": False,
+                                                       "CertificateInstallationService": bool(self.certificate_installation),
                                                        "PnC_ASResAuthorizationMode": {"GenChallenge": s.gen_challenge}})
         return self.m(s, "AuthorizationSetupRes", {"ResponseCode": s.response_code,
                                                    "AuthorizationServices": ["EIM"],

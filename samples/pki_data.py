@@ -57,18 +57,25 @@ def contract_key_20():
 #: and the CPS chain under the V2G root (DC=CPS) that signs certificate installations; the
 #: roots are those of the TLS chains of the same seed (samples/tls.default_chain), so one set
 #: of roots (:func:`roots`) anchors everything.
-def _pki_chain(role: str, leaf_cn: str, leaf_dc: str, sub_cn: str, sub_dc: str):
-    from .tls import default_chain
-    base = default_chain(role, "secp256r1", "ISO 15118-2")
-    specs = (CertSpec(leaf_cn, leaf_dc, "secp256r1", "2025-06-01", "2027-06-01", False, ("digital_signature",)),
-             CertSpec(f"{sub_cn} SubCA2 Sim", sub_dc, "secp256r1", "2025-01-01", "2029-01-01", True, _CA, 0),
-             CertSpec(f"{sub_cn} SubCA1 Sim", sub_dc, "secp256r1", "2025-01-01", "2031-01-01", True, _CA, 1),
+def _pki_chain(role: str, leaf_cn: str, leaf_dc: str, sub_cn: str, sub_dc: str, protocol: str = "ISO 15118-2"):
+    from .tls import PROFILES, default_chain
+    curve = PROFILES[protocol]["curve"]
+    base = default_chain(role, curve, protocol)
+    specs = (CertSpec(leaf_cn, leaf_dc, curve, "2025-06-01", "2027-06-01", False, ("digital_signature",)),
+             CertSpec(f"{sub_cn} SubCA2 Sim", sub_dc, curve, "2025-01-01", "2029-01-01", True, _CA, 0),
+             CertSpec(f"{sub_cn} SubCA1 Sim", sub_dc, curve, "2025-01-01", "2031-01-01", True, _CA, 1),
              base[3])
     return build_chain(specs, CONTRACT_SEED, role)
 
 
 _OEM_DERS, _OEM_KEYS = _pki_chain("client", "OEM Prov WSIMEV00000000001", "OEM", "OEM Prov", "OEM")
 _CPS_DERS, _CPS_KEYS = _pki_chain("server", "CPS Leaf Sim", "CPS", "CPS", "V2G")
+#: the ISO 15118-20 chains (secp521r1, under the -20 V2G and OEM roots)
+_OEM_DERS_20, _OEM_KEYS_20 = _pki_chain("client", "OEM Prov WSIMEV00000000001", "OEM", "OEM Prov", "OEM",
+                                        "ISO 15118-20")
+_CPS_DERS_20, _CPS_KEYS_20 = _pki_chain("server", "CPS Leaf Sim", "CPS", "CPS", "V2G", "ISO 15118-20")
+OEM_PROV_CHAIN_20 = [d.hex() for d in _OEM_DERS_20[:3]]
+CPS_CHAIN_20 = [d.hex() for d in _CPS_DERS_20[:3]]
 OEM_PROV_CERT = _OEM_DERS[0].hex()
 CPS_CERT, CPS_SUBCA2_CERT, CPS_SUBCA1_CERT = (d.hex() for d in _CPS_DERS[:3])
 #: the V2G root the CPS chain ends in
@@ -85,6 +92,16 @@ def cps_key():
     return _CPS_KEYS[0]
 
 
+def oem_key_20():
+    """The ISO 15118-20 OEM provisioning certificate's private key (secp521r1)."""
+    return _OEM_KEYS_20[0]
+
+
+def cps_key_20():
+    """The ISO 15118-20 CPS leaf's private key (secp521r1)."""
+    return _CPS_KEYS_20[0]
+
+
 def cert(der_hex: str):
     """A hex DER certificate as a cryptography object."""
     from cryptography import x509
@@ -97,7 +114,7 @@ def roots(seed: int) -> list[bytes]:
     TLS chains of ISO 15118-2 (secp256r1) and ISO 15118-20 (secp521r1) — what a test lab
     gives ``--trust`` to check the simulator's chains (docs/pnc.md)."""
     from .tls import PROFILES, build_chain, default_chain
-    out = [_DERS[-1], _DERS_20[-1], _CPS_DERS[-1], _OEM_DERS[-1]]
+    out = [_DERS[-1], _DERS_20[-1], _CPS_DERS[-1], _OEM_DERS[-1], _CPS_DERS_20[-1], _OEM_DERS_20[-1]]
     for protocol in ("ISO 15118-2", "ISO 15118-20"):
         for role in ("server", "client"):
             ders, _ = build_chain(tuple(default_chain(role, PROFILES[protocol]["curve"], protocol)), seed, role)

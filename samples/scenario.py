@@ -19,7 +19,7 @@ short::
     [pause]     at_cycle = 12                 # ISO 15118-2: SessionStop(Pause) and resume
     [renegotiation] at_cycle = 10             # ISO 15118-2: PowerDelivery(Renegotiate)
     [tls]       enabled = true, keylog = "udp" | "dsb" | "none", max_fragment = 16384
-    [pnc]       certificate_installation = true # ISO 15118-2 PnC: CertificateInstallation first
+    [pnc]       certificate_installation = true # PnC: CertificateInstallation first (-2, -20)
     [control_pilot] evidence = "both"         # CP evidence: "st" | "dspace" | "both" (cp_flow.py)
 
     [[faults]]
@@ -379,8 +379,9 @@ def _validate(where: str, s: SessionSpec) -> None:
         raise ScenarioError(f"{where}: DIN 70121 is DC with external payment (EIM) only ([V2G-DC-252])")
     if s.protocol == "ISO 15118-20" and s.mode == "AC" and s.control_mode != "Scheduled":
         raise ScenarioError(f"{where}: ISO 15118-20 AC is simulated in Scheduled mode only")
-    if s.pnc.get("certificate_installation") and (s.protocol != "ISO 15118-2" or s.payment != "PnC"):
-        raise ScenarioError(f"{where}: [pnc] certificate_installation is simulated for ISO 15118-2 PnC only")
+    if s.pnc.get("certificate_installation") and (s.protocol not in ("ISO 15118-2", "ISO 15118-20")
+                                                   or s.payment != "PnC"):
+        raise ScenarioError(f"{where}: [pnc] certificate_installation needs ISO 15118-2 or -20 Plug & Charge")
     if s.renegotiation and s.protocol != "ISO 15118-2":
         raise ScenarioError(f"{where}: renegotiation is simulated for ISO 15118-2 only")
     cpc = s.control_pilot

@@ -77,7 +77,8 @@ def _any_v2g_namespace() -> str:
 
 #: Who signs: signer name -> its private key (the PKI of samples/pki_data.py).
 SIGNERS = {"contract": pki_data.contract_key, "contract-20": pki_data.contract_key_20,
-           "oem": pki_data.oem_key, "cps": pki_data.cps_key}
+           "oem": pki_data.oem_key, "cps": pki_data.cps_key,
+           "oem-20": pki_data.oem_key_20, "cps-20": pki_data.cps_key_20}
 
 #: How a fault breaks a signature: "flip" — one octet of SignatureValue flipped after signing
 #: (a corrupted signature); "document_digest" — the Reference's digest taken over the whole EXI

@@ -34,7 +34,7 @@ EXPECTED = {
     "iso2_dc_pnc_trusted_ca_mismatch": {"TLS013"},
     "iso2_dc_pnc_secc_certificate_operator": {"TLS014"},
     "iso2_dc_pnc": set(), "iso2_ac_pnc": set(), "iso20_dc_pnc": set(),
-    "iso2_dc_pnc_certificate_installation": set(),
+    "iso2_dc_pnc_certificate_installation": set(), "iso20_dc_pnc_certificate_installation": set(),
 }
 
 
