@@ -70,6 +70,8 @@ def test_finding_expands_to_frames_and_payload(watched, reports):
     fid = root.get_attribute("href")[1:]
     root.click()
     det = page.locator(f"details#{fid}")
+    # the page opens it on the hashchange event the click fires, after click() returns
+    page.wait_for_selector(f"details#{fid}[open]", timeout=10_000)
     assert det.get_attribute("open") is not None
     assert det.locator(".frames button.fr").count() >= 2
     trees = det.locator(".payload .tree")
