@@ -1311,6 +1311,7 @@ class TlsConnection:
         r = _Reader(body, "Certificate")
         ders = []
         entry_exts = []
+        staple = None
         if self._tls13:
             ctx = r.vec(1)
             if ctx:
@@ -1318,7 +1319,11 @@ class TlsConnection:
             lst = r.sub(3, "certificate_list")
             while lst.left:
                 ders.append(lst.vec(3))
-                entry_exts.append([_name(EXTENSIONS, t) for t, _ in _parse_extensions(lst)])
+                exts = _parse_extensions(lst)
+                entry_exts.append([_name(EXTENSIONS, t) for t, _ in exts])
+                for t, data in exts:        # RFC 8446 §4.4.2.1: the leaf's OCSP response
+                    if t == 5 and len(ders) == 1 and len(data) > 4 and data[0] == 1:
+                        staple = data[4:4 + int.from_bytes(data[1:4], "big")]
         else:
             lst = r.sub(3, "certificate_list")
             while lst.left:
@@ -1338,6 +1343,8 @@ class TlsConnection:
         if d.d == 1:
             self.server_certificates = chain
             self._server_ders = ders
+            if staple is not None:
+                f["ocsp"] = self.ocsp = describe_ocsp(staple, ders)
         else:
             self.client_certificates = chain
 

@@ -695,8 +695,10 @@ class OcspRevoked(Rule):
     """The OCSP response the SECC stapled says its certificate is revoked, or cannot vouch
     for it.
 
-    What it checks: the CertificateStatus message of a TLS 1.2 handshake (the answer to the
-    EV's status_request, RFC 6066 §8), decoded and checked by dissectors/ocsp.py: certStatus
+    What it checks: the OCSP response the SECC stapled — a TLS 1.2 CertificateStatus message
+    (the answer to the EV's status_request, RFC 6066 §8) or, in TLS 1.3, the status_request
+    extension of its leaf's CertificateEntry (RFC 8446 §4.4.2.1) — decoded and checked by
+    dissectors/ocsp.py: certStatus
     revoked (error) or unknown, or a response that is not successful, not about the SECC's
     leaf certificate, not signed by its issuer or outdated at the capture's time (warning).
     No stapled response is not a finding: the capture then says nothing about revocation
@@ -722,7 +724,7 @@ class OcspRevoked(Rule):
 
     def check(self, session, ctx):
         for e in session_index(session, ctx).tls:
-            if e.name != "CertificateStatus":
+            if e.name not in ("CertificateStatus", "Certificate"):     # TLS 1.2 / TLS 1.3 stapling
                 continue
             o = (e.message or {}).get("ocsp")
             if not isinstance(o, dict):

@@ -290,17 +290,15 @@ __all__ = ["ALERTS"]
 # ====================================================================== revocation (OCSP)
 @fault("ocsp_stapled", level="tls", stage="before", category="tls", status="revoked")
 def ocsp_stapled(ctx, status):
-    """ISO 15118-2 over TLS 1.2: the EV asks for the SECC certificate's OCSP response
-    (ClientHello status_request, RFC 6066 §8) and the SECC staples one (CertificateStatus
-    after its Certificate) saying ``status``: "good", "revoked" (keyCompromise, revoked the
+    """The EV asks for the SECC certificate's OCSP response (ClientHello status_request, RFC
+    6066 §8) and the SECC staples one — TLS 1.2: a CertificateStatus after its Certificate;
+    TLS 1.3 (ISO 15118-20): in its leaf's CertificateEntry (RFC 8446 §4.4.2.1) — saying
+    ``status``: "good", "revoked" (keyCompromise, revoked the
     day before the session: a certificate the CPO's backend has withdrawn, still installed in
     the charger) or "unknown". The response is really issued and signed by the SECC
     certificate's issuer (samples/tls.ocsp_response). The EV does not check it and goes on
     (TLS012 for revoked / unknown)."""
     _needs_tls(ctx, "ocsp_stapled")
-    if ctx.tls.version != "TLS 1.2":
-        raise FaultError("ocsp_stapled: TLS 1.2 sessions only (CertificateStatus; TLS 1.3 staples "
-                         "inside the Certificate entries)")
     if status not in ("good", "revoked", "unknown"):
         raise FaultError(f"ocsp_stapled: status {status!r}; good, revoked or unknown")
     ctx.tls.status_request = True

@@ -683,7 +683,12 @@ class TlsSession:
         msgs = [ee]
         if p.request_client_cert:
             msgs.append(_hs(13, _v8(b"") + _v16(_ext(13, _v16(b"\x06\x03\x05\x03\x04\x03\x08\x08")))))
-        cert = _hs(11, _v8(b"") + _v24(b"".join(_v24(d) + _v16(b"") for d in self.server_certs)))
+        staple = b""
+        if p.ocsp:                              # RFC 8446 §4.4.2.1: the leaf entry's status_request
+            leaf, issuer, issuer_key = self.server_issuer
+            staple = _ext(5, b"\x01" + _v24(ocsp_response(leaf, issuer, issuer_key, p.ocsp)))
+        cert = _hs(11, _v8(b"") + _v24(b"".join(_v24(d) + _v16(staple if i == 0 else b"")
+                                                for i, d in enumerate(self.server_certs))))
         msgs.append(cert)
         th += b"".join(msgs)
         scheme, sig = _sign(self.server_key, b" " * 64 + b"TLS 1.3, server CertificateVerify\x00" + H(th).digest())

@@ -31,6 +31,7 @@ EXPECTED = {
     "iso2_dc_pnc_contract_other_root": {"MSG023", "MSG018"},
     "iso2_dc_pnc_contract_leaf_ca": {"MSG024"} | ENDED,
     "iso2_dc_pnc_ocsp_revoked": {"TLS012"},
+    "iso20_dc_ocsp_revoked": {"TLS012"},                     # TLS 1.3: in the leaf's CertificateEntry
     "iso2_dc_pnc_trusted_ca_mismatch": {"TLS013"},
     "iso2_dc_pnc_secc_certificate_operator": {"TLS014"},
     "iso2_dc_pnc": set(), "iso2_ac_pnc": set(), "iso20_dc_pnc": set(),
