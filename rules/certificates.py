@@ -365,8 +365,13 @@ class PncCertificateProfile(Rule):
     update): the leaf is not a CA and has keyUsage digitalSignature, and its subject carries
     its PKI's domainComponent (DC=MO contract, OEM provisioning, CPS: a warning); each sub-CA has
     basicConstraints cA = true and keyCertSign (errors); the key is EC secp256r1 in ISO
-    15118-2 / DIN sessions, EC secp521r1 or Ed448 in ISO 15118-20 (a warning). The same
-    profile as TLS005 applies to the TLS chains (analyzer/views/certificates.py).
+    15118-2 / DIN sessions, EC secp521r1 or Ed448 in ISO 15118-20 (a warning). Validity
+    periods: ``max_validity_days`` maps a PKI ("MO", "OEM", "CPS") to the longest validity in
+    days of its leaf, Sub-CA 2 and Sub-CA 1 (``{MO = [730, 1460, 1460]}`` in a profile); it is
+    empty by default — the limits are the certificate policy's (ISO 15118-2 Annex F, the V2G
+    PKI's CP), which PROTOCOL_FACTS does not state, so a user sets them from the policy they
+    test against (docs/pnc.md). The same profile as TLS005 applies to the TLS chains
+    (analyzer/views/certificates.py).
     Why it matters: a validating SECC or backend refuses the chain (FAILED_CertChainError,
     -20 WARNING_CertificateValidationError); a contract certificate with the CA flag could
     issue further contracts.
@@ -385,15 +390,21 @@ class PncCertificateProfile(Rule):
     requirement = "RFC 5280 §4.2.1.3 keyUsage, §4.2.1.9 basicConstraints; ISO 15118-2 Annex F"
     culprit = "unknown"
     failure_modes = ("UC2 113",)
-    params = {"iso2_keys": ("EC secp256r1",), "iso20_keys": ("EC secp521r1", "Ed448")}
+    params = {"iso2_keys": ("EC secp256r1",), "iso20_keys": ("EC secp521r1", "Ed448"),
+              "max_validity_days": {}}
 
     def check(self, session, ctx):
         proto = ctx.summaries[session.id].get("protocol") if session.id in ctx.summaries else None
+        limits = self.p["max_validity_days"] or {}
         keys = {ISO2: self.p["iso2_keys"], DIN: self.p["iso2_keys"], ISO20: self.p["iso20_keys"]}.get(proto)
         for e, item in certificate_events(session, ctx):
             hard, per_cert = 0, []
+            pki = leaf_domain(item["element"])
+            days = list(limits.get(pki) or ())
             for cert in item.get("certificates") or ():
-                problems, warns = profile_problems(cert, keys, proto, leaf_dc=leaf_domain(item["element"]))
+                i = cert.get("index", 0)
+                problems, warns = profile_problems(cert, keys, proto, leaf_dc=pki,
+                                                   max_days=days[i] if i < len(days) else None)
                 if problems or warns:
                     hard += len(problems)
                     per_cert.append(f"{_role(cert)} {_label(cert)}: {', '.join(problems + warns)}")

@@ -34,14 +34,27 @@ def _domain(subject: str | None) -> list[str]:
     return [p.split("=", 1)[1] for p in (subject or "").split(",") if p.strip().upper().startswith("DC=")]
 
 
+def validity_days(cert: dict) -> float | None:
+    """notAfter − notBefore of a described certificate, in days (None when undatable)."""
+    import datetime as dt
+    try:
+        nb = dt.datetime.fromisoformat(str(cert.get("not_before")).replace("Z", "+00:00"))
+        na = dt.datetime.fromisoformat(str(cert.get("not_after")).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (na - nb).total_seconds() / 86400
+
+
 def profile_problems(cert: dict, keys=(), protocol: str | None = None,
-                     leaf_eku: str | None = None, leaf_dc: str | None = None) -> tuple[list[str], list[str]]:
+                     leaf_eku: str | None = None, leaf_dc: str | None = None,
+                     max_days: float | None = None) -> tuple[list[str], list[str]]:
     """(errors, warnings) of one certificate against the profile of its role: a leaf must not
     be a CA and needs keyUsage digitalSignature (and, when ``leaf_eku`` is given and an
     extendedKeyUsage is present, that purpose; when ``leaf_dc`` is given, a subject with
     that domainComponent — a warning); a CA needs cA = true and keyCertSign; the key must be
-    one of ``keys`` (a warning: the standards' profiles, not RFC 5280); a certificate that
-    does not parse is an error."""
+    one of ``keys`` (a warning: the standards' profiles, not RFC 5280); with ``max_days``,
+    a validity period (notAfter − notBefore) longer than that many days is a warning; a
+    certificate that does not parse is an error."""
     problems, warns = [], []
     i = cert.get("index", 0)
     bc = cert.get("basic_constraints") or {}
@@ -68,6 +81,10 @@ def profile_problems(cert: dict, keys=(), protocol: str | None = None,
         key = " ".join(x for x in (cert.get("key_type"), cert.get("key_curve")) if x)
         if key and key not in keys:
             warns.append(f"key {key}, {protocol} expects {' or '.join(keys)}")
+    if max_days is not None:
+        days = validity_days(cert)
+        if days is not None and days > max_days:
+            warns.append(f"valid {days:.0f} days, the certificate policy allows {max_days:g}")
     if cert.get("problems"):
         warns.append("parts did not parse: " + "; ".join(cert["problems"]))
     return problems, warns

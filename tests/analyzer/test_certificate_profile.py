@@ -31,3 +31,21 @@ def test_the_leaf_domain_component_follows_its_pki():
     assert leaf_domain("TLS server") == "CPO" and leaf_domain("Whatever") is None
     _, warns = profile_problems(LEAF, leaf_dc="CPO")
     assert warns == ["subject DC=MO, ISO 15118-2 Annex F expects DC=CPO"]
+
+
+def test_validity_periods_against_the_policy_a_user_gives():
+    """MSG024's ``max_validity_days`` (a profile parameter; empty by default: the limits are
+    the certificate policy's): the simulator's contract leaf is valid 730 days."""
+    from pathlib import Path
+
+    from ccs_analyzer.analyzer.analysis import analyze_capture
+    from ccs_analyzer.analyzer.profile import Profile
+    from ccs_analyzer.samples.build import capture_path
+    cap = capture_path("iso2_dc_pnc", Path(__file__).resolve().parents[2] / "samples")
+    assert not [f for f in analyze_capture(cap).findings if f.rule == "MSG024"]
+    strict = Profile(rules={"MSG024": {"max_validity_days": {"MO": [365]}}})
+    (f,) = [f for f in analyze_capture(cap, profile=strict).findings if f.rule == "MSG024"]
+    assert f.severity == "warning" and "valid 730 days, the certificate policy allows 365" in f.synopsis
+    _, warns = profile_problems(dict(LEAF, not_before="2025-01-01T00:00:00Z", not_after="2026-01-01T00:00:00Z"),
+                                max_days=400)
+    assert warns == []
