@@ -33,6 +33,8 @@ class Dialect:
     setup: tuple[str, ...] = ()
     #: ISO 15118-2 Plug & Charge: install the contract with CertificateInstallation first
     certificate_installation: bool = False
+    #: ISO 15118-2 Plug & Charge: ChargeParameterDiscoveryRes carries a signed SalesTariff
+    signed_sales_tariff: bool = False
 
     def __init__(self, mode: str = "DC", payment: str = "EIM", control_mode: str = "Scheduled"):
         self.mode = mode

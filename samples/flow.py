@@ -246,6 +246,7 @@ class Flow:
                  pnc: dict | None = None):
         self.d: Dialect = dialect_for(protocol, mode, payment, control_mode)
         self.d.certificate_installation = bool((pnc or {}).get("certificate_installation"))
+        self.d.signed_sales_tariff = bool((pnc or {}).get("signed_sales_tariff"))
         #: seconds of the TLS handshake on a connection after SDP exchange ``sdp`` (0: plain TCP)
         self.tls_duration = tls_duration or (lambda sdp: 0.0)
         self.protocol, self.mode, self.payment = protocol, mode, payment

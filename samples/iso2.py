@@ -210,8 +210,18 @@ class Iso2Dialect(Dialect):
                 "PMaxSchedule": {"PMaxScheduleEntry": [
                     {"RelativeTimeInterval": {"start": 0, "duration": 86400},
                      "PMax": pv(pmax, "W", 1)}]}}]}
+            if self.payment == "PnC" and self.signed_sales_tariff:
+                # a one-level tariff, signed by the mobility operator (its Sub-CA 2 of the
+                # contract chain): the header Signature references the SalesTariff's Id
+                body["SAScheduleList"]["SAScheduleTuple"][0]["SalesTariff"] = {
+                    "Id": "ID1", "SalesTariffID": 1, "NumEPriceLevels": 1,
+                    "SalesTariffEntry": [{"RelativeTimeInterval": {"start": 0, "duration": 86400},
+                                          "EPriceLevel": 1}]}
         body.update(param)
-        return self.m(s, "ChargeParameterDiscoveryRes", body)
+        t = self.m(s, "ChargeParameterDiscoveryRes", body)
+        if "SalesTariff" in str(body.get("SAScheduleList", "")):
+            t["V2G_Message"]["Header"]["Signature"] = signing.marker("mo-subca2")
+        return t
 
     def req_CableCheck(self, s):
         return self.m(s, "CableCheckReq", {"DC_EVStatus": self.ev_status(s)})

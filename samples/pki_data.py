@@ -38,6 +38,11 @@ def contract_key():
     return _KEYS[0]
 
 
+def mo_subca2_key():
+    """MO Sub-CA 2's private key: the mobility operator signs SalesTariffs with it."""
+    return _KEYS[1]
+
+
 #: The ISO 15118-20 contract chain: the same names and dates on secp521r1 (ISO 15118-20
 #: §7.9 / Annex C: secp521r1 or Ed448 certificates; ECDSA with SHA-512), its own keys.
 CONTRACT_CHAIN_20 = tuple(CertSpec(c.cn, c.dc, "secp521r1", c.not_before, c.not_after, c.ca,

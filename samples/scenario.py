@@ -20,6 +20,7 @@ short::
     [renegotiation] at_cycle = 10             # ISO 15118-2: PowerDelivery(Renegotiate)
     [tls]       enabled = true, keylog = "udp" | "dsb" | "none", max_fragment = 16384
     [pnc]       certificate_installation = true # PnC: CertificateInstallation first (-2, -20)
+                signed_sales_tariff = true      # -2 PnC: a SalesTariff signed by the MO
     [control_pilot] evidence = "both"         # CP evidence: "st" | "dspace" | "both" (cp_flow.py)
 
     [[faults]]
@@ -316,7 +317,7 @@ def _session(where: str, base: SessionSpec, d: dict) -> SessionSpec:
         if s.tls.get("keylog", "udp") not in ("udp", "dsb", "none"):
             raise ScenarioError(f"{where} [tls]: keylog {s.tls['keylog']!r}; udp, dsb or none")
     if "pnc" in d:
-        _check_keys(f"{where} [pnc]", d["pnc"], {"certificate_installation"})
+        _check_keys(f"{where} [pnc]", d["pnc"], {"certificate_installation", "signed_sales_tariff"})
         s.pnc = {**s.pnc, **d["pnc"]}
     if "control_pilot" in d:
         s.control_pilot = _control_pilot(f"{where} [control_pilot]", s.control_pilot, d["control_pilot"])
@@ -382,6 +383,8 @@ def _validate(where: str, s: SessionSpec) -> None:
     if s.pnc.get("certificate_installation") and (s.protocol not in ("ISO 15118-2", "ISO 15118-20")
                                                    or s.payment != "PnC"):
         raise ScenarioError(f"{where}: [pnc] certificate_installation needs ISO 15118-2 or -20 Plug & Charge")
+    if s.pnc.get("signed_sales_tariff") and (s.protocol != "ISO 15118-2" or s.payment != "PnC"):
+        raise ScenarioError(f"{where}: [pnc] signed_sales_tariff is simulated for ISO 15118-2 Plug & Charge")
     if s.renegotiation and s.protocol != "ISO 15118-2":
         raise ScenarioError(f"{where}: renegotiation is simulated for ISO 15118-2 only")
     cpc = s.control_pilot

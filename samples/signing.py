@@ -78,7 +78,8 @@ def _any_v2g_namespace() -> str:
 #: Who signs: signer name -> its private key (the PKI of samples/pki_data.py).
 SIGNERS = {"contract": pki_data.contract_key, "contract-20": pki_data.contract_key_20,
            "oem": pki_data.oem_key, "cps": pki_data.cps_key,
-           "oem-20": pki_data.oem_key_20, "cps-20": pki_data.cps_key_20}
+           "oem-20": pki_data.oem_key_20, "cps-20": pki_data.cps_key_20,
+           "mo-subca2": pki_data.mo_subca2_key}
 
 #: How a fault breaks a signature: "flip" — one octet of SignatureValue flipped after signing
 #: (a corrupted signature); "document_digest" — the Reference's digest taken over the whole EXI
@@ -105,10 +106,11 @@ def _with_id(body: dict) -> list[tuple[str, dict]]:
     """(name, value) of the body's elements that carry an Id (the signed ones), in order."""
     out = []
     for name, value in body.items():
-        if isinstance(value, dict):
-            if "Id" in value:
-                out.append((name, value))
-            out.extend(_with_id(value))
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                if "Id" in item:
+                    out.append((name, item))
+                out.extend(_with_id(item))
     return out
 
 

@@ -218,3 +218,23 @@ def test_iso20_pnc_signature_verifies_with_p521_and_sha512():
     assert [(r["element"], r["status"], r["algorithm"].rsplit("#", 1)[1]) for r in sig["references"]] == \
         [("PnC_AReqAuthorizationMode", "ok", "sha512")]
     assert sig["signer"]["role"] == "contract" and sig["signer"]["frame"] == ev.frame
+
+
+def test_simulated_sales_tariff_and_certificate_installation_name_their_signers():
+    """The signers the standard names, found in the simulator's sessions: the MO Sub-CA 2 of
+    the contract chain for a SalesTariff (found among the session's certificates), the OEM
+    provisioning certificate and the CPS leaf for a certificate installation (-2 and -20)."""
+    from pathlib import Path
+
+    from ccs_analyzer.samples.build import capture_path
+    samples = Path(__file__).resolve().parents[2] / "samples"
+
+    def signers(name):
+        return [(e.name, e.info["signature"]["signer"]["role"], e.info["signature"]["valid"])
+                for e in _signed_events(capture_path(name, samples))]
+    assert ("ChargeParameterDiscoveryRes", "contract sub-CA", True) in signers("iso2_dc_pnc_signed_sales_tariff")
+    for name, cps in (("iso2_dc_pnc_certificate_installation", "CPS (SA provisioning)"),
+                      ("iso20_dc_pnc_certificate_installation", "CPS")):
+        got = signers(name)
+        assert ("CertificateInstallationReq", "OEM provisioning", True) in got
+        assert ("CertificateInstallationRes", cps, True) in got

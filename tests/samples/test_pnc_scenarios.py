@@ -36,6 +36,7 @@ EXPECTED = {
     "iso2_dc_pnc_secc_certificate_operator": {"TLS014"},
     "iso2_dc_pnc": set(), "iso2_ac_pnc": set(), "iso20_dc_pnc": set(),
     "iso2_dc_pnc_certificate_installation": set(), "iso20_dc_pnc_certificate_installation": set(),
+    "iso2_dc_pnc_signed_sales_tariff": set(),
 }
 
 
