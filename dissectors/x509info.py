@@ -283,7 +283,8 @@ def _der_len(n: int) -> bytes:
     return bytes([0x80 | len(b)]) + b
 
 
-def _tlv(tag: int, body: bytes) -> bytes:
+def der_tlv(tag: int, body: bytes) -> bytes:
+    """One DER element: ``tag``, the definite length of ``body`` (X.690 §8.1.3), ``body``."""
     return bytes([tag]) + _der_len(len(body)) + body
 
 
@@ -298,9 +299,9 @@ def describe_name(der: bytes) -> str | None:
         der = bytes(der)
         if not der or der[0] != 0x30:
             return None
-        info = _tlv(0x30, b"\x02\x01\x00" + der + _DUMMY_SPKI + b"\xa0\x00")
-        alg = _tlv(0x30, b"\x06\x08\x2a\x86\x48\xce\x3d\x04\x03\x02")
-        csr = _tlv(0x30, info + alg + b"\x03\x01\x00")
+        info = der_tlv(0x30, b"\x02\x01\x00" + der + _DUMMY_SPKI + b"\xa0\x00")
+        alg = der_tlv(0x30, b"\x06\x08\x2a\x86\x48\xce\x3d\x04\x03\x02")
+        csr = der_tlv(0x30, info + alg + b"\x03\x01\x00")
         return x509.load_der_x509_csr(csr).subject.rfc4514_string()
     except Exception:
         return None

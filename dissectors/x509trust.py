@@ -21,11 +21,15 @@ root at a time inside every certificate's validity (``expired_at_capture`` says 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import verification as xv
+
+from .ocsp import issuer_key_hash
 
 #: Certificates read from a trust folder at most (a wrong folder cannot make us read a disk).
 MAX_ANCHORS = 1000
@@ -191,9 +195,6 @@ def trusted_ca_match(entries: list[dict], chain_ders: list[bytes], store: TrustS
     carries (key hash: SHA-1 of the subjectPublicKey bits, as RFC 6066 defines it for ECDSA).
     Returns ``{"match": True / False / None (cannot tell: hashes only and the root unknown),
     "listed": n, "how": text}``."""
-    import hashlib
-
-    from .ocsp import issuer_key_hash
     if not entries or not chain_ders:
         return {"match": None, "listed": len(entries or ()), "how": "nothing to compare"}
     if any(e.get("type") == "pre_agreed" for e in entries):
@@ -207,7 +208,6 @@ def trusted_ca_match(entries: list[dict], chain_ders: list[bytes], store: TrustS
     roots = _root_candidates(chain_ders, store, trust)
     keys = {e["sha1"] for e in entries if e.get("type") == "key_sha1_hash" and e.get("sha1")}
     certs = {e["sha1"] for e in entries if e.get("type") == "cert_sha1_hash" and e.get("sha1")}
-    from cryptography.hazmat.primitives.serialization import Encoding
     for r in roots:
         if issuer_key_hash(r).hex() in keys or hashlib.sha1(r.public_bytes(Encoding.DER)).hexdigest() in certs:
             return {"match": True, "listed": len(entries), "how": f"the root {r.subject.rfc4514_string()} is listed"}

@@ -394,7 +394,7 @@ class PncCertificateProfile(Rule):
               "max_validity_days": {}}
 
     def check(self, session, ctx):
-        proto = ctx.summaries[session.id].get("protocol") if session.id in ctx.summaries else None
+        proto = ctx.summaries.get(session.id, {}).get("protocol")
         limits = self.p["max_validity_days"] or {}
         keys = {ISO2: self.p["iso2_keys"], DIN: self.p["iso2_keys"], ISO20: self.p["iso20_keys"]}.get(proto)
         for e, item in certificate_events(session, ctx):

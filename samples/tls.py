@@ -49,6 +49,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from cryptography.x509.oid import NameOID
 
+from ccs_analyzer.dissectors.x509info import der_tlv
+
 ALERTS = {"close_notify": 0, "unexpected_message": 10, "handshake_failure": 40, "bad_certificate": 42,
           "certificate_expired": 45, "certificate_unknown": 46, "unknown_ca": 48, "decode_error": 50,
           "protocol_version": 70, "insufficient_security": 71, "internal_error": 80,
@@ -189,21 +191,12 @@ def build_chain(specs: tuple, seed: int, role: str) -> tuple:
     return tuple(ders), tuple(keys)
 
 
-def _der(tag: int, content: bytes) -> bytes:
-    """One DER element (X.690 §8.1: tag, definite length, contents)."""
-    n = len(content)
-    if n < 0x80:
-        return bytes([tag, n]) + content
-    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(ln)]) + ln + content
-
-
 def _gtime(t: dt.datetime) -> bytes:
-    return _der(0x18, t.strftime("%Y%m%d%H%M%SZ").encode())
+    return der_tlv(0x18, t.strftime("%Y%m%d%H%M%SZ").encode())
 
 
 def _int(v: int) -> bytes:
-    return _der(0x02, v.to_bytes(v.bit_length() // 8 + 1, "big"))
+    return der_tlv(0x02, v.to_bytes(v.bit_length() // 8 + 1, "big"))
 
 
 #: The moment the simulator's OCSP responses speak about (the default capture date).
@@ -222,23 +215,23 @@ def ocsp_response(leaf_der: bytes, issuer_der: bytes, issuer_key, status: str = 
     leaf = x509.load_der_x509_certificate(leaf_der)
     issuer = x509.load_der_x509_certificate(issuer_der)
     key_hash = issuer_key_hash(issuer)
-    sha1_alg = _der(0x30, _der(0x06, bytes.fromhex("2b0e03021a")) + b"\x05\x00")
-    cert_id = _der(0x30, sha1_alg + _der(0x04, hashlib.sha1(issuer.subject.public_bytes()).digest())
-                   + _der(0x04, key_hash) + _int(leaf.serial_number))
+    sha1_alg = der_tlv(0x30, der_tlv(0x06, bytes.fromhex("2b0e03021a")) + b"\x05\x00")
+    cert_id = der_tlv(0x30, sha1_alg + der_tlv(0x04, hashlib.sha1(issuer.subject.public_bytes()).digest())
+                   + der_tlv(0x04, key_hash) + _int(leaf.serial_number))
     if status == "good":
         cert_status = b"\x80\x00"
     elif status == "revoked":
-        cert_status = _der(0xA1, _gtime(OCSP_TIME - dt.timedelta(days=1)) + _der(0xA0, _der(0x0A, b"\x01")))
+        cert_status = der_tlv(0xA1, _gtime(OCSP_TIME - dt.timedelta(days=1)) + der_tlv(0xA0, der_tlv(0x0A, b"\x01")))
     else:
         cert_status = b"\x82\x00"
-    single = _der(0x30, cert_id + cert_status + _gtime(OCSP_TIME - dt.timedelta(hours=1))
-                  + _der(0xA0, _gtime(OCSP_TIME + dt.timedelta(days=7))))
-    tbs = _der(0x30, _der(0xA2, _der(0x04, key_hash)) + _gtime(OCSP_TIME) + _der(0x30, single))
+    single = der_tlv(0x30, cert_id + cert_status + _gtime(OCSP_TIME - dt.timedelta(hours=1))
+                  + der_tlv(0xA0, _gtime(OCSP_TIME + dt.timedelta(days=7))))
+    tbs = der_tlv(0x30, der_tlv(0xA2, der_tlv(0x04, key_hash)) + _gtime(OCSP_TIME) + der_tlv(0x30, single))
     sig = issuer_key.sign(tbs, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
-    ecdsa_sha256 = _der(0x30, _der(0x06, bytes.fromhex("2a8648ce3d040302")))
-    basic = _der(0x30, tbs + ecdsa_sha256 + _der(0x03, b"\x00" + sig))
-    basic_oid = _der(0x06, bytes.fromhex("2b0601050507300101"))      # id-pkix-ocsp-basic
-    return _der(0x30, _der(0x0A, b"\x00") + _der(0xA0, _der(0x30, basic_oid + _der(0x04, basic))))
+    ecdsa_sha256 = der_tlv(0x30, der_tlv(0x06, bytes.fromhex("2a8648ce3d040302")))
+    basic = der_tlv(0x30, tbs + ecdsa_sha256 + der_tlv(0x03, b"\x00" + sig))
+    basic_oid = der_tlv(0x06, bytes.fromhex("2b0601050507300101"))      # id-pkix-ocsp-basic
+    return der_tlv(0x30, der_tlv(0x0A, b"\x00") + der_tlv(0xA0, der_tlv(0x30, basic_oid + der_tlv(0x04, basic))))
 
 
 # ------------------------------------------------------------------------------ the plan

@@ -10,6 +10,7 @@ operator a SECC certificate names with the charger's EVSEID (TLS014).
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 #: The key types each protocol's certificates carry (key_type + curve, as x509info writes them).
@@ -36,7 +37,6 @@ def _domain(subject: str | None) -> list[str]:
 
 def validity_days(cert: dict) -> float | None:
     """notAfter − notBefore of a described certificate, in days (None when undatable)."""
-    import datetime as dt
     try:
         nb = dt.datetime.fromisoformat(str(cert.get("not_before")).replace("Z", "+00:00"))
         na = dt.datetime.fromisoformat(str(cert.get("not_after")).replace("Z", "+00:00"))
