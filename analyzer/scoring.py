@@ -35,6 +35,17 @@ from ccs_analyzer.rules.failure_modes import severity as pfmea_severity
 
 _ORDER = {"pass": 0, "warn": 1, "fail": 2}
 
+#: The goal of a session that failed (analyzer/causality.py writes ``goal``).
+NOT_ACHIEVED = "not achieved"
+
+
+def failed(summary: dict) -> bool:
+    """Whether a session failed: its goal (a session summary's, or report.json
+    ``sessions[]``, ``goal``) is ``not achieved``. ``achieved`` and ``unknown`` goals are no
+    failures (module docstring) — the one meaning of "failed" the batch summary, the fleet
+    questions and CI count."""
+    return summary.get("goal") == NOT_ACHIEVED
+
 
 def penalty(finding, scoring: dict) -> float:
     """Points a finding takes off its session's score (0 for consequences)."""
@@ -64,7 +75,7 @@ def score_findings(findings, scoring: dict) -> tuple[float, str]:
 
 def session_verdict(goal: str | None, conformance: str) -> str:
     """The session's verdict from its goal and its conformance (module docstring)."""
-    if goal == "not achieved":
+    if goal == NOT_ACHIEVED:
         return "fail"
     return "pass" if conformance == "pass" else "warn"
 

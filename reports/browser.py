@@ -15,7 +15,8 @@ reached, by rule and by EV × EVSE pairing (EVCCID or the EV MAC's vendor, × EV
 EVSE MAC's vendor) — when the folder has a store (``DIR/.ccs-store``, or ``serve --store``,
 written by ``analyze --store``) it is the fleet summary read from the store through DuckDB
 (analyzer/fleet.py ``fleet_summary``: also by root cause, over time and per ChargeX PFMEA
-failure mode), otherwise computed from the folder's report.json files;
+failure mode), otherwise computed from the folder's report.json files (analyzer/batch.py: the
+browser counts and judges nothing itself);
 ``/reports/<capture path>/report.html`` is the capture's own HTML report (sessions,
 findings, frames, payloads, plots).
 
@@ -46,8 +47,9 @@ import traceback
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from ccs_analyzer.analyzer.batch import folder_summary
+
 from .html_report import _ENV, asset, csp_hash, json_for_script
-from .oui import vendor
 
 REPORTS_DIR = ".ccs-reports"
 #: The store the batch summary reads when the folder has one (``analyze DIR --store DIR/.ccs-store``).
@@ -213,109 +215,11 @@ class Library:
         return default if os.path.isdir(default) else None
 
     def summary(self) -> dict:
-        """The batch summary: with a store, :func:`~ccs_analyzer.analyzer.fleet.fleet_summary`
-        of it (``kind`` "fleet"); otherwise, or when the store cannot be read (no duckdb, a
-        damaged file: ``store_error`` says why), :func:`batch_summary` across every analysed
-        capture's report.json (``kind`` "reports")."""
-        store, why = self.store_path(), None
-        if store:
-            try:
-                from ccs_analyzer.analyzer.fleet import fleet_summary
-                return fleet_summary(store)
-            except (ImportError, ValueError, OSError) as e:      # FleetError is a ValueError
-                why = f"{store}: {e}"
-        out = batch_summary([(rel, self.load_report(d)) for rel in self.captures()
-                             for d in [self.find_report_dir(rel)] if d])
-        out["store_error"] = why
-        return out
-
-
-def _failed(s: dict) -> bool:
-    """Whether the report says the session failed (its goal not achieved, docs/scoring.md);
-    the browser decides nothing itself."""
-    return s.get("goal") == "not achieved"
-
-
-def batch_summary(reports: list[tuple[str, dict | None]]) -> dict:
-    """Failure rates across reports: by phase reached, by rule, by EV × EVSE pairing.
-
-    A session counts as failed when its report says its goal was not achieved."""
-    from ccs_analyzer.analyzer.outcome import PHASES
-
-    phases: dict[str, dict] = {}
-    rules: dict[str, dict] = {}
-    pairs: dict[tuple, dict] = {}
-    total = failed_total = 0
-    captures = 0
-    verdicts: dict[str, int] = {}
-    for rel, rep in reports:
-        if not rep:
-            continue
-        captures += 1
-        verdicts[rep.get("verdict") or "?"] = verdicts.get(rep.get("verdict") or "?", 0) + 1
-        fmap = {f.get("id"): f for f in rep.get("findings") or []}
-        seen_rules_capture = set()
-        for s in rep.get("sessions") or []:
-            total += 1
-            bad = _failed(s)
-            failed_total += bad
-            ph = s.get("phase_reached") or "(none)"
-            p = phases.setdefault(ph, {"phase": ph, "sessions": 0, "failed": 0, "outcomes": {}})
-            p["sessions"] += 1
-            p["failed"] += bad
-            p["outcomes"][s.get("outcome") or "?"] = p["outcomes"].get(s.get("outcome") or "?", 0) + 1
-            root = fmap.get(s.get("root_cause"))
-            srules = {fmap[i]["rule"]: fmap[i] for i in s.get("findings") or [] if i in fmap}
-            for code, f in srules.items():
-                r = rules.setdefault(code, {"rule": code, "title": f.get("title") or "", "sessions": 0,
-                                            "failed": 0, "root_cause": 0, "captures": 0,
-                                            "severity": f.get("severity")})
-                r["sessions"] += 1
-                r["failed"] += bad
-                if code not in seen_rules_capture:
-                    r["captures"] += 1
-                    seen_rules_capture.add(code)
-            if root is not None and root.get("rule") in rules:
-                rules[root["rule"]]["root_cause"] += 1
-            ev = s.get("EVCCID") or vendor(s.get("ev_mac")) or "(unknown EV)"
-            evse = s.get("EVSEID") or vendor(s.get("evse_mac")) or "(unknown EVSE)"
-            key = (ev, evse)
-            q = pairs.setdefault(key, {"ev": ev, "ev_vendor": vendor(s.get("ev_mac")), "evse": evse,
-                                       "evse_vendor": vendor(s.get("evse_mac")), "sessions": 0,
-                                       "failed": 0, "captures": set(), "root_rules": {}})
-            q["sessions"] += 1
-            q["failed"] += bad
-            q["captures"].add(rel)
-            if root is not None:
-                q["root_rules"][root.get("rule")] = q["root_rules"].get(root.get("rule"), 0) + 1
-        for f in rep.get("findings") or []:
-            if f.get("session") is None:
-                r = rules.setdefault(f["rule"], {"rule": f["rule"], "title": f.get("title") or "",
-                                                 "sessions": 0, "failed": 0, "root_cause": 0,
-                                                 "captures": 0, "severity": f.get("severity")})
-                if f["rule"] not in seen_rules_capture:
-                    r["captures"] += 1
-                    seen_rules_capture.add(f["rule"])
-
-    def rate(n, d):
-        return round(100.0 * n / d, 1) if d else 0.0
-
-    order = {p: i for i, p in enumerate(PHASES)}
-    by_phase = sorted(phases.values(), key=lambda p: order.get(p["phase"], -1))
-    for p in by_phase:
-        p["rate"] = rate(p["failed"], p["sessions"])
-        p["share"] = rate(p["failed"], failed_total)
-    by_rule = sorted(rules.values(), key=lambda r: (-r["failed"], -r["sessions"], r["rule"]))
-    for r in by_rule:
-        r["rate"] = rate(r["sessions"], total)
-        r["fail_rate"] = rate(r["failed"], r["sessions"])
-    by_pair = sorted(pairs.values(), key=lambda q: (-q["failed"], -q["sessions"], q["ev"], q["evse"]))
-    for q in by_pair:
-        q["captures"] = len(q["captures"])
-        q["rate"] = rate(q["failed"], q["sessions"])
-    return {"kind": "reports", "captures": captures, "sessions": total, "failed": failed_total,
-            "rate": rate(failed_total, total), "verdicts": verdicts,
-            "by_phase": by_phase, "by_rule": by_rule, "by_pair": by_pair}
+        """The batch summary (:func:`~ccs_analyzer.analyzer.batch.folder_summary`): the fleet
+        summary of the store when there is one, else the summary of every analysed capture's
+        report.json."""
+        return folder_summary(self.store_path(), ((rel, self.load_report(d)) for rel in self.captures()
+                                                  for d in [self.find_report_dir(rel)] if d))
 
 
 # ---------------------------------------------------------------------------- jobs
@@ -604,5 +508,5 @@ def serve(root, host: str = "127.0.0.1", port: int = 0, annotate: bool = True,
         srv.server_close()
 
 
-__all__ = ["Library", "BrowserServer", "make_server", "serve", "batch_summary", "safe_relpath",
+__all__ = ["Library", "BrowserServer", "make_server", "serve", "safe_relpath",
            "PathError", "REPORTS_DIR", "STORE_DIR"]
