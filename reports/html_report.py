@@ -50,7 +50,9 @@ import jinja2
 import markupsafe
 
 from ccs_analyzer.analyzer.control_pilot import STATE_MEANING, is_digital
+from ccs_analyzer.analyzer.views.certificates import certificate_problem
 from ccs_analyzer.analyzer.views.control_pilot import CpView, build_cp_view, cp_view
+from ccs_analyzer.analyzer.views.signatures import signature_result
 
 from .json_report import _clean, report_dict
 from .oui import vendor
@@ -253,15 +255,13 @@ def signature_line(sig: dict) -> dict:
     refs = "; ".join(f"{r.get('uri')} {r.get('element') or '(no element)'}: digest {r.get('status')}"
                      + (f" ({r['error']})" if r.get("error") else "")
                      for r in sig.get("references") or ())
-    bad_ref = any(r.get("status") != "ok" for r in sig.get("references") or ())
     if sig.get("valid") is True:
         head = f"signature valid, signed by the {who}"
     elif sig.get("valid") is False:
         head = f"signature INVALID: {sig.get('reason')}" + (f" — signer: the {who}" if who else "")
     else:
         head = f"signature not checked: {sig.get('reason')}"
-    ok = sig.get("valid")
-    return {"ok": False if bad_ref and ok is not False else ok,
+    return {"ok": signature_result(sig),
             "text": head + (f". References: {refs}" if refs else "")}
 
 
@@ -274,14 +274,9 @@ def _certificate_rows(certs: list[dict]) -> list[dict]:
         rows = []
         for c in item.get("certificates") or ():
             key = " ".join(str(x) for x in (c.get("key_type"), c.get("key_curve")) if x)
-            problem = c.get("error") or ("; ".join(c["problems"]) if c.get("problems") else "")
-            if c.get("issued_by_next") is False:
-                problem = (problem + "; " if problem else "") + "not issued by the next certificate"
-            elif c.get("signed_by_next") is False:
-                problem = (problem + "; " if problem else "") + "signature does not verify with the next"
             rows.append([c.get("index", len(rows)), c.get("subject_cn") or c.get("subject") or "",
                          c.get("issuer_cn") or c.get("issuer") or "", c.get("not_before") or "",
-                         c.get("not_after") or "", key, problem])
+                         c.get("not_after") or "", key, certificate_problem(c)])
         out.append({"element": item.get("element", ""), "rows": rows,
                     "not_described": item.get("not_described", 0),
                     "trust": trust_text(item.get("trust"))})

@@ -90,6 +90,20 @@ def profile_problems(cert: dict, keys=(), protocol: str | None = None,
     return problems, warns
 
 
+def certificate_problem(cert: dict) -> str:
+    """What is wrong with one certificate of a described chain (dissectors/x509info.py), as
+    one line for the report's certificates table; "" when nothing is: it does not parse
+    (``error``), parts of it did not parse (``problems``), and — for every certificate but
+    the last — it is not issued by the next certificate (issuer name ≠ the next subject) or
+    its signature does not verify with the next certificate's key (RFC 5280 §6.1)."""
+    problem = cert.get("error") or ("; ".join(cert["problems"]) if cert.get("problems") else "")
+    if cert.get("issued_by_next") is False:
+        problem = (problem + "; " if problem else "") + "not issued by the next certificate"
+    elif cert.get("signed_by_next") is False:
+        problem = (problem + "; " if problem else "") + "signature does not verify with the next"
+    return problem
+
+
 #: SECCID (ISO 15118-20 §8.3.x syntax, restated by Hubject's EVSE requirements §3.4):
 #: <Country Code> <S> <EVSE Operator ID> <S> "S" <S> <ControllerID> [<S> <Check Digit>],
 #: separator "-" optional, case-insensitive.

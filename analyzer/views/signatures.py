@@ -23,8 +23,19 @@ def signed_events(session, ctx):
             yield e, sig
 
 
+def signature_result(sig: dict) -> bool | None:
+    """The result of a signed message's check (its ``info["signature"]``): False when the
+    SignatureValue does not verify or any Reference fails (does not resolve, digest not
+    equal); True when the SignatureValue verifies and no Reference fails; None when the
+    signature could not be checked (no signer certificate, an algorithm not supported …)
+    and no Reference fails."""
+    if any(r.get("status") != "ok" for r in sig.get("references") or ()):
+        return False
+    return sig.get("valid")
+
+
 def passes_core_validation(sig: dict | None) -> bool:
     """Whether a signed message passed core validation as the V2G layer checked it
-    (SignatureValue verifies, every Reference resolves and its digest is equal)."""
-    refs = (sig or {}).get("references") or ()
-    return bool(sig) and sig.get("valid") is True and bool(refs) and all(r.get("status") == "ok" for r in refs)
+    (SignatureValue verifies, every Reference resolves and its digest is equal; a signature
+    without References does not pass)."""
+    return bool(sig) and bool(sig.get("references")) and signature_result(sig) is True

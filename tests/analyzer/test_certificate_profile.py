@@ -3,7 +3,8 @@ MSG024: CA flag and key usage by role, the key by protocol, and the leaf's domai
 PKI (ISO 15118-2 Annex F: CPO, MO, OEM, CPS)."""
 from __future__ import annotations
 
-from ccs_analyzer.analyzer.views.certificates import leaf_domain, profile_problems
+from ccs_analyzer.analyzer.views.certificates import certificate_problem, leaf_domain, profile_problems
+from ccs_analyzer.analyzer.views.signatures import passes_core_validation, signature_result
 
 LEAF = {"index": 0, "subject": "DC=MO,CN=DEABC123456789Y,O=x,C=DE", "basic_constraints": {"ca": False},
         "key_usage": ["digitalSignature", "keyAgreement"], "key_type": "EC", "key_curve": "secp256r1"}
@@ -49,3 +50,23 @@ def test_validity_periods_against_the_policy_a_user_gives():
     _, warns = profile_problems(dict(LEAF, not_before="2025-01-01T00:00:00Z", not_after="2026-01-01T00:00:00Z"),
                                 max_days=400)
     assert warns == []
+
+
+def test_certificate_problem_names_parse_errors_and_broken_links():
+    assert certificate_problem(LEAF) == ""
+    assert certificate_problem({"error": "bad DER"}) == "bad DER"
+    assert certificate_problem(dict(LEAF, problems=["a", "b"], issued_by_next=False)) == \
+        "a; b; not issued by the next certificate"
+    assert certificate_problem(dict(LEAF, issued_by_next=True, signed_by_next=False)) == \
+        "signature does not verify with the next"
+
+
+def test_signature_result_fails_on_any_bad_reference():
+    ok, bad = {"status": "ok"}, {"status": "digest mismatch"}
+    assert signature_result({"valid": True, "references": [ok]}) is True
+    assert signature_result({"valid": True, "references": [ok, bad]}) is False
+    assert signature_result({"valid": None, "references": [bad]}) is False
+    assert signature_result({"valid": None, "references": [ok]}) is None
+    assert signature_result({"valid": False, "references": [ok]}) is False
+    assert passes_core_validation({"valid": True, "references": [ok]})
+    assert not passes_core_validation({"valid": True, "references": []}) and not passes_core_validation(None)
