@@ -48,6 +48,7 @@ says what is wrong, with whatever fields could be read.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -187,6 +188,26 @@ def mmtype_name(mmtype: int, oui: str | None = None) -> str:
     pre = "MS" if mmtype < 0xA000 else "VS"
     vendor = OUI_NAMES.get(oui or "", "OUI " + (oui or "?"))
     return f"{pre}_0x{mmtype:04X}({vendor})"
+
+
+_GENERIC_MME_NAME = re.compile(r"UNKNOWN_0x[0-9A-F]{4}|(?:MS|VS)_0x[0-9A-F]{4}\((?:OUI [0-9a-f]{6}|OUI \?|(.+))\)")
+
+
+@lru_cache(maxsize=1)
+def _table_mme_names() -> frozenset[str]:
+    return frozenset([f"{n}.{s}" for n in (*HPAV_BASE.values(), *QCA_BASE.values()) for s in SUFFIX]
+                     + list(VENDOR_MME.values()))
+
+
+def is_mme_name(name: str) -> bool:
+    """Whether ``name`` is one :func:`mmtype_name` gives: a name of the tables
+    (:data:`HPAV_BASE`, :data:`QCA_BASE` with their suffixes, :data:`VENDOR_MME`) or a
+    generic ``UNKNOWN_0x6088`` / ``VS_0xA123(vendor)`` / ``MS_0x8123(OUI 123456)`` name —
+    the membership rule of the HomePlug MME event family (dissectors/events.py)."""
+    if name in _table_mme_names():
+        return True
+    m = _GENERIC_MME_NAME.fullmatch(name)
+    return m is not None and (m.group(1) is None or m.group(1) in OUI_NAMES.values())
 
 
 def direction_hint(mmtype: int, oui: str | None = None) -> str | None:

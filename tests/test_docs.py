@@ -34,3 +34,10 @@ def test_readme_counts_the_rules():
     text = (REPO / "README.md").read_text(encoding="utf-8")
     m = re.search(r"checks it against (\d+) protocol\s+rules", text)
     assert m and int(m.group(1)) == len(all_rules())
+
+
+def test_events_md_is_current():
+    """docs/events.md is generated from the event catalogue (dissectors/events.py)."""
+    from ccs_analyzer.dissectors.events import catalogue_markdown
+    assert (REPO / "docs" / "events.md").read_text(encoding="utf-8") == catalogue_markdown(), \
+        "regenerate it: python -m ccs_analyzer.dissectors.events > docs/events.md"
