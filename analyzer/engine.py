@@ -58,9 +58,9 @@ def problem_key(f: Finding) -> str:
 def merge_repeats(findings: list[Finding]) -> list[Finding]:
     """One finding per problem: the findings of one rule and session with the same culprit,
     severity and :func:`problem_key` merged into the first, with the summed ``count``, the
-    union of the evidence frames, the earliest time and the instances' synopses
+    union of the evidence frames, the earliest time, the instances' synopses
     (``evidence["instances"]``, at most 20; ``evidence["merged"]`` = how many findings were
-    merged)."""
+    merged) and the judged ``values`` of those instances."""
     groups: dict[tuple, list[Finding]] = {}
     order: list[tuple] = []
     for f in findings:
@@ -86,7 +86,8 @@ def merge_repeats(findings: list[Finding]) -> list[Finding]:
         evidence = {**first.evidence, "merged": len(fs),
                     "instances": [f.synopsis for f in fs[:_INSTANCES]]}
         out.append(replace(first, frames=frames, count=n, synopsis=syn, evidence=evidence,
-                           time=min(times) if times else None))
+                           time=min(times) if times else None,
+                           values=[v for f in fs[:_INSTANCES] for v in f.values]))
     return out
 
 
@@ -101,7 +102,8 @@ def _cap(findings: list[Finding], cap: int) -> list[Finding]:
                      synopsis=f"{first.synopsis} — {len(rest)} such findings in all, the last in "
                               f"frame {last.frames[-1] if last.frames else '?'}",
                      evidence={**first.evidence, "merged": len(rest),
-                               "last_synopsis": last.synopsis})
+                               "last_synopsis": last.synopsis},
+                     values=first.values + (last.values if last is not first else []))
     return keep + [merged]
 
 

@@ -322,6 +322,17 @@ def _count_under(fid: str, kids: dict) -> int:
 
 
 def finding_marks(f: dict) -> dict:
+    """What the page marks in the payloads of a finding's evidence frames: ``{"values": …}``,
+    exactly the values the finding judges (its ``values``, rules/base.py ``judged``: the page
+    marks each at its frame, in the message and element its path names, as the actual value
+    when it equals ``actual``, and shows its ``expected`` value or ``limit`` beside it) —
+    or, for a finding of a rule that names no values yet, :func:`_scraped_marks`."""
+    if f.get("values"):
+        return {"values": f["values"]}
+    return _scraped_marks(f)
+
+
+def _scraped_marks(f: dict) -> dict:
     """What the page marks in the payloads of a finding's evidence frames: ``names`` (element
     names the finding talks about: its evidence keys and the element-like words of its
     expected / actual / synopsis text), ``actual`` (values it reports as wrong: the words of

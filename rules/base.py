@@ -32,8 +32,9 @@ CULPRITS = ("EVCC", "SECC", "link", "capture", "unknown")
 class Finding:
     """One finding: which rule, where (session, frames — all the evidence frames), when,
     what was measured against which limit, a one-line ``synopsis`` a person can act on, and
-    the decoded ``evidence`` (expected vs actual). ``id`` and ``caused_by`` are set by the
-    engine."""
+    the decoded ``evidence`` (expected vs actual), and the ``values`` it judges (see
+    :func:`judged`: the report marks exactly those in the decoded payloads). ``id`` and
+    ``caused_by`` are set by the engine."""
 
     rule: str
     title: str
@@ -50,6 +51,9 @@ class Finding:
     requirement: str | None = None
     failure_modes: list[str] = field(default_factory=list)
     evidence: dict = field(default_factory=dict)
+    #: the values the finding judges, each a :func:`judged` dict (report.json
+    #: ``findings[].values``)
+    values: list[dict] = field(default_factory=list)
     count: int = 1
     #: the problem's identity within its rule: the engine merges the findings of one rule and
     #: session that have the same culprit, severity and key into one (count, all frames).
@@ -89,10 +93,37 @@ class Finding:
             "frames": list(self.frames), "time": self.time, "synopsis": self.synopsis,
             "measured": self.measured, "limit": self.limit, "unit": self.unit,
             "requirement": self.requirement, "failure_modes": self.failure_modes,
-            "evidence": self.evidence, "count": self.count, "caused_by": self.caused_by,
+            "evidence": self.evidence, "values": [dict(v) for v in self.values],
+            "count": self.count, "caused_by": self.caused_by,
             "role": self.role, "consequences": list(self.consequences),
             "message": self.message, "phase": self.phase,
         }
+
+
+_NO = object()
+
+
+def judged(event, element: str, actual: Any = _NO, *, expected: Any = _NO, limit: Any = _NO,
+           unit: str | None = None) -> dict | None:
+    """One value a finding judges (``Finding.values``), where the report marks it: ``{"path":
+    "PreChargeRes.EVSEPresentVoltage", "frame": 97, "actual": 347.0, "expected" or "limit":
+    …, "unit": "V"}``. ``event``: the event whose decoded payload holds the value (its name
+    is the path's first part, its frame the frame); ``element``: the element's name in the
+    standard's words, or a dotted path below the message ("DC_EVSEStatus.EVSEStatusCode")
+    — the report marks every element of that name below the message; ``actual``: the value
+    as the finding reads it (SI float for a physical value, the enumeration name …; left
+    out: every element of that name is marked); ``expected`` (what the standard or the other
+    side's value says it should be) or ``limit`` (the bound it crossed), ``unit`` (V, A, W,
+    s, % …) only when given. None when ``event`` is None (the finding names no message)."""
+    if event is None:
+        return None
+    v: dict = {"path": f"{event.name}.{element}", "frame": event.frame}
+    for k, x in (("actual", actual), ("expected", expected), ("limit", limit)):
+        if x is not _NO:
+            v[k] = x
+    if unit is not None:
+        v["unit"] = unit
+    return v
 
 
 class Rule:
@@ -146,16 +177,18 @@ class Rule:
 
     def finding(self, session, frames, synopsis: str, *, time=None, measured=None, limit=None,
                 unit=None, evidence=None, culprit=None, severity=None,
-                requirement=None, key=None) -> Finding:
+                requirement=None, key=None, values=None) -> Finding:
         """A :class:`Finding` of this rule with its class-level facts filled in
-        (``requirement`` overrides the class's one for this finding)."""
+        (``requirement`` overrides the class's one for this finding; ``values``: the
+        :func:`judged` values, None entries left out)."""
         return Finding(rule=self.code, title=self.title, category=self.category,
                        severity=severity or self.severity, culprit=culprit or self.culprit,
                        session=session.id if session is not None else None,
                        frames=sorted(set(int(f) for f in frames if f is not None)), time=time,
                        synopsis=synopsis, measured=measured, limit=limit, unit=unit,
                        requirement=requirement or self.requirement,
-                       failure_modes=list(self.failure_modes), evidence=evidence or {}, key=key)
+                       failure_modes=list(self.failure_modes), evidence=evidence or {}, key=key,
+                       values=[v for v in values or () if v is not None])
 
     @classmethod
     def explain(cls) -> str:

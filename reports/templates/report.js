@@ -66,7 +66,87 @@
   }
   function near(a, b) { return typeof a === "number" && typeof b === "number" && Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b)); }
 
-  function renderTree(value, mk) {
+  // The values a finding judges (its "values": path "Message.Element", frame, actual,
+  // expected / limit, unit) that lie in this event's tree: the elements to mark.
+  function judgedIn(mk, frame, evName) {
+    var out = [];
+    (mk.values || []).forEach(function (v) {
+      var head = evName + ".";
+      if (typeof v.path !== "string" || v.path.indexOf(head) !== 0) { return; }
+      if (v.frame !== undefined && v.frame !== null && v.frame !== frame) { return; }
+      out.push({v: v, parts: v.path.slice(head.length).split(".")});
+    });
+    return out;
+  }
+  function endsWith(chain, parts) {
+    if (parts.length > chain.length) { return false; }
+    for (var i = 1; i <= parts.length; i++) {
+      if (chain[chain.length - i] !== parts[parts.length - i]) { return false; }
+    }
+    return true;
+  }
+  function sameValue(v, actual) {
+    if (isPhysical(v)) { return near(siOf(v).x, actual); }
+    if (typeof actual === "number") { return near(v, actual); }
+    return String(v) === (typeof actual === "string" ? actual : JSON.stringify(actual));
+  }
+  function showValue(x, unit) {
+    var s = Array.isArray(x) ? x.map(function (y) { return typeof y === "string" ? y : JSON.stringify(y); }).join(", ")
+      : (typeof x === "string" ? x : JSON.stringify(x));
+    return s + (unit ? " " + unit : "");
+  }
+  function renderJudged(value, judged) {
+    function node(key, v, chain) {
+      var li = el("li");
+      if (key !== null) { li.appendChild(el("span", "k", key)); li.appendChild(document.createTextNode(": ")); }
+      var hits = judged.filter(function (j) { return endsWith(chain, j.parts); });
+      if (v !== null && typeof v === "object" && !isPhysical(v)) {
+        var ul = el("ul");
+        if (Array.isArray(v)) {
+          if (v.length === 0) { li.appendChild(el("span", "v", "[]")); }
+          v.forEach(function (x, i) { ul.appendChild(node(key === null ? "[" + i + "]" : key + "[" + i + "]", x, chain)); });
+        } else {
+          var keys = Object.keys(v);
+          if (keys.length === 0) { li.appendChild(el("span", "v", "{}")); }
+          keys.forEach(function (k) { ul.appendChild(node(k, v[k], chain.concat([k]))); });
+        }
+        li.appendChild(ul);
+        if (hits.length && !Array.isArray(v)) { li.className = "mark"; }
+        return li;
+      }
+      if (isPhysical(v)) {
+        var si = siOf(v);
+        var unit = si.unit || (hits.length ? (hits[0].v.unit || "") : "");
+        li.appendChild(el("span", "pv", si.x + (unit ? " " + unit : "")));
+        var raw = [];
+        Object.keys(v).forEach(function (k) { raw.push(k + " " + v[k]); });
+        li.appendChild(el("span", "raw", "  (" + raw.join(", ") + ")"));
+      } else {
+        li.appendChild(el("span", "v", typeof v === "string" ? v : JSON.stringify(v)));
+      }
+      if (hits.length) {
+        var hit = null;
+        hits.forEach(function (j) { if (!hit && (!("actual" in j.v) || sameValue(v, j.v.actual))) { hit = j.v; } });
+        li.className = "mark" + (hit ? " actual" : "");
+        if (hit && "expected" in hit) {
+          li.appendChild(el("span", "exp", "expected: " + showValue(hit.expected, hit.unit)));
+        } else if (hit && "limit" in hit) {
+          li.appendChild(el("span", "exp", "limit: " + showValue(hit.limit, hit.unit)));
+        }
+      }
+      return li;
+    }
+    var box = el("div", "tree");
+    var ul = el("ul");
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+      Object.keys(value).forEach(function (k) { ul.appendChild(node(k, value[k], [k])); });
+    } else { ul.appendChild(node(null, value, [])); }
+    box.appendChild(ul);
+    return box;
+  }
+
+  function renderTree(value, mk, frame, evName) {
+    if (mk && mk.values) { return renderJudged(value, judgedIn(mk, frame, evName)); }
     var names = {}, actual = {};
     if (mk) {
       (mk.names || []).forEach(function (n) { names[n] = true; });
@@ -148,7 +228,7 @@
       if (ev.first_frame) { h.appendChild(document.createTextNode(" · from frame " + ev.first_frame)); }
       if (ev.error) { box.appendChild(el("div", "err", ev.error)); }
       if (ev.tree !== undefined) {
-        box.appendChild(renderTree(ev.tree, findingId ? MARKS[findingId] : null));
+        box.appendChild(renderTree(ev.tree, findingId ? MARKS[findingId] : null, frame, ev.name));
       } else if (!ev.no_tree) {
         box.appendChild(el("div", "note", "payload not embedded in this page (open the frame in Wireshark)"));
       }

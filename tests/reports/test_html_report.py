@@ -154,6 +154,14 @@ def test_finding_marks_leave_the_context_of_an_excerpt_unmarked():
     assert "EVSE_EmergencyShutdown" in m["actual"]
 
 
+def test_finding_marks_are_the_judged_values_when_the_finding_names_them():
+    v = {"path": "PreChargeRes.EVSEPresentVoltage", "frame": 97, "actual": 347.0, "limit": 344.0, "unit": "V"}
+    f = {"synopsis": "EVSEPresentVoltage 347 V above EVTargetVoltage", "measured": 347.0,
+         "evidence": {"actual": "347 V", "EVTargetVoltage": 344.0}, "values": [v]}
+    assert hr.finding_marks(f) == {"values": [v]}          # no words scraped from the text
+    assert "names" in hr.finding_marks(dict(f, values=[]))  # a rule naming no values yet
+
+
 def test_certificate_rows_name_each_certificate_and_its_problem():
     rows = hr._certificate_rows([{"element": "PaymentDetailsReq.ContractSignatureCertChain", "certificates": [
         {"index": 0, "subject_cn": "<b>x</b>", "issuer_cn": "CA", "not_before": "2025", "not_after": "2026",

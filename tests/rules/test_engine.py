@@ -129,3 +129,27 @@ def test_rule_catalogue_is_well_formed():
         for section in ("What it checks", "Why it matters", "Fix", "Source"):
             assert section in doc, f"{r.code} docstring lacks {section!r}"
         assert r.title and r.category and r.severity
+
+
+def test_judged_values_travel_with_the_finding_and_its_merged_repeats():
+    from types import SimpleNamespace
+
+    from ccs_analyzer.analyzer.engine import merge_repeats
+    from ccs_analyzer.rules.base import Rule, judged
+
+    class R(Rule):
+        code, title, category = "TST001", "t", "limits"
+
+    e1 = SimpleNamespace(name="PreChargeRes", frame=7)
+    e2 = SimpleNamespace(name="PreChargeRes", frame=9)
+    v1 = judged(e1, "EVSEPresentVoltage", 347.0, limit=344.0, unit="V")
+    assert v1 == {"path": "PreChargeRes.EVSEPresentVoltage", "frame": 7, "actual": 347.0,
+                  "limit": 344.0, "unit": "V"}
+    assert judged(e1, "DC_EVSEStatus.EVSEStatusCode") == {"path": "PreChargeRes.DC_EVSEStatus.EVSEStatusCode",
+                                                          "frame": 7}
+    assert judged(None, "EVSEPresentVoltage", 1.0) is None
+    a = R().finding(None, [7], "voltage 347 V", values=[v1, None])
+    b = R().finding(None, [9], "voltage 350 V", values=[judged(e2, "EVSEPresentVoltage", 350.0)])
+    assert a.values == [v1] and a.to_json()["values"] == [v1]
+    (m,) = merge_repeats([a, b])
+    assert [v["frame"] for v in m.values] == [7, 9] and m.frames == [7, 9]
