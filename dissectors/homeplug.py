@@ -54,6 +54,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, NamedTuple
 
+from .events import (CP_STATE_SPIDCOM, CP_STATE_ST, MME_HEADER_TRUNCATED, NOT_AN_MME,
+                     SCS_DIAG_DSPACE)
+
 ETHERTYPE_HOMEPLUG_AV = 0x88E1
 
 #: Suffix of an MMTYPE from its two low bits (HomePlug AV 2.1 §11.1.3; PROTOCOL_FACTS §2.1).
@@ -133,9 +136,9 @@ QCA_BASE: dict[int, str] = {
 VENDOR_MME: dict[tuple[int, str], str] = {
     (0xA14E, OUI_QUALCOMM): "VS_ATTENUATION_CHARACTERISTICS.IND",
     (0xA14E, "000000"): "VS_ATTENUATION_CHARACTERISTICS.IND",
-    (0xA22E, OUI_ST): "VS_CP_STATE.IND(ST/IoTecha)",
-    (0xA10E, OUI_SPIDCOM): "VS_CP_STATE.IND(SPiDCOM)",
-    (0x8002, OUI_DSPACE): "MS_SCS_DIAG.IND(dSPACE)",
+    (0xA22E, OUI_ST): CP_STATE_ST,
+    (0xA10E, OUI_SPIDCOM): CP_STATE_SPIDCOM,
+    (0x8002, OUI_DSPACE): SCS_DIAG_DSPACE,
 }
 
 #: IEEE OUI → vendor name, for naming unknown vendor MMEs.
@@ -793,7 +796,7 @@ VS_ATTENUATION_CHARACTERISTICS_IND = Layout("VS_ATTENUATION_CHARACTERISTICS.IND"
     # 16  NumGroups  AAG[]  dB (tail)
 ), tail=_tail_vs_atten_char, nominal_size=16 + 58,
     source="DSV v2ghpscs.lua dissect_qc_atten_char (⚠ single source)")
-VS_CP_STATE_IND_ST = Layout("VS_CP_STATE.IND(ST/IoTecha)", (
+VS_CP_STATE_IND_ST = Layout(CP_STATE_ST, (
     Field(0, 1, "MMEVersion", U8),
     Field(1, 3, "RSVD", RSVD),
     Field(4, 1, "MessageVersion", U8),
@@ -803,14 +806,14 @@ VS_CP_STATE_IND_ST = Layout("VS_CP_STATE.IND(ST/IoTecha)", (
     Field(9, 2, "Voltage_mV", S16),        # Voltage_V derived (tail)
 ), tail=_tail_cp_state_st,
     source="Wireshark packet-homeplug-av.c STP_CPSTATE.IND; DSV v2ghpscs.lua extract_cp_info_iotecha")
-VS_CP_STATE_IND_SPIDCOM = Layout("VS_CP_STATE.IND(SPiDCOM)", (
+VS_CP_STATE_IND_SPIDCOM = Layout(CP_STATE_SPIDCOM, (
     Field(0, 1, "ChangedMask", U8),        # bit 0 frequency, bit 1 duty cycle, bit 2 voltage changed
     Field(1, 2, "Frequency_Hz", S16),
     Field(3, 2, "DutyCycle_permille", S16),  # DutyCycle_pct derived (tail)
     Field(5, 2, "Voltage_mV", S16),        # Voltage_V derived (tail)
 ), tail=_tail_cp_state_spidcom,
     source="DSV v2ghpscs.lua extract_cp_info_spidcom (⚠ single source)")
-MS_SCS_DIAG_IND = Layout("MS_SCS_DIAG.IND(dSPACE)", (), tail=_tail_scs_diag,
+MS_SCS_DIAG_IND = Layout(SCS_DIAG_DSPACE, (), tail=_tail_scs_diag,
                          source="DSV v2ghpscs.lua dissect_dSPACE_scs_diag")
 
 #: Vendor MMEs with a field decoder, by (MMTYPE, OUI).
@@ -882,10 +885,10 @@ def decode_mme(payload: bytes) -> Mme:
     try:
         buf = payload if type(payload) is bytes else bytes(payload)
     except (TypeError, ValueError) as e:
-        return Mme(-1, -1, "not an MME", error=f"not a byte string: {type(payload).__name__} ({e})")
+        return Mme(-1, -1, NOT_AN_MME, error=f"not a byte string: {type(payload).__name__} ({e})")
     n = len(buf)
     if n < 3:
-        return Mme(buf[0] if n else -1, -1, "MME header truncated",
+        return Mme(buf[0] if n else -1, -1, MME_HEADER_TRUNCATED,
                    error=f"MME header truncated: {n} of 3 bytes")
     mmv = buf[0]
     mmtype = buf[1] | (buf[2] << 8)

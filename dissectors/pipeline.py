@@ -21,7 +21,8 @@ from typing import Iterator
 
 from . import homeplug, sdp
 from .capture import CaptureReader
-from .events import EV_TO_EVSE, EVSE_TO_EV, Event
+from .events import (CAPTURE_PROBLEM, DISSECTOR_ERROR, EV_TO_EVSE, EVSE_TO_EV,
+                     TLS_KEY_LOG_DISCLOSED, V2GTP_FRAMING_ERROR, Event)
 from .ip import PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, ip_text, parse_ip
 from .link import ETHERTYPE_HOMEPLUG_AV, ETHERTYPE_IPV4, ETHERTYPE_IPV6, parse_link
 from .tcp import TcpReassembler, parse_tcp
@@ -169,7 +170,7 @@ class Dissector:
             except Exception as e:  # a dissector bug must not stop the capture's analysis
                 if acc.total < frame.number:     # counted once: not when a layer already did
                     acc.skipped[f"internal error in dissector ({type(e).__name__})"] += 1
-                self._emit(Event(frame.number, frame.time, "capture", "dissector error",
+                self._emit(Event(frame.number, frame.time, "capture", DISSECTOR_ERROR,
                                  error=f"{type(e).__name__}: {e}"))
             if len(self.capture.tls_key_log) > self._dsb_seen:
                 for line in self.capture.tls_key_log[self._dsb_seen:]:
@@ -203,7 +204,7 @@ class Dissector:
                 for g in c.splitters[d].close(last):
                     self._garbage(c, d, g, t)
         for p in self.capture.problems:
-            self._emit(Event(max(p.after_frame, 1), t, "capture", "capture problem",
+            self._emit(Event(max(p.after_frame, 1), t, "capture", CAPTURE_PROBLEM,
                              error=p.reason, info={"offset": p.offset, "length": p.length}))
         self._summarise_connections()
         yield from self._drain(None)
@@ -309,7 +310,7 @@ class Dissector:
                 added = sum(1 for line in lines if self.keylog.add_line(line, frame.number))
                 self.keylog_sources["key log lines disclosed in UDP datagrams"] += added
                 acc.decoded["tls key log"] += 1
-                self._emit(Event(frame.number, frame.time, "tls", "TLS key log disclosed",
+                self._emit(Event(frame.number, frame.time, "tls", TLS_KEY_LOG_DISCLOSED,
                                  protocol="TLS", src=src, dst=dst,
                                  message={"lines": len(lines),
                                           "labels": sorted({ln.split()[0] for ln in lines})}))
@@ -487,7 +488,7 @@ class Dissector:
                              payload=m.payload, src=_ep(tcpc, d), dst=_ep(tcpc, 1 - d), info=info))
 
     def _garbage(self, c: _Conn, d: int, g: V2gtpGarbage, t: float) -> None:
-        self._emit(Event(g.frame, t, "v2gtp", "V2GTP framing error",
+        self._emit(Event(g.frame, t, "v2gtp", V2GTP_FRAMING_ERROR,
                          direction=EV_TO_EVSE if d == 0 else EVSE_TO_EV, conn=c.tcp.id,
                          error=g.reason, first_frame=g.first_frame, offset=g.offset,
                          src=_ep(c.tcp, d), dst=_ep(c.tcp, 1 - d), info={"bytes": g.length}))

@@ -45,6 +45,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
+from .events import SDP_NO_V2GTP_HEADER
 from .v2gtp import HEADER_LEN, parse_header, payload_type_name
 
 SDP_REQUEST = 0x9000
@@ -157,11 +158,11 @@ def decode_sdp(udp_payload: bytes) -> SdpMessage:
     try:
         data = udp_payload if type(udp_payload) is bytes else bytes(udp_payload)
     except (TypeError, ValueError) as e:
-        return SdpMessage(-1, "no V2GTP header",
+        return SdpMessage(-1, SDP_NO_V2GTP_HEADER,
                           error=f"not a byte string: {type(udp_payload).__name__} ({e})")
     hdr = parse_header(data)
     if hdr is None:
-        return SdpMessage(-1, "no V2GTP header",
+        return SdpMessage(-1, SDP_NO_V2GTP_HEADER,
                           error=f"no V2GTP header: {len(data)} of {HEADER_LEN} bytes")
     pt = hdr.payload_type
     name, is_request = SDP_NAMES.get(pt, (f"V2GTP 0x{pt:04X}", None))

@@ -19,6 +19,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from .events import (TCP_BYTES_MISSING, TCP_FIN, TCP_OUT_OF_ORDER, TCP_RETRANSMISSION, TCP_RST,
+                     TCP_STARTED_BEFORE_CAPTURE, TCP_SYN, TCP_SYN_ACK)
+
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 _MOD = 1 << 32
 _HALF = 1 << 31
@@ -183,7 +186,7 @@ class TcpReassembler:
         d = 0 if (src, sport) == client else 1
         out = []
         if guessed:
-            out.append(("event", conn, d, "TCP connection started before the capture",
+            out.append(("event", conn, d, TCP_STARTED_BEFORE_CAPTURE,
                         {"frame": frame, "roles": "guessed"}))
         return conn, d, out
 
@@ -235,15 +238,15 @@ class TcpReassembler:
             if flags & ACK:
                 if conn.synack_frame is None:
                     conn.synack_frame = frame
-                    out.append(("event", conn, d, "SYN-ACK", {"frame": frame}))
+                    out.append(("event", conn, d, TCP_SYN_ACK, {"frame": frame}))
                 else:
-                    out.append(("event", conn, d, "TCP retransmission", {"frame": frame, "what": "SYN-ACK"}))
+                    out.append(("event", conn, d, TCP_RETRANSMISSION, {"frame": frame, "what": "SYN-ACK"}))
             else:
                 if conn.syn_frame is None:
                     conn.syn_frame = frame
-                    out.append(("event", conn, d, "SYN", {"frame": frame}))
+                    out.append(("event", conn, d, TCP_SYN, {"frame": frame}))
                 else:
-                    out.append(("event", conn, d, "TCP retransmission", {"frame": frame, "what": "SYN"}))
+                    out.append(("event", conn, d, TCP_RETRANSMISSION, {"frame": frame, "what": "SYN"}))
             if hs.base is None or not hs.syn_seen:
                 hs.isn = h.seq
                 hs.base = (h.seq + 1) % _MOD
@@ -270,7 +273,7 @@ class TcpReassembler:
             if hs.fin_frame is None:
                 hs.fin_frame = frame
                 hs.fin_off = end_off
-                out.append(("event", conn, d, "FIN", {"frame": frame}))
+                out.append(("event", conn, d, TCP_FIN, {"frame": frame}))
                 if hs.pending:
                     out.extend(self._flush(conn, d, hs, frame, "FIN with data missing"))
             if conn.dirs[1 - d].fin_frame is not None:
@@ -278,7 +281,7 @@ class TcpReassembler:
         if flags & RST:
             if hs.rst_frame is None:
                 hs.rst_frame = frame
-            out.append(("event", conn, d, "RST", {"frame": frame}))
+            out.append(("event", conn, d, TCP_RST, {"frame": frame}))
             conn.closed = True
             for dd in (0, 1):
                 if conn.dirs[dd].pending:
@@ -296,7 +299,7 @@ class TcpReassembler:
                 return out
             hs.retransmissions += 1
             hs.retransmitted_bytes += len(payload)
-            out.append(("event", conn, d, "TCP retransmission",
+            out.append(("event", conn, d, TCP_RETRANSMISSION,
                         {"frame": frame, "bytes": len(payload), "offset": off}))
             return out
         if off < nxt:
@@ -313,7 +316,7 @@ class TcpReassembler:
             return out
         # a hole before this segment: keep it for later
         hs.out_of_order += 1
-        out.append(("event", conn, d, "TCP out-of-order", {"frame": frame, "offset": off,
+        out.append(("event", conn, d, TCP_OUT_OF_ORDER, {"frame": frame, "offset": off,
                                                             "expected": nxt}))
         prev = hs.pending.get(off)
         if prev is None or len(prev[0]) < len(payload):
@@ -354,7 +357,7 @@ class TcpReassembler:
                 missing = stop - hs.next_off
                 hs.lost_bytes += missing
                 out.append(("gap", conn, d, missing, frame))
-                out.append(("event", conn, d, "TCP bytes missing from capture",
+                out.append(("event", conn, d, TCP_BYTES_MISSING,
                             {"frame": frame, "offset": hs.next_off, "bytes": missing, "why": why}))
                 hs.next_off = stop
             out.extend(self._drain(conn, d, hs, frame))

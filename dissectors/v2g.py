@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from . import exi
-from .events import PROTOCOL_BY_NAMESPACE
+from .events import PROTOCOL_BY_NAMESPACE, UNDECODABLE_EXI
 from .v2g_certificates import CERTIFICATE_MESSAGES, describe_v2g_certificates
 from .v2g_signatures import SignatureTracker, header_signature
 
@@ -189,7 +189,7 @@ class V2gChannel:
             self._track(ns, name, tree, frame, notes)
             return Decoded(name, ns, tree, None, notes)
         notes = {"schemas_tried": cands}
-        return Decoded("(undecodable EXI)", first_ns if certain else None, None,
+        return Decoded(UNDECODABLE_EXI, first_ns if certain else None, None,
                        first_error or "no schema applies", notes)
 
     def _track(self, ns: str, name: str, tree: dict, frame: int, notes: dict) -> None:

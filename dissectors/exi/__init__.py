@@ -20,6 +20,7 @@ Unknown namespaces raise ExiDecodeError / ExiEncodeError (both are ValueErrors).
 """
 from __future__ import annotations
 
+from ..events import V2G_EMPTY_BODY
 from .decoder import decode_stream
 from .encoder import encode_fragment_tree, encode_tree
 from .errors import ExiDecodeError, ExiEncodeError
@@ -107,5 +108,5 @@ def message_name(tree: dict) -> str:
             for key in body:
                 if not key.startswith("xsi:"):
                     return key
-        return "(empty Body)"
+        return V2G_EMPTY_BODY
     return root
