@@ -215,6 +215,8 @@ EXAMPLE_SCENARIOS: dict[str, str] = {
 
 #: Most trace lines an example shows (longer evidence keeps its first and last lines).
 MAX_LINES = 6
+#: Widest trace line (characters) before a response goes on a line of its own.
+WIDTH = 92
 #: Most values shown per message.
 MAX_VALUES = 3
 
@@ -285,8 +287,20 @@ def example(code: str, scenario: str | None = None, *, every: bool = False) -> s
     if not found:
         raise ValueError(f"{code} does not fire on sample {scenario}")
     events = fixture_events(scenario)
-    blocks = ["\n".join(trace_lines(f, events)) for f in (found if every else found[:1])]
+    blocks = ["\n".join(_wrap(trace_lines(f, events))) for f in (found if every else found[:1])]
     return "\n\n".join(blocks)
+
+
+def _wrap(lines: list[str]) -> list[str]:
+    """Lines wider than :data:`WIDTH` with the response (``→ …``) on a line of its own."""
+    out = []
+    for line in lines:
+        head, arrow, tail = line.partition(" → ")
+        if len(line) > WIDTH and arrow:
+            out += [head, "  → " + tail]
+        else:
+            out.append(line)
+    return out
 
 
 def trace_lines(finding, events, max_lines: int = MAX_LINES) -> list[str]:
@@ -485,8 +499,10 @@ def _short(s: str, n: int = 40) -> str:
     """``s`` cut to ``n`` characters; a long hex string (an identifier, a digest) to 12."""
     if len(s) > 16 and re.fullmatch(r"[0-9a-f]+", s):
         n = 12
-    if not s.isprintable():
-        s = s.encode("unicode_escape").decode("ascii")
+    if not s.isprintable():     # control characters as their pictures (U+2400 …): ␀
+        n = 12
+        s = "".join(chr(0x2400 + ord(c)) if ord(c) < 0x20 else "␡" if c == "\x7f" else c
+                    for c in s)
     return s if len(s) <= n else s[: n - 1] + "…"
 
 

@@ -86,7 +86,7 @@ def test_the_example_shows_the_fixture(code):
                 f"{code}: frame {frame} of {EXAMPLE_SCENARIOS[code]} is not {rest.split()[0]!r}"
             shown += 1
     frames = {f for x in findings_of(code) for f in x.frames}
-    assert shown or not frames, f"{code}: the Example shows no frame"
+    assert shown or not frames & set(names), f"{code}: the Example shows none of its frames"
 
 
 def main(codes: list[str]) -> None:
