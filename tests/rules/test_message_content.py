@@ -183,14 +183,6 @@ def test_msg004_matching_ac_session_and_failed_response_are_fine():
     assert not found(a, "MSG004")
 
 
-def test_msg004_evse_status_of_the_wrong_kind():
-    pd = x(iso2("PowerDeliveryReq", {"ChargeProgress": "Start", "SAScheduleTupleID": 1}),
-           iso2("PowerDeliveryRes", {"ResponseCode": "OK", "AC_EVSEStatus": OK_AC}))
-    a = run(setup_iso2() + eim_auth() + cpd_dc() + [pd])
-    (f,) = found(a, "MSG004")
-    assert f.culprit == "SECC" and "DC_EVSEStatus" in f.synopsis
-
-
 def test_msg004_din_ac_parameters_and_iso20_service_mismatch():
     req = din("ChargeParameterDiscoveryReq", {"EVRequestedEnergyTransferType": "DC_extended",
                                               "AC_EVChargeParameter": {"EAmount": pv(1, "Wh")}})

@@ -110,11 +110,6 @@ def _renegotiation(reaction):
     return ex
 
 
-def test_rsp005_renegotiation_ignored():
-    f = one(run(_renegotiation((10, None)), ns=NS_ISO2, end=[("RST", EVSE)]), "RSP005")
-    assert f.severity == "error" and f.culprit == "EVCC" and "ReNegotiation" in f.synopsis
-
-
 def test_rsp005_renegotiation_followed_is_clean():
     assert not rules_found(run(_renegotiation((2, "renegotiate")), ns=NS_ISO2), "RSP005")
 

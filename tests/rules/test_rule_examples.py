@@ -2,7 +2,9 @@
 a sample scenario that makes it fire): its findings there match the snapshot
 tests/rules/examples/CODE.json (rule, severity, culprit, session, frames, synopsis), and its
 docstring's "Example" section shows frames of that capture by the names they carry there,
-so neither can drift from what the rule does.
+so neither can drift from what the rule does. The per-module tests next to this one keep
+what the fixtures do not show (close cases that must stay silent, boundaries, variants,
+measured values); a plain trigger that a fixture shows is not repeated there.
 
 Regenerate the snapshots after a deliberate change of a rule or a sample (then read the
 diff): ``python -m tests.rules.test_rule_examples [CODE …]``.

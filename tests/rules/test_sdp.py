@@ -104,11 +104,6 @@ def test_requests_250_ms_apart():
 
 
 # --------------------------------------------------------------------------- SDP004-SDP007
-def test_security_mismatch():
-    f = only(run(nominal() + [req(3.0, Security="TLS"), res(3.05)], end=20.0), "SDP004")
-    assert f.culprit == "SECC" and "Security=TLS" in f.synopsis and f.severity == "warning"
-
-
 def test_security_matches():
     assert not rules_found(run(nominal() + [req(3.0, Security="TLS"), res(3.05, Security="TLS")],
                                end=20.0), "SDP004")

@@ -30,13 +30,6 @@ def ses(a):
 
 
 # --------------------------------------------------------------------------- SES001
-def test_ses001_first_setup_with_a_non_zero_id():
-    ex = din_flow()
-    ex[0] = setup(sid=OTHER)
-    f = one(run(ex, end=[("FIN", EV)]), "SES001")
-    assert f.culprit == "EVCC" and OTHER in f.synopsis and "instead of 0" in f.synopsis
-
-
 def test_ses001_not_for_a_resume_of_a_pause_before_the_capture():
     ex = din_flow()
     ex[0] = setup(sid=OTHER, rc="OK_OldSessionJoined", res_sid=OTHER)
@@ -98,12 +91,6 @@ def test_ses007_pause_not_resumed():
     f = one(a, "SES007")
     assert f.culprit == "EVCC" and SID in f.synopsis and "not resumed" in f.synopsis
     assert not rules_found(a, "SES001")
-
-
-def test_ses008_resume_changes_the_payment_option():
-    a = two_connections(iso2_flow("DC", stop="Pause"), iso2_flow("DC", "Contract", sid=SID))
-    f = one(a, "SES008")
-    assert "ExternalPayment" in f.synopsis and "Contract" in f.synopsis and f.culprit == "EVCC"
 
 
 def test_ses009_new_session_with_an_earlier_sessions_id():

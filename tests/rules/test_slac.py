@@ -222,14 +222,6 @@ def test_cnf_nominal_is_fine():
     assert not rules_found(run(nominal() + sdp(3.0), end=20.0), "SLC004")
 
 
-def test_start_atten_char_disagrees_with_cnf():
-    steps = nominal()
-    for i in range(3):
-        edit(steps, START, i, Time_Out=10)
-    f = only(run(steps + sdp(3.0), end=20.0), "SLC005")
-    assert f.culprit == "EVCC" and "Time_Out=10 (CNF 6)" in f.synopsis
-
-
 def test_start_atten_char_agreeing_is_fine():
     assert not rules_found(run(nominal() + sdp(3.0), end=20.0), "SLC005")
 
@@ -684,12 +676,6 @@ def test_slc001_short_pause_between_attempts_is_one_attempt():
     reqs = [step(0.2 * k, PARM_REQ, {"APPLICATION_TYPE": 0, "SECURITY_TYPE": 0, "RunID": RUN}, EV_MAC, BCAST)
             for k in range(3)]
     assert not rules_found(run(reqs + nominal(t0=2.0) + sdp(5.0), end=20.0), "SLC001")
-
-
-def test_slc020_evse_rekey_after_the_match_ends_the_wait():
-    steps = evse_key(-1.0) + nominal() + evse_key(0.9 + 1.07)
-    f = only(run(steps, end=steps[-1]["t"] + 0.01), "SLC020")
-    assert f.culprit == "unknown" and "re-keyed its modem" in f.synopsis
 
 
 def test_slc020_key_of_a_fresh_network_after_the_match_then_sdp_is_fine():

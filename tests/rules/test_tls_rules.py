@@ -198,12 +198,6 @@ def test_tls005_wrong_curve_for_iso2_is_a_warning():
     assert f.severity == "warning" and len(f.evidence["actual"]) == 3
 
 
-def test_tls006_missing_intermediate():
-    broken = [cert("SECC", "SubCA2", 0, issued=False), cert("SubCA1", "V2G Root", 1, last=True)]
-    (f,) = found(session(hs(certs=broken)), "TLS006")
-    assert f.culprit == "SECC" and "SubCA2" in f.synopsis
-
-
 def test_tls006_root_left_out_is_normal():
     assert not found(session(hs(certs=chain()[:2])), "TLS006")
 
