@@ -65,7 +65,7 @@ class Analysis:
     cache: dict = field(default_factory=dict)
     #: what capture-wide views of earlier segments hand on to the next when a long capture
     #: is judged segment by segment (analyzer/segments.py), by view name: small digests
-    #: (e.g. rules/session.py: each SessionID's status and last issue), never sessions
+    #: (e.g. rules/session/common.py: each SessionID's status and last issue), never sessions
     carry: dict = field(default_factory=dict)
 
     @property

@@ -1,5 +1,6 @@
-"""The rule pack: one module per category (message content's Plug & Charge certificate checks
-have their own, certificates.py), one small self-documenting class per rule.
+"""The rule pack: one module, or a package of modules, per category (message content's Plug &
+Charge certificate checks have their own, certificates.py), one small self-documenting class
+per rule.
 
 :func:`all_rules` lists every rule class: the project's own (the modules in
 :data:`RULE_MODULES`) and those third parties register under the entry-point group
@@ -20,10 +21,23 @@ from .base import CATEGORIES, CULPRITS, SEVERITIES, Finding, Rule
 
 ENTRY_POINT_GROUP = "ccs_analyzer.rules"
 
-#: The project's rule modules, in category order.
-RULE_MODULES = ("slac", "sdp", "handshake", "sequence", "timing", "session", "limits",
-                "precharge", "cablecheck", "charging_loop", "response_codes", "message_content",
-                "certificates", "signatures", "tls", "transport", "capture_quality", "control_pilot")
+#: The project's rule modules, in category order: a category's rules are one module
+#: (``sdp``) or the modules of one package (``slac.sequence``, ``slac.timers``, …), whose
+#: ``common`` module holds what they share.
+RULE_MODULES = ("slac.sequence", "slac.timers", "slac.attenuation", "slac.matching", "sdp",
+                "handshake", "sequence.ending", "sequence.order", "sequence.exchanges",
+                "timing.messages", "timing.setup", "timing.loops",
+                "session.setup", "session.ids", "session.resume", "session.ending",
+                "limits.maxima", "limits.delivery", "limits.plausibility", "limits.parameters",
+                "precharge", "cablecheck", "charging_loop",
+                "response_codes.codes", "response_codes.notifications", "response_codes.status",
+                "message_content.decoding", "message_content.choices", "message_content.receipts",
+                "message_content.conditions", "message_content.values",
+                "message_content.present_values", "message_content.strings",
+                "message_content.ev_status", "certificates", "signatures",
+                "tls.handshake", "tls.certificates", "tls.protocols", "transport.tcp",
+                "transport.v2gtp", "capture_quality", "control_pilot.states", "control_pilot.pwm",
+                "control_pilot.voltages")
 
 
 def _classes_in(obj) -> list[type[Rule]]:

@@ -9,7 +9,7 @@ SLAC also counts messages and measures attenuation.
 
 Values: PROTOCOL_FACTS §2.1 (framing), §2.3 (successful SLAC on the wire), §2.4 (timing
 parameters, ISO 15118-3 Table A.1 family), §2.5 (counters and retries), §2.6 (attenuation
-thresholds). The SLAC rules (rules/slac.py) take their parameters' defaults from
+thresholds). The SLAC rules (rules/slac/) take their parameters' defaults from
 :data:`SLAC_TIMERS` (``SLAC_TIMERS["TT_match_response"].value``), as do SDP008 (TT_match_join)
 and the session simulator's SLAC bounds (samples/slac.py).
 """

@@ -12,7 +12,7 @@ was sent: CM_SLAC_PARM.CNF proves a CM_SLAC_PARM.REQ, CM_ATTEN_CHAR.IND with sou
 the EV's sounding, CM_ATTEN_CHAR.RSP and CM_SLAC_MATCH.REQ prove a CM_ATTEN_CHAR.IND,
 CM_SLAC_MATCH.CNF proves CM_SLAC_MATCH.REQ, and SDP / TCP traffic proves a match. When the
 capture lacks what such evidence proves, the view is ``partial`` (``missing`` names what
-and why). The SLAC rules (rules/slac.py) and SDP008 read it.
+and why). The SLAC rules (rules/slac/) and SDP008 read it.
 """
 from __future__ import annotations
 

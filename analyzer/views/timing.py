@@ -6,7 +6,7 @@ request on one TCP connection; the charge loop (CurrentDemand / ChargingStatus /
 AC_/DC_ChargeLoop with their MeteringReceipt / MeteringConfirmation, rules/timing_tables.py
 ``CHARGE_LOOP_GROUP``) is one run — and what the timers need around them: each connection's
 V2GTP events, its FIN / RST, the bytes the capture lacks, the TCP retransmissions and the
-connection activity of the session. The timing rules (rules/timing.py) read it: a loop of
+connection activity of the session. The timing rules (rules/timing/) read it: a loop of
 thousands of messages yields at most one finding per rule and message type.
 
 Times are epoch seconds; ``side`` is ``EV`` / ``EVSE``.

@@ -78,7 +78,7 @@ def test_every_session_as_when_alone(parts, joined):
     assert len(a.sessions) == len(alone) == len(a.summaries)
     got = [digest(m, a.findings) for m in a.summaries.values()]
     assert got == alone
-    # the SessionID issued in earlier segments is still known (ctx.carry, rules/session.py)
+    # the SessionID issued in earlier segments is still known (ctx.carry, rules/session/common.py)
     reused = {f.session for f in a.findings if f.rule == "SES009"}
     assert reused == set(list(a.summaries)[1:])
     # ids in session order, findings numbered in time order across the segments

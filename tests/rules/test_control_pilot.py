@@ -1,4 +1,4 @@
-"""Control-pilot rules (rules/control_pilot.py) on hand-made sessions: an ISO 15118-2 DC
+"""Control-pilot rules (rules/control_pilot/) on hand-made sessions: an ISO 15118-2 DC
 session whose pilot readings (ST/IoTecha VS_CP_STATE.IND, dSPACE SCS) are placed around its
 messages. The simulator's CP fault samples trigger every rule too (tests/samples)."""
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The rule pack's import structure (DESIGN.md "One-way data flow", "Causes, outcomes,
 verdicts"): the per-session views several rules share live in analyzer/views/, so a rule
-module imports nothing private from another rule module and no other rule module at all —
-only the pack's support modules (base, helpers), its data tables and the analyzer's views.
+module imports nothing private from another rule family and no other family's module at all —
+only its own family's modules (a package such as rules/slac/ shares code through its
+common.py), the pack's support modules (base, helpers), its data tables and the analyzer's
+views.
 The views read the rules' data tables, never a rule module. Checked on the source with ast
 (imports inside functions count too)."""
 from __future__ import annotations
@@ -43,33 +45,57 @@ def imports(path: Path, package: str) -> list[tuple[str, str, int]]:
 
 
 def rules_module(mod: str) -> str | None:
-    """``helpers`` for ``ccs_analyzer.rules.helpers`` (None outside the rule pack)."""
+    """The rule family (module or package of rules/) of a module: ``helpers`` for
+    ``ccs_analyzer.rules.helpers``, ``slac`` for ``ccs_analyzer.rules.slac.timers`` (None
+    outside the rule pack)."""
     prefix = "ccs_analyzer.rules."
     return mod[len(prefix):].split(".")[0] if mod.startswith(prefix) else None
 
 
+#: Every module of rules/ by dotted name (``sdp``, ``slac.timers``, ``slac.common``).
+MODULES = sorted(".".join(p.relative_to(RULES).with_suffix("").parts)
+                 for p in RULES.rglob("*.py") if p.name != "__init__.py")
+#: The rule families: rules/ modules and packages that hold rules.
+FAMILIES = {name.split(".")[0] for name in RULE_MODULES}
+
+
+def _path(name: str) -> Path:
+    return RULES.joinpath(*name.split(".")).with_suffix(".py")
+
+
+def _package(name: str) -> str:
+    """The package relative imports of module ``name`` resolve against."""
+    return ".".join(["ccs_analyzer.rules", *name.split(".")[:-1]])
+
+
 def test_the_pack_is_what_the_checks_assume():
-    present = {p.stem for p in RULES.glob("*.py")} - {"__init__"}
+    present = set(MODULES)
     assert set(RULE_MODULES) <= present
-    assert present - set(RULE_MODULES) == SUPPORT | DATA_TABLES, \
+    packaged = {m for m in present - set(RULE_MODULES) if "." in m}
+    assert {m.rsplit(".", 1)[1] for m in packaged} <= {"common"}, \
+        "a new module in a rule package: a rule module (RULE_MODULES) or its common.py?"
+    assert {m.split(".")[0] for m in packaged} <= FAMILIES
+    assert present - set(RULE_MODULES) - packaged == SUPPORT | DATA_TABLES, \
         "a new module in rules/: a rule module (RULE_MODULES), support or a data table?"
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in RULES.glob("*.py")))
+@pytest.mark.parametrize("name", MODULES)
 def test_no_private_name_from_another_rule_module(name):
+    family = name.split(".")[0]
     bad = [f"line {line}: {name2} from {mod}"
-           for mod, name2, line in imports(RULES / f"{name}.py", "ccs_analyzer.rules")
-           if rules_module(mod) not in (None, name) and name2.startswith("_")
+           for mod, name2, line in imports(_path(name), _package(name))
+           if rules_module(mod) not in (None, family) and name2.startswith("_")
            and not name2.startswith("__")]
     assert not bad, f"rules/{name}.py imports private names of other rule modules: {bad}"
 
 
 @pytest.mark.parametrize("name", RULE_MODULES)
 def test_rule_modules_import_no_other_rule_module(name):
-    bad = [f"line {line}: {mod}" for mod, _, line in imports(RULES / f"{name}.py", "ccs_analyzer.rules")
-           if rules_module(mod) in set(RULE_MODULES) - {name}]
-    assert not bad, (f"rules/{name}.py imports another rule module (shared machinery belongs in "
-                     f"analyzer/views/): {bad}")
+    family = name.split(".")[0]
+    bad = [f"line {line}: {mod}" for mod, _, line in imports(_path(name), _package(name))
+           if rules_module(mod) in FAMILIES - {family}]
+    assert not bad, (f"rules/{name}.py imports another rule family's module (shared machinery "
+                     f"belongs in analyzer/views/): {bad}")
 
 
 @pytest.mark.parametrize("path", sorted(VIEWS.glob("*.py")), ids=lambda p: p.name)

@@ -1,4 +1,4 @@
-"""SLAC rules (rules/slac.py): event-level cases that trigger each rule and close cases that
+"""SLAC rules (rules/slac/): event-level cases that trigger each rule and close cases that
 must not, and what the rules say about the real captures (CORPUS.md)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Timing rules (rules/timing.py, TIM001-TIM007): event-level cases that trigger each rule and
+"""Timing rules (rules/timing/, TIM001-TIM007): event-level cases that trigger each rule and
 close cases that must not, then what the rules say about the real captures."""
 from __future__ import annotations
 

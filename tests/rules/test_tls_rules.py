@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from ccs_analyzer.analyzer.analysis import analyze_capture
-from ccs_analyzer.rules.tls import CertificateNotValidAtCaptureTime
+from ccs_analyzer.rules.tls.certificates import CertificateNotValidAtCaptureTime
 from tests.rules.util import (EV, EVSE, NS_DIN, NS_ISO2, NS_ISO20_DC, analyze_events,
                               connection, din, ev, iso2, iso20, rules_found, script)
 

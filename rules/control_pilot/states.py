@@ -1,42 +1,19 @@
-"""Control-pilot rules: the IEC 61851-1 pilot against the session it carries.
-
-The pilot is read from the vendor messages test systems and modems put on the wire
-(analyzer/control_pilot.py: VS_CP_STATE.IND of ST/IoTecha and SPiDCOM modems, dSPACE SCS
-diagnostics) through the session's CP view (analyzer/views/control_pilot.py). A session
-without CP readings is not judged here. The readings arrive when the reporter sees a change
-(or every ~250 ms), so every time limit below gets :data:`REPORT_LAG_S` of slack.
-
-Sources: IEC 61851-1:2017 Annex A (states Table A.3 / A.4, duty cycle Table A.8), Annex B
-(PP, Table B.2); ISO 15118-2 [V2G2-847] [V2G2-848] (CP coupling of PowerDelivery), ISO
-15118-20 [V2G20-847] [V2G20-848] [V2G20-849]; ISO 15118-3 Table A.1 (TT_EVSE_SLAC_init),
-[V2G3-M06-05..09] (E/F toggle); PROTOCOL_FACTS §2.4, §4 "CP coupling"; ChargeX PFMEA
-(../shared/FAILURE_MODES.md) UC1 215-216, 230-231, UC2 183-185, 192-195.
-"""
+"""Control pilot rules on CP states and transitions: CPL001, CPL002, CPL005, CPL006, CPL009, CPL010."""
 from __future__ import annotations
 
-from ccs_analyzer.analyzer.control_pilot import STATE_MEANING, is_digital
-from ccs_analyzer.analyzer.views.control_pilot import CpView, cp_view
+from ccs_analyzer.analyzer.control_pilot import STATE_MEANING
+from ccs_analyzer.analyzer.views.control_pilot import CpView
 from ccs_analyzer.analyzer.views.loops import is_start
 
-from .base import Rule
-from .helpers import base_name, body, facts, messages
-from .slac_timers import SLAC_TIMERS
-
-#: Slack (s) for the reporting delay of a CP reading (the dSPACE SCS reports every ~250 ms,
-#: the modems on change; dsV2Gshark captures show up to ~0.5 s between an edge and the
-#: test system's report).
-REPORT_LAG_S = 0.75
+from ..helpers import body, messages
+from ..slac_timers import SLAC_TIMERS
+from .common import REPORT_LAG_S, _CpRule, _cp, _slac_requests
 
 #: Charge-loop requests: energy is being transferred while they run (DIN 70121 / ISO 15118-2
 #: CurrentDemandReq, ChargingStatusReq; ISO 15118-20 DC_ChargeLoopReq, AC_ChargeLoopReq).
 _LOOP_REQS = frozenset({"CurrentDemandReq", "ChargingStatusReq", "DC_ChargeLoopReq",
                         "AC_ChargeLoopReq"})
 _PD_STOP = ("Stop",)
-
-
-def _cp(session, ctx) -> CpView | None:
-    v = cp_view(session, ctx)
-    return v if v.present else None
 
 
 def _pd_requests(session):
@@ -64,36 +41,10 @@ def _first_after(session, names, t: float):
     return next((e for e in messages(session, names) if e.time > t), None)
 
 
-def _slac_requests(session) -> list:
-    return [e for e in session.events if e.name == "CM_SLAC_PARM.REQ"]
-
-
-def _mode(session, ctx) -> str | None:
-    return ctx.summaries.get(session.id, {}).get("energy_transfer_mode")
-
-
-def _is_dc(session, ctx) -> bool:
-    m = _mode(session, ctx)
-    if isinstance(m, str):
-        return "DC" in m
-    return any(base_name(e.name) in ("CurrentDemand", "CableCheck", "PreCharge", "DC_ChargeLoop")
-               for e in messages(session))
-
-
 def _desc(state: str | None) -> str:
     if not state:
         return "unknown"
     return f"{state} ({STATE_MEANING.get(state[0], 'between the bands')})"
-
-
-class _CpRule(Rule):
-    category = "control-pilot"
-    horizon_s = 10.0
-
-    def finding(self, session, frames, synopsis: str, **kw):
-        """:meth:`Rule.finding`, the synopsis without a closing full stop (the project's
-        style: the explanation adds its own punctuation)."""
-        return super().finding(session, frames, synopsis.rstrip("."), **kw)
 
 
 class EnergyWithoutStateC(_CpRule):
@@ -219,119 +170,6 @@ class StateCAfterStop(_CpRule):
                 + f"; it must return to B within {self.p['release_s'] * 1000:.0f} ms.",
                 time=pd.time, measured=round(held, 3), limit=self.p["release_s"], unit="s",
                 evidence={"cp_state": st})
-
-
-class DutyNotDigital(_CpRule):
-    """PWM duty cycle other than 5 % during DC high-level communication.
-
-    What it checks: in a DC session, from the first CM_SLAC_PARM.REQ to the session's last
-    V2G message, every reading with the PWM on has a duty cycle of 5 % (±1 point).
-    Why it matters: DC charging is controlled by digital communication only; 5 % tells the
-    EV to use it (IEC 61851-1 Table A.8). A nominal duty cycle during a DC session is a
-    current offer the EV must not take (and some EVs stop matching or end the session when
-    they see it).
-    The reverse — 5 % while no high-level communication comes — is CPL007.
-    Fix: EVSE — keep 5 % PWM for the whole DC session.
-    Source: IEC 61851-1 Table A.8 (5 % = digital communication required); IEC 61851-23
-    (DC charging requires digital communication); ISO 15118-3 §7 (5 % signalling for HLC).
-    """
-
-    code = "CPL003"
-    title = "PWM duty cycle not 5 % during DC high-level communication"
-    severity = "error"
-    culprit = "SECC"
-    requirement = "IEC 61851-1 Table A.8; IEC 61851-23"
-    kinds = ("cp-signal",)
-    explains = ("slac-failed", "ev-error", "ev-abort")
-
-    def check(self, session, ctx):
-        v = _cp(session, ctx)
-        if v is None or session.basic or not _is_dc(session, ctx):
-            return
-        slac = _slac_requests(session)
-        v2g = messages(session)
-        if not slac and not v2g:
-            return
-        t0 = (slac or v2g)[0].time
-        t1 = v2g[-1].time if v2g else session.events[-1].time
-        bad = [x for x in v.duty() if t0 <= x.time <= t1 and x.pwm and not is_digital(x.duty_pct)]
-        if not bad:
-            return
-        duties = sorted({x.duty_pct for x in bad})
-        yield self.finding(
-            session, [bad[0].frame, bad[-1].frame],
-            f"The EVSE's PWM read {', '.join(f'{d:g} %' for d in duties)} during the DC session "
-            f"(frames {bad[0].frame}–{bad[-1].frame}, {len(bad)} reading(s)) instead of 5 %.",
-            time=bad[0].time, measured=duties[0], limit=5.0, unit="%",
-            evidence={"duty_pct": duties, "count": len(bad)})
-
-
-class PwmAboveLimit(_CpRule):
-    """PWM current limit above the EVSE's ISO 15118 maximum or the cable's rating.
-
-    What it checks: the current a nominal duty cycle allows (IEC 61851-1 Table A.8:
-    d × 0.6 A for 10–85 %) is not above (a) the EVSE's maximum current announced in the
-    session (ISO 15118-2 AC_EVSEChargeParameter EVSEMaxCurrent, ISO 15118-20
-    EVSEMaximumChargeCurrent, the lowest one seen) nor (b) the current rating of the cable
-    read from its PP resistor (IEC 61851-1 Table B.2), each with ``tolerance_a``.
-    Why it matters: an AC EV takes what the PWM allows; a PWM above the cable's rating
-    overloads the cable (a fire risk), one above the EVSE's own announcement overloads its
-    supply (ChargeX UC2 240-243: "maximum current communicated higher than actual").
-    Fix: EVSE — limit the duty cycle to min(supply, cable PP rating, the value announced in
-    ISO 15118).
-    Source: IEC 61851-1 Table A.8, Annex B Table B.2; ISO 15118-2 [V2G2-853] (nominal duty
-    cycle after authorization).
-    """
-
-    code = "CPL004"
-    title = "PWM current limit above the EVSE's announced maximum or the cable rating"
-    severity = "error"
-    culprit = "SECC"
-    requirement = "IEC 61851-1 Table A.8, Table B.2"
-    failure_modes = ("UC2 240-243",)
-    params = {"tolerance_a": 0.5}
-    kinds = ("limit-violation",)
-    explains = ("ev-error", "evse-stop")
-
-    def check(self, session, ctx):
-        v = _cp(session, ctx)
-        if v is None:
-            return
-        pwm = [x for x in v.samples if x.pwm_current_A is not None]
-        if not pwm:
-            return
-        top = max(pwm, key=lambda x: x.pwm_current_A)
-        tol = self.p["tolerance_a"]
-        evse_max = None
-        src = None
-        for e in messages(session):
-            if not e.name.endswith("Res"):
-                continue
-            for k, val in facts(e).items():
-                if (k.startswith(("EVSEMaxCurrent", "EVSEMaximumChargeCurrent"))
-                        and k.endswith("_A") and isinstance(val, (int, float))
-                        and (evse_max is None or val < evse_max)):
-                    evse_max, src = float(val), e
-        if evse_max is not None and top.pwm_current_A > evse_max + tol:
-            yield self.finding(
-                session, [top.frame, src.frame],
-                f"The PWM duty cycle {top.duty_pct:g} % allows {top.pwm_current_A:g} A (frame "
-                f"{top.frame}) but the EVSE announced a maximum of {evse_max:g} A in "
-                f"{src.name} (frame {src.frame}).",
-                time=top.time, measured=top.pwm_current_A, limit=evse_max, unit="A",
-                evidence={"duty_pct": top.duty_pct, "announced_A": evse_max})
-        cables = [x for x in v.samples if x.cable_rating_A is not None]
-        if cables:
-            cable = min(cables, key=lambda x: x.cable_rating_A)
-            if top.pwm_current_A > cable.cable_rating_A + tol:
-                yield self.finding(
-                    session, [top.frame, cable.frame],
-                    f"The PWM duty cycle {top.duty_pct:g} % allows {top.pwm_current_A:g} A "
-                    f"(frame {top.frame}) but the cable is rated {cable.cable_rating_A:g} A (PP "
-                    f"resistor {cable.pp_resistance_ohm:g} Ω, frame {cable.frame}).",
-                    time=top.time, measured=top.pwm_current_A, limit=cable.cable_rating_A,
-                    unit="A", key="cable",
-                    evidence={"duty_pct": top.duty_pct, "pp_resistance_ohm": cable.pp_resistance_ohm})
 
 
 class StateEF(_CpRule):
@@ -506,147 +344,6 @@ def _closed_before(session, ctx, t: float) -> bool:
                and c.get("last_time") is not None and c["last_time"] < t for c in conns)
 
 
-class SlacLateAfterPwm(_CpRule):
-    """SLAC not started within TT_EVSE_SLAC_init after the 5 % PWM.
-
-    What it checks: from each start of a 5 % PWM (state B2 / C2 with a 5 % duty cycle after
-    a reading without PWM or without an EV) to the EV's first CM_SLAC_PARM.REQ after it (or
-    its first SDP / TCP / V2G message: after a pause the logical network may still stand); a
-    finding when that takes longer than TT_EVSE_SLAC_init's lower bound (20 s: an error
-    beyond its upper bound, 50 s), or when no SLAC follows while the capture goes on past
-    it (the EVSE stays at 5 % and nothing can charge).
-    Why it matters: the EVSE gives up on the EV after TT_EVSE_SLAC_init (20–50 s by
-    implementation): it toggles E/F to restart or ends the session, and the EV never
-    charges. A basic (IEC 61851-1 only) EV can do nothing with 5 %: the EVSE should fall
-    back to a nominal duty cycle.
-    Fix: EV — start SLAC within a few seconds of seeing 5 % (TP_EV_SLAC_init ≤ 10 s, ⚠);
-    EVSE — offer a nominal PWM to EVs that do not start SLAC (AC).
-    Source: ISO 15118-3 Table A.1 TT_EVSE_SLAC_init, [V2G3-M06-07] (C_sequ_retry);
-    PROTOCOL_FACTS §2.4, §2.5.
-    """
-
-    code = "CPL007"
-    title = "SLAC not started within TT_EVSE_SLAC_init after the 5 % PWM"
-    severity = "warning"
-    culprit = "EVCC"
-    requirement = "ISO 15118-3 Table A.1 TT_EVSE_SLAC_init"
-    failure_modes = ("UC2 100-103",)
-    params = {"tt_evse_slac_init_min_s": SLAC_TIMERS["TT_EVSE_SLAC_init"].minimum,
-              "tt_evse_slac_init_max_s": SLAC_TIMERS["TT_EVSE_SLAC_init"].value}
-    kinds = ("late-request",)
-    explains = ("slac-failed", "capture-ended", "evse-stop", "cp-error")
-
-    def check(self, session, ctx):
-        v = _cp(session, ctx)
-        if v is None:
-            return
-        # the EV's first high-level message: CM_SLAC_PARM.REQ, or — after a pause with the
-        # logical network kept — SDP / TCP / V2G straight away
-        hlc = [e for e in session.events if e.name == "CM_SLAC_PARM.REQ"
-               or e.layer in ("sdp", "tcp", "v2gtp")]
-        end = session.events[-1].time
-        cap_end = ctx.capture.get("last_time") or end
-        lo, hi = self.p["tt_evse_slac_init_min_s"], self.p["tt_evse_slac_init_max_s"]
-        prev = None
-        for tr in v.transitions:
-            digital = tr.sample.pwm and is_digital(tr.sample.duty_pct) and tr.after[0] in "BC"
-            started = digital and (prev is None or not (prev.sample.pwm and
-                                                        is_digital(prev.sample.duty_pct)))
-            prev = tr
-            if not started:
-                continue
-            first = next((e for e in hlc if e.time >= tr.time - REPORT_LAG_S), None)
-            if first is not None:
-                wait = first.time - tr.time
-                if wait <= lo:
-                    continue
-                sev = "error" if wait > hi else "warning"
-                yield self.finding(
-                    session, [tr.frame, first.frame],
-                    f"The EV sent its first {first.name} (frame {first.frame}) {wait:.1f} s "
-                    f"after the EVSE started the 5 % PWM (frame {tr.frame}); TT_EVSE_SLAC_init is "
-                    f"{lo:g}–{hi:g} s by implementation.",
-                    time=tr.time, measured=round(wait, 3), limit=lo, unit="s", severity=sev)
-                continue
-            wait = cap_end - tr.time
-            gone = next((t for t in v.transitions if t.time > tr.time
-                         and (t.after[0] not in "BCD"
-                              or not (t.sample.pwm and is_digital(t.sample.duty_pct)))), None)
-            if gone is not None:
-                wait = gone.time - tr.time
-            if wait <= lo:
-                continue
-            f = self.finding(
-                session, [tr.frame] + ([gone.frame] if gone else []),
-                f"No CM_SLAC_PARM.REQ (nor SDP / V2G) in the {wait:.1f} s after the EVSE started the 5 % PWM "
-                f"(frame {tr.frame})" + (f", until the pilot changed at frame {gone.frame}" if gone
-                                         else ", until the end of the capture")
-                + (": a basic EV cannot charge at 5 % and the EVSE offered no nominal PWM."
-                   if session.basic else "."),
-                time=tr.time, measured=round(wait, 3), limit=lo, unit="s",
-                severity="error" if wait > hi else "warning",
-                culprit="unknown" if session.basic else None)
-            if session.basic:
-                # a basic EV can do nothing at 5 %: this is why it never charged
-                f.kinds, f.explains = ("late-request",), ("ev-stop", "evse-end", "capture-ended")
-            else:
-                f.kinds = ("slac-failed",)
-            yield f
-
-
-class PilotNoise(_CpRule):
-    """Pilot voltage outside the IEC 61851-1 bands (noise).
-
-    What it checks: a reading whose pilot voltage lies between the state bands (12 / 9 /
-    6 / 3 / 0 / −12 V ± 1 V) that is not part of a transition — the readings on both sides
-    are in the same state — or such readings in a row for longer than ``persist_s``.
-    A single reading between two different states is the edge itself and is not judged.
-    Why it matters: the EVSE and the EV decide on the pilot's level; a pilot that drifts
-    out of its band is read as another state (a false B or an error) and, on the same wire,
-    noise that disturbs the pilot disturbs the PLC too (ChargeX UC2 101 / 156 / 237).
-    Fix: check the pilot circuit (the EV's resistor and diode, the EVSE's ±12 V source and
-    its 1 kΩ), the cable and its screening, and what else is coupled onto CP / PE.
-    Source: IEC 61851-1 Table A.4 (pilot voltage ranges); dsV2Gshark get_cp_state (±1 V).
-    """
-
-    code = "CPL008"
-    title = "Pilot voltage outside the IEC 61851-1 bands"
-    severity = "warning"
-    culprit = "link"
-    requirement = "IEC 61851-1 Table A.4"
-    failure_modes = ("UC2 100-103", "UC2 156-158", "UC2 237-239")
-    params = {"persist_s": 1.0}
-    kinds = ("cp-signal",)
-    explains = ("slac-failed", "connection-reset")
-
-    def check(self, session, ctx):
-        v = _cp(session, ctx)
-        if v is None or not v.out_of_band:
-            return
-        s = v.samples
-        noise = []
-        for i, x in enumerate(s):
-            if x.state != "?":
-                continue
-            before = next((y.letter for y in reversed(s[:i]) if y.state not in (None, "?")), None)
-            after = next((y.letter for y in s[i + 1:] if y.state not in (None, "?")), None)
-            j = i
-            while j + 1 < len(s) and s[j + 1].state == "?":
-                j += 1
-            lasting = s[j].time - x.time > self.p["persist_s"]
-            if (before is not None and before == after) or lasting:
-                noise.append(x)
-        if not noise:
-            return
-        volts = [x.voltage_V for x in noise if x.voltage_V is not None]
-        yield self.finding(
-            session, [x.frame for x in noise[:20]],
-            f"{len(noise)} control-pilot reading(s) outside every state band (e.g. "
-            f"{noise[0].voltage_V:g} V at frame {noise[0].frame}) that are not a state change.",
-            time=noise[0].time, measured=volts[0] if volts else None, unit="V",
-            evidence={"voltages_V": volts[:20], "count": len(noise)})
-
-
 def _pauses(session):
     """(SessionStopRes of a Pause, the next SessionSetupReq or None) of the session."""
     out = []
@@ -774,50 +471,3 @@ class WakeUpUnanswered(_CpRule):
                                                 - back.time, 3),
                     limit=self.p["wake_response_s"], unit="s")
                 break
-
-
-class ContactorVoltageMismatch(_CpRule):
-    """A contactor closed while the voltage difference exceeds the PreCharge tolerance.
-
-    What it checks: where a test system reports its HV contactor together with the present
-    voltage at the connector and the battery voltage (dSPACE SCS "HV Contactor",
-    "Present Voltage [V]", "Battery Voltage [V]"; a battery voltage of 0 means "not
-    reported"), the contactor closes only when |present − battery| ≤ ``tolerance_v``.
-    Why it matters: PreCharge exists to bring the EVSE's output to the battery's voltage
-    before the EV closes its contactor; closing across a larger difference drives an inrush
-    current that welds contactors and trips the EVSE (IEC 61851-23 CC.5.2: ≤ 2 A inrush).
-    Fix: EV — close the contactor only when PreCharge has brought the output within the
-    tolerance of the battery voltage (check the EV's voltage measurement and its PreCharge
-    end criterion).
-    Source: IEC 61851-23 CC.5.2; PROTOCOL_FACTS §4 "PreCharge end criterion" (20 V, ⚠ no
-    normative number found).
-    """
-
-    code = "CPL011"
-    title = "Contactor closed with the voltage difference above the PreCharge tolerance"
-    severity = "error"
-    culprit = "EVCC"
-    requirement = "IEC 61851-23 CC.5.2"
-    params = {"tolerance_v": 20.0}
-    kinds = ("contactor-fault",)
-    explains = ("ev-error", "evse-stop", "evse-abort", "ev-abort", "connection-reset")
-
-    def check(self, session, ctx):
-        v = _cp(session, ctx)
-        if v is None:
-            return
-        prev = None
-        for x in v.contactor():
-            if (x.contactor == "closed" and prev is not None and prev.contactor == "open"
-                    and x.battery_voltage_V and x.present_voltage_V is not None):
-                diff = abs(x.present_voltage_V - x.battery_voltage_V)
-                if diff > self.p["tolerance_v"]:
-                    yield self.finding(
-                        session, [prev.frame, x.frame],
-                        f"The contactor closed (frame {x.frame}) at {x.present_voltage_V:g} V "
-                        f"against a battery at {x.battery_voltage_V:g} V: {diff:.1f} V apart, "
-                        f"more than the {self.p['tolerance_v']:g} V PreCharge tolerance.",
-                        time=x.time, measured=round(diff, 1), limit=self.p["tolerance_v"],
-                        unit="V")
-                    return
-            prev = x
