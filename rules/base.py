@@ -21,6 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable
 
+from ccs_analyzer.analyzer.physical import find_first
+from ccs_analyzer.analyzer.views.events import body
+
 SEVERITIES = ("error", "warning", "info")
 CATEGORIES = ("slac", "sdp", "handshake", "sequence", "timing", "session", "limits",
               "precharge", "cablecheck", "charging-loop", "response-code", "message-content",
@@ -103,20 +106,26 @@ class Finding:
 _NO = object()
 
 
-def judged(event, element: str, actual: Any = _NO, *, expected: Any = _NO, limit: Any = _NO,
-           unit: str | None = None) -> dict | None:
+def judged(event, element: str | tuple[str, ...], actual: Any = _NO, *, expected: Any = _NO,
+           limit: Any = _NO, unit: str | None = None) -> dict | None:
     """One value a finding judges (``Finding.values``), where the report marks it: ``{"path":
     "PreChargeRes.EVSEPresentVoltage", "frame": 97, "actual": 347.0, "expected" or "limit":
     …, "unit": "V"}``. ``event``: the event whose decoded payload holds the value (its name
     is the path's first part, its frame the frame); ``element``: the element's name in the
     standard's words, or a dotted path below the message ("DC_EVSEStatus.EVSEStatusCode")
-    — the report marks every element of that name below the message; ``actual``: the value
+    — the report marks every element of that name below the message; a tuple of names (the
+    same value in DIN 70121 / ISO 15118-2 / -20 words): the first the message holds;
+    ``actual``: the value
     as the finding reads it (SI float for a physical value, the enumeration name …; left
     out: every element of that name is marked); ``expected`` (what the standard or the other
     side's value says it should be) or ``limit`` (the bound it crossed), ``unit`` (V, A, W,
     s, % …) only when given. None when ``event`` is None (the finding names no message)."""
     if event is None:
         return None
+    if not isinstance(element, str):
+        tree = body(event) if event.message is not None else {}
+        element = next((n for n in element if find_first(tree, n.rsplit(".", 1)[-1]) is not None),
+                       element[0])
     v: dict = {"path": f"{event.name}.{element}", "frame": event.frame}
     for k, x in (("actual", actual), ("expected", expected), ("limit", limit)):
         if x is not _NO:
@@ -180,7 +189,11 @@ class Rule:
                 requirement=None, key=None, values=None) -> Finding:
         """A :class:`Finding` of this rule with its class-level facts filled in
         (``requirement`` overrides the class's one for this finding; ``values``: the
-        :func:`judged` values, None entries left out)."""
+        :func:`judged` values, None entries and repeats left out)."""
+        kept: list[dict] = []
+        for v in values or ():
+            if v is not None and v not in kept:
+                kept.append(v)
         return Finding(rule=self.code, title=self.title, category=self.category,
                        severity=severity or self.severity, culprit=culprit or self.culprit,
                        session=session.id if session is not None else None,
@@ -188,7 +201,7 @@ class Rule:
                        synopsis=synopsis, measured=measured, limit=limit, unit=unit,
                        requirement=requirement or self.requirement,
                        failure_modes=list(self.failure_modes), evidence=evidence or {}, key=key,
-                       values=[v for v in values or () if v is not None])
+                       values=kept)
 
     @classmethod
     def explain(cls) -> str:

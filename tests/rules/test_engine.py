@@ -148,7 +148,11 @@ def test_judged_values_travel_with_the_finding_and_its_merged_repeats():
     assert judged(e1, "DC_EVSEStatus.EVSEStatusCode") == {"path": "PreChargeRes.DC_EVSEStatus.EVSEStatusCode",
                                                           "frame": 7}
     assert judged(None, "EVSEPresentVoltage", 1.0) is None
-    a = R().finding(None, [7], "voltage 347 V", values=[v1, None])
+    cd = SimpleNamespace(name="CurrentDemandRes", frame=8, message={"V2G_Message": {"Header": {}, "Body": {
+        "CurrentDemandRes": {"EVSEMaximumCurrentLimit": {"Multiplier": 0, "Unit": "A", "Value": 150}}}}})
+    assert judged(cd, ("EVSEMaximumChargeCurrent", "EVSEMaximumCurrentLimit"), 150.0)["path"] == \
+        "CurrentDemandRes.EVSEMaximumCurrentLimit"     # the name the message holds
+    a = R().finding(None, [7], "voltage 347 V", values=[v1, None, dict(v1)])   # repeats dropped
     b = R().finding(None, [9], "voltage 350 V", values=[judged(e2, "EVSEPresentVoltage", 350.0)])
     assert a.values == [v1] and a.to_json()["values"] == [v1]
     (m,) = merge_repeats([a, b])
