@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ccs_analyzer.dissectors.events import CP_STATE_SPIDCOM, CP_STATE_ST, SCS_DIAG_DSPACE
+
 #: Nominal pilot voltage (V) of each state, IEC 61851-1 Table A.4.
 STATE_VOLTAGE_V = {"A": 12.0, "B": 9.0, "C": 6.0, "D": 3.0, "E": 0.0, "F": -12.0}
 #: Half width (V) of each state's voltage band (dsV2Gshark's tolerance; IEC 61851-1 Table A.4
@@ -47,8 +49,9 @@ PP_RATING_A = ((1500.0, 13.0), (680.0, 20.0), (220.0, 32.0), (100.0, 63.0))
 #: Relative tolerance of a PP resistor reading.
 PP_TOLERANCE = 0.10
 
-#: The names of the events that carry CP evidence (dissectors/homeplug.py VENDOR_LAYOUTS).
-CP_EVENT_PREFIXES = ("VS_CP_STATE.IND", "MS_SCS_DIAG.IND")
+#: The names of the events that carry CP evidence (dissectors/events.py; decoded by
+#: dissectors/homeplug.py VENDOR_LAYOUTS).
+CP_EVENT_NAMES = (CP_STATE_ST, CP_STATE_SPIDCOM, SCS_DIAG_DSPACE)
 
 #: Meaning of each state letter, for reports (IEC 61851-1 Table A.3).
 STATE_MEANING = {
@@ -173,9 +176,9 @@ class CpSample:
 
 def is_cp_event(e) -> bool:
     """Whether an event carries CP evidence (a decoded vendor message of
-    :data:`CP_EVENT_PREFIXES`)."""
+    :data:`CP_EVENT_NAMES`)."""
     name = e.name or ""
-    return e.layer == "slac" and name.startswith(CP_EVENT_PREFIXES) and isinstance(e.message, dict)
+    return e.layer == "slac" and name in CP_EVENT_NAMES and isinstance(e.message, dict)
 
 
 def _num(x) -> float | None:
@@ -198,7 +201,7 @@ def cp_sample(e) -> CpSample | None:
     if not is_cp_event(e):
         return None
     m = e.message
-    if e.name.startswith("VS_CP_STATE.IND"):
+    if e.name in (CP_STATE_ST, CP_STATE_SPIDCOM):
         v = _num(m.get("Voltage_V"))
         duty = _num(m.get("DutyCycle_pct"))
         hz = _num(m.get("Frequency_Hz"))

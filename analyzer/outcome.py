@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from ccs_analyzer.analyzer.physical import event_facts, find_first, message_body
 from ccs_analyzer.analyzer.views.events import base_name
+from ccs_analyzer.dissectors.events import TCP_FIN, TCP_RST, TCP_SYN
 from ccs_analyzer.rules.timing_tables import (CABLECHECK_TIMEOUT, MSG_TIMEOUT, ONGOING_TIMEOUT,
                                               PRECHARGE_TIMEOUT, lookup)
 
@@ -326,8 +327,8 @@ def _never(session, ev, v2g, connections, cap_end) -> dict:
                              None, x))
     if session.connections and conns:
         if not established:
-            x = next((e for e in ev if e.layer == "tcp" and e.name in ("RST", "SYN")), last)
-            refused = any(e.layer == "tcp" and e.name == "RST" for e in ev)
+            x = next((e for e in ev if e.layer == "tcp" and e.name in (TCP_RST, TCP_SYN)), last)
+            refused = any(e.layer == "tcp" and e.name == TCP_RST for e in ev)
             why = "refused (RST)" if refused else "never answered"
             return _result("never got past TCP", "TCP",
                            _stop("tcp-failed", f"TCP connection {why}", "EVSE" if refused else None, x))
@@ -604,9 +605,9 @@ def _close(session, v2g):
     conns = {e.conn for e in v2g}
     last_req = max((e.time for e in v2g if e.name.endswith("Req")), default=v2g[0].time)
     for e in session.events:
-        if e.layer == "tcp" and e.name in ("FIN", "RST") and e.conn in conns and e.time >= last_req:
+        if e.layer == "tcp" and e.name in (TCP_FIN, TCP_RST) and e.conn in conns and e.time >= last_req:
             side = "EV" if e.direction == "EV->EVSE" else "EVSE"
-            what = f"TCP {'reset (RST)' if e.name == 'RST' else 'closed (FIN)'} by the {side}"
+            what = f"TCP {'reset (RST)' if e.name == TCP_RST else 'closed (FIN)'} by the {side}"
             return e.time, side, what, e
     return None
 

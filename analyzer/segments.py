@@ -43,7 +43,7 @@ whole capture.
 """
 from __future__ import annotations
 
-from ccs_analyzer.dissectors.events import EV_TO_EVSE, Event
+from ccs_analyzer.dissectors.events import EV_TO_EVSE, TCP_FIN, TCP_RST, Event
 from ccs_analyzer.rules.timing_tables import ISO2, SEQ_TIMEOUT
 
 from .sessions import RETRY_GAP_S, SessionBuilder
@@ -97,9 +97,9 @@ class SegmentCutter:
                 st = self._conns[ev.conn] = [ev.time, False, set()]
             st[0] = max(st[0], ev.time)
             if ev.layer == "tcp":
-                if ev.name == "RST":
+                if ev.name == TCP_RST:
                     st[1] = True
-                elif ev.name == "FIN":
+                elif ev.name == TCP_FIN:
                     st[2].add(ev.direction)
                     st[1] = st[1] or len(st[2]) == 2
         if _activity(ev) and (self.t_activity is None or ev.time > self.t_activity):

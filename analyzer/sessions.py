@@ -55,7 +55,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ccs_analyzer.dissectors.events import EV_TO_EVSE, EVSE_TO_EV, Event
+from ccs_analyzer.dissectors.events import (EV_TO_EVSE, EVSE_TO_EV, TCP_BYTES_MISSING, TCP_FIN,
+                                            TCP_OUT_OF_ORDER, TCP_RETRANSMISSION, TCP_RST,
+                                            TCP_STARTED_BEFORE_CAPTURE, Event)
 
 from .control_pilot import CpSample, cp_sample, plug_state
 from .physical import event_facts, find_first, header_of, message_body
@@ -82,8 +84,8 @@ _SLAC_EV_SENDS = {"CM_SLAC_PARM.REQ", "CM_START_ATTEN_CHAR.IND", "CM_MNBC_SOUND.
 _SLAC_EVSE_ANSWERS = {"CM_SLAC_PARM.CNF", "CM_ATTEN_CHAR.IND", "CM_VALIDATE.CNF",
                       "CM_SLAC_MATCH.CNF"}
 #: TCP events a connection open before the capture may carry and still be only teardown.
-_TEARDOWN_TCP = {"TCP connection started before the capture", "FIN", "RST", "TCP retransmission",
-                 "TCP out-of-order", "TCP bytes missing from capture"}
+_TEARDOWN_TCP = {TCP_STARTED_BEFORE_CAPTURE, TCP_FIN, TCP_RST, TCP_RETRANSMISSION,
+                 TCP_OUT_OF_ORDER, TCP_BYTES_MISSING}
 #: Phase order of the attempts' first steps (a new attempt moves forward through them).
 _PHASE_RANK = {"slac": 0, "sdp": 1, "tcp": 2}
 
@@ -534,9 +536,9 @@ class SessionBuilder:
         if ev.layer == "v2gtp" and ev.message is not None and name not in (
                 "supportedAppProtocolReq", "supportedAppProtocolRes"):
             self._bind(c, ev)
-        elif ev.layer == "tcp" and name == "RST":
+        elif ev.layer == "tcp" and name == TCP_RST:
             self._bind(c, None)
-        elif ev.layer == "tcp" and name == "FIN":
+        elif ev.layer == "tcp" and name == TCP_FIN:
             if c in self._conn_closed:
                 self._bind(c, None)
             self._conn_closed.add(c)
@@ -559,7 +561,7 @@ class SessionBuilder:
     def _leftover(self, c: int, pend: list[Event]) -> dict | None:
         """The leftover description of a connection, or None when it is not one: open before
         the capture (no SYN) and only teardown (module docstring)."""
-        if not pend or pend[0].name != "TCP connection started before the capture":
+        if not pend or pend[0].name != TCP_STARTED_BEFORE_CAPTURE:
             return None
         sid = None
         for e in pend:
@@ -583,7 +585,7 @@ class SessionBuilder:
         if ev.frame not in left["frames"]:
             left["frames"] = sorted(left["frames"] + [ev.frame])
         left["last_frame"] = left["frames"][-1]
-        if ev.name != "TCP connection started before the capture" and ev.name not in left["what"]:
+        if ev.name != TCP_STARTED_BEFORE_CAPTURE and ev.name not in left["what"]:
             left["what"].append(ev.name)
         left["reason"] = ("TCP connection open before the capture (no SYN) carrying only "
                           + (", ".join(left["what"]) or "its start")
@@ -664,7 +666,7 @@ class SessionBuilder:
                     s.paused = True
             elif name == "SessionStopRes":
                 s.ended = True
-        elif ev.layer == "tcp" and ev.name in ("RST", "FIN") and s.setup_done:
+        elif ev.layer == "tcp" and ev.name in (TCP_RST, TCP_FIN) and s.setup_done:
             s.ended = True
 
     # ---------------------------------------------------------------- the end

@@ -30,11 +30,12 @@ from ccs_analyzer.analyzer.control_pilot import STATE_MEANING, cp_sample
 from ccs_analyzer.analyzer.outcome import phase_of
 from ccs_analyzer.analyzer.physical import event_facts
 from ccs_analyzer.analyzer.views.control_pilot import CpView, build_cp_view
+from ccs_analyzer.dissectors.events import TCP_FIN, TCP_RST, TCP_SYN, TCP_SYN_ACK
 
 GAP_S = 2.0
 LOOP_MIN = 3          # consecutive messages of one kind that make a loop
 SAMPLE_EACH_END = 6   # messages of a loop kept at each end for the expanded view
-_TCP_SHOWN = ("SYN", "SYN-ACK", "FIN", "RST")
+_TCP_SHOWN = (TCP_SYN, TCP_SYN_ACK, TCP_FIN, TCP_RST)
 _LAYER_PHASE = {"slac": "SLAC", "sdp": "SDP", "tcp": "TCP", "tls": "TLS"}
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.connections import half_open_retry, one_sided
 from ccs_analyzer.analyzer.views.index import session_index
+from ccs_analyzer.dissectors.events import TCP_BYTES_MISSING, TCP_STARTED_BEFORE_CAPTURE
 
 from .base import Rule
 
@@ -110,7 +111,7 @@ class FramesLost(Rule):
     def check(self, session, ctx):
         gaps: dict = {}
         for e in session_index(session, ctx).tcp:
-            if e.name == "TCP bytes missing from capture":
+            if e.name == TCP_BYTES_MISSING:
                 g = gaps.setdefault((e.conn, e.direction), [])
                 g.append(e)
         conns = _conns(ctx)
@@ -248,7 +249,7 @@ class CaptureStartsMidSession(Rule):
 
     def _fragments(self, session, ctx):
         idx = session_index(session, ctx)
-        late = {e.conn: e for e in idx.tcp if e.name == "TCP connection started before the capture"}
+        late = {e.conn: e for e in idx.tcp if e.name == TCP_STARTED_BEFORE_CAPTURE}
         conns = _conns(ctx)
         for cid in session.connections:
             c = conns.get(cid) or {}

@@ -7,6 +7,8 @@ the SchemaID of the entry it chose — the highest-priority entry it supports.
 """
 from __future__ import annotations
 
+from ccs_analyzer.dissectors.events import TCP_FIN, TCP_RST
+
 from .base import Rule
 from .helpers import body
 
@@ -468,7 +470,7 @@ class HandshakeUnanswered(_HskRule):
                 continue
             c = h.req.conn
             tcp = [e for e in session.events if e.layer == "tcp" and e.conn == c and e.time > h.req.time
-                   and e.name in ("FIN", "RST")]
+                   and e.name in (TCP_FIN, TCP_RST)]
             secc_close = next((e for e in tcp if e.direction == "EVSE->EV"), None)
             ev_close = next((e for e in tcp if e.direction == "EV->EVSE"), None)
             seen_until = secc_close.time if secc_close is not None else end

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 
 from ccs_analyzer.analyzer.views.slac import MATCH_CNF, fields, slac_view
+from ccs_analyzer.dissectors.events import TCP_SYN
 
 from .base import Rule
 from .helpers import ms
@@ -181,7 +182,7 @@ class SdpUnanswered(_SdpRule):
                   "unanswered": [r.frame for r in reqs[:10]], "count": len(reqs),
                   "later_answered": [r.frame for r in later_answer]}
             frames = [first.frame, last.frame]
-            tcp = next((e for e in session.events if e.layer == "tcp" and e.name == "SYN"
+            tcp = next((e for e in session.events if e.layer == "tcp" and e.name == TCP_SYN
                         and e.time > last.time), None)
             prev = _previous_session(session, ctx)
             has_slac = any(e.layer == "slac" and e.name == MATCH_CNF for e in session.events)

@@ -8,6 +8,8 @@ Reads the connection summaries the dissectors write (``ctx.connections``, entrie
 """
 from __future__ import annotations
 
+from ccs_analyzer.dissectors.events import TCP_RETRANSMISSION
+
 from .index import session_index
 
 __all__ = ["lost_bytes", "one_sided", "conn_one_sided", "half_open_retry", "retransmissions"]
@@ -74,7 +76,7 @@ def retransmissions(session, ctx, duplicate_within_s: float = 0.001) -> dict:
                 starts[(e.conn, e.direction, e.offset)] = e.time
         out: dict = {}
         for e in idx.tcp:
-            if e.name != "TCP retransmission":
+            if e.name != TCP_RETRANSMISSION:
                 continue
             real, dups = out.setdefault((e.conn, e.direction), ([], []))
             t0 = starts.get((e.conn, e.direction, (e.message or {}).get("offset")))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ccs_analyzer.dissectors.events import TCP_FIN, TCP_RST
+
 from .events import body, facts
 
 __all__ = ["LOOP", "LOOP_PASSTHROUGH", "CPD", "STOP_STATUS", "STOP_NOTIFICATION", "KINDS",
@@ -144,7 +146,7 @@ def _build_runs(session) -> dict[str, list[Run]]:
     for e in session.events:
         layer = e.layer
         if layer == "tcp":
-            if e.name in ("FIN", "RST"):
+            if e.name in (TCP_FIN, TCP_RST):
                 r = open_run.get(e.conn)
                 if r is not None and r.end is None:
                     r.end = e
@@ -239,7 +241,7 @@ def end_text(run: Run) -> str:
         return f"then {describe(run.after)} (frame {run.after.frame})"
     if run.end is not None:
         who = "the EV" if run.end.direction == "EV->EVSE" else "the EVSE"
-        how = "closed" if run.end.name == "FIN" else "reset"
+        how = "closed" if run.end.name == TCP_FIN else "reset"
         return f"then {who} {how} the TCP connection ({run.end.name}, frame {run.end.frame})"
     return "and the capture ended"
 

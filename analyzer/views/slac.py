@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ccs_analyzer.dissectors.events import TCP_SYN_ACK
+
 __all__ = ["PARM_REQ", "PARM_CNF", "START", "MNBC", "IND", "RSP", "VAL_REQ", "VAL_CNF",
            "MATCH_REQ", "MATCH_CNF", "SET_KEY_REQ", "SET_KEY_CNF", "STAGE", "EV_SENDS",
            "EVSE_SENDS", "fields", "SlacRun", "SlacView", "slac_view", "set_keys", "evse_hosts",
@@ -231,7 +233,7 @@ def _build_view(session, ctx) -> SlacView:
     progressed = bool(session.has_sdp or session.connections)
     if runs and not any(r.has(MATCH_CNF) for r in runs):
         proof = next((e for e in session.events if (e.layer == "sdp" and e.direction == "EVSE->EV")
-                      or (e.layer == "tcp" and e.name == "SYN-ACK")
+                      or (e.layer == "tcp" and e.name == TCP_SYN_ACK)
                       or (e.layer == "v2gtp" and e.direction == "EVSE->EV")), None)
         if proof is not None and proof.time > runs[-1].events[0].time:
             missing.append((MATCH_CNF, proof))

@@ -16,6 +16,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
+from ccs_analyzer.dissectors.events import (TCP_BYTES_MISSING, TCP_FIN, TCP_RETRANSMISSION,
+                                            TCP_RST, TCP_SYN)
 from ccs_analyzer.rules.timing_tables import CHARGE_LOOP_GROUP
 
 from .events import base_name, body, protocol_of_session
@@ -173,14 +175,14 @@ def _build(session, ctx) -> TimingView:
             activity.append((e.time, None))
         elif layer == "tcp":
             n = e.name
-            if n == "SYN":
+            if n == TCP_SYN:
                 activity.append((e.time, e.conn))
-            if n in ("FIN", "RST"):
+            if n in (TCP_FIN, TCP_RST):
                 closes.setdefault(e.conn, []).append(
                     (e.time, e.frame, "EV" if e.direction == _EV else "EVSE", n))
-            elif n == "TCP bytes missing from capture":
+            elif n == TCP_BYTES_MISSING:
                 missing.setdefault(e.conn, []).append(e.time)
-            elif n == "TCP retransmission":
+            elif n == TCP_RETRANSMISSION:
                 retrans.setdefault((e.conn, e.direction), []).append(e.time)
                 m = e.message or {}
                 if isinstance(m.get("offset"), int) and isinstance(m.get("bytes"), int):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ccs_analyzer.dissectors.events import TCP_BYTES_MISSING, TCP_FIN, TCP_RST, TCP_SYN
 from ccs_analyzer.rules.state_machines import (BODY_NEEDED, LOOP, Context, State, qualifier,
                                                start_state, state_after, update_context)
 
@@ -78,13 +79,13 @@ def _walk(session, protocol) -> Walk:
     w = Walk(protocol)
     conns: dict = {}
     mode = None
-    syn_seen = {e.conn for e in session.events if e.layer == "tcp" and e.name == "SYN"}
+    syn_seen = {e.conn for e in session.events if e.layer == "tcp" and e.name == TCP_SYN}
     for e in session.events:
         c = e.conn
         if e.layer == "tcp":
-            if e.name in ("FIN", "RST"):
+            if e.name in (TCP_FIN, TCP_RST):
                 w.ends.setdefault(c, []).append((e.time, e.frame, e.name, e.direction))
-            elif e.name == "TCP bytes missing from capture":
+            elif e.name == TCP_BYTES_MISSING:
                 w.gaps.setdefault(c, []).append((e.time, e.frame, e.direction))
             continue
         if e.layer != "v2gtp":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.index import session_index
+from ccs_analyzer.dissectors.events import V2GTP_FRAMING_ERROR
 
 from ..base import Rule
 from ..helpers import culprit_of
@@ -39,7 +40,7 @@ class UndecodableMessage(Rule):
 
     def check(self, session, ctx):
         for e in session_index(session, ctx).v2g_all:
-            if not e.error or e.message is not None or e.name == "V2GTP framing error":
+            if not e.error or e.message is not None or e.name == V2GTP_FRAMING_ERROR:
                 continue
             if e.payload_type not in _EXI_TYPES or not e.payload:
                 continue          # no EXI / empty payload: transport rules TRN005, TRN006

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.walk import Step, Walk, walk
+from ccs_analyzer.dissectors.events import TCP_RST
 
 from ..base import Rule
 from ..helpers import facts
@@ -174,7 +175,7 @@ class RequestUnanswered(Rule):
             elif end is not None:
                 waited = end[0] - t0
                 side = "EV" if end[3] == "EV->EVSE" else "EVSE"
-                act = "reset (RST)" if end[2] == "RST" else "closed (FIN)"
+                act = "reset (RST)" if end[2] == TCP_RST else "closed (FIN)"
                 frames = [s.req.frame, end[1]]
                 stop = _stop_signal_before(s)
                 if side == "EVSE" and stop is not None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.timing import sent_at
+from ccs_analyzer.dissectors.events import TCP_SYN, TCP_SYN_ACK
 
 from ..base import Rule
 from ..helpers import protocol_of_session
@@ -67,12 +68,12 @@ class SlowCommunicationSetup(Rule):
                 elif e.direction == _EVSE and start is not None and "sdp_res" not in marks:
                     marks["sdp_res"] = e
             elif layer == "tcp":
-                if e.name == "SYN":
+                if e.name == TCP_SYN:
                     if start is None:
                         start, marks = e, {}
                     marks.setdefault(("syn", e.conn), e)
                     marks["syns"] = marks.get("syns", 0) + 1
-                elif e.name == "SYN-ACK":
+                elif e.name == TCP_SYN_ACK:
                     marks.setdefault(("synack", e.conn), e)
             elif layer == "tls":
                 marks.setdefault(("tls", e.conn), e)

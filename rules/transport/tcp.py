@@ -5,6 +5,7 @@ import ipaddress
 
 from ccs_analyzer.analyzer.views.connections import half_open_retry, one_sided, retransmissions
 from ccs_analyzer.analyzer.views.index import session_index
+from ccs_analyzer.dissectors.events import TCP_FIN, TCP_OUT_OF_ORDER, TCP_RST, TCP_SYN
 
 from ..base import Rule
 from .common import _conns
@@ -80,14 +81,14 @@ class TcpConnectionRefused(Rule):
         own_end = getattr(session, "own_end_frame", None)
         late = []
         for e in session.events:
-            if e.layer != "tcp" or e.name != "RST" or e.direction != "EVSE->EV":
+            if e.layer != "tcp" or e.name != TCP_RST or e.direction != "EVSE->EV":
                 continue
             c = conns.get(e.conn, {})
             if c.get("synack_frame") is not None or c.get("syn_frame") is None:
                 continue
             server = c.get("server", "")
             port = int(server.rsplit(":", 1)[1]) if ":" in server else None
-            t_syn = next((x.time for x in session.events if x.layer == "tcp" and x.name == "SYN"
+            t_syn = next((x.time for x in session.events if x.layer == "tcp" and x.name == TCP_SYN
                           and x.conn == e.conn), e.time)
             sdp = _latest_announcement(ctx, server, t_syn)
             if sdp is None:
@@ -164,7 +165,7 @@ class TcpResetInSession(Rule):
 
     def check(self, session, ctx):
         conns = {c["conn"]: c for c in ctx.connections}
-        resets = [e for e in session.events if e.layer == "tcp" and e.name == "RST"
+        resets = [e for e in session.events if e.layer == "tcp" and e.name == TCP_RST
                   and conns.get(e.conn, {}).get("synack_frame") is not None]
         if not resets:
             return
@@ -217,7 +218,7 @@ class RetransmissionStorm(Rule):
         by = retransmissions(session, ctx, self.p["duplicate_within_s"])
         ooo: dict = {}
         for e in idx.tcp:
-            if e.name == "TCP out-of-order":
+            if e.name == TCP_OUT_OF_ORDER:
                 ooo[(e.conn, e.direction)] = ooo.get((e.conn, e.direction), 0) + 1
         n_min, window = self.p["min_count"], self.p["window_s"]
         for (conn, direction), (evs, dups) in by.items():
@@ -295,7 +296,7 @@ class SeccClosedAfterRequest(Rule):
                     pending[e.conn] = e
                 elif e.name.endswith("Res"):
                     pending.pop(e.conn, None)
-            elif layer == "tcp" and e.name in ("FIN", "RST"):
+            elif layer == "tcp" and e.name in (TCP_FIN, TCP_RST):
                 req = pending.pop(e.conn, None)
                 if req is None or e.direction != "EVSE->EV":
                     continue
@@ -303,7 +304,7 @@ class SeccClosedAfterRequest(Rule):
                 if dt > self.p["max_delay_s"]:
                     continue
                 yield self.finding(session, [req.frame, e.frame],
-                                   f"The EVSE {'reset' if e.name == 'RST' else 'closed'} the "
+                                   f"The EVSE {'reset' if e.name == TCP_RST else 'closed'} the "
                                    f"connection ({e.name}, frame {e.frame}) {dt:.3f} s after "
                                    f"{req.name} (frame {req.frame}) instead of answering it",
                                    time=e.time, measured=round(dt, 6), limit=self.p["max_delay_s"],
@@ -426,7 +427,7 @@ class HalfOpenPortReused(Rule):
             ev_port = c.get("client", "").rsplit(":", 1)[-1]
             ok = retry.get("synack_frame") is not None
             dt = (retry.get("first_time") or 0) - (c.get("first_time") or 0)
-            t0 = next((x.time for x in session.events if x.layer == "tcp" and x.name == "SYN"
+            t0 = next((x.time for x in session.events if x.layer == "tcp" and x.name == TCP_SYN
                        and x.conn == c["conn"]), c.get("first_time"))
             yield self.finding(
                 session, [c["syn_frame"], rst, retry.get("syn_frame"), retry.get("synack_frame")],

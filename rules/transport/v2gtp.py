@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.index import session_index
+from ccs_analyzer.dissectors.events import V2GTP_FRAMING_ERROR
 
 from ..base import Rule
 from ..helpers import culprit_of
@@ -43,7 +44,7 @@ class V2gtpHeaderError(Rule):
         conns = _conns(ctx)
         idx = session_index(session, ctx)
         for e in idx.v2g_all:
-            if e.name == "V2GTP framing error":
+            if e.name == V2GTP_FRAMING_ERROR:
                 reason = e.error or ""
                 if _capture_caused(reason):
                     continue
@@ -145,7 +146,7 @@ class PayloadTypeNotAllowed(Rule):
         groups: dict = {}
         for e in session_index(session, ctx).v2g_all:
             pt = e.payload_type
-            if pt is None or e.name == "V2GTP framing error":
+            if pt is None or e.name == V2GTP_FRAMING_ERROR:
                 continue
             if e.message is None:
                 if e.error and "does not carry EXI" in e.error:
@@ -205,7 +206,7 @@ class EmptyPayload(Rule):
     def check(self, session, ctx):
         groups: dict = {}
         for e in session_index(session, ctx).v2g_all:
-            if e.payload is not None and len(e.payload) == 0 and e.name != "V2GTP framing error":
+            if e.payload is not None and len(e.payload) == 0 and e.name != V2GTP_FRAMING_ERROR:
                 g = groups.setdefault((e.direction, e.payload_type), [e, e, 0])
                 g[1] = e
                 g[2] += 1
