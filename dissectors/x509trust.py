@@ -188,7 +188,7 @@ def _root_candidates(chain_ders: list[bytes], store: TrustStore | None, trust: d
 def trusted_ca_match(entries: list[dict], chain_ders: list[bytes], store: TrustStore | None = None,
                      trust: dict | None = None) -> dict:
     """Whether the server chain ``chain_ders`` is issued under a root the client listed in its
-    trusted_ca_keys extension (RFC 6066 §6: ``entries`` as dissectors/tls.py parses them —
+    trusted_ca_keys extension (RFC 6066 §6: ``entries`` as dissectors/tls_handshake.py parses them —
     key_sha1_hash, x509_name, cert_sha1_hash, pre_agreed). A listed name is compared with the
     issuer of the chain's last certificate; a listed hash with the root: the trust anchor the
     chain leads to (``trust``, from :func:`anchor_chain` with ``store``) or a root the chain
