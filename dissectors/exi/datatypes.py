@@ -26,6 +26,14 @@ from .errors import ExiEncodeError
 DT_NBIT, DT_BOOL, DT_ENUM, DT_UINT, DT_INT, DT_STRING, DT_HEX, DT_B64, DT_DECIMAL, \
     DT_FLOAT, DT_DATETIME, DT_LIST = range(12)
 
+# positions in a runtime datatype tuple (module docstring)
+D_KIND = 0          # every datatype: its DT_* code
+D_WIDTH = 1         # n-bit, boolean, enumeration: bits of the value
+D_MIN, D_MAX = 2, 3  # n-bit: the value's bounds (the bits hold value - min)
+D_NAMES = 2         # enumeration: the value names in index order
+D_ITEM = 1          # list: the items' datatype
+D_FORM = 1          # date-time: which type ("dateTime", "date", "gYear", …)
+
 FLOAT_SPECIAL_EXPONENT = -(1 << 14)   # §7.1.4: exponent -2^14 marks INF, -INF, NaN
 TZ_OFFSET = 896                       # §7.1.8: time zone (h*64 + m) + 14*64
 YEAR_OFFSET = 2000                    # §7.1.8: Year is stored as year - 2000
@@ -35,6 +43,15 @@ DATETIME_PARTS = {
     "gYear": ("year",), "gYearMonth": ("year", "monthday"), "date": ("year", "monthday"),
     "dateTime": ("year", "monthday", "time", "frac"), "gMonth": ("monthday",),
     "gMonthDay": ("monthday",), "gDay": ("monthday",), "time": ("time", "frac"),
+}
+
+#: XML Schema Part 2 §3.2.7-§3.2.14: the lexical form of each date-time type (without its
+#: time zone; ``year`` already formatted, ``frac`` "" or "." and the fraction digits)
+DATETIME_LEXICAL = {
+    "gYear": "{year}", "gYearMonth": "{year}-{month:02d}", "date": "{year}-{month:02d}-{day:02d}",
+    "dateTime": "{year}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}{frac}",
+    "gMonth": "--{month:02d}", "gMonthDay": "--{month:02d}-{day:02d}", "gDay": "---{day:02d}",
+    "time": "{hour:02d}:{minute:02d}:{second:02d}{frac}",
 }
 
 
@@ -65,19 +82,20 @@ def runtime_datatype(spec: tuple) -> tuple:
 # -- decoding ------------------------------------------------------------------------------
 def decode_value(big: int, end: int, pos: int, dt: tuple):
     """One value of datatype ``dt`` at ``pos`` → (tree value, new pos)."""
-    k = dt[0]
+    k = dt[D_KIND]
     if k == DT_NBIT:
-        v, pos = read_bits(big, end, pos, dt[1])
-        return v + dt[2], pos
+        v, pos = read_bits(big, end, pos, dt[D_WIDTH])
+        return v + dt[D_MIN], pos
     if k == DT_BOOL:
         pos += 1
         return bool((big >> (end - pos)) & 1), pos
     if k == DT_ENUM:
         start = pos
-        i, pos = read_bits(big, end, pos, dt[1])
-        if i >= len(dt[2]):
-            raise Malformed(f"enumeration index {i} out of range ({len(dt[2])} values)", start)
-        return dt[2][i], pos
+        names = dt[D_NAMES]
+        i, pos = read_bits(big, end, pos, dt[D_WIDTH])
+        if i >= len(names):
+            raise Malformed(f"enumeration index {i} out of range ({len(names)} values)", start)
+        return names[i], pos
     if k == DT_UINT:
         return read_uint(big, end, pos)
     if k == DT_INT:
@@ -92,7 +110,7 @@ def decode_value(big: int, end: int, pos: int, dt: tuple):
     if k == DT_FLOAT:
         return _read_float(big, end, pos)
     if k == DT_DATETIME:
-        return _read_datetime(dt[1], big, end, pos)
+        return _read_datetime(dt[D_FORM], big, end, pos)
     if k == DT_LIST:
         start = pos
         n, pos = read_uint(big, end, pos)
@@ -100,8 +118,8 @@ def decode_value(big: int, end: int, pos: int, dt: tuple):
             raise Malformed(f"list of {n} items exceeds the {end - pos} bits left", start, True)
         items = []
         for _ in range(n):
-            v, pos = decode_value(big, end, pos, dt[1])
-            items.append(lexical(dt[1], v))
+            v, pos = decode_value(big, end, pos, dt[D_ITEM])
+            items.append(lexical(dt[D_ITEM], v))
         return " ".join(items), pos
     raise Malformed(f"unknown datatype {dt!r}", pos)
 
@@ -160,22 +178,8 @@ def _read_datetime(kind, big, end, pos):
     ys = ""
     if year is not None:
         ys = f"-{-year:04d}" if year < 0 else f"{year:04d}"
-    if kind == "gYear":
-        s = ys
-    elif kind == "gYearMonth":
-        s = f"{ys}-{month:02d}"
-    elif kind == "date":
-        s = f"{ys}-{month:02d}-{day:02d}"
-    elif kind == "dateTime":
-        s = f"{ys}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}{frac}"
-    elif kind == "gMonth":
-        s = f"--{month:02d}"
-    elif kind == "gMonthDay":
-        s = f"--{month:02d}-{day:02d}"
-    elif kind == "gDay":
-        s = f"---{day:02d}"
-    else:
-        s = f"{hour:02d}:{minute:02d}:{second:02d}{frac}"
+    s = DATETIME_LEXICAL[kind].format(year=ys, month=month, day=day, hour=hour, minute=minute,
+                                      second=second, frac=frac)
     return s + tz, pos
 
 
@@ -186,23 +190,25 @@ def _fail(reason: str, path: str):
 
 def encode_value(dt: tuple, value, w: BitWriter, path: str) -> None:
     """Write ``value`` as datatype ``dt``; ExiEncodeError (naming ``path``) if it cannot."""
-    k = dt[0]
+    k = dt[D_KIND]
     if k == DT_NBIT:
         if type(value) is not int:
             _fail(f"expected an integer, got {value!r}", path)
-        if not dt[2] <= value <= dt[3]:
-            _fail(f"{value} outside [{dt[2]}, {dt[3]}]", path)
-        w.bits(value - dt[2], dt[1])
+        mn, mx = dt[D_MIN], dt[D_MAX]
+        if not mn <= value <= mx:
+            _fail(f"{value} outside [{mn}, {mx}]", path)
+        w.bits(value - mn, dt[D_WIDTH])
     elif k == DT_BOOL:
         if not isinstance(value, bool):
             _fail(f"expected a boolean, got {value!r}", path)
         w.bits(1 if value else 0, 1)
     elif k == DT_ENUM:
+        names = dt[D_NAMES]
         try:
-            i = dt[2].index(value)
+            i = names.index(value)
         except ValueError:
-            _fail(f"{value!r} is not one of {', '.join(dt[2])}", path)
-        w.bits(i, dt[1])
+            _fail(f"{value!r} is not one of {', '.join(names)}", path)
+        w.bits(i, dt[D_WIDTH])
     elif k == DT_UINT:
         if type(value) is not int or value < 0:
             _fail(f"expected a non-negative integer, got {value!r}", path)
@@ -224,12 +230,13 @@ def encode_value(dt: tuple, value, w: BitWriter, path: str) -> None:
     elif k == DT_FLOAT:
         _write_float(value, w, path)
     elif k == DT_DATETIME:
-        _write_datetime(dt[1], value, w, path)
+        _write_datetime(dt[D_FORM], value, w, path)
     elif k == DT_LIST:
         items = value.split() if isinstance(value, str) else list(value)
         w.uint(len(items))
         for i, item in enumerate(items):
-            encode_value(dt[1], parse_lexical(dt[1], item, f"{path}[{i}]"), w, f"{path}[{i}]")
+            encode_value(dt[D_ITEM], parse_lexical(dt[D_ITEM], item, f"{path}[{i}]"), w,
+                         f"{path}[{i}]")
     else:
         _fail(f"unknown datatype {dt!r}", path)
 
@@ -238,7 +245,7 @@ def parse_lexical(dt: tuple, s, path: str):
     """A list item's lexical form → the tree value `encode_value` expects."""
     if not isinstance(s, str):
         return s
-    k = dt[0]
+    k = dt[D_KIND]
     try:
         if k in (DT_NBIT, DT_UINT, DT_INT):
             return int(s)

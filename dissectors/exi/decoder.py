@@ -24,12 +24,14 @@ from __future__ import annotations
 
 from .bitstream import GrowingReader, Malformed, read_bits, read_chars, read_string, read_uint, \
     read_value_string
-from .datatypes import DT_BOOL, DT_ENUM, DT_INT, DT_NBIT, DT_UINT, bit_width, decode_value
+from .datatypes import (D_KIND, D_MIN, D_NAMES, D_WIDTH, DT_BOOL, DT_ENUM, DT_INT, DT_NBIT,
+                        DT_UINT, bit_width, decode_value)
 from .errors import ExiDecodeError
-from .grammar import (K_BUILTIN_START, OP_AT, OP_AT_NS, OP_CH, OP_CH_ANY, OP_ED,
-                      OP_EE, OP_SE, OP_SE_ANY, OP_SE_NS, OP_SE_SIMPLE, SL_AT_ANY,
+from .grammar import (EE, K_BUILTIN_START, OP_AT, OP_AT_NS, OP_CH, OP_CH_ANY, OP_ED, OP_EE,
+                      OP_SE, OP_SE_ANY, OP_SE_NS, OP_SE_SIMPLE, P_CHILD, P_CHILD_END,
+                      P_COUNTER, P_DATATYPE, P_IS_LIST, P_KEY, P_NEXT, P_OP, P_URI, SL_AT_ANY,
                       SL_AT_INVALID, SL_CH_ANY, SL_EE, SL_SE_ANY, SL_XSI_TYPE, STRING, Grammar,
-                      counted)
+                      counted, next_state, production)
 
 MASKS = tuple((1 << i) - 1 for i in range(65))
 XSI_URI = 2        # index of http://www.w3.org/2001/XMLSchema-instance in every URI table
@@ -136,9 +138,13 @@ def _body(g: Grammar, data: bytes, pos: int, end_out: list | None = None) -> dic
         big, end, limit = src.big, src.end, src.limit
         windowed = True
     masks = MASKS
+    # the fields of productions and datatypes as locals: p[KEY] costs what p[1] does
+    OP, KEY, NEXT, IS_LIST, CHILD, DATATYPE, COUNTER, CHILD_END = (
+        P_OP, P_KEY, P_NEXT, P_IS_LIST, P_CHILD, P_DATATYPE, P_COUNTER, P_CHILD_END)
+    KIND, WIDTH, MIN, NAMES = D_KIND, D_WIDTH, D_MIN, D_NAMES
     root: dict = {}
     cur = root
-    stack: list = []
+    stack: list = []  # frames (parent dict, key, is_list, state and count after, scalar)
     st = g.document
     cnt = 0
     scalar = False
@@ -163,57 +169,52 @@ def _body(g: Grammar, data: bytes, pos: int, end_out: list | None = None) -> dic
                 p, pos, st, cnt = _undeclared(g, qnames, src, st, cnt, code, pos, cur)
                 if p is None:
                     continue
-            op = p[0]
+            op = p[OP]
             if op == OP_SE_SIMPLE:
                 # the child's grammar: [CH] (1-bit code 0), the value, [EE] (1-bit code 0)
-                dt = p[5]
-                k = dt[0]
+                dt = p[DATATYPE]
+                k = dt[KIND]
                 if k <= DT_ENUM:
                     # n-bit, boolean, enumeration: both codes and the value in one read
-                    n = dt[1] + 2
+                    n = dt[WIDTH] + 2
                     bits = (big >> (end - pos - n)) & masks[n]
-                    if not bits & 1 and not bits >> (n - 1):
-                        pos += n
-                        v = bits >> 1
-                        if k == DT_NBIT:
-                            v += dt[2]
-                        elif k == DT_BOOL:
-                            v = v == 1
-                        elif v < len(dt[2]):
-                            v = dt[2][v]
-                        else:
-                            raise Malformed(f"enumeration index {v} out of range", pos - n + 1)
-                        key = p[1]
-                        if p[3]:
-                            lst = cur.get(key)
-                            if lst is None:
-                                cur[key] = [v]
-                            else:
-                                lst.append(v)
-                        elif key in cur:
-                            _put(cur, key, v, False)
-                        else:
-                            cur[key] = v
-                        ctr = p[6]
-                        if ctr is None:
-                            st = p[2]
-                        else:
-                            st, cnt = counted(ctr, cnt)
-                        continue
-                pos += 1
-                if not (big >> (end - pos)) & 1:
+                    declared = not bits & 1 and not bits >> (n - 1)
+                else:
+                    declared = False
+                if declared:
+                    pos += n
+                    v = bits >> 1
                     if k == DT_NBIT:
-                        pos += dt[1]
-                        v = ((big >> (end - pos)) & masks[dt[1]]) + dt[2]
+                        v += dt[MIN]
+                    elif k == DT_BOOL:
+                        v = v == 1
+                    elif v < len(dt[NAMES]):
+                        v = dt[NAMES][v]
+                    else:
+                        raise Malformed(f"enumeration index {v} out of range", pos - n + 1)
+                else:
+                    pos += 1
+                    if (big >> (end - pos)) & 1:
+                        # not the declared CH: decode the element the general way
+                        stack.append(_frame(p, cur, cnt, scalar))
+                        pos -= 1
+                        cur = {}
+                        st = p[CHILD]
+                        cnt = 0
+                        scalar = True
+                        continue
+                    if k == DT_NBIT:
+                        pos += dt[WIDTH]
+                        v = ((big >> (end - pos)) & masks[dt[WIDTH]]) + dt[MIN]
                     elif k == DT_BOOL:
                         pos += 1
                         v = ((big >> (end - pos)) & 1) == 1
                     elif k == DT_ENUM:
-                        pos += dt[1]
-                        i = (big >> (end - pos)) & masks[dt[1]]
-                        if i >= len(dt[2]):
-                            raise Malformed(f"enumeration index {i} out of range", pos - dt[1])
-                        v = dt[2][i]
+                        pos += dt[WIDTH]
+                        i = (big >> (end - pos)) & masks[dt[WIDTH]]
+                        if i >= len(dt[NAMES]):
+                            raise Malformed(f"enumeration index {i} out of range", pos - dt[WIDTH])
+                        v = dt[NAMES][i]
                     elif k == DT_INT and not windowed and not (big >> (end - pos - 9)) & 0x80:
                         pos += 9  # sign bit and a one-octet magnitude
                         v = (big >> (end - pos)) & 0x1FF
@@ -231,50 +232,34 @@ def _body(g: Grammar, data: bytes, pos: int, end_out: list | None = None) -> dic
                     else:
                         v, pos = decode_value(big, end, pos, dt)
                     pos += 1
-                    if not (big >> (end - pos)) & 1:
-                        key = p[1]
-                        if p[3]:
-                            lst = cur.get(key)
-                            if lst is None:
-                                cur[key] = [v]
-                            else:
-                                lst.append(v)
-                        elif key in cur:
-                            _put(cur, key, v, False)
-                        else:
-                            cur[key] = v
-                        ctr = p[6]
-                        if ctr is None:
-                            st = p[2]
-                        else:
-                            st, cnt = counted(ctr, cnt)
+                    if (big >> (end - pos)) & 1:
+                        # an undeclared event after the value: continue in the element's
+                        # end state
+                        stack.append(_frame(p, cur, cnt, scalar))
+                        pos -= 1
+                        cur = {"value": v}
+                        st = p[CHILD_END]
+                        cnt = 0
+                        scalar = True
                         continue
-                    # an undeclared event after the value: continue in the element's end state
-                    pos -= 1
-                    ctr = p[6]
-                    nst, ncnt = (p[2], cnt) if ctr is None else counted(ctr, cnt)
-                    stack.append((cur, p[1], p[3], nst, ncnt, scalar))
-                    cur = {"value": v}
-                    st = p[7]
-                    cnt = 0
-                    scalar = True
-                    continue
-                pos -= 1  # not the declared CH: decode the element the general way
-                ctr = p[6]
-                nst, ncnt = (p[2], cnt) if ctr is None else counted(ctr, cnt)
-                stack.append((cur, p[1], p[3], nst, ncnt, scalar))
-                cur = {}
-                st = p[4]
-                cnt = 0
-                scalar = True
+                key = p[KEY]
+                if p[IS_LIST] or key in cur:
+                    _put(cur, key, v, p[IS_LIST])
+                else:
+                    cur[key] = v
+                ctr = p[COUNTER]
+                if ctr is None:
+                    st = p[NEXT]
+                else:
+                    st, cnt = counted(ctr, cnt)
             elif op == OP_SE:
-                ctr = p[6]
-                nst, ncnt = (p[2], cnt) if ctr is None else counted(ctr, cnt)
-                stack.append((cur, p[1], p[3], nst, ncnt, scalar))
+                ctr = p[COUNTER]
+                nst, ncnt = (p[NEXT], cnt) if ctr is None else counted(ctr, cnt)
+                stack.append((cur, p[KEY], p[IS_LIST], nst, ncnt, scalar))
                 cur = {}
-                st = p[4]
+                st = p[CHILD]
                 cnt = 0
-                scalar = p[5] is not None
+                scalar = p[DATATYPE] is not None
             elif op == OP_EE:
                 v = _close(cur, scalar) if scalar or len(cur) == 1 else cur
                 pcur, key, is_list, st, cnt, scalar = stack.pop()
@@ -284,28 +269,23 @@ def _body(g: Grammar, data: bytes, pos: int, end_out: list | None = None) -> dic
                     pcur[key] = v
                 cur = pcur
             elif op == OP_AT or op == OP_CH:
-                dt = p[5]
-                if dt[0] == DT_NBIT:
-                    pos += dt[1]
-                    v = ((big >> (end - pos)) & masks[dt[1]]) + dt[2]
+                dt = p[DATATYPE]
+                if dt[KIND] == DT_NBIT:
+                    pos += dt[WIDTH]
+                    v = ((big >> (end - pos)) & masks[dt[WIDTH]]) + dt[MIN]
                 elif windowed:
                     v, pos = src.read(decode_value, pos, dt)
                 else:
                     v, pos = decode_value(big, end, pos, dt)
-                cur[p[1]] = v
-                ctr = p[6]
-                if ctr is None:
-                    st = p[2]
-                else:
-                    st, cnt = counted(ctr, cnt)
+                cur[p[KEY]] = v
+                st, cnt = next_state(p, cnt)
             elif op == OP_ED:
                 if end_out is not None:
                     end_out.append((src.off if src is not None else 0) + pos)
                 return root
             else:
                 # wildcards: SE(*), SE(uri:*), AT(*), AT(uri:*), untyped CH
-                ctr = p[6]
-                nst, ncnt = (p[2], cnt) if ctr is None else counted(ctr, cnt)
+                nst, ncnt = next_state(p, cnt)
                 if qnames is None:
                     qnames = _QNames(g)
                 if src is None:
@@ -315,11 +295,11 @@ def _body(g: Grammar, data: bytes, pos: int, end_out: list | None = None) -> dic
                     cur["value"] = cur.get("value", "") + v
                     st, cnt = nst, ncnt
                     continue
-                uri = p[1] if op == OP_SE_NS or op == OP_AT_NS else None
+                uri = p[P_URI] if op == OP_SE_NS or op == OP_AT_NS else None
                 uri, name, pos = qnames.read(src, pos, uri)
                 if op == OP_SE_ANY or op == OP_SE_NS:
                     first, dt = _element_grammar(g, uri, name)
-                    stack.append((cur, name, p[3], nst, ncnt, scalar))
+                    stack.append((cur, name, p[IS_LIST], nst, ncnt, scalar))
                     cur = {}
                     st = first
                     cnt = 0
@@ -347,10 +327,18 @@ def _body(g: Grammar, data: bytes, pos: int, end_out: list | None = None) -> dic
                              getattr(st, "label", "?"), _path(stack)) from None
 
 
+def _frame(p: tuple, cur: dict, cnt: int, scalar: bool) -> tuple:
+    """The stack frame that keeps the parent while the element of SE production ``p`` is
+    decoded: (parent dict, key, is_list, state and count after the element, the parent's
+    scalar flag). The OP_SE branch of `_body` builds the same frame inline (speed)."""
+    nst, ncnt = next_state(p, cnt)
+    return (cur, p[P_KEY], p[P_IS_LIST], nst, ncnt, scalar)
+
+
 def _path(stack: list, keep: int = 12) -> str:
     """Where decoding stopped, e.g. "V2G_Message/Body/PreChargeReq" (the last ``keep``
     elements when nested deeper)."""
-    names = [str(f[1]) for f in stack[-keep:]]
+    names = [str(key) for _, key, *_ in stack[-keep:]]
     return ("…/" if len(stack) > keep else "") + "/".join(names)
 
 
@@ -377,12 +365,12 @@ def _undeclared(g: Grammar, qnames: "_QNames", src: _Source, st, cnt: int, code:
         raise Malformed(f"event code {code}.{i} not allowed", start - st.width)
     sl = st.sl_codes[i]
     if sl == SL_EE:
-        return (OP_EE, None, None, 0, None, None, None, None, None), pos, st, cnt
+        return EE, pos, st, cnt
     if sl == SL_SE_ANY:
         uri, name, pos = qnames.read(src, pos, None)
         first, dt = _element_grammar(g, uri, name)
         # run it as a declared SE whose next state is the undeclared target
-        return (OP_SE, name, st.after_undeclared, 0, first, dt, None, None, uri), pos, st, cnt
+        return production(OP_SE, name, st.after_undeclared, 0, first, dt, uri=uri), pos, st, cnt
     if sl == SL_CH_ANY:
         v, pos = src.read(read_value_string, pos)
         cur["value"] = cur.get("value", "") + v
@@ -400,8 +388,8 @@ def _undeclared(g: Grammar, qnames: "_QNames", src: _Source, st, cnt: int, code:
         if j < nat:
             p = st.prods[st.at_codes[j]]
             v, pos = src.read(read_value_string, pos)
-            cur[p[1]] = v
-            return None, pos, p[2] if p[6] is None else counted(p[6], cnt)[0], cnt
+            cur[p[P_KEY]] = v
+            return None, pos, next_state(p, cnt)[0], cnt
         if j == nat:
             uri, name, pos = qnames.read(src, pos, None)
             v, pos = src.read(read_value_string, pos)
@@ -428,7 +416,8 @@ def _xsi(g: Grammar, qnames: "_QNames", src: _Source, st, cnt: int, which: str, 
     if t is None:
         raise Malformed(f"xsi:type names the unknown type {{{uri_s}}}{name}", start)
     cur["xsi:type"] = f"{{{uri_s}}}{name}"
-    return None, pos, t[0], cnt
+    type_first, _type_empty = t
+    return None, pos, type_first, cnt
 
 
 class _QNames:

@@ -15,8 +15,8 @@ from .bitstream import BitWriter
 from .datatypes import encode_value
 from .errors import ExiEncodeError
 from .grammar import (OP_AT, OP_AT_ANY, OP_AT_NS, OP_CH, OP_CH_ANY, OP_EE, OP_SE, OP_SE_ANY,
-                      OP_SE_NS, OP_SE_SIMPLE, SL_EE, SL_XSI_NIL, SL_XSI_TYPE, STRING, Grammar,
-                      next_state)
+                      OP_SE_NS, OP_SE_SIMPLE, P_CHILD, P_DATATYPE, P_KEY, P_OP, P_URI, SL_EE,
+                      SL_XSI_NIL, SL_XSI_TYPE, STRING, Grammar, element_production, next_state)
 
 HEADER = 0x80  # §5: distinguishing bits 10, no options, version 1
 
@@ -51,10 +51,10 @@ def _second_level(w: BitWriter, st, sl: int, path: str) -> None:
 
 def _element(g: Grammar, w: BitWriter, p: tuple, value, path: str) -> None:
     """Everything after an element's SE event code: its attributes, content and EE."""
-    st = p[4]
-    if p[0] == OP_SE_SIMPLE and not isinstance(value, dict) and value is not None:
+    st = p[P_CHILD]
+    if p[P_OP] == OP_SE_SIMPLE and not isinstance(value, dict) and value is not None:
         w.bits(0, 1)                      # CH, the only declared event
-        encode_value(p[5], value, w, path)
+        encode_value(p[P_DATATYPE], value, w, path)
         w.bits(0, 1)                      # EE
         return
     if value is None:
@@ -69,9 +69,9 @@ def _element(g: Grammar, w: BitWriter, p: tuple, value, path: str) -> None:
         if t is None:
             raise ExiEncodeError(f"xsi:type {tname!r} is not a type of {g.title}", path)
         _second_level(w, st, SL_XSI_TYPE, path)
-        uri, local = t[2]
+        type_first, _type_empty, (uri, local) = t
         _qname(g, w, uri, local)
-        st = t[0]
+        st = type_first
     if "xsi:nil" in value:
         nil = value["xsi:nil"]
         if not isinstance(nil, bool):
@@ -86,13 +86,14 @@ def _element(g: Grammar, w: BitWriter, p: tuple, value, path: str) -> None:
     while st.at_codes:
         for code in st.at_codes:
             ap = st.prods[code]
-            if ap[1] in value and ap[1] not in done:
+            name = ap[P_KEY]
+            if name in value and name not in done:
                 break
         else:
             break
         w.bits(code, st.width)
-        encode_value(ap[5], value[ap[1]], w, f"{path}/@{ap[1]}")
-        done.add(ap[1])
+        encode_value(ap[P_DATATYPE], value[name], w, f"{path}/@{name}")
+        done.add(name)
         st, cnt = next_state(ap, cnt)
     for key, item in value.items():
         if key in done or key in ("xsi:type", "xsi:nil"):
@@ -103,7 +104,7 @@ def _element(g: Grammar, w: BitWriter, p: tuple, value, path: str) -> None:
                 raise ExiEncodeError("no character content allowed here", f"{path}/value")
             w.bits(code, st.width)
             cp = st.prods[code]
-            encode_value(cp[5], item, w, f"{path}/value")
+            encode_value(cp[P_DATATYPE], item, w, f"{path}/value")
             st, cnt = next_state(cp, cnt)
             continue
         items = item if isinstance(item, list) else (item,)
@@ -131,11 +132,11 @@ def _expected(st) -> str:
     """What a state accepts, for error messages."""
     out = []
     for p in st.prods:
-        op = p[0]
+        op = p[P_OP]
         if op in (OP_SE, OP_SE_SIMPLE):
-            out.append(p[1])
+            out.append(p[P_KEY])
         elif op == OP_AT:
-            out.append("@" + p[1])
+            out.append("@" + p[P_KEY])
         elif op in (OP_CH, OP_CH_ANY):
             out.append("value")
         elif op == OP_EE:
@@ -157,7 +158,7 @@ def _type_of(g: Grammar, tname):
         uri_s, local = "", tname
     uri = g.uri_index.get(uri_s)
     t = g.types.get((uri, local)) if uri is not None else None
-    return None if t is None else (t[0], t[1], (uri, local))
+    return None if t is None else (*t, (uri, local))
 
 
 def _qname(g: Grammar, w: BitWriter, uri: int, local: str) -> None:
@@ -220,13 +221,8 @@ def _fragment_element(g: Grammar, w: BitWriter, qname: tuple[str, str], value, p
     grammar when all its declarations share one (EXI 1.0 §8.5.3), else the relaxed Element
     Fragment grammar."""
     es = decls[qname]
-    e = es[0]
     if len({id(x.first) for x in es}) == 1:
-        if e.scalar:
-            p = (OP_SE_SIMPLE, e.name, None, 0, e.first, e.datatype, None, e.end, e.uri)
-        else:
-            p = (OP_SE, e.name, None, 0, e.first, None, None, None, e.uri)
-        _element(g, w, p, value, path)
+        _element(g, w, element_production(es[0]), value, path)
         return
     _relaxed_element(g, w, es, value, path, order, decls)
 
@@ -251,7 +247,8 @@ def _relaxed_element(g: Grammar, w: BitWriter, es: list, value, path: str, order
     for e in es:
         for code in e.first.at_codes:
             ap = e.first.prods[code]
-            own.setdefault(ap[1], set()).add(g.uris[ap[8]] if ap[8] is not None else "")
+            uri = ap[P_URI]
+            own.setdefault(ap[P_KEY], set()).add(g.uris[uri] if uri is not None else "")
     w0, w1 = (n + m + 3).bit_length(), (m + 2).bit_length()
     first = True
     for key in sorted(k for k in value if k in own):

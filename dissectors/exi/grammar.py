@@ -13,13 +13,15 @@ of its first-level event code and the undeclared productions of strict=false gra
   EE, AT(*), SE(*), CH all second level; content EE first level, SE(*), CH second level.
 
 A production is a tuple ``(op, key, next, is_list, child, datatype, counter, child_end,
-uri)`` (see the ``OP_*`` constants): ``key`` the tree key (local name, "value" for
-characters), ``next`` the state after it, ``is_list`` whether the element repeats (a
-list in the tree), ``child`` the first state of the element entered, ``datatype`` the
-value's (AT, CH, and a simple-typed element's for SE — None for a complex one),
-``counter`` None or ``(min, max, lt, mid, max_state, enter)`` for a counted repetition
-(generate/automaton.py; ``next`` is then None), ``child_end`` the state after a
-simple-typed element's value, ``uri`` the URI index of the element or attribute.
+uri)`` (see the ``OP_*`` constants), read by position through the ``P_*`` constants and
+made by `production`: ``key`` the tree key (local name, "value" for characters), ``next``
+the state after it, ``is_list`` whether the element repeats (a list in the tree),
+``child`` the first state of the element entered, ``datatype`` the value's (AT, CH, and a
+simple-typed element's for SE — None for a complex one), ``counter`` None or
+``(min, max, lt, mid, max_state, enter)`` for a counted repetition (generate/automaton.py;
+``next`` is then None), ``child_end`` the state after a simple-typed element's value,
+``uri`` the URI index of the element or attribute. A tuple rather than an object because
+the decoding loop reads several fields of one production per event (decoder.py).
 """
 from __future__ import annotations
 
@@ -35,10 +37,23 @@ OP_SE, OP_SE_SIMPLE, OP_AT, OP_CH, OP_EE, OP_SE_NS, OP_SE_ANY, OP_AT_NS, OP_AT_A
 SL_EE, SL_XSI_TYPE, SL_XSI_NIL, SL_AT_ANY, SL_AT_INVALID, SL_SE_ANY, SL_CH_ANY = range(7)
 # state kinds (generate/tables.py) and the built-in ones
 K_FIRST, K_START, K_ELEM, K_DOC, K_DOCEND, K_BUILTIN_START, K_BUILTIN_ELEM = range(7)
+# positions in a production tuple (module docstring)
+P_OP, P_KEY, P_NEXT, P_IS_LIST, P_CHILD, P_DATATYPE, P_COUNTER, P_CHILD_END, P_URI = range(9)
 
-_TABLE_OPS = {0: OP_SE, 1: OP_AT, 2: OP_CH, 3: OP_EE, 4: OP_SE_NS, 5: OP_SE_ANY, 6: OP_AT_NS,
-              7: OP_AT_ANY, 8: OP_CH_ANY, 9: OP_ED}
+# the event numbers of the generated tables (generate/tables.py EV) as production ops
+_TABLE_OPS = (OP_SE, OP_AT, OP_CH, OP_EE, OP_SE_NS, OP_SE_ANY, OP_AT_NS, OP_AT_ANY, OP_CH_ANY,
+              OP_ED)
 STRING = (DT_STRING,)
+
+
+def production(op: int, key=None, next=None, is_list: int = 0, child=None, datatype=None,
+               counter=None, child_end=None, uri=None) -> tuple:
+    """A production tuple (module docstring) from its fields by name."""
+    return (op, key, next, is_list, child, datatype, counter, child_end, uri)
+
+
+#: the EE production (also the undeclared EE of §8.5.4.4.1)
+EE = production(OP_EE)
 
 
 class State:
@@ -72,7 +87,7 @@ class State:
         """Set the productions and derive widths, second-level codes and encoder indexes."""
         self.prods = tuple(prods)
         self.n = len(prods)
-        has_ee = any(p[0] == OP_EE for p in prods)
+        has_ee = any(p[P_OP] == OP_EE for p in prods)
         k = self.kind
         if k == K_FIRST:
             sl = [SL_XSI_TYPE, SL_XSI_NIL, SL_AT_ANY, SL_AT_INVALID, SL_SE_ANY, SL_CH_ANY]
@@ -91,12 +106,12 @@ class State:
         self.width = bit_width(self.n + (1 if sl else 0))
         at = []
         for code, p in enumerate(prods):
-            op = p[0]
+            op = p[P_OP]
             if op == OP_AT:
                 at.append(code)
-                self.by_name.setdefault(("@", p[1]), code)
+                self.by_name.setdefault(("@", p[P_KEY]), code)
             elif op in (OP_SE, OP_SE_SIMPLE):
-                self.by_name.setdefault(p[1], code)
+                self.by_name.setdefault(p[P_KEY], code)
             elif op == OP_EE:
                 self.ee_code = code
             elif op == OP_CH:
@@ -106,7 +121,7 @@ class State:
             elif op == OP_SE_ANY:
                 self.se_any_code = code
             elif op == OP_SE_NS:
-                self.ns_codes.setdefault(p[1], code)
+                self.ns_codes.setdefault(p[P_URI], code)
         self.at_codes = tuple(at)
 
     def __repr__(self):
@@ -133,17 +148,27 @@ def counted(ctr: tuple, cnt: int) -> tuple:
     """(next state, new count) of a production with counter ``ctr`` after ``cnt``
     repetitions: entering sets the count to 1, looping adds 1; the state is the one of
     the count's class — below minOccurs, between, at maxOccurs (generate/automaton.py)."""
-    c = 1 if ctr[5] else cnt + 1
-    if c < ctr[0]:
-        return ctr[2], c
-    if ctr[1] is not None and c >= ctr[1]:
-        return ctr[4], c
-    return ctr[3], c
+    mn, mx, lt, mid, at_max, enter = ctr
+    c = 1 if enter else cnt + 1
+    if c < mn:
+        return lt, c
+    if mx is not None and c >= mx:
+        return at_max, c
+    return mid, c
 
 
 def next_state(p: tuple, cnt: int) -> tuple:
     """(next state, count) after production ``p`` taken with count ``cnt``."""
-    return (p[2], cnt) if p[6] is None else counted(p[6], cnt)
+    ctr = p[P_COUNTER]
+    return (p[P_NEXT], cnt) if ctr is None else counted(ctr, cnt)
+
+
+def element_production(e: "Element", nxt=None, is_list: int = 0, ctr=None) -> tuple:
+    """The SE production entering element ``e`` (SE_SIMPLE for a simple-typed one)."""
+    if e.scalar:
+        return production(OP_SE_SIMPLE, e.name, nxt, is_list, e.first, e.datatype, ctr, e.end,
+                          e.uri)
+    return production(OP_SE, e.name, nxt, is_list, e.first, counter=ctr, uri=e.uri)
 
 
 #: layout version of the generated tables this runtime reads (generate/writer.py)
@@ -166,31 +191,34 @@ class Grammar:
         self.local_names = tuple(tuple(n) for n in module.LOCAL_NAMES)
         self.uri_index = {u: i for i, u in enumerate(self.uris)}
         self.datatypes = tuple(runtime_datatype(d) for d in module.DATATYPES)
-        rows = module.STATES
+        rows = module.STATES  # (kind, content2, empty, production rows)
         labels = getattr(module, "STATE_LABELS", None)
         st = [State(i, row[0], labels[i] if labels else f"state {i}")
               for i, row in enumerate(rows)]
         self.states = st
-        for i, row in enumerate(rows):
-            st[i].content2 = st[row[1]] if row[1] >= 0 else None
-            st[i].empty = st[row[2]] if row[2] >= 0 else None
+        for s, (_, content2, empty, _) in zip(st, rows):
+            s.content2 = st[content2] if content2 >= 0 else None
+            s.empty = st[empty] if empty >= 0 else None
         self.counters = tuple(
             (mn, mx, st[a] if a >= 0 else None, st[b] if b >= 0 else None,
              st[c] if c >= 0 else None) for mn, mx, a, b, c in module.COUNTERS)
+        # simple-typed elements: first state [CH] only, into a state [EE] only
         simple = {}
-        for i, row in enumerate(rows):
-            p = row[3]
-            if row[0] == K_FIRST and len(p) == 1 and p[0][0] == 2 and p[0][2] >= 0:
-                end = rows[p[0][2]]
-                if end[0] == K_ELEM and tuple(end[3]) == ((3,),):
-                    simple[i] = (self.datatypes[p[0][1]], st[p[0][2]])
+        for i, (kind, _, _, prods) in enumerate(rows):
+            if kind == K_FIRST and len(prods) == 1 and _TABLE_OPS[prods[0][0]] == OP_CH:
+                _, datatype, target = prods[0]
+                if target >= 0:
+                    end_kind, _, _, end_prods = rows[target]
+                    if (end_kind == K_ELEM and len(end_prods) == 1
+                            and _TABLE_OPS[end_prods[0][0]] == OP_EE):
+                        simple[i] = (self.datatypes[datatype], st[target])
         self.elements = []
         for uri, name, first in module.ELEMENTS:
             dt, end = simple.get(first, (None, None))
             self.elements.append(Element(name, uri, st[first], dt, end))
         self.attributes = tuple((name, uri, self.datatypes[dt]) for uri, name, dt in module.ATTRIBUTES)
-        for i, row in enumerate(rows):
-            st[i].finish([self._production(p) for p in row[3]])
+        for s, row in zip(st, rows):
+            s.finish([self._production(p) for p in row[3]])
         for s in st:
             s.after_undeclared = s.content2 if s.kind in (K_FIRST, K_START) and s.content2 else s
         self.document = st[module.DOCUMENT]
@@ -200,7 +228,7 @@ class Grammar:
         self.builtin_start = State(-1, K_BUILTIN_START, "BuiltInStartTag")
         self.builtin_elem = State(-2, K_BUILTIN_ELEM, "BuiltInElementContent")
         self.builtin_start.finish([])
-        self.builtin_elem.finish([(OP_EE, None, None, 0, None, None, None, None, None)])
+        self.builtin_elem.finish([EE])
         self.builtin_start.after_undeclared = self.builtin_elem
         self.builtin_elem.after_undeclared = self.builtin_elem
         self.builtin_start.content2 = self.builtin_elem
@@ -214,33 +242,39 @@ class Grammar:
         return None, (mn, mx, lt, mid, top, t & 1)
 
     def _production(self, row: tuple) -> tuple:
+        """Runtime production of one generated production row (generate/tables.py)."""
         op = _TABLE_OPS[row[0]]
         if op == OP_SE:
-            nxt, ctr = self._target(row[2])
-            e = self.elements[row[1]]
-            if e.scalar:
-                return (OP_SE_SIMPLE, e.name, nxt, row[3], e.first, e.datatype, ctr, e.end, e.uri)
-            return (OP_SE, e.name, nxt, row[3], e.first, None, ctr, None, e.uri)
+            _, element, target, is_list = row
+            nxt, ctr = self._target(target)
+            return element_production(self.elements[element], nxt, is_list, ctr)
         if op == OP_AT:
-            nxt, ctr = self._target(row[2])
-            name, uri, dt = self.attributes[row[1]]
-            return (OP_AT, name, nxt, 0, None, dt, ctr, None, uri)
+            _, attribute, target = row
+            nxt, ctr = self._target(target)
+            name, uri, dt = self.attributes[attribute]
+            return production(OP_AT, name, nxt, datatype=dt, counter=ctr, uri=uri)
         if op == OP_CH:
-            nxt, ctr = self._target(row[2])
-            return (OP_CH, "value", nxt, 0, None, self.datatypes[row[1]], ctr, None, None)
+            _, datatype, target = row
+            nxt, ctr = self._target(target)
+            return production(OP_CH, "value", nxt, datatype=self.datatypes[datatype], counter=ctr)
         if op in (OP_EE, OP_ED):
-            return (op, None, None, 0, None, None, None, None, None)
+            return production(op)
         if op == OP_SE_NS:
-            nxt, ctr = self._target(row[2])
-            return (OP_SE_NS, row[1], nxt, row[3], None, None, ctr, None, row[1])
+            _, uri, target, is_list = row
+            nxt, ctr = self._target(target)
+            return production(OP_SE_NS, uri, nxt, is_list, counter=ctr, uri=uri)
         if op == OP_SE_ANY:
-            nxt, ctr = self._target(row[1])
-            return (OP_SE_ANY, None, nxt, row[2], None, None, ctr, None, None)
+            _, target, is_list = row
+            nxt, ctr = self._target(target)
+            return production(OP_SE_ANY, None, nxt, is_list, counter=ctr)
         if op == OP_AT_NS:
-            nxt, ctr = self._target(row[2])
-            return (OP_AT_NS, row[1], nxt, 0, None, STRING, ctr, None, row[1])
-        nxt, ctr = self._target(row[1])  # AT_ANY, CH_ANY
-        return (op, "value" if op == OP_CH_ANY else None, nxt, 0, None, STRING, ctr, None, None)
+            _, uri, target = row
+            nxt, ctr = self._target(target)
+            return production(OP_AT_NS, uri, nxt, datatype=STRING, counter=ctr, uri=uri)
+        _, target = row  # AT_ANY, CH_ANY
+        nxt, ctr = self._target(target)
+        return production(op, "value" if op == OP_CH_ANY else None, nxt, datatype=STRING,
+                          counter=ctr)
 
 
 _CACHE: dict[str, Grammar] = {}
