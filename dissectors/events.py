@@ -378,13 +378,13 @@ TLS_BAD_DIRECTION = _kind(
 
 
 def _is_tls_handshake_name(name: str) -> bool:
-    from .tls import HANDSHAKE_TYPES
+    from .tls_handshake import HANDSHAKE_TYPES
     return (name in HANDSHAKE_TYPES.values() or name == "HelloRetryRequest"
             or re.fullmatch(r"Handshake type \d+", name) is not None)
 
 
 def _is_tls_alert_name(name: str) -> bool:
-    from .tls import ALERT_DESCRIPTIONS, ALERT_LEVELS
+    from .tls_records import ALERT_DESCRIPTIONS, ALERT_LEVELS
     m = re.fullmatch(r"Alert (\S+(?: \d+)?) (\S+(?: \d+)?)", name)
     if m is None:
         return False
@@ -396,17 +396,17 @@ def _is_tls_alert_name(name: str) -> bool:
 
 TLS_HANDSHAKE = _family(
     "TLS handshake message", "tls",
-    "a HandshakeType name of dissectors/tls.py's HANDSHAKE_TYPES (ClientHello …), "
+    "a HandshakeType name of dissectors/tls_handshake.py's HANDSHAKE_TYPES (ClientHello …), "
     "HelloRetryRequest, or ``Handshake type N`` for an unknown type",
     _is_tls_handshake_name,
     "One handshake message (RFC 5246 §7.4, RFC 8446 §4), plain or decrypted.",
     message=_PLAIN + (("handshake_type", "HandshakeType"), ("length", "body bytes"),
                       ("<field>", "the message's decoded fields (cipher suites, extensions, "
-                                  "certificates …), see dissectors/tls.py")),
+                                  "certificates …), see dissectors/tls_handshake.py")),
     info=_TLS_INFO, error="a malformed or misplaced message")
 TLS_ALERT = _family(
     "TLS alert", "tls",
-    "``Alert LEVEL DESCRIPTION`` with the names of dissectors/tls.py's ALERT_LEVELS and "
+    "``Alert LEVEL DESCRIPTION`` with the names of dissectors/tls_records.py's ALERT_LEVELS and "
     "ALERT_DESCRIPTIONS (``level N`` / ``description N`` for unknown codes)",
     _is_tls_alert_name,
     "One alert (RFC 8446 §6, RFC 5246 §7.2), plain or decrypted.",

@@ -32,6 +32,20 @@ from __future__ import annotations
 
 from collections import deque
 
+from .events import (
+    TLS_ALERT_ENCRYPTED,
+    TLS_BAD_DIRECTION,
+    TLS_CHANGE_CIPHER_SPEC,
+    TLS_ENCRYPTED_RECORD,
+    TLS_HANDSHAKE_SPLIT_ACROSS_KEY_CHANGE,
+    TLS_HANDSHAKE_TOO_LONG,
+    TLS_HEARTBEAT,
+    TLS_INTERNAL_ERROR,
+    TLS_NOT_TLS,
+    TLS_PARTIAL_HANDSHAKE_MESSAGE,
+    TLS_RECORD_AUTHENTICATION_FAILED,
+    TLS_UNKNOWN_CONTENT_TYPE,
+)
 from .tls_crypto import DecryptError, cipher_suite_name
 from .tls_handshake import (
     EXTENSIONS,
@@ -213,7 +227,7 @@ class TlsConnection:
             return self._feed(direction, bytes(data), frame)
         except Exception as exc:   # a bug must not stop the analysis of the capture
             return [TlsEvent(frame, frame, direction if direction in (0, 1) else 0, "error",
-                             "Internal error", {}, None, f"TLS dissector failed: {exc!r}")]
+                             TLS_INTERNAL_ERROR, {}, None, f"TLS dissector failed: {exc!r}")]
 
     @property
     def idle(self) -> bool:
@@ -228,7 +242,7 @@ class TlsConnection:
             self._kl_version = self.keylog.version
             return self._drain(frame)
         except Exception as exc:
-            return [TlsEvent(frame, frame, 0, "error", "Internal error", {}, None,
+            return [TlsEvent(frame, frame, 0, "error", TLS_INTERNAL_ERROR, {}, None,
                              f"TLS dissector failed: {exc!r}")]
 
     def gap(self, direction: int, missing: int, frame: int) -> list[TlsEvent]:
@@ -241,7 +255,7 @@ class TlsConnection:
             return self._gap(direction, max(0, int(missing)), frame)
         except Exception as exc:
             return [TlsEvent(frame, frame, direction if direction in (0, 1) else 0, "error",
-                             "Internal error", {}, None, f"TLS dissector failed: {exc!r}")]
+                             TLS_INTERNAL_ERROR, {}, None, f"TLS dissector failed: {exc!r}")]
 
     def close(self, frame: int) -> list[TlsEvent]:
         """End of capture: report partial records and handshake messages, and every record
@@ -250,7 +264,7 @@ class TlsConnection:
         try:
             return self._close(frame)
         except Exception as exc:
-            return [TlsEvent(frame, frame, 0, "error", "Internal error", {}, None,
+            return [TlsEvent(frame, frame, 0, "error", TLS_INTERNAL_ERROR, {}, None,
                              f"TLS dissector failed: {exc!r}")]
 
     def summary(self) -> dict:
@@ -290,7 +304,7 @@ class TlsConnection:
 
     def _feed(self, direction: int, data: bytes, frame: int) -> list[TlsEvent]:
         if direction not in (0, 1):
-            return [TlsEvent(frame, frame, 0, "error", "Bad direction", {}, None,
+            return [TlsEvent(frame, frame, 0, "error", TLS_BAD_DIRECTION, {}, None,
                              f"direction must be 0 or 1, not {direction!r}")]
         if not data:
             return []
@@ -304,7 +318,7 @@ class TlsConnection:
             verdict = looks_like_records(stream.first_bytes)
             if verdict is False:
                 self._not_tls = True
-                return [TlsEvent(frame, frame, 0, "error", "Not TLS",
+                return [TlsEvent(frame, frame, 0, "error", TLS_NOT_TLS,
                                  {"first_bytes": stream.first_bytes.hex()}, None,
                                  f"not TLS: the client's first bytes ({stream.first_bytes.hex(' ')}) "
                                  "are not a TLS record header")]
@@ -341,7 +355,7 @@ class TlsConnection:
         try:
             return self._process(d, rec)
         except Exception as exc:
-            return [record_error(rec, d.d, "Internal error",
+            return [record_error(rec, d.d, TLS_INTERNAL_ERROR,
                                  f"TLS dissector failed on record {rec.index}: {exc!r}")], False
 
     def _enqueue(self, d: _Direction, rec: Record) -> list[TlsEvent]:
@@ -398,7 +412,8 @@ class TlsConnection:
     def _encrypted_event(self, d: _Direction, rec: Record, why: str) -> TlsEvent:
         fields = {"content_type": rec.ctype, "content_type_name": CONTENT_TYPES.get(rec.ctype),
                   "length": len(rec.fragment), "record": rec.index, "offset": rec.offset}
-        name = "Alert (encrypted)" if rec.ctype == 21 and not self.hs.tls13 else "Encrypted record"
+        name = (TLS_ALERT_ENCRYPTED if rec.ctype == 21 and not self.hs.tls13
+                else TLS_ENCRYPTED_RECORD)
         return TlsEvent(rec.frame, rec.first_frame, d.d, "encrypted", name, fields, None, why)
 
     def _is_protected(self, d: _Direction, rec: Record) -> bool:
@@ -433,7 +448,7 @@ class TlsConnection:
                       "length": len(rec.fragment), "record": rec.index, "offset": rec.offset,
                       "seq": seq, "epoch": epoch}
             return [TlsEvent(rec.frame, rec.first_frame, d.d, "error",
-                             "Record authentication failed", fields, None,
+                             TLS_RECORD_AUTHENTICATION_FAILED, fields, None,
                              f"{DIR_WORDS[d.d]} record {rec.index} "
                              f"({CONTENT_TYPES.get(rec.ctype, rec.ctype)}, {len(rec.fragment)} "
                              f"bytes, frame {rec.frame}, sequence number {seq}, "
@@ -451,7 +466,7 @@ class TlsConnection:
             keys.epoch += 1
             keys.seq = 0
             if d.hs_buf:
-                events.append(record_error(rec, d.d, "Handshake message split across a key change",
+                events.append(record_error(rec, d.d, TLS_HANDSHAKE_SPLIT_ACROSS_KEY_CHANGE,
                                            "a handshake message continues past a key change "
                                            "(RFC 8446 §5.1 forbids it); dropped"))
                 d.hs_buf.clear()
@@ -477,10 +492,10 @@ class TlsConnection:
         if ctype == 22:
             return self._handshake_bytes(d, rec, data, base)
         if ctype == 24:
-            return [TlsEvent(rec.frame, rec.first_frame, d.d, "error", "Heartbeat",
+            return [TlsEvent(rec.frame, rec.first_frame, d.d, "error", TLS_HEARTBEAT,
                              dict(base, length=len(data)), None,
                              "heartbeat record (RFC 6520), not expected in ISO 15118 traffic")]
-        return [record_error(rec, d.d, "Unknown content type",
+        return [record_error(rec, d.d, TLS_UNKNOWN_CONTENT_TYPE,
                              f"inner content type {ctype} is not a TLS content type",
                              content_type=ctype)]
 
@@ -499,8 +514,8 @@ class TlsConnection:
                     f"{len(d.hs_buf)} bytes of an unfinished handshake message dropped at "
                     "ChangeCipherSpec (RFC 5246 §7.1: handshake messages must not span it)")
                 d.hs_buf.clear()
-        return [TlsEvent(rec.frame, rec.first_frame, d.d, "change_cipher_spec", "ChangeCipherSpec",
-                         f, None, err)]
+        return [TlsEvent(rec.frame, rec.first_frame, d.d, "change_cipher_spec",
+                         TLS_CHANGE_CIPHER_SPEC, f, None, err)]
 
     def _handshake_bytes(self, d: _Direction, rec: Record, data: bytes,
                          base: dict) -> list[TlsEvent]:
@@ -514,7 +529,7 @@ class TlsConnection:
             mtype = d.hs_buf[0]
             mlen = int.from_bytes(d.hs_buf[1:4], "big")
             if mlen > self.max_handshake_bytes:
-                out.append(record_error(rec, d.d, "Handshake message too long",
+                out.append(record_error(rec, d.d, TLS_HANDSHAKE_TOO_LONG,
                                         f"{HANDSHAKE_TYPES.get(mtype, mtype)} announces {mlen} "
                                         f"bytes (more than {self.max_handshake_bytes}); handshake "
                                         "bytes of this record dropped"))
@@ -549,7 +564,7 @@ class TlsConnection:
 
     def _gap(self, direction: int, missing: int, frame: int) -> list[TlsEvent]:
         if direction not in (0, 1):
-            return [TlsEvent(frame, frame, 0, "error", "Bad direction", {}, None,
+            return [TlsEvent(frame, frame, 0, "error", TLS_BAD_DIRECTION, {}, None,
                              f"direction must be 0 or 1, not {direction!r}")]
         d = self._dirs[direction]
         if missing == 0 or self._not_tls:
@@ -574,7 +589,7 @@ class TlsConnection:
             if d.hs_buf:
                 mtype = d.hs_buf[0]
                 events.append(TlsEvent(frame, d.hs_first_frame or frame, d.d, "error",
-                                       "Partial handshake message",
+                                       TLS_PARTIAL_HANDSHAKE_MESSAGE,
                                        {"handshake_type": mtype, "bytes": len(d.hs_buf)}, None,
                                        f"connection ends inside a "
                                        f"{HANDSHAKE_TYPES.get(mtype, mtype)} message "

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from .events import TLS_BYTES_MISSING, TLS_MALFORMED_ALERT, TLS_NOT_A_RECORD, TLS_PARTIAL_RECORD
 from .tls_crypto import is_grease
 
 # -- registries (IANA TLS parameters) ---------------------------------------------------------
@@ -188,7 +189,7 @@ def alert_events(rec: Record, direction: int, data: bytes, base: dict) -> list[T
     (RFC 5246 §7.2, RFC 8446 §6); one ``"alert"`` event per alert named
     ``"Alert fatal bad_certificate"``, its fields ``base`` plus level and description."""
     if not data or len(data) % 2:
-        return [record_error(rec, direction, "Malformed alert",
+        return [record_error(rec, direction, TLS_MALFORMED_ALERT,
                              f"alert record of {len(data)} bytes (alerts are 2 bytes)",
                              alert=data.hex())]
     out = []
@@ -300,7 +301,7 @@ class RecordStream:
                     break
                 self.resyncing = False
                 if self.resync_skipped:
-                    yield TlsEvent(frame, self.resync_first, self.d, "error", "Not a TLS record",
+                    yield TlsEvent(frame, self.resync_first, self.d, "error", TLS_NOT_A_RECORD,
                                    {"skipped_bytes": self.resync_skipped,
                                     "offset": self.base + pos - self.resync_skipped}, None,
                                    f"skipped {self.resync_skipped} bytes that are not TLS "
@@ -314,7 +315,7 @@ class RecordStream:
                     or length > MAX_FRAGMENT):
                 hdr = bytes(buf[pos:pos + 5])
                 yield TlsEvent(frame, self.frame_at(self.base + pos), self.d, "error",
-                               "Not a TLS record", {"header": hdr.hex(),
+                               TLS_NOT_A_RECORD, {"header": hdr.hex(),
                                                     "offset": self.base + pos}, None,
                                f"invalid TLS record header {hdr.hex(' ')} at stream "
                                f"offset {self.base + pos}; resynchronising")
@@ -345,7 +346,7 @@ class RecordStream:
             if missing < self.skip:
                 self.skip -= missing
                 self.base += missing
-                return TlsEvent(frame, frame, self.d, "error", "Bytes missing", fields, None,
+                return TlsEvent(frame, frame, self.d, "error", TLS_BYTES_MISSING, fields, None,
                                 f"{missing} bytes of the {DIR_WORDS[self.d]} stream missing "
                                 "from the capture (inside a record already lost)"), None
             missing -= self.skip
@@ -384,7 +385,7 @@ class RecordStream:
         if self.resyncing and not self.resync_skipped:
             self.resync_first = frame
         fields["records_lost_at_least"] = seq_skip
-        event = TlsEvent(frame, first, self.d, "error", "Bytes missing", fields, None,
+        event = TlsEvent(frame, first, self.d, "error", TLS_BYTES_MISSING, fields, None,
                          f"{missing} bytes of the {DIR_WORDS[self.d]} TLS stream missing "
                          f"from the capture: {why}")
         return event, Marker("gap", seq_skip=seq_skip, window=window)
@@ -396,7 +397,7 @@ class RecordStream:
         if self.resyncing and (self.resync_skipped or self.buf):
             n = self.resync_skipped + len(self.buf)
             events.append(TlsEvent(frame, self.resync_first or frame, self.d, "error",
-                                   "Not a TLS record", {"skipped_bytes": n}, None,
+                                   TLS_NOT_A_RECORD, {"skipped_bytes": n}, None,
                                    f"stream ends after {n} bytes that are not TLS records"))
         elif self.buf:
             first = self.frame_at(self.base)
@@ -406,7 +407,7 @@ class RecordStream:
                        f"record: {len(self.buf)} of {5 + length} bytes")
             else:
                 why = f"stream ends inside a record header ({len(self.buf)} bytes)"
-            events.append(TlsEvent(frame, first, self.d, "error", "Partial record",
+            events.append(TlsEvent(frame, first, self.d, "error", TLS_PARTIAL_RECORD,
                                    {"offset": self.base, "bytes": len(self.buf)}, None, why))
         return events
 
