@@ -33,19 +33,6 @@ EVSE_TO_EV = "EVSE->EV"
 
 LAYERS = ("capture", "slac", "sdp", "tcp", "tls", "v2gtp")
 
-#: Protocol labels used in events and sessions.
-PROTOCOL_BY_NAMESPACE = {
-    "urn:iso:15118:2:2010:AppProtocol": "SupportedAppProtocol",
-    "urn:din:70121:2012:MsgDef": "DIN 70121",
-    "urn:iso:15118:2:2013:MsgDef": "ISO 15118-2",
-    "urn:iso:15118:2:2010:MsgDef": "ISO 15118-2 (2010 draft)",
-    "urn:iso:std:iso:15118:-20:CommonMessages": "ISO 15118-20",
-    "urn:iso:std:iso:15118:-20:AC": "ISO 15118-20",
-    "urn:iso:std:iso:15118:-20:DC": "ISO 15118-20",
-    "urn:iso:std:iso:15118:-20:ACDP": "ISO 15118-20",
-    "urn:iso:std:iso:15118:-20:WPT": "ISO 15118-20",
-}
-
 #: Whether :class:`Event` checks its (layer, name) against the catalogue when constructed.
 CHECK_EVENTS = os.environ.get("CCS_ANALYZER_CHECK_EVENTS", "") not in ("", "0")
 

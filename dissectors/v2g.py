@@ -24,19 +24,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from . import exi
-from .events import PROTOCOL_BY_NAMESPACE, UNDECODABLE_EXI
+from .events import UNDECODABLE_EXI
+from .exi.namespaces import (NS_APP_PROTOCOL as NS_SAP, NS_DIN, NS_ISO2, NS_ISO20_AC, NS_ISO20_ACDP,
+                             NS_ISO20_CM, NS_ISO20_DC, NS_ISO20_PREFIX as NS_ISO20, NS_ISO20_WPT,
+                             PROTOCOL_BY_NAMESPACE)
 from .v2g_certificates import CERTIFICATE_MESSAGES, describe_v2g_certificates
 from .v2g_signatures import SignatureTracker, header_signature
-
-NS_SAP = "urn:iso:15118:2:2010:AppProtocol"
-NS_DIN = "urn:din:70121:2012:MsgDef"
-NS_ISO2 = "urn:iso:15118:2:2013:MsgDef"
-NS_ISO20 = "urn:iso:std:iso:15118:-20"
-NS_ISO20_CM = NS_ISO20 + ":CommonMessages"
-NS_ISO20_AC = NS_ISO20 + ":AC"
-NS_ISO20_DC = NS_ISO20 + ":DC"
-NS_ISO20_ACDP = NS_ISO20 + ":ACDP"
-NS_ISO20_WPT = NS_ISO20 + ":WPT"
 
 #: ISO 15118-20 Table 12: payload type → schema namespace(s) to try, most likely first.
 ISO20_PAYLOAD_NS = {

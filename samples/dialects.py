@@ -10,7 +10,7 @@ Builders are methods ``req_<Step>(s)`` and ``res_<Step>(s)``.
 """
 from __future__ import annotations
 
-NS_SAP = "urn:iso:15118:2:2010:AppProtocol"
+from ccs_analyzer.dissectors.exi.namespaces import NS_APP_PROTOCOL as NS_SAP
 
 STEPS = ("SessionSetup", "AuthorizationSetup", "ServiceDiscovery", "ServiceDetail",
          "PaymentSelection", "PaymentDetails", "Authorization", "ChargeParameterDiscovery",

@@ -11,10 +11,10 @@ without content. Message sequence: PROTOCOL_FACTS §4A.
 """
 from __future__ import annotations
 
+from ccs_analyzer.dissectors.exi.namespaces import NS_DIN
+
 from .dialects import Dialect
 from .physical import pv
-
-NS_DIN = "urn:din:70121:2012:MsgDef"
 
 
 def msg(sid: str, name: str, body: dict) -> dict:

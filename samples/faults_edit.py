@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from ccs_analyzer.dissectors import exi as _exi
 from ccs_analyzer.dissectors.exi import ExiEncodeError
+from ccs_analyzer.dissectors.exi.namespaces import NS_DIN, NS_ISO2
 
 from .faults import FaultError
 from .physical import pv, rational
 from .script import Ending, body_of, set_response_code
-
-NS_DIN = "urn:din:70121:2012:MsgDef"
-NS_ISO2 = "urn:iso:15118:2:2013:MsgDef"
 
 
 def hook(ctx, fn) -> None:

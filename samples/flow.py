@@ -36,6 +36,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from ccs_analyzer.dissectors.exi.namespaces import NS_DIN, NS_ISO2, NS_ISO20_PREFIX
+
 from .dialects import NS_SAP, Dialect, dialect_for
 from .physical import AcSupply, Battery, DcConverter
 from .script import PT_EXI, Connection, Ending, Exchange, Message, SdpPlan, SessionPlan, TcpPlan
@@ -51,8 +53,7 @@ MSG_TIMEOUT_S = {
 PRECHARGE_TIMEOUT_S = {"DIN 70121": 7.0, "ISO 15118-2": 7.0, "ISO 15118-20": 10.0}
 CABLECHECK_TIMEOUT_S = 40.0
 ONGOING_TIMEOUT_S = 60.0
-PROTOCOL_NAMESPACES = {"DIN 70121": "urn:din:70121:2012:MsgDef",
-                       "ISO 15118-2": "urn:iso:15118:2:2013:MsgDef"}
+PROTOCOL_NAMESPACES = {"DIN 70121": NS_DIN, "ISO 15118-2": NS_ISO2}
 
 
 def msg_timeout(protocol: str, step: str) -> float:
@@ -443,7 +444,7 @@ class Flow:
                 e = {"ProtocolNamespace": PROTOCOL_NAMESPACES[p], "VersionNumberMajor": 2,
                      "VersionNumberMinor": 0, "SchemaID": i + 1, "Priority": i + 1}
             elif p == "ISO 15118-20":
-                e = {"ProtocolNamespace": f"urn:iso:std:iso:15118:-20:{self.mode}", "VersionNumberMajor": 1,
+                e = {"ProtocolNamespace": f"{NS_ISO20_PREFIX}:{self.mode}", "VersionNumberMajor": 1,
                      "VersionNumberMinor": 0, "SchemaID": i + 1, "Priority": i + 1}
             else:
                 e = {"ProtocolNamespace": p, "VersionNumberMajor": 1, "VersionNumberMinor": 0,

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import random
 
+from ccs_analyzer.dissectors.exi.namespaces import NS_ISO2
+
 from . import pki_data, signing
 from .dialects import Dialect
 from .din import msg
 from .physical import pv
-
-NS_ISO2 = "urn:iso:15118:2:2013:MsgDef"
 
 
 class Iso2Dialect(Dialect):

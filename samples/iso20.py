@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import random
 
+from ccs_analyzer.dissectors.exi.namespaces import NS_ISO20_AC as NS_AC, NS_ISO20_CM as NS_CM, \
+    NS_ISO20_DC as NS_DC
+
 from . import pki_data, signing
 from .dialects import Dialect
 from .physical import rational
-
-NS_CM = "urn:iso:std:iso:15118:-20:CommonMessages"
-NS_DC = "urn:iso:std:iso:15118:-20:DC"
-NS_AC = "urn:iso:std:iso:15118:-20:AC"
 
 _NOTIFICATION_20 = {"StopCharging": "Terminate", "ReNegotiation": "ScheduleRenegotiation"}
 _MODE_SPECIFIC = {"ChargeParameterDiscovery", "CableCheck", "PreCharge", "ChargeLoop", "WeldingDetection"}

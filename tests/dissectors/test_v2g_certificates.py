@@ -5,6 +5,7 @@ the event's info (an encoded PaymentDetailsReq through the real decoder)."""
 from __future__ import annotations
 
 from ccs_analyzer.dissectors import exi
+from ccs_analyzer.dissectors.exi.namespaces import NS_ISO2
 from ccs_analyzer.dissectors.v2g import V2gChannel
 from ccs_analyzer.dissectors.v2g_certificates import (
     MAX_CERTIFICATES,
@@ -17,7 +18,6 @@ from hypothesis import strategies as st
 LEAF = "".join(pki_data.CONTRACT_CERT)
 SUB2 = "".join(pki_data.MO_SUBCA2_CERT)
 SUB1 = "".join(pki_data.MO_SUBCA1_CERT)
-NS_ISO2 = "urn:iso:15118:2:2013:MsgDef"
 
 
 def test_iso2_contract_chain_is_described_leaf_first_and_linked():

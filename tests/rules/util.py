@@ -19,14 +19,10 @@ from ccs_analyzer.analyzer.engine import evaluate
 from ccs_analyzer.analyzer.profile import Profile
 from ccs_analyzer.analyzer.sessions import SessionBuilder
 from ccs_analyzer.dissectors.events import Event
+from ccs_analyzer.dissectors.exi.namespaces import NS_APP_PROTOCOL as NS_SAP
+from ccs_analyzer.dissectors.exi.namespaces import NS_DIN, NS_ISO2, NS_ISO20_AC, NS_ISO20_CM, NS_ISO20_DC
 
 EV, EVSE = "EV->EVSE", "EVSE->EV"
-NS_SAP = "urn:iso:15118:2:2010:AppProtocol"
-NS_DIN = "urn:din:70121:2012:MsgDef"
-NS_ISO2 = "urn:iso:15118:2:2013:MsgDef"
-NS_ISO20_CM = "urn:iso:std:iso:15118:-20:CommonMessages"
-NS_ISO20_DC = "urn:iso:std:iso:15118:-20:DC"
-NS_ISO20_AC = "urn:iso:std:iso:15118:-20:AC"
 PROTOCOL = {NS_SAP: "SupportedAppProtocol", NS_DIN: "DIN 70121", NS_ISO2: "ISO 15118-2"}
 EV_EP, EVSE_EP = "[fe80::1]:50000", "[fe80::2]:60000"
 SID = "5a3c9e01b2d47f68"

@@ -17,6 +17,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..namespaces import (NS_APP_PROTOCOL, NS_DIN, NS_ISO2, NS_ISO20_AC, NS_ISO20_ACDP, NS_ISO20_CM,
+                          NS_ISO20_DC, NS_ISO20_WPT)
 from ..namespaces import NS_XMLDSIG as XMLDSIG_NS
 
 WHEEL = "iso15118==0.31.2"
@@ -35,21 +37,21 @@ class SchemaSet:
 
 
 SCHEMA_SETS = (
-    SchemaSet("app_protocol", "urn:iso:15118:2:2010:AppProtocol", "V2G_CI_AppProtocol.xsd",
+    SchemaSet("app_protocol", NS_APP_PROTOCOL, "V2G_CI_AppProtocol.xsd",
               "SupportedAppProtocol"),
-    SchemaSet("din70121", "urn:din:70121:2012:MsgDef", "din_spec/V2G_CI_MsgDef.xsd",
+    SchemaSet("din70121", NS_DIN, "din_spec/V2G_CI_MsgDef.xsd",
               "DIN SPEC 70121"),
-    SchemaSet("iso15118_2", "urn:iso:15118:2:2013:MsgDef", "iso15118_2/V2G_CI_MsgDef.xsd",
+    SchemaSet("iso15118_2", NS_ISO2, "iso15118_2/V2G_CI_MsgDef.xsd",
               "ISO 15118-2"),
-    SchemaSet("iso15118_20_cm", "urn:iso:std:iso:15118:-20:CommonMessages",
+    SchemaSet("iso15118_20_cm", NS_ISO20_CM,
               "iso15118_20/V2G_CI_CommonMessages.xsd", "ISO 15118-20 CommonMessages"),
-    SchemaSet("iso15118_20_ac", "urn:iso:std:iso:15118:-20:AC", "iso15118_20/V2G_CI_AC.xsd",
+    SchemaSet("iso15118_20_ac", NS_ISO20_AC, "iso15118_20/V2G_CI_AC.xsd",
               "ISO 15118-20 AC"),
-    SchemaSet("iso15118_20_dc", "urn:iso:std:iso:15118:-20:DC", "iso15118_20/V2G_CI_DC.xsd",
+    SchemaSet("iso15118_20_dc", NS_ISO20_DC, "iso15118_20/V2G_CI_DC.xsd",
               "ISO 15118-20 DC"),
-    SchemaSet("iso15118_20_acdp", "urn:iso:std:iso:15118:-20:ACDP",
+    SchemaSet("iso15118_20_acdp", NS_ISO20_ACDP,
               "iso15118_20/V2G_CI_ACDP.xsd", "ISO 15118-20 ACDP"),
-    SchemaSet("iso15118_20_wpt", "urn:iso:std:iso:15118:-20:WPT", "iso15118_20/V2G_CI_WPT.xsd",
+    SchemaSet("iso15118_20_wpt", NS_ISO20_WPT, "iso15118_20/V2G_CI_WPT.xsd",
               "ISO 15118-20 WPT"),
 )
 
