@@ -16,6 +16,8 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
+from ccs_analyzer.dissectors.capture import capture_stem, is_capture_name
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="CCS / ISO 15118 charging-session traffic analyzer: SLAC, SDP, V2GTP, "
                        "EXI (DIN 70121, ISO 15118-2, ISO 15118-20) → sessions, findings, reports.")
@@ -23,7 +25,6 @@ rules_app = typer.Typer(no_args_is_help=True, help="The rule pack: list rules, e
 app.add_typer(rules_app, name="rules")
 
 err = Console(stderr=True, highlight=False)
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz")
 EXIT_INPUT = 2
 
 
@@ -33,7 +34,7 @@ def expand_inputs(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file() and q.name.lower().endswith(CAPTURE_SUFFIXES))
+            found = sorted(q for q in p.rglob("*") if q.is_file() and is_capture_name(q.name))
             if not found:
                 err.print(f"[red]error:[/] no .pcap/.pcapng files in folder {p}")
                 raise typer.Exit(EXIT_INPUT)
@@ -275,7 +276,7 @@ def analyze(captures: List[Path] = typer.Argument(..., help="capture files or fo
     tr = _check_trust_or_exit(trust)
     kl = str(keylog) if keylog else None
     st = str(store) if store is not None else None
-    todo = [Job(str(f), str(output if len(files) == 1 else output / _stem(f)), kl, prof,
+    todo = [Job(str(f), str(output if len(files) == 1 else output / capture_stem(f.name)), kl, prof,
                 annotate, st, trust=tr) for f in files]
     workers = jobs or os.cpu_count() or 1
     bar = _count_progress(len(todo), progress)
@@ -365,14 +366,6 @@ def _load_profile_or_exit(path: Optional[Path]):
     except ProfileError as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(EXIT_INPUT)
-
-
-def _stem(p: Path) -> str:
-    name = p.name
-    for suf in (".pcapng", ".pcap", ".cap"):
-        if name.lower().endswith(suf):
-            return name[: -len(suf)]
-    return name
 
 
 # ---------------------------------------------------------------------------- annotate

@@ -59,11 +59,30 @@ _PCAP_MAGICS = {
     b"\xa1\xb2\xcd\x34": (">", 1_000_000, True),
 }
 
+#: File-name endings of the captures this reader reads (pcap, pcapng and the ``.cap`` some
+#: tools give pcap files; compressed captures are not read). Folder scans (the CLI, the report
+#: browser) pick files by these, matched case-insensitively.
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
+
 #: Largest block / record we accept. A snap length is at most 262,144 bytes in practice;
 #: larger lengths are treated as corruption, which bounds memory per frame.
 MAX_BLOCK = 16 << 20
 
 _READ_CHUNK = 1 << 20
+
+
+def is_capture_name(name: str) -> bool:
+    """True when the file name ``name`` ends with one of :data:`CAPTURE_SUFFIXES` (any case)."""
+    return name.lower().endswith(CAPTURE_SUFFIXES)
+
+
+def capture_stem(name: str) -> str:
+    """``name`` without its capture suffix (``run1.pcapng`` → ``run1``); unchanged when it
+    has none."""
+    for suf in CAPTURE_SUFFIXES:
+        if name.lower().endswith(suf):
+            return name[: -len(suf)]
+    return name
 
 
 class CaptureError(Exception):

@@ -48,13 +48,13 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ccs_analyzer.analyzer.batch import folder_summary
+from ccs_analyzer.dissectors.capture import capture_stem, is_capture_name
 
 from .html_report import _ENV, asset, csp_hash, json_for_script
 
 REPORTS_DIR = ".ccs-reports"
 #: The store the batch summary reads when the folder has one (``analyze DIR --store DIR/.ccs-store``).
 STORE_DIR = ".ccs-store"
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 REPORT_FILES = {"report.html": "text/html; charset=utf-8",
                 "report.json": "application/json; charset=utf-8",
                 "annotated.pcapng": "application/octet-stream"}
@@ -108,7 +108,7 @@ class Library:
         for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for fn in filenames:
-                if fn.startswith(".") or not fn.lower().endswith(CAPTURE_SUFFIXES):
+                if fn.startswith(".") or not is_capture_name(fn):
                     continue
                 full = os.path.join(dirpath, fn)
                 if not os.path.isfile(full) or not inside(self.root, full):
@@ -120,7 +120,7 @@ class Library:
         """Absolute path of a capture given by its relative path; PathError when it is not a
         capture inside the folder."""
         rel = safe_relpath(rel)
-        if not rel.lower().endswith(CAPTURE_SUFFIXES):
+        if not is_capture_name(rel):
             raise PathError("not a capture")
         full = os.path.join(self.root, *rel.split("/"))
         if not inside(self.root, full) or not os.path.isfile(full):
@@ -139,12 +139,7 @@ class Library:
         if os.path.isfile(os.path.join(d, "report.json")) and inside(self.root, d):
             return d
         name = rel.rsplit("/", 1)[-1]
-        stem = name
-        for suf in CAPTURE_SUFFIXES:
-            if name.lower().endswith(suf):
-                stem = name[: -len(suf)]
-                break
-        alt = os.path.join(self.reports_root, stem)
+        alt = os.path.join(self.reports_root, capture_stem(name))
         rep = self.load_report(alt)
         if rep is not None and rep.get("capture", {}).get("file") == name and inside(self.root, alt):
             return alt

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ccs_analyzer.analyzer.cli import app
+from ccs_analyzer.analyzer.cli import app, expand_inputs
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "samples" / "din_dc_session.pcapng"
@@ -134,3 +134,9 @@ def test_garbage_after_magic_never_tracebacks(tmp_path, garbage):
     r = runner.invoke(app, ["analyze", str(p), "-o", str(tmp_path / "o")])
     assert r.exit_code in (0, 2)
     assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+def test_folder_scan_takes_the_captures_the_reader_reads(tmp_path):
+    shutil.copy(SAMPLE, tmp_path / "x.pcapng")
+    (tmp_path / "old.pcap.gz").write_bytes(b"\x1f\x8b")     # no gzip reader: not picked
+    assert expand_inputs([tmp_path]) == [tmp_path / "x.pcapng"]

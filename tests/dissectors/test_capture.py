@@ -190,3 +190,21 @@ def test_corpus_frame_counts_and_times(corpus, cap):
     assert not r.info.problems
     assert frames[0].time == pytest.approx(float(meta["first_ts"]), abs=1e-6)
     assert frames[-1].time == pytest.approx(float(meta["last_ts"]), abs=1e-6)
+
+
+def test_capture_names_are_the_formats_the_reader_reads(tmp_path):
+    """CAPTURE_SUFFIXES (the CLI's and the browser's folder scans) names what CaptureReader
+    opens: a pcap under every suffix is read; a gzip'ed capture is neither a capture name
+    nor readable."""
+    import gzip
+
+    from ccs_analyzer.dissectors.capture import CAPTURE_SUFFIXES, capture_stem, is_capture_name
+    data = pcap_bytes([(1, 0, b"\x00" * 60)])
+    for suf in CAPTURE_SUFFIXES:
+        p = write(tmp_path, "run1" + suf.upper(), data)
+        assert is_capture_name(p.name) and capture_stem(p.name) == "run1"
+        assert len(list(CaptureReader(p))) == 1
+    gz = write(tmp_path, "run1.pcap.gz", gzip.compress(data))
+    assert not is_capture_name(gz.name) and capture_stem(gz.name) == "run1.pcap.gz"
+    with pytest.raises(CaptureError):
+        CaptureReader(gz)

@@ -59,6 +59,9 @@ def test_default_is_loopback_and_a_free_port(server):
 
 def test_lists_captures_inside_the_folder_only(server):
     assert server.library.captures() == ["day1/fail.pcapng", "markup.pcapng"]
+    with open(os.path.join(server.library.root, "day1", "old.pcap.gz"), "wb") as f:
+        f.write(b"\x1f\x8b")      # the capture reader reads no gzip: not listed
+    assert server.library.captures() == ["day1/fail.pcapng", "markup.pcapng"]
     st, hd, body = get(server, "/")
     assert st == 200 and b"day1/fail.pcapng" in body and b"link-out" not in body
     csp = hd["Content-Security-Policy"]
