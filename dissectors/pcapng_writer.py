@@ -1,37 +1,65 @@
 """Writing pcapng files: a Section Header, one Interface Description per interface, and
-Enhanced Packet Blocks, optionally with packet comments (opt_comment).
+Enhanced Packet Blocks, optionally with packet comments (opt_comment); a Decryption Secrets
+Block for TLS key logs.
 
-Source: draft-ietf-opsawg-pcapng §4.1 (SHB), §4.2 (IDB, if_tsresol), §4.3 (EPB, epb options),
-§3.5 (options, opt_comment = 1). Little-endian output; timestamps in microseconds unless
-``tsresol_exp`` says otherwise. The output is deterministic: the same calls give the same
-bytes.
+The one place the project packs pcapng blocks: :class:`PcapngWriter` for new files (the
+simulator, tests), :func:`block`, :func:`option` and :func:`enhanced_packet_block` for
+rewriting blocks of an existing file in its own byte order (reports/annotate.py).
+
+Source: draft-ietf-opsawg-pcapng §3.1 (block layout), §3.5 (options, opt_comment = 1), §4.1
+(SHB), §4.2 (IDB, if_tsresol), §4.3 (EPB, epb options), §4.7 (DSB). The writer's output is
+little-endian; timestamps in microseconds unless ``tsresol_exp`` says otherwise. The output is
+deterministic: the same calls give the same bytes.
 """
 from __future__ import annotations
 
 import struct
 from typing import BinaryIO
 
-_SHB = 0x0A0D0D0A
-_IDB = 0x00000001
-_EPB = 0x00000006
+from .capture import DSB_TLS_KEY_LOG, PCAPNG_BYTE_ORDER_MAGIC, PCAPNG_DSB, PCAPNG_EPB, PCAPNG_IDB, PCAPNG_SHB
+
+#: option codes (draft-ietf-opsawg-pcapng §3.5, §4.1, §4.2)
+OPT_ENDOFOPT = 0
+OPT_COMMENT = 1
+OPT_SHB_USERAPPL = 4
+OPT_IF_NAME = 2
+OPT_IF_TSRESOL = 9
 
 
 def _pad4(b: bytes) -> bytes:
     return b + b"\x00" * (-len(b) % 4)
 
 
+def option(code: int, value: bytes, bo: str = "<") -> bytes:
+    """One option: code, length, value padded to 32 bits (§3.5), in byte order ``bo``
+    (``"<"`` little-endian, ``">"`` big-endian: the section's)."""
+    return struct.pack(bo + "HH", code, len(value)) + _pad4(value)
+
+
+def end_options(options: bytes, bo: str = "<") -> bytes:
+    """``options`` (encoded options) followed by opt_endofopt; empty when there are none."""
+    return options + struct.pack(bo + "HH", OPT_ENDOFOPT, 0) if options else b""
+
+
 def _options(opts: list[tuple[int, bytes]]) -> bytes:
-    if not opts:
-        return b""
-    out = b"".join(struct.pack("<HH", code, len(v)) + _pad4(v) for code, v in opts)
-    return out + struct.pack("<HH", 0, 0)
+    return end_options(b"".join(option(code, v) for code, v in opts))
 
 
-def block(btype: int, body: bytes) -> bytes:
-    """A whole pcapng block: type, total length, body (padded), total length."""
+def block(btype: int, body: bytes, bo: str = "<") -> bytes:
+    """A whole pcapng block: type, total length, body (padded), total length (§3.1)."""
     body = _pad4(body)
     n = 12 + len(body)
-    return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+    return struct.pack(bo + "II", btype, n) + body + struct.pack(bo + "I", n)
+
+
+def enhanced_packet_block(interface: int, ts_high: int, ts_low: int, data: bytes, orig_len: int,
+                          options: bytes = b"", bo: str = "<") -> bytes:
+    """A whole Enhanced Packet Block (§4.3): interface id, timestamp (upper / lower 32 bits of
+    the tick count), captured length = ``len(data)``, original length ``orig_len`` (bytes),
+    the packet padded to 32 bits, then ``options`` (encoded options, see :func:`option`)
+    closed by opt_endofopt when there are any."""
+    body = struct.pack(bo + "IIIII", interface, ts_high, ts_low, len(data), orig_len)
+    return block(PCAPNG_EPB, body + _pad4(data) + end_options(options, bo), bo)
 
 
 class PcapngWriter:
@@ -48,18 +76,23 @@ class PcapngWriter:
         self.f = f
         self.tsresol_exp = tsresol_exp
         self.interfaces = 0
-        opts = [(4, application.encode())]          # shb_userappl
-        body = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + _options(opts)
-        f.write(block(_SHB, body))
+        opts = [(OPT_SHB_USERAPPL, application.encode())]
+        body = struct.pack("<IHHq", PCAPNG_BYTE_ORDER_MAGIC, 1, 0, -1) + _options(opts)
+        f.write(block(PCAPNG_SHB, body))
 
     def add_interface(self, linktype: int, snaplen: int = 262144, name: str | None = None) -> int:
         """Describe an interface; return its id."""
-        opts = [(9, bytes([self.tsresol_exp]))]
+        opts = [(OPT_IF_TSRESOL, bytes([self.tsresol_exp]))]
         if name:
-            opts.insert(0, (2, name.encode()))
-        self.f.write(block(_IDB, struct.pack("<HHI", linktype, 0, snaplen) + _options(opts)))
+            opts.insert(0, (OPT_IF_NAME, name.encode()))
+        self.f.write(block(PCAPNG_IDB, struct.pack("<HHI", linktype, 0, snaplen) + _options(opts)))
         self.interfaces += 1
         return self.interfaces - 1
+
+    def write_decryption_secrets(self, data: bytes, secrets_type: int = DSB_TLS_KEY_LOG) -> None:
+        """Write a Decryption Secrets Block (§4.7): ``data`` of type ``secrets_type`` (default
+        the NSS key log, "TLSK"). Readers apply it to the packets that follow."""
+        self.f.write(block(PCAPNG_DSB, struct.pack("<II", secrets_type, len(data)) + data))
 
     def write(self, time_s: float, data: bytes, interface: int = 0, orig_len: int | None = None,
               comments: tuple[str, ...] | list[str] = ()) -> None:
@@ -72,8 +105,6 @@ class PcapngWriter:
         """Write one packet whose timestamp is ``ticks`` units of 10^-tsresol_exp s."""
         if interface >= self.interfaces:
             raise ValueError(f"interface {interface} was not added")
-        opts = [(1, c.encode("utf-8")) for c in comments]
-        body = struct.pack("<IIIII", interface, (ticks >> 32) & 0xFFFFFFFF, ticks & 0xFFFFFFFF,
-                           len(data), orig_len if orig_len is not None else len(data))
-        body += _pad4(data) + _options(opts)
-        self.f.write(block(_EPB, body))
+        opts = b"".join(option(OPT_COMMENT, c.encode("utf-8")) for c in comments)
+        self.f.write(enhanced_packet_block(interface, (ticks >> 32) & 0xFFFFFFFF, ticks & 0xFFFFFFFF, data,
+                                           orig_len if orig_len is not None else len(data), opts))

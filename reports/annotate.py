@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import struct
 
-from ccs_analyzer.dissectors.capture import (PCAPNG_EPB, PCAPNG_IDB, PCAPNG_PB, PCAPNG_SHB, PCAPNG_SPB,
-                                              CaptureReader)
+from ccs_analyzer.dissectors.capture import PCAPNG_EPB, PCAPNG_PB, PCAPNG_SHB, PCAPNG_SPB, CaptureReader
+from ccs_analyzer.dissectors.pcapng_writer import OPT_COMMENT, PcapngWriter, enhanced_packet_block, option
 
 
 def comments_by_frame(findings) -> dict[int, list[str]]:
@@ -28,10 +28,6 @@ def comments_by_frame(findings) -> dict[int, list[str]]:
         for fr in sorted(set(f.frames)):
             out.setdefault(fr, []).append(text)
     return out
-
-
-def _opt(bo: str, code: int, value: bytes) -> bytes:
-    return struct.pack(bo + "HH", code, len(value)) + value + b"\x00" * (-len(value) % 4)
 
 
 def _options_of(body: bytes, start: int, bo: str) -> bytes:
@@ -46,14 +42,6 @@ def _options_of(body: bytes, start: int, bo: str) -> bytes:
         out += body[i:i + total]
         i += total
     return out
-
-
-def _epb(bo: str, iface: int, ts_hi: int, ts_lo: int, data: bytes, orig: int, options: bytes) -> bytes:
-    body = struct.pack(bo + "IIIII", iface, ts_hi, ts_lo, len(data), orig) + data + b"\x00" * (-len(data) % 4)
-    if options:
-        body += options + struct.pack(bo + "HH", 0, 0)
-    n = 12 + len(body)
-    return struct.pack(bo + "II", PCAPNG_EPB, n) + body + struct.pack(bo + "I", n)
 
 
 def annotate(src: str | os.PathLike, dst: str | os.PathLike, findings) -> int:
@@ -115,14 +103,13 @@ def _from_pcapng(src, dst, notes) -> int:
                 orig = struct.unpack_from(bo + "I", b, 0)[0]
                 pkt = b[4:4 + min(orig, len(b) - 4)]
                 iface, hi, lo, opts = 0, 0, 0, b""
-            opts += b"".join(_opt(bo, 1, line.encode("utf-8")) for line in lines)
-            out.write(_epb(bo, iface, hi, lo, pkt, orig, opts))
+            opts += b"".join(option(OPT_COMMENT, line.encode("utf-8"), bo) for line in lines)
+            out.write(enhanced_packet_block(iface, hi, lo, pkt, orig, opts, bo))
             done += 1
     return done
 
 
 def _from_pcap(src, dst, notes) -> int:
-    from ccs_analyzer.dissectors.pcapng_writer import PcapngWriter
     reader = CaptureReader(src)
     frames = iter(reader)
     first = next(frames, None)           # reading the first frame fills reader.info

@@ -34,11 +34,10 @@ from __future__ import annotations
 
 import io
 import random
-import struct
 from dataclasses import dataclass
 
 from ccs_analyzer.dissectors.capture import LINKTYPE_ETHERNET
-from ccs_analyzer.dissectors.pcapng_writer import PcapngWriter, block
+from ccs_analyzer.dissectors.pcapng_writer import PcapngWriter
 
 from . import netframes as nf
 from .script import PT_SDP_REQ, PT_SDP_RES, Connection, Message, SdpPlan, SessionPlan, TcpPlan
@@ -112,7 +111,7 @@ class CaptureBuilder:
             w.add_interface(LINKTYPE_ETHERNET, snaplen=self.snaplen, name=name)
         if self.secrets:        # Decryption Secrets Block, TLS key log (pcapng §4.7), before the packets
             text = "".join(line + "\n" for line in self.secrets).encode()
-            buf.write(block(0x0000000A, struct.pack("<II", 0x544C534B, len(text)) + text))
+            w.write_decryption_secrets(text)
         for t, i, fr, comments in self.ordered():
             w.write(t, fr, interface=self.iface.get(i, 0), orig_len=self.orig_len.get(i), comments=comments)
         return buf.getvalue()
