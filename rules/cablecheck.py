@@ -16,7 +16,7 @@ from __future__ import annotations
 from ccs_analyzer.analyzer.views.connections import lost_bytes
 from ccs_analyzer.analyzer.views.loops import cablecheck_runs, capture_cut, end_culprit, end_text
 
-from .base import LoopRule
+from .base import LoopRule, judged
 from .helpers import excerpt, facts, is_failed, lower
 
 PASS_ISOLATION = frozenset({"Valid", "Warning"})
@@ -90,7 +90,8 @@ class CableCheckIsolationFailed(LoopRule):
                 time=fin.res.time, measured=iso, limit="Valid / Warning", culprit=culprit,
                 evidence={"expected": "EVSEProcessing=Finished with EVSEIsolationStatus Valid "
                                       "or Warning",
-                          "actual": iso, "response": excerpt(fin.res)})
+                          "actual": iso, "response": excerpt(fin.res)},
+                values=[judged(fin.res, "EVSEIsolationStatus", iso, expected="Valid / Warning")])
 
 
 class CableCheckFinishedNotReady(LoopRule):
@@ -150,7 +151,11 @@ class CableCheckFinishedNotReady(LoopRule):
                 severity=self.p["tolerated_severity"] if went_on else None,
                 evidence={"ev_went_on": went_on, "expected": "EVSEProcessing=Finished with EVSE_Ready and isolation "
                                       "Valid / Warning",
-                          "actual": why, "response": excerpt(fin.res)})
+                          "actual": why, "response": excerpt(fin.res)},
+                values=[judged(fin.res, "EVSEStatusCode", st, expected="EVSE_Ready")
+                        if st != "EVSE_Ready" else None,
+                        judged(fin.res, "EVSEIsolationStatus", iso, expected="Valid / Warning")
+                        if iso is not None and iso not in PASS_ISOLATION else None])
 
 
 class CableCheckNeverFinished(LoopRule):
@@ -225,7 +230,8 @@ class CableCheckNeverFinished(LoopRule):
                                       f"{self.p['timeout_s']:g} s",
                           "actual": f"no Finished in {dur:.1f} s, {how}",
                           "last_response": excerpt(last_res) if last_res is not None else None,
-                          "lost_bytes": lost_bytes(ctx, run.conn)})
+                          "lost_bytes": lost_bytes(ctx, run.conn)},
+                values=[judged(last_res, "EVSEProcessing", "Ongoing", expected="Finished")])
             # what the finding is (rules/causes.py): the EV giving up early describes the
             # session's end; the EV skipping ahead is out of sequence; the SECC going silent
             # or closing is the SECC's cable check that never finished
@@ -285,7 +291,9 @@ class IsolationWarning(LoopRule):
             f"({', '.join(names)}; first frame {hits[0].frame}, last frame {hits[-1].frame})",
             time=hits[0].time, measured="Warning", limit="Valid", evidence={
                 "expected": "EVSEIsolationStatus=Valid", "actual": "Warning", "count": len(hits),
-                "first": excerpt(hits[0], ("EVSEIsolationStatus", "EVSEStatusCode"))})
+                "first": excerpt(hits[0], ("EVSEIsolationStatus", "EVSEStatusCode"))},
+            values=[judged(e, "EVSEIsolationStatus", "Warning", expected="Valid")
+                    for e in (hits[0], hits[-1])])
 
 
 class IsolationFaultAfterCableCheck(LoopRule):
@@ -336,4 +344,6 @@ class IsolationFaultAfterCableCheck(LoopRule):
             time=hits[0].time, measured="Fault", limit="Valid",
             evidence={"expected": "EVSEIsolationStatus=Valid", "actual": "Fault", "count": len(hits),
                       "first": excerpt(hits[0], ("EVSEIsolationStatus", "EVSEStatusCode",
-                                                 "EVSEPresentVoltage"))})
+                                                 "EVSEPresentVoltage"))},
+            values=[judged(e, "EVSEIsolationStatus", "Fault", expected="Valid")
+                    for e in (hits[0], hits[-1])])

@@ -15,7 +15,7 @@ from ccs_analyzer.analyzer.views.loop_table import (allowed_current, battery_vol
 from ccs_analyzer.analyzer.views.loops import (LOOP, STOP_NOTIFICATION, STOP_STATUS, end_culprit,
                                                end_text, flag, is_start, loop_runs)
 
-from .base import LoopRule
+from .base import LoopRule, judged
 from .helpers import base_name, body, excerpt, facts, find_first, is_failed, lower
 
 def ok_response(e) -> bool:
@@ -195,7 +195,11 @@ class CurrentRequestedAfterStop(LoopRule):
                           "count": len(asking),
                           "NotificationMaxDelay_s": delay, "signal": excerpt(signal.res),
                           "last_request": excerpt(asking[-1].req),
-                          "EVSEPresentCurrent_max_A": max(delivered) if delivered else None})
+                          "EVSEPresentCurrent_max_A": max(delivered) if delivered else None},
+                values=[judged(signal.res, "EVSEStatusCode", status) if status in STOP_STATUS else None,
+                        judged(signal.res, "EVSENotification", note) if note in STOP_NOTIFICATION else None]
+                + [judged(c.req, "EVTargetCurrent", c.q.get("EVTargetCurrent_A"), expected=0, unit="A")
+                   for c in (asking[0], asking[-1]) if c.q.get("EVTargetCurrent_A") is not None])
 
 
 class CurrentAfterChargingComplete(LoopRule):
@@ -255,7 +259,9 @@ class CurrentAfterChargingComplete(LoopRule):
                           "actual": f"{len(asking)} requests asking for current",
                           "count": len(asking),
                           "first": excerpt(start.req, ("ChargingComplete", "EVTargetCurrent")),
-                          "worst": excerpt(worst[0].req, ("ChargingComplete", "EVTargetCurrent"))})
+                          "worst": excerpt(worst[0].req, ("ChargingComplete", "EVTargetCurrent"))},
+                values=[judged(start.req, "ChargingComplete", True),
+                        judged(worst[0].req, "EVTargetCurrent", worst[1], expected=0, unit="A")])
 
 
 _PD_FIELDS = ("ReadyToChargeState", "ChargeProgress", "ChargingComplete", "BulkChargingComplete",
@@ -297,7 +303,8 @@ class ChargingCompleteInconsistent(LoopRule):
                         f"ChargingComplete=true" + (f" at SOC {soc:.0f} %" if soc is not None else ""),
                         time=e.time, evidence={"expected": "ChargingComplete=false when starting",
                                                "actual": "ChargingComplete=true",
-                                               "message": excerpt(e, _PD_FIELDS)})
+                                               "message": excerpt(e, _PD_FIELDS)},
+                        values=[judged(e, "ChargingComplete", True, expected=False)])
         for run in loop_runs(session, ctx):
             for name in ("ChargingComplete", "BulkChargingComplete"):
                 was = None
@@ -321,7 +328,8 @@ class ChargingCompleteInconsistent(LoopRule):
                         time=b.time, measured=len(back),
                         evidence={"expected": f"{name} stays true once set", "actual": "true → false",
                                   "count": len(back),
-                                  "before": excerpt(a, (name,)), "after": excerpt(b, (name,))})
+                                  "before": excerpt(a, (name,)), "after": excerpt(b, (name,))},
+                        values=[judged(a, name, True), judged(b, name, False, expected=True)])
 
 
 class LoopNotResumedAfterReceipt(LoopRule):
@@ -376,7 +384,8 @@ class LoopNotResumedAfterReceipt(LoopRule):
                         evidence={"expected": "no further loop request after a FAILED "
                                               "MeteringReceiptRes",
                                   "actual": f"{len(more)} × {more[0].name}",
-                                  "response": excerpt(e, ("ResponseCode",))})
+                                  "response": excerpt(e, ("ResponseCode",))},
+                        values=[judged(e, "ResponseCode", rc)])
                 elif base_name(nxt.name) not in LOOP and nxt.name != "PowerDeliveryReq":
                     yield self.finding(
                         session, [e.frame, nxt.frame],
@@ -553,7 +562,10 @@ class EvseDeliveredNoCurrent(LoopRule):
                           "first": {"request": excerpt(first.cyc.req, _NC_KEYS),
                                     "response": excerpt(first.cyc.res, _NC_KEYS)},
                           "last": {"request": excerpt(last.cyc.req, _NC_KEYS),
-                                   "response": excerpt(last.cyc.res, _NC_KEYS)}})
+                                   "response": excerpt(last.cyc.res, _NC_KEYS)}},
+                values=[judged(worst.cyc.req, "EVTargetCurrent", worst.ti, unit="A")]
+                + [judged(r.cyc.res, "EVSEPresentCurrent", r.pi, expected=round(allowed_current(r), 3),
+                          unit="A") for r in (first, worst, last)])
 
     def _ending(self, run, st) -> tuple[str, list]:
         """How a stretch ended, in words, and the frame that shows it."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ccs_analyzer.dissectors.events import TCP_FIN, TCP_RST
 
-from .base import Rule
+from .base import Rule, judged
 from .helpers import body
 
 REQ, RES = "supportedAppProtocolReq", "supportedAppProtocolRes"
@@ -194,7 +194,9 @@ class HandshakeNoNegotiation(_HskRule):
                 time=h.res.time, culprit=culprit,
                 evidence={"expected": "OK_SuccessfulNegotiation",
                           "actual": {"ResponseCode": h.code, "SchemaID": h.schema_id},
-                          "offered": h.entries})
+                          "offered": h.entries},
+                values=[judged(h.req, "ProtocolNamespace"),
+                        judged(h.res, "ResponseCode", h.code, expected="OK_SuccessfulNegotiation")])
 
 
 class HandshakeSchemaIdOnFailure(_HskRule):
@@ -224,7 +226,9 @@ class HandshakeSchemaIdOnFailure(_HskRule):
                     f"SchemaID {h.schema_id}",
                     time=h.res.time, measured=h.schema_id,
                     evidence={"expected": "no SchemaID", "actual": {"SchemaID": h.schema_id,
-                                                                  "ResponseCode": h.code}})
+                                                                  "ResponseCode": h.code}},
+                    values=[judged(h.res, "ResponseCode", h.code),
+                            judged(h.res, "SchemaID", h.schema_id, expected="no SchemaID")])
 
 
 class HandshakeNotHighestPriority(_HskRule):
@@ -274,7 +278,9 @@ class HandshakeNotHighestPriority(_HskRule):
                 f"{describe(best)}{tail}",
                 time=h.res.time, severity=sev, measured=prio, limit=best["Priority"],
                 evidence={"expected": {"SchemaID": best.get("SchemaID")},
-                          "actual": {"SchemaID": h.schema_id}, "offered": h.entries})
+                          "actual": {"SchemaID": h.schema_id}, "offered": h.entries},
+                values=[judged(h.req, "Priority", best["Priority"]),
+                        judged(h.res, "SchemaID", h.schema_id, expected=best.get("SchemaID"))])
 
 
 class HandshakeMinorDeviation(_HskRule):
@@ -314,7 +320,8 @@ class HandshakeMinorDeviation(_HskRule):
                     time=h.res.time, measured=f"{ver[0]}.{ver[1]}",
                     limit=f"{pub[0]}.{pub[1]}" if pub else None,
                     evidence={"expected": "exact version", "actual": {"ResponseCode": h.code,
-                                                                      "version": list(ver)}})
+                                                                      "version": list(ver)}},
+                    values=[judged(h.res, "ResponseCode", h.code)])
             elif h.code == "OK_SuccessfulNegotiation" and pub and ver != pub:
                 want = ("OK_SuccessfulNegotiationWithMinorDeviation" if ver[0] == pub[0]
                         else "Failed_NoNegotiation")
@@ -325,7 +332,8 @@ class HandshakeMinorDeviation(_HskRule):
                     time=h.res.time, severity="warning", measured=f"{ver[0]}.{ver[1]}",
                     limit=f"{pub[0]}.{pub[1]}",
                     evidence={"expected": {"ResponseCode": want},
-                              "actual": {"ResponseCode": h.code, "version": list(ver)}})
+                              "actual": {"ResponseCode": h.code, "version": list(ver)}},
+                    values=[judged(h.res, "ResponseCode", h.code, expected=want)])
 
 
 class HandshakeSchemaIdNotOffered(_HskRule):
@@ -359,7 +367,8 @@ class HandshakeSchemaIdNotOffered(_HskRule):
                 f"supportedAppProtocolRes #{h.res.frame} ({h.code}) carries {what}; the EV offered "
                 f"SchemaID(s) {ids} (#{h.req.frame})",
                 time=h.res.time, measured=h.schema_id, limit=ids,
-                evidence={"expected": {"SchemaID": ids}, "actual": {"SchemaID": h.schema_id}})
+                evidence={"expected": {"SchemaID": ids}, "actual": {"SchemaID": h.schema_id}},
+                values=[judged(h.req, "SchemaID"), judged(h.res, "SchemaID", h.schema_id, expected=ids)])
 
 
 class HandshakeDuplicateSchemaId(_HskRule):
@@ -398,7 +407,8 @@ class HandshakeDuplicateSchemaId(_HskRule):
                 session, h.frames, f"supportedAppProtocolReq #{h.req.frame} repeats {txt}",
                 time=h.req.time, severity="error" if differ else "warning",
                 measured=sorted(dups), evidence={"expected": "unique SchemaIDs",
-                                                 "actual": {str(k): v for k, v in dups.items()}})
+                                                 "actual": {str(k): v for k, v in dups.items()}},
+                values=[judged(h.req, "SchemaID", k) for k in sorted(dups)])
 
 
 class HandshakeDuplicatePriority(_HskRule):
@@ -431,7 +441,8 @@ class HandshakeDuplicatePriority(_HskRule):
                     session, h.frames, f"supportedAppProtocolReq #{h.req.frame} repeats {txt}",
                     time=h.req.time, measured=sorted(dups),
                     evidence={"expected": "unique priorities",
-                              "actual": {str(k): v for k, v in dups.items()}})
+                              "actual": {str(k): v for k, v in dups.items()}},
+                    values=[judged(h.req, "Priority", k) for k in sorted(dups)])
 
 
 class HandshakeUnanswered(_HskRule):

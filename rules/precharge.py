@@ -13,7 +13,7 @@ from ccs_analyzer.analyzer.views.loop_table import (EV_MAXIMUM_VOLTAGE_TOLERANCE
                                                     voltage_above_ev_maximum)
 from ccs_analyzer.analyzer.views.loops import capture_cut, end_text, is_start, precharge_runs
 
-from .base import LoopRule
+from .base import LoopRule, judged
 from .helpers import excerpt, facts, lower
 
 #: EVSE status codes after which the EVSE will not bring the voltage up.
@@ -155,7 +155,10 @@ class PreChargeTimeout(LoopRule):
                     f"{limit} s{status_txt}, {end}", time=e.time, measured=round(took, 3),
                     limit=limit, unit="s", culprit=culprit, severity=sev,
                     evidence={"expected": f"EVSEPresentVoltage within {tol} V of {tgt} in {limit} s",
-                              "actual": f"reached after {took:.1f} s", **evidence})
+                              "actual": f"reached after {took:.1f} s", **evidence},
+                    values=[judged(first, "EVTargetVoltage", target, unit="V"),
+                            judged(e, "EVSEPresentVoltage", v, expected=target, unit="V")]
+                    + [judged(x, "EVSEStatusCode", st, expected="EVSE_Ready") for x, st in not_ready[:3]])
             if not moved_on and duration > limit:
                 last_status = changes[-1][1] if changes else None
                 ready = last_status in (None, "EVSE_Ready")
@@ -170,7 +173,11 @@ class PreChargeTimeout(LoopRule):
                     f"{end}{status_txt}", time=first.time, measured=round(duration, 3),
                     limit=limit, unit="s", culprit=culprit, severity=sev,
                     evidence={"expected": "PowerDeliveryReq once the voltage is reached",
-                              "actual": f"{duration:.1f} s of PreCharge, {end}; {why}", **evidence})
+                              "actual": f"{duration:.1f} s of PreCharge, {end}; {why}", **evidence},
+                    values=[judged(first, "EVTargetVoltage", target, unit="V"),
+                            judged(e, "EVSEPresentVoltage", v, expected=target, unit="V"),
+                            judged(last_res, "EVSEPresentVoltage", prog[-1][1], unit="V")]
+                    + [judged(x, "EVSEStatusCode", st, expected="EVSE_Ready") for x, st in not_ready[:3]])
             return None
         if moved_on and duration <= limit:
             return None                        # the EV accepted the voltage (see PRE004)
@@ -200,7 +207,13 @@ class PreChargeTimeout(LoopRule):
             time=first.time, measured=vmax, limit=target, unit="V", culprit=culprit,
             severity=sev,
             evidence={"expected": f"EVSEPresentVoltage within {tol} V of {tgt} in {limit} s",
-                      "actual": f"max {vmax} V in {duration:.1f} s", **evidence})
+                      "actual": f"max {vmax} V in {duration:.1f} s", **evidence},
+            values=[judged(first, "EVTargetVoltage", target, unit="V"),
+                    judged(max(prog, key=lambda p: p[1])[0], "EVSEPresentVoltage", vmax,
+                           expected=target, unit="V"),
+                    judged(last_res, "EVSEPresentVoltage", prog[-1][1], expected=target, unit="V")]
+            + [judged(x, "EVSEStatusCode", st, expected="EVSE_Ready")
+               for x, st in not_ready[:3] + ([fault] if fault is not None else [])])
 
 
 class PreChargeTargetChanged(LoopRule):
@@ -253,7 +266,10 @@ class PreChargeTargetChanged(LoopRule):
                 evidence={"expected": f"EVTargetVoltage constant within {self.p['tolerance_v']} V",
                           "actual": values[:16], "count": len(moved),
                           "first": excerpt(e0, ("EVTargetVoltage",)),
-                          "changed": excerpt(moved[0][0], ("EVTargetVoltage",))})
+                          "changed": excerpt(moved[0][0], ("EVTargetVoltage",))},
+                values=[judged(e0, "EVTargetVoltage", v0, unit="V"),
+                        judged(moved[0][0], "EVTargetVoltage", moved[0][1], expected=v0, unit="V"),
+                        judged(worst[0], "EVTargetVoltage", worst[1], expected=v0, unit="V")])
 
 
 class PreChargeInrushCurrent(LoopRule):
@@ -303,7 +319,9 @@ class PreChargeInrushCurrent(LoopRule):
                     f"{len(run.cycles)} cycles", time=hits[0][0].time, measured=worst[1],
                     limit=lim, unit="A", culprit=culprit,
                     evidence={"expected": f"{name} ≤ {lim:g} A", "actual": f"{worst[1]:.2f} A",
-                              "count": len(hits), "worst": excerpt(worst[0], (name,))})
+                              "count": len(hits), "worst": excerpt(worst[0], (name,))},
+                    values=[judged(x, name, v, limit=lim, unit="A")
+                            for x, v in (hits[0], worst, hits[-1])])
 
 
 class PreChargeVoltageDifferenceAtEnd(LoopRule):
@@ -362,7 +380,8 @@ class PreChargeVoltageDifferenceAtEnd(LoopRule):
                           "progression_V": [round(x, 1) for _, x in _thin(prog, 12)],
                           "last_response": excerpt(last, ("EVSEPresentVoltage",)),
                           "power_delivery": excerpt(nxt, ("ReadyToChargeState", "ChargeProgress",
-                                                          "EVProcessing"))})
+                                                          "EVProcessing"))},
+                values=[judged(last, "EVSEPresentVoltage", v, expected=target, unit="V")])
 
 
 class PreChargeVoltageOvershoot(LoopRule):
@@ -425,7 +444,10 @@ class PreChargeVoltageOvershoot(LoopRule):
                           "actual": f"{v:.1f} V vs {t:.1f} V", "count": len(hits),
                           "above_ev_maximum": lim002,
                           "request": excerpt(c.req, ("EVTargetVoltage",)),
-                          "response": excerpt(c.res, ("EVSEPresentVoltage",))})
+                          "response": excerpt(c.res, ("EVSEPresentVoltage",))},
+                values=[judged(c.req, "EVTargetVoltage", t, unit="V"),
+                        judged(c.res, "EVSEPresentVoltage", v, limit=t + self.p["overshoot_v"],
+                               unit="V")])
 
 
 class PreChargeEndedNotReady(LoopRule):
@@ -484,7 +506,8 @@ class PreChargeEndedNotReady(LoopRule):
                           "actual": st, "last_response": excerpt(last.res, ("EVSEStatusCode",
                                                                             "EVSEPresentVoltage")),
                           "power_delivery_response": excerpt(res, ("ResponseCode", "EVSEStatusCode"))
-                          if res is not None else None})
+                          if res is not None else None},
+                values=[judged(last.res, "EVSEStatusCode", st, expected="EVSE_Ready")])
 
     @staticmethod
     def _answer(session, req):

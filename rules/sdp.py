@@ -12,7 +12,7 @@ import ipaddress
 from ccs_analyzer.analyzer.views.slac import MATCH_CNF, fields, slac_view
 from ccs_analyzer.dissectors.events import TCP_SYN
 
-from .base import Rule
+from .base import Rule, judged
 from .helpers import ms
 from .slac_timers import SLAC_TIMERS
 
@@ -335,7 +335,9 @@ class SdpSecurityMismatch(_SdpRule):
                 f"announces {fields(r)['Security']}" + (f" ({len(bad)} exchanges)" if len(bad) > 1 else ""),
                 time=r.time, measured=fields(r)["Security"], limit=fields(q)["Security"],
                 evidence={"expected": {"Security": fields(q)["Security"]},
-                          "actual": {"Security": fields(r)["Security"]}, "count": len(bad)})
+                          "actual": {"Security": fields(r)["Security"]}, "count": len(bad)},
+                values=[judged(q, "Security", fields(q)["Security"]),
+                        judged(r, "Security", fields(r)["Security"], expected=fields(q)["Security"])])
         proto = ctx.summaries.get(session.id, {}).get("protocol")
         if proto == "DIN 70121":
             tls = [r for _, r in pairs if fields(r).get("Security") == "TLS"]
@@ -345,7 +347,8 @@ class SdpSecurityMismatch(_SdpRule):
                     session, [r.frame],
                     f"SDP response #{r.frame} announces TLS for a DIN 70121 session ([V2G-DC-618]: no TLS)",
                     time=r.time, measured="TLS", limit="NoTLS",
-                    evidence={"expected": {"Security": "NoTLS"}, "actual": {"Security": "TLS"}})
+                    evidence={"expected": {"Security": "NoTLS"}, "actual": {"Security": "TLS"}},
+                    values=[judged(r, "Security", "TLS", expected="NoTLS")])
 
 
 class SdpTransportInvalid(_SdpRule):
@@ -388,7 +391,11 @@ class SdpTransportInvalid(_SdpRule):
                 f"{evs[-1].frame}) with {', '.join(why)}",
                 time=evs[0].time, culprit="EVCC" if req else "SECC",
                 evidence={"expected": {"TransportProtocol": "TCP", "Security": "TLS or NoTLS"},
-                          "actual": list(why)})
+                          "actual": list(why)},
+                values=[judged(ev, k, v, expected=want) for ev in (evs[0], evs[-1])
+                        for k, v, want in (("TransportProtocol", fields(ev).get("TransportProtocol"), "TCP"),
+                                           ("Security", fields(ev).get("Security"), "TLS or NoTLS"))
+                        if f"{k}={v}" in why])
 
 
 class SdpAddressMismatch(_SdpRule):
@@ -419,7 +426,8 @@ class SdpAddressMismatch(_SdpRule):
                     session, [r.frame],
                     f"SDP response #{r.frame} from {src} announces SECC address {addr}",
                     time=r.time, measured=addr, limit=src,
-                    evidence={"expected": {"SECCIPAddress": src}, "actual": {"SECCIPAddress": addr}})
+                    evidence={"expected": {"SECCIPAddress": src}, "actual": {"SECCIPAddress": addr}},
+                    values=[judged(r, "SECCIPAddress", addr, expected=src)])
                 return
 
 
@@ -453,7 +461,8 @@ class SdpPortOutsideDynamicRange(_SdpRule):
                     f"SDP response #{r.frame} announces SECC port {port}, outside "
                     f"{self.p['min_port']}–{self.p['max_port']}",
                     time=r.time, measured=port, limit=[self.p["min_port"], self.p["max_port"]],
-                    evidence={"expected": f"{self.p['min_port']}–{self.p['max_port']}", "actual": port})
+                    evidence={"expected": f"{self.p['min_port']}–{self.p['max_port']}", "actual": port},
+                    values=[judged(r, "SECCPort", port, limit=[self.p["min_port"], self.p["max_port"]])])
                 return
 
 

@@ -22,7 +22,7 @@ from ccs_analyzer.analyzer.views.index import session_index
 from ccs_analyzer.analyzer.views.signatures import (SIGNATURE_REFUSALS, passes_core_validation,
                                                     signed_events)
 
-from .base import Rule
+from .base import Rule, judged
 from .helpers import culprit_of, response_code
 
 def _signer_text(sig: dict) -> str:
@@ -81,7 +81,8 @@ class SignatureInvalid(Rule):
                                time=e.time, culprit=culprit_of(e),
                                evidence={"expected": "SignatureValue verifies over SignedInfo with the signer's key",
                                          "actual": sig.get("reason"), "signer": sig.get("signer"),
-                                         "SignatureMethod": sig.get("method")})
+                                         "SignatureMethod": sig.get("method")},
+                               values=[judged(e, "Signature.SignatureValue")])
 
 
 class SignatureDigestMismatch(Rule):
@@ -123,7 +124,9 @@ class SignatureDigestMismatch(Rule):
                                    time=e.time, culprit=culprit_of(e),
                                    evidence={"expected": r.get("computed"), "actual": r.get("carried"),
                                              "Reference": r.get("uri"), "element": r.get("element"),
-                                             "DigestMethod": r.get("algorithm")})
+                                             "DigestMethod": r.get("algorithm")},
+                                   values=[judged(e, "Reference.DigestValue", r.get("carried"),
+                                                  expected=r.get("computed"))])
 
 
 class SignatureSignsNothing(Rule):
@@ -205,7 +208,8 @@ class InvalidSignatureAccepted(Rule):
                                f"although its signature is invalid: {why}",
                                time=res.time, measured=rc, limit=" / ".join(SIGNATURE_REFUSALS),
                                evidence={"expected": " / ".join(SIGNATURE_REFUSALS), "actual": rc,
-                                         "problem": why})
+                                         "problem": why},
+                               values=[judged(res, "ResponseCode", rc, expected=" / ".join(SIGNATURE_REFUSALS))])
 
 
 class ValidSignatureRefused(Rule):
@@ -248,7 +252,8 @@ class ValidSignatureRefused(Rule):
                                "digest matches",
                                time=res.time, measured=rc, limit="OK",
                                evidence={"expected": "OK (the signature is valid)", "actual": rc,
-                                         "signer": sig.get("signer")})
+                                         "signer": sig.get("signer")},
+                               values=[judged(res, "ResponseCode", rc, expected="OK")])
 
 
 def _emaid_key(text) -> str:
@@ -297,7 +302,8 @@ class EmaidMismatch(Rule):
                                f"PaymentDetailsReq (frame {e.frame}) claims eMAID {emaid}, but its contract "
                                f"certificate is issued to {cn}" + (f"; the SECC answered {rc}" if rc else ""),
                                time=e.time, measured=str(emaid), limit=str(cn),
-                               evidence={"expected": cn, "actual": emaid, "secc_answer": rc})
+                               evidence={"expected": cn, "actual": emaid, "secc_answer": rc},
+                               values=[judged(e, "eMAID", emaid, expected=cn)])
 
 
 class SignatureUncheckable(Rule):

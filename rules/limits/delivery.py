@@ -6,7 +6,7 @@ from collections import deque
 from ccs_analyzer.analyzer.views.loop_table import (allowed_current, battery_voltage,
                                                     covered_by_no_current, loop_table)
 
-from ..base import LoopRule
+from ..base import LoopRule, judged
 from .common import _Exceed, _frames, _proof, _span, _src_frames
 
 
@@ -262,7 +262,8 @@ class CurrentOvershoot(LoopRule):
                 time=agg.first.t, measured=round(w.pi, 3), limit=round(ref, 3), unit="A",
                 evidence={"expected": "EVSEPresentCurrent ≤ EVTargetCurrent + tolerance",
                           "actual": f"{w.pi:.2f} A vs {ref:.2f} A", "count": agg.n,
-                          "EVSECurrentRegulationTolerance_A": w.reg_tol, "worst": _proof(w)})
+                          "EVSECurrentRegulationTolerance_A": w.reg_tol, "worst": _proof(w)},
+                values=[judged(w.cyc.res, "EVSEPresentCurrent", w.pi, limit=ref, unit="A")])
 
     def _flush(self, streak, agg):
         if len(streak) >= self.p["min_cycles"]:
@@ -322,4 +323,8 @@ class VoltageAboveTarget(LoopRule):
                 evidence={"expected": f"EVSEPresentVoltage ≤ EVTargetVoltage + "
                                       f"{self.p['voltage_tolerance_v']} V",
                           "actual": f"{w.pv:.1f} V vs {w.tv:.1f} V", "count": agg.n,
-                          "worst": _proof(w)})
+                          "worst": _proof(w)},
+                values=[x for r in (agg.first, w, agg.last) for x in (
+                    judged(r.cyc.req, "EVTargetVoltage", r.tv, unit="V"),
+                    judged(r.cyc.res, "EVSEPresentVoltage", r.pv,
+                           limit=r.tv + self.p["voltage_tolerance_v"], unit="V"))])

@@ -7,7 +7,7 @@ from ccs_analyzer.analyzer.views.loop_table import (EV_IMAX, EV_MAXIMUM_VOLTAGE_
                                                     precharge_before_loops, run_key,
                                                     voltage_above_ev_maximum)
 
-from ..base import LoopRule
+from ..base import LoopRule, judged
 from ..helpers import excerpt
 from .common import _Exceed, _proof, _span, _src_frames
 
@@ -92,7 +92,13 @@ class EvseAboveOwnMaximum(LoopRule):
                               "actual": f"{v:.2f} {unit} > {limit:.2f} {unit}", "count": agg.n,
                               "worst": _proof(w, ("EVSEPresentVoltage", "EVSEPresentCurrent",
                                                   *_schema_names(lim))),
-                              "limit_from": excerpt(src, _schema_names(lim))})
+                              "limit_from": excerpt(src, _schema_names(lim))},
+                    values=[x for r in (agg.first, w, agg.last) for x in (
+                        [judged(r.cyc.res, vname, getattr(r, val), limit=getattr(r, lim), unit=unit)]
+                        if what != "power" else
+                        [judged(r.cyc.res, "EVSEPresentVoltage", r.pv, unit="V"),
+                         judged(r.cyc.res, "EVSEPresentCurrent", r.pi, unit="A")])]
+                    + [judged(src, _schema_names(lim), limit, unit=unit)])
 
 
 def _schema_names(lim: str) -> tuple:
@@ -189,7 +195,10 @@ class EvseAboveEvMaximum(LoopRule):
                           "first": _proof(agg.first, ("EVSEPresentVoltage", "EVSEPresentCurrent",
                                                       "EVTargetVoltage")),
                           "worst": _proof(w, ("EVSEPresentVoltage", "EVSEPresentCurrent",
-                                              *_schema_names(lim)))})
+                                              *_schema_names(lim)))},
+                values=[judged(r.cyc.res, f"EVSEPresent{what.capitalize()}", getattr(r, val),
+                               limit=getattr(r, lim), unit=unit) for r in (agg.first, w, agg.last)]
+                + [judged(w.src.get(lim), _schema_names(lim), limit, unit=unit)])
 
 
 class EvTargetAboveEvseMaximum(LoopRule):
@@ -255,7 +264,14 @@ class EvTargetAboveEvseMaximum(LoopRule):
                     evidence={"expected": f"EV target {what} within the EVSE maximum",
                               "actual": txt, "count": agg.n,
                               "worst": _proof(w, ("EVTargetCurrent", "EVTargetVoltage",
-                                                  "EVSEPresentVoltage", *_schema_names(ln)))})
+                                                  "EVSEPresentVoltage", *_schema_names(ln)))},
+                    values=[x for r in (agg.first, w, agg.last) for x in (
+                        [judged(r.cyc.req, f"EVTarget{what.capitalize()}",
+                                r.ti if what == "current" else r.tv, limit=getattr(r, ln), unit=unit)]
+                        if what != "power" else
+                        [judged(r.cyc.req, "EVTargetCurrent", r.ti, unit="A"),
+                         judged(r.cyc.res, "EVSEPresentVoltage", r.pv, unit="V")])]
+                    + [judged(w.src.get(ln), _schema_names(ln), lim, unit=unit)])
 
 
 class EvTargetAboveEvMaximum(LoopRule):
@@ -308,4 +324,7 @@ class EvTargetAboveEvMaximum(LoopRule):
                     time=agg.first.t, measured=round(v, 3), limit=round(limit, 3), unit=unit,
                     evidence={"expected": f"{tname} ≤ {lname}",
                               "actual": f"{v:.2f} > {limit:.2f} {unit}",
-                              "count": agg.n, "worst": _proof(w, (tname, *_schema_names(lim)))})
+                              "count": agg.n, "worst": _proof(w, (tname, *_schema_names(lim)))},
+                    values=[judged(r.cyc.req, tname, getattr(r, val), limit=getattr(r, lim), unit=unit)
+                            for r in (agg.first, w, agg.last)]
+                    + [judged(w.src.get(lim), _schema_names(lim), limit, unit=unit)])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.loop_table import pick
 
-from ..base import LoopRule
+from ..base import LoopRule, judged
 from ..helpers import excerpt, facts, is_failed
 
 #: (minimum, maximum, what) pairs checked in ChargeParameterDiscovery and loop messages.
@@ -80,7 +80,8 @@ class MinimumAboveMaximum(LoopRule):
                 + (f" ({n} messages)" if n > 1 else ""), time=e.time, culprit=side,
                 measured=a, limit=b, unit=unit,
                 evidence={"expected": f"{ln} ≤ {hn}", "actual": f"{a:.6g} > {b:.6g} {unit}",
-                          "count": n, "message": excerpt(e, (ln, hn))})
+                          "count": n, "message": excerpt(e, (ln, hn))},
+                values=[judged(e, ln, a, limit=b, unit=unit), judged(e, hn, b, unit=unit)])
 
 
 _EV_MAXIMA = ("EVMaximumCurrentLimit_A", "EVMaximumVoltageLimit_V", "EVMaximumPowerLimit_W",
@@ -154,7 +155,9 @@ class NegativeEvMaximum(LoopRule):
             time=e.time, measured=v, limit=0, unit=_unit(k),
             evidence={"expected": "EV maxima ≥ 0, else FAILED_WrongChargeParameter",
                       "actual": dict(neg), "ResponseCode": rc, "count": len(hits),
-                      "request": excerpt(e, tuple(_name(n) for n in neg))})
+                      "request": excerpt(e, tuple(_name(n) for n in neg))},
+            values=[judged(e, _name(n), x, limit=0, unit=_unit(n)) for n, x in dict(neg).items()]
+            + [judged(res, "ResponseCode", rc, expected="FAILED_WrongChargeParameter")])
 
 
 def _name(key: str) -> str:
@@ -226,4 +229,8 @@ class EvMaximumBelowEvseMinimum(LoopRule):
                                       "FAILED_WrongChargeParameter",
                           "actual": f"{a:.1f} < {b:.1f} {unit}", "count": len(hits),
                           "request": excerpt(e, tuple(_name(k) for k in evk)),
-                          "response": excerpt(res, tuple(_name(k) for k in evsek))})
+                          "response": excerpt(res, tuple(_name(k) for k in evsek))},
+                values=[judged(e, tuple(_name(k) for k in evk), a, limit=b, unit=unit),
+                        judged(res, tuple(_name(k) for k in evsek), b, unit=unit),
+                        judged(res, "ResponseCode", facts(res).get("ResponseCode"),
+                               expected="FAILED_WrongChargeParameter")])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.loop_table import loop_table
 
-from ..base import LoopRule
+from ..base import LoopRule, judged
 from ..helpers import excerpt
 from .common import _Exceed, _frames, _proof, _span
 
@@ -100,7 +100,8 @@ class ImplausibleJump(LoopRule):
                         unit=unit if th is not None or kind == "step" else None,
                         evidence={"expected": "a physically continuous value", "actual": vals,
                                   "count": g.n, "kind": kind,
-                                  "worst": excerpt(w.cyc.res, (name, "EVSEPresentCurrent"))})
+                                  "worst": excerpt(w.cyc.res, (name, "EVSEPresentCurrent"))},
+                        values=[judged(w.cyc.res, name)])
 
 
 def _steady(targets, i, tol) -> bool:
@@ -162,7 +163,9 @@ class SocBackwards(LoopRule):
                 evidence={"expected": "SoC non-decreasing while charging",
                           "actual": f"{p.soc:.0f} % → {w.soc:.0f} %", "count": agg.n,
                           "before": excerpt(p.cyc.req, ("EVRESSSOC", "PresentSOC")),
-                          "after": excerpt(w.cyc.req, ("EVRESSSOC", "PresentSOC"))})
+                          "after": excerpt(w.cyc.req, ("EVRESSSOC", "PresentSOC"))},
+                values=[judged(p.cyc.req, ("EVRESSSOC", "PresentSOC"), p.soc, unit="%"),
+                        judged(w.cyc.req, ("EVRESSSOC", "PresentSOC"), w.soc, limit=p.soc, unit="%")])
 
 
 _FLAGS = (("EVSECurrentLimitAchieved", "current"), ("EVSEVoltageLimitAchieved", "voltage"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ccs_analyzer.analyzer.views.exchanges import responses
 from ccs_analyzer.analyzer.views.signatures import SIGNATURE_REFUSALS, passes_core_validation
 
-from ..base import Rule
+from ..base import Rule, judged
 from ..helpers import facts, is_failed
 
 #: ResponseCode → (meaning, likely culprit, requirement, PFMEA IDs). FAILED_SequenceError
@@ -177,7 +177,8 @@ class FailedResponseCode(Rule):
                                          "request": req.name if req is not None else None,
                                          "meaning": meaning, "count": n,
                                          **{k: f[k] for k in ("EVSEStatusCode", "EVSEIsolationStatus",
-                                                              "EVSEProcessing") if k in f}})
+                                                              "EVSEProcessing") if k in f}},
+                               values=[judged(e, "ResponseCode", rc, expected="OK*")])
             fnd.requirement = requirement
             if fms:
                 fnd.failure_modes = list(fms)
@@ -222,4 +223,5 @@ class WarningResponseCode(Rule):
             yield self.finding(session, [e.frame, items[-1][0].frame] + ([req.frame] if req else []),
                                f"{name} (frame {e.frame}) answers {rc}: {meaning}{more}", time=e.time,
                                culprit=culprit, measured=rc, limit="OK",
-                               evidence={"expected": "OK", "actual": rc, "meaning": meaning, "count": n})
+                               evidence={"expected": "OK", "actual": rc, "meaning": meaning, "count": n},
+                               values=[judged(e, "ResponseCode", rc, expected="OK")])

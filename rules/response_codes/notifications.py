@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.index import v2g_messages
 
-from ..base import Rule
+from ..base import Rule, judged
 from ..helpers import body, facts, find_first, is_failed, protocol_of_session
 from ..state_machines import qualifier
 from .common import FAULT_STATUS, _end_text, _stop_reaction
@@ -139,7 +139,9 @@ class StopRequestIgnored(Rule):
                                          "actual": f"{len(reqs)} × {reqs[0].name}, first late at frame "
                                                    f"{late[0].frame}",
                                          "signal": run["what"], "NotificationMaxDelay_s": run["delay_s"],
-                                         "reaction": react.name if react is not None else None})
+                                         "reaction": react.name if react is not None else None},
+                               values=[judged(sig, "EVSENotification"),
+                                       judged(sig, "NotificationMaxDelay", run["delay_s"], unit="s")])
 
 
 def _renegotiation_signal(e):
@@ -209,7 +211,8 @@ class RenegotiationIgnored(Rule):
                                    time=sig.time, severity="warning", measured=react.name,
                                    limit="PowerDeliveryReq(Renegotiate)",
                                    evidence={"expected": "PowerDeliveryReq(Renegotiate)",
-                                             "actual": react.name, "signal": run["what"]})
+                                             "actual": react.name, "signal": run["what"]},
+                                   values=[judged(sig, "EVSENotification")])
                 continue
             if len(reqs) < self.p["min_requests"] or not late:
                 continue
@@ -225,4 +228,6 @@ class RenegotiationIgnored(Rule):
                                evidence={"expected": "PowerDeliveryReq(Renegotiate) within "
                                                      f"{run['delay_s']:g} s",
                                          "actual": f"{len(reqs)} × {reqs[0].name}",
-                                         "signal": run["what"]})
+                                         "signal": run["what"]},
+                               values=[judged(sig, "EVSENotification"),
+                                       judged(sig, "NotificationMaxDelay", run["delay_s"], unit="s")])

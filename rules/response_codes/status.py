@@ -4,7 +4,7 @@ from __future__ import annotations
 from ccs_analyzer.analyzer.views.exchanges import responses, with_requests
 from ccs_analyzer.analyzer.views.index import v2g_messages
 
-from ..base import Rule
+from ..base import Rule, judged
 from ..helpers import body, facts, is_failed, protocol_of_session
 from ..state_machines import qualifier
 from .common import FAULT_STATUS, _end_text, _stop_reaction
@@ -67,7 +67,9 @@ class EvseFaultStatus(Rule):
                                f"{e.name} (frame {e.frame}) reports {st}{more}: {FAULT_STATUS[st]}{volt}",
                                time=e.time, measured=st, limit="EVSE_Ready",
                                evidence={"expected": "EVSE_Ready", "actual": st, "count": n,
-                                         "messages": sorted({x.name for x, _ in items})})
+                                         "messages": sorted({x.name for x, _ in items})},
+                               values=[judged(x, "EVSEStatusCode", st, expected="EVSE_Ready")
+                                       for x in (e, last)])
 
 
 _CABLECHECK = ("CableCheckRes", "DC_CableCheckRes")
@@ -119,7 +121,10 @@ class IsolationMonitoringOutsideCableCheck(Rule):
                                measured="EVSE_IsolationMonitoringActive", limit="EVSE_Ready",
                                evidence={"expected": "EVSE_Ready",
                                                              "actual": "EVSE_IsolationMonitoringActive",
-                                                             "count": n})
+                                                             "count": n},
+                               values=[judged(x, "EVSEStatusCode", "EVSE_IsolationMonitoringActive",
+                                              expected="EVSE_Ready")
+                                       for x in (e, last)])
 
 
 def _needs_ready(e, req) -> bool:
@@ -188,7 +193,9 @@ class EvseNotReady(Rule):
                                measured="EVSE_NotReady", limit="EVSE_Ready",
                                evidence={"expected": "EVSE_Ready", "actual": "EVSE_NotReady", "count": n,
                                          "EV_next": nxt.name if nxt is not None else None,
-                                         "ev_gave_up": gave_up})
+                                         "ev_gave_up": gave_up},
+                               values=[judged(x, "EVSEStatusCode", "EVSE_NotReady", expected="EVSE_Ready")
+                                       for x in (e, last)])
 
 
 class EvErrorCode(Rule):
@@ -264,7 +271,8 @@ class EvErrorCode(Rule):
                                f"{meaning}{detail}{then}", time=e.time,
                                severity=None if ended else "warning", measured=err, limit="NO_ERROR",
                                evidence={"expected": "NO_ERROR", "actual": err, "meaning": meaning,
-                                         "count": n, **vals})
+                                         "count": n, **vals},
+                               values=[judged(e, "EVErrorCode", err, expected="NO_ERROR")])
 
 
 _AC_RES = frozenset({"ChargeParameterDiscoveryRes", "PowerDeliveryRes", "ChargingStatusRes",
@@ -313,4 +321,6 @@ class ResidualCurrentDetected(Rule):
         yield self.finding(session, [e.frame, last.frame],
                            f"{e.name} (frame {e.frame}) reports RCD = true: the EVSE's residual current "
                            f"device detected a leakage current{more}", time=e.time, measured=True,
-                           limit=False, evidence={"expected": "RCD false", "actual": "RCD true", "count": n})
+                           limit=False, evidence={"expected": "RCD false", "actual": "RCD true", "count": n},
+                           values=[judged(x, "RCD", True, expected=False)
+                                   for x in (e, last)])

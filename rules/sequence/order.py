@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.walk import Step, Walk, walk
 
-from ..base import Rule
+from ..base import Rule, judged
 from ..helpers import facts, is_failed
 from .common import _req_label
 
@@ -179,7 +179,8 @@ class SequenceErrorAnswered(Rule):
                              f"{req} (frame {s.req.frame}), which is not allowed after {after}{more}",
                              time=s.res.time, measured="FAILED_SequenceError",
                              evidence={"expected": s.before.allowed_text(), "actual": req,
-                                       "response": s.res.name, "state": label, "count": n})
+                                       "response": s.res.name, "state": label, "count": n},
+                             values=[judged(x.res, "ResponseCode", "FAILED_SequenceError") for x in (s, last)])
             f.count = n
             yield f
 
@@ -230,7 +231,9 @@ class SequenceErrorUnjustified(Rule):
                                    evidence={"expected": f"an OK response to {_req_label(s)}",
                                              "actual": "FAILED_SequenceError",
                                              "allowed": s.before.allowed_text(),
-                                             "state": s.before.label})
+                                             "state": s.before.label},
+                                   values=[judged(s.res, "ResponseCode", "FAILED_SequenceError",
+                                                  expected="OK")])
             else:
                 yield self.finding(session, [s.req.frame, s.res.frame],
                                    f"{s.res.name} (frame {s.res.frame}) answers FAILED_SequenceError to "
@@ -239,4 +242,5 @@ class SequenceErrorUnjustified(Rule):
                                    time=s.res.time, culprit="unknown", severity="warning",
                                    measured="FAILED_SequenceError",
                                    evidence={"expected": "a known sequence state", "actual": "unknown",
-                                             "request": s.req.name})
+                                             "request": s.req.name},
+                                   values=[judged(s.res, "ResponseCode", "FAILED_SequenceError")])

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ccs_analyzer.analyzer.views.index import v2g_messages
 from ccs_analyzer.analyzer.views.walk import walk
 
-from ..base import Rule
+from ..base import Rule, judged
 from ..helpers import body, facts, find_first, is_failed, protocol_of_session
 from ..state_machines import LOOP, qualifier
 
@@ -141,7 +141,10 @@ class EvseStoppedCharging(Rule):
                           "actual": f"{what} from the EVSE at frame {e.frame}",
                           "signal": what, "charging_s": round(ran, 3) if ran is not None else None,
                           "present_current_A": amps, "reaction": reaction.name,
-                          "reaction_frame": reaction.frame})
+                          "reaction_frame": reaction.frame},
+                values=[judged(e, "EVSEStatusCode", "EVSE_Shutdown") if "EVSE_Shutdown" in what else None,
+                        judged(e, "EVSENotification", facts(e).get("EVSENotification"))
+                        if "EVSENotification" in what else None])
             return
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.index import v2g_messages
 
-from ..base import Rule
+from ..base import Rule, judged
 from ..helpers import body, facts, is_failed
 from .common import _sid, _zero
 
@@ -103,7 +103,9 @@ class SessionIdChanged(Rule):
                                time=e.time, culprit="EVCC" if who == "EV" else "SECC",
                                severity=None if broke else "warning", measured=wrong, limit=exp,
                                evidence={"expected": exp, "actual": wrong, "count": n,
-                                         "first_message": e.name, "tolerated": not broke})
+                                         "first_message": e.name, "tolerated": not broke},
+                               values=[judged(x, "Header.SessionID", _sid(x), expected=exp)
+                                       for x in (e, last)])
 
 
 def _unknown_session_answers(session, ctx):
@@ -168,7 +170,9 @@ class UnknownSessionAnswered(Rule):
                                    f"{req.name} (frame {req.frame}) carrying SessionID {_sid(req)} "
                                    f"instead of {want}", time=res.time, measured=_sid(req), limit=want,
                                    evidence={"expected": want, "actual": _sid(req)},
-                                   key=f"foreign SessionID {_sid(req)} instead of {want}")
+                                   key=f"foreign SessionID {_sid(req)} instead of {want}",
+                                   values=[judged(req, "Header.SessionID", _sid(req), expected=want),
+                                           judged(res, "ResponseCode", "FAILED_UnknownSession")])
 
 
 class UnknownSessionUnjustified(Rule):
@@ -207,7 +211,9 @@ class UnknownSessionUnjustified(Rule):
                                    f"{req.name} (frame {req.frame}); the SessionSetup of this connection "
                                    "is not in the capture", time=res.time, culprit="unknown",
                                    severity="warning", measured=_sid(req),
-                                   evidence={"expected": "unknown", "actual": _sid(req)})
+                                   evidence={"expected": "unknown", "actual": _sid(req)},
+                                   values=[judged(req, "Header.SessionID", _sid(req)),
+                                           judged(res, "ResponseCode", "FAILED_UnknownSession")])
                 continue
             what = ("SessionSetupReq, which is exempt from the SessionID check"
                     if req.name == "SessionSetupReq" else f"the session's own SessionID {want}")
@@ -216,7 +222,10 @@ class UnknownSessionUnjustified(Rule):
                                f"{req.name} (frame {req.frame}) with {what}", time=res.time,
                                measured=_sid(req), limit=want,
                                evidence={"expected": "an OK response", "actual": "FAILED_UnknownSession",
-                                         "request_SessionID": _sid(req), "session_SessionID": want})
+                                         "request_SessionID": _sid(req), "session_SessionID": want},
+                               values=[judged(req, "Header.SessionID", _sid(req)),
+                                       judged(res, "ResponseCode", "FAILED_UnknownSession",
+                                              expected="OK")])
 
 
 class MeteringReceiptSessionId(Rule):
@@ -257,7 +266,9 @@ class MeteringReceiptSessionId(Rule):
         yield self.finding(session, [e.frame, bad[-1][0].frame],
                            f"MeteringReceiptReq (frame {e.frame}) carries SessionID {b} in its body "
                            f"but {h} in its header{more}", time=e.time, measured=b, limit=h,
-                           evidence={"expected": h, "actual": b, "count": n})
+                           evidence={"expected": h, "actual": b, "count": n},
+                           values=[judged(e, "MeteringReceiptReq.SessionID", b, expected=h),
+                                   judged(e, "Header.SessionID", h)])
 
 
 class SessionIdLength20(Rule):
@@ -310,4 +321,5 @@ class SessionIdLength20(Rule):
                                f"8 bytes{more}", time=e.time, culprit="EVCC" if who == "EV" else "SECC",
                                severity=None if broke else "warning", measured=nbytes, limit=8,
                                unit="bytes", evidence={"expected": "8 bytes", "actual": nbytes,
-                                                       "count": n})
+                                                       "count": n},
+                               values=[judged(x, "Header.SessionID") for x in (e, last)])

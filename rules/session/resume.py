@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.index import v2g_messages
 
-from ..base import Rule
+from ..base import Rule, judged
 from ..helpers import body, facts, find_first, is_failed
 from .common import _sid, _zero, setups
 
@@ -77,7 +77,8 @@ class PausedSessionNotResumed(Rule):
                                f"{stop_res.frame}): the paused session is not resumed{ans}",
                                time=st.req.time, measured=st.offered, limit=sid,
                                evidence={"expected": sid, "actual": st.offered,
-                                         "paused_session": owner.id, "ResponseCode": st.code})
+                                         "paused_session": owner.id, "ResponseCode": st.code},
+                               values=[judged(st.req, "Header.SessionID", st.offered, expected=sid)])
 
 
 def _choices(events) -> dict:
@@ -207,5 +208,7 @@ class SessionIdReused(Rule):
                                    f"(SessionSetupRes frame {prev[1].frame})", time=st.res.time,
                                    severity=sev, measured=st.issued,
                                    evidence={"expected": f"a SessionID ≠ {st.issued}", "actual": st.issued,
-                                             "earlier_session": prev[0].id, "offered_id_was": was})
+                                             "earlier_session": prev[0].id, "offered_id_was": was},
+                                   values=[judged(st.res, "Header.SessionID", st.issued),
+                                           judged(prev[1], "Header.SessionID", st.issued)])
             issued[st.issued] = (st.session, st.res)

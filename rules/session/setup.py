@@ -1,7 +1,7 @@
 """Session rules on the SessionID offered and issued at SessionSetup: SES001-SES003."""
 from __future__ import annotations
 
-from ..base import Rule
+from ..base import Rule, judged
 from .common import _zero, setups
 
 
@@ -52,7 +52,8 @@ class NonZeroSessionIdWithoutPause(Rule):
                                measured=st.offered, limit="0",
                                evidence={"expected": "SessionID 0 (new session) or a paused session's ID",
                                          "actual": st.offered, "offered_id_was": st.known,
-                                         "ResponseCode": st.code, "issued": st.issued})
+                                         "ResponseCode": st.code, "issued": st.issued},
+                               values=[judged(st.req, "Header.SessionID", st.offered, expected="0")])
 
 
 class ZeroSessionIdIssued(Rule):
@@ -86,7 +87,9 @@ class ZeroSessionIdIssued(Rule):
                                    f"SessionID {st.issued!r}: an all-zero SessionID",
                                    time=st.res.time, measured=st.issued, limit="non-zero",
                                    evidence={"expected": "a random non-zero SessionID",
-                                             "actual": st.issued, "ResponseCode": st.code})
+                                             "actual": st.issued, "ResponseCode": st.code},
+                                   values=[judged(st.res, "Header.SessionID", st.issued,
+                                                  expected="non-zero")])
 
 
 class SetupResponseCodeMismatch(Rule):
@@ -146,4 +149,7 @@ class SetupResponseCodeMismatch(Rule):
                                f"(SessionSetupReq frame {st.req.frame})", time=st.res.time,
                                measured=st.code, limit=expected,
                                evidence={"expected": expected, "actual": f"{st.code} {st.issued}",
-                                         "offered": st.offered, "offered_id_was": st.known})
+                                         "offered": st.offered, "offered_id_was": st.known},
+                               values=[judged(st.req, "Header.SessionID", st.offered),
+                                       judged(st.res, "ResponseCode", st.code, expected=expected),
+                                       judged(st.res, "Header.SessionID", st.issued)])

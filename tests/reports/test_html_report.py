@@ -240,3 +240,17 @@ def test_certificate_chains_say_their_anchoring():
                                   "trust": {"status": "not anchored", "reason": "no path"}}])
     assert rows[0]["trust"] == "NOT anchored in any given trust anchor: no path"
     assert hr.trust_text({"status": "unanchored"}).startswith("unanchored: no trust anchors given")
+
+
+def test_the_root_cause_marks_the_values_its_rule_judged(analyses):
+    """PRE001 names the voltages it judged: the page marks those (Finding.values), with no
+    words scraped from its synopsis."""
+    a = analyses["fail"]
+    root = a.summaries["S1"]["root_cause"]
+    f = next(f for f in a.findings if f.id == root)
+    assert f.rule == "PRE001"
+    paths = {v["path"] for v in f.values}
+    assert {"PreChargeReq.EVTargetVoltage", "PreChargeRes.EVSEPresentVoltage"} <= paths
+    assert all(v["frame"] in f.frames for v in f.values)
+    mark = _page_data(hr.render_html(a))["marks"][root]
+    assert mark == {"values": f.values}

@@ -78,6 +78,8 @@ def test_finding_expands_to_frames_and_payload(watched, reports):
     trees.first.wait_for()
     assert trees.count() >= 2
     assert det.locator(".payload li.mark").count() > 0               # the fields it names
+    judged = det.locator(".payload li.mark.actual", has_text="EVSEPresentVoltage")  # judged values
+    assert judged.count() > 0 and "expected: 370 V" in judged.first.inner_text()
     assert "frame.number in {" in det.locator(".ws code").first.inner_text()
     assert "About" in det.inner_text() and "What it checks" in det.inner_text()
     # a frame handle opens the frame panel with its filter and payload
