@@ -40,17 +40,21 @@ def test_command_line(tmp_path, schema_dir, capsys):
 NS = "urn:test"
 
 
-def grammar(tmp_path: Path, body: str) -> Grammar:
-    """Runtime grammar of a one-file schema in namespace urn:test."""
+def module_text(tmp_path: Path, body: str) -> str:
+    """Generated module text of a one-file schema in namespace urn:test."""
     xsd = tmp_path / "t.xsd"
     xsd.write_text(f'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns="{NS}" '
                    f'targetNamespace="{NS}" elementFormDefault="qualified">{body}</xs:schema>')
     model = load_schema_set(xsd, lambda url: url)
     gs = GrammarSet(model)
     gs.build()
-    text = render(SchemaSet("t", NS, "t.xsd", "test"), tmp_path, Tables(gs), model.documents)
+    return render(SchemaSet("t", NS, "t.xsd", "test"), tmp_path, Tables(gs), model.documents)
+
+
+def grammar(tmp_path: Path, body: str) -> Grammar:
+    """Runtime grammar of a one-file schema in namespace urn:test."""
     module = types.ModuleType("generated")
-    exec(compile(text, "generated", "exec"), module.__dict__)
+    exec(compile(module_text(tmp_path, body), "generated", "exec"), module.__dict__)
     return Grammar(module)
 
 
@@ -104,6 +108,35 @@ def test_attributes_sorted_optional_ones_skippable(tmp_path):
     # non-strict second level: first start tag [EE] xsi:type xsi:nil AT(*) AT(untyped) SE(*) CH
     assert len(s0.sl_codes) == 7 and s0.sl_width == 3
     assert len(s3.sl_codes) == 2
+
+
+def test_state_comments_name_each_state(tmp_path):
+    """Each STATES row follows a comment naming the state (index: label, place in its
+    grammar), as cbexigen's generated C does; the comments match STATE_LABELS."""
+    text = module_text(tmp_path, '<xs:element name="r"><xs:complexType><xs:sequence>'
+                                 '<xs:element name="e" type="xs:int" minOccurs="2" maxOccurs="4"/>'
+                                 '<xs:element name="f" type="xs:int"/></xs:sequence>'
+                                 '<xs:attribute name="b" type="xs:int"/>'
+                                 '<xs:attribute name="a" type="xs:int"/>'
+                                 '</xs:complexType></xs:element>')
+    lines = text.splitlines()
+    body = lines[lines.index("STATES = (") + 1:lines.index(")", lines.index("STATES = ("))]
+    comments, rows = body[0::2], body[1::2]
+    assert all(c.startswith("    # ") for c in comments) and all(r.startswith("    (") for r in rows)
+    module = types.ModuleType("generated")
+    exec(compile(text, "generated", "exec"), module.__dict__)
+    assert len(comments) == len(module.STATES)
+    notes = {}
+    for i, c in enumerate(comments):
+        index, rest = c.strip()[2:].split(": ", 1)
+        label, note = rest.split(", ", 1)
+        assert (int(index), label) == (i, module.STATE_LABELS[i])
+        notes.setdefault(label.split("[")[0], []).append(note)
+    assert notes["DocContent"] == ["document start"]
+    assert sorted(notes["rType"]) == ["after @a", "after @b", "after e, count 2..3",
+                                      "after e, count < minOccurs 2",
+                                      "after e, count = maxOccurs 4", "first child", "start"]
+    assert sorted(notes["int"]) == ["start", "value"]
 
 
 def test_schema_order_is_first_appearance(tmp_path):

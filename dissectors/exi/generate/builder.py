@@ -58,16 +58,20 @@ class Counted:
 
 class GState:
     """A grammar state: ``kind`` ('first', 'start', 'elem', 'doc', 'docend') and its
-    productions [(event, target)] in event-code order once `finish()` ran."""
+    productions [(event, target)] in event-code order once `finish()` ran; ``label`` names
+    it in error messages (``TypeName[n]``), ``note`` says where in its grammar it stands
+    ("start", "after @Id", "first child", "after EVTargetVoltage", …) for the comments of
+    the generated tables."""
 
-    __slots__ = ("kind", "prods", "content2", "empty", "label")
+    __slots__ = ("kind", "prods", "content2", "empty", "label", "note")
 
-    def __init__(self, kind: str, label: str, content2=None, empty=None):
+    def __init__(self, kind: str, label: str, content2=None, empty=None, note: str = ""):
         self.kind = kind
         self.prods: list = []
         self.content2 = content2
         self.empty = empty
         self.label = label
+        self.note = note
 
     def add(self, event: tuple, target) -> None:
         """Add a production; an equal event with another target is a grammar conflict."""
@@ -112,7 +116,7 @@ class GrammarSet:
         self.model = model
         self.type_grammars: dict[int, tuple[GState, GState]] = {}
         self._seq: dict[str, int] = {}
-        self.simple_end = GState("elem", "SimpleTypeEnd")
+        self.simple_end = GState("elem", "SimpleTypeEnd", note="end")
         self.simple_end.add(("EE",), None)
         self.doc: GState | None = None
 
@@ -124,11 +128,12 @@ class GrammarSet:
         out = [decl] + list(self.model.substitutes.get(decl, ()))
         return sorted(out, key=lambda m: (m.name, m.uri))
 
-    def new(self, kind: str, base: str, **kw) -> GState:
-        """A new state labelled ``base[n]`` (n counts the states of that grammar)."""
+    def new(self, kind: str, base: str, note: str, **kw) -> GState:
+        """A new state labelled ``base[n]`` (n counts the states of that grammar) with the
+        ``note`` saying where in the grammar it stands."""
         n = self._seq.get(base, 0)
         self._seq[base] = n + 1
-        return GState(kind, f"{base}[{n}]", **kw)
+        return GState(kind, f"{base}[{n}]", note=note, **kw)
 
     def type_grammar(self, td: TypeDef, owner: str = "") -> tuple[GState, GState]:
         """(Type_T first state, TypeEmpty_T first state), built once per type; ``owner``
@@ -137,11 +142,11 @@ class GrammarSet:
         if key in self.type_grammars:
             return self.type_grammars[key]
         label = td.name or f"{owner or 'anonymous'}Type"
-        end = self.new("elem", label + "Empty")
+        end = self.new("elem", label + "Empty", "end")
         end.add(("EE",), None)
         empty_first = self._attributes(td, end, end, label + "Empty", None)
         if td.content == "simple":
-            init = self.new("elem", label)
+            init = self.new("elem", label, "value")
             init.add(("CH", td.datatype), self.simple_end)
         elif td.content == "empty":
             init = end
@@ -153,7 +158,7 @@ class GrammarSet:
             return first, empty_first
         # element / mixed content: first state is created before the content so that
         # recursive types find it (their SE productions only need the first state object)
-        placeholder = self.new("first", label)
+        placeholder = self.new("first", label, "start")
         self.type_grammars[key] = (placeholder, empty_first)
         init = self._content(td, label)
         first = self._attributes(td, init, init, label, empty_first, into=placeholder)
@@ -162,16 +167,20 @@ class GrammarSet:
     def _attributes(self, td: TypeDef, content: GState, content2: GState, label: str,
                     empty_first, into: GState | None = None) -> GState:
         """Attribute-use states in front of ``content`` (EXIficient handleAttributes)."""
-        start = self.new("start", label, content2=content2)
+        attrs = sorted(td.attributes, key=lambda a: (a.name, a.uri))
+
+        def after(i: int) -> str:  # the note of the state reached after attribute i
+            return f"after @{attrs[i].name}" if i >= 0 else "start"
+
+        start = self.new("start", label, after(len(attrs) - 1), content2=content2)
         for ev, tg in content.prods:
             start.add(ev, tg)
         wc = td.attribute_wildcard
         if wc is not None:
             self._attr_wildcard(start, wc)
-        attrs = sorted(td.attributes, key=lambda a: (a.name, a.uri))
         for i in range(len(attrs) - 1, -1, -1):
             a = attrs[i]
-            cur = self.new("start", label, content2=content2)
+            cur = self.new("start", label, after(i - 1), content2=content2)
             cur.add(("AT", a), start)
             if wc is not None:
                 self._attr_wildcard(cur, wc)
@@ -180,7 +189,7 @@ class GrammarSet:
                     if ev[0] not in ("AT_ANY", "AT_NS"):
                         cur.add(ev, tg)
             start = cur
-        first = into if into is not None else self.new("first", label)
+        first = into if into is not None else self.new("first", label, "start")
         first.kind = "first"
         first.content2 = content2
         first.empty = empty_first if empty_first is not None else first
@@ -202,7 +211,7 @@ class GrammarSet:
         occurs = occurrences(particle, self.members)
         term = particle.term
         if isinstance(term, Group) and term.compositor == "all":
-            state = self.new("elem", label)
+            state = self.new("elem", label, "xs:all content")
             state.add(("EE",), None)
             for p in term.particles:
                 if not isinstance(p.term, ElementDecl):
@@ -220,7 +229,8 @@ class GrammarSet:
         def state_of(pos, cls) -> GState:
             k = (pos, cls)
             if k not in states:
-                states[k] = self.new("elem", label)
+                note = "first child" if pos is None else _after(cm.positions[pos], cls)
+                states[k] = self.new("elem", label, note)
                 todo.append(k)
             return states[k]
 
@@ -263,9 +273,9 @@ class GrammarSet:
     # -- document grammar ----------------------------------------------------------------
     def build(self) -> None:
         """Build the document grammar and every type grammar."""
-        docend = GState("docend", "DocEnd")
+        docend = GState("docend", "DocEnd", note="after the root element")
         docend.add(("ED",), None)
-        doc = GState("doc", "DocContent")
+        doc = GState("doc", "DocContent", note="document start")
         for g in sorted(self.model.global_elements, key=lambda e: (e.name, e.uri)):
             doc.add(("SE", g, False), docend)
         doc.add(("SE_ANY", False), docend)
@@ -305,6 +315,22 @@ class GrammarSet:
                     nxt.append(t)
             stack.extend(reversed(nxt))
         return order
+
+
+def _after(p, cls: str | None) -> str:
+    """Note of the content state reached after position ``p`` (automaton.Position), with
+    its counter class when the position is counted."""
+    t = p.term
+    what = t.name if isinstance(t, ElementDecl) else "a wildcard element"
+    if cls == "lt":
+        return f"after {what}, count < minOccurs {p.min}"
+    if cls == "mid":
+        least = max(p.min, 1)
+        return (f"after {what}, count >= {least}" if p.max is None
+                else f"after {what}, count {least}..{p.max - 1}")
+    if cls == "max":
+        return f"after {what}, count = maxOccurs {p.max}"
+    return f"after {what}"
 
 
 def occurrences(particle: Particle, members) -> dict:

@@ -17,6 +17,12 @@ Table layout (the contract with the runtime, ``dissectors/exi/grammar.py``):
 * ``TYPES``: (uri index, local name, Type first state, TypeEmpty first state) — for xsi:type.
 * ``STATE_LABELS``: a readable name per state, ``TypeName[n]`` (for error messages).
 
+In the module each row of ``STATES`` follows a comment naming the state, as cbexigen's
+generated C does: ``# 12: PreChargeReqType[3], after EVTargetVoltage`` — its index, its
+label, and where in its grammar it stands ("start", "after @Id", "first child", "value",
+"end", …; builder.GState.note). A state that minimisation shares between grammars is
+named after the first of them.
+
 Minimisation is Moore's partition refinement over (kind, event signature) refined by the
 targets, the element grammars entered, content2 and empty.
 """
@@ -57,6 +63,7 @@ class Tables:
         self._ctr_index: dict = {}
         self.states = [self._state_row(s) for s in uniq]
         self.labels = [s.label for s in uniq]
+        self.notes = [s.note for s in uniq]
         self.document = self.state_index[id(gs.doc)]
         self.global_elements = sorted(
             (self.uri_index[e.uri], e.name, self.element(e)) for e in gs.model.global_elements)
