@@ -448,14 +448,19 @@ def _is_v2g_message_name(name: str) -> bool:
     return name in _v2g_message_names()
 
 
-def _is_v2gtp_other(name: str) -> bool:
+@lru_cache(maxsize=1)
+def _payload_names_without_exi() -> frozenset[str]:
+    """Names of the known V2GTP payload types that carry no EXI (dissectors/v2gtp.py)."""
     from .v2gtp import EXI_PAYLOAD_TYPES, PAYLOAD_TYPES
+    return frozenset(v for k, v in PAYLOAD_TYPES.items() if k not in EXI_PAYLOAD_TYPES)
+
+
+def _is_v2gtp_other(name: str) -> bool:
     if not name.startswith("V2GTP "):
         return False
     rest = name[6:]
-    known = {v for k, v in PAYLOAD_TYPES.items() if k not in EXI_PAYLOAD_TYPES}
-    return rest in known or re.fullmatch(r"(manufacturer specific|reserved) \(0x[0-9A-F]{4}\)",
-                                         rest) is not None
+    return rest in _payload_names_without_exi() or re.fullmatch(
+        r"(manufacturer specific|reserved) \(0x[0-9A-F]{4}\)", rest) is not None
 
 
 V2G_MESSAGE = _family(
@@ -524,7 +529,9 @@ class Event:
         time: capture time of that frame, epoch seconds.
         layer: one of :data:`LAYERS`.
         name: in the standard's words: ``CM_SLAC_PARM.REQ``, ``SDP request``,
-            ``SessionSetupReq``, ``supportedAppProtocolRes``, ``SYN``, ``ClientHello`` …
+            ``SessionSetupReq``, ``supportedAppProtocolRes``, ``SYN``, ``ClientHello`` …;
+            registered in the catalogue above (:func:`lookup`), free-prose names by their
+            constant (:data:`TCP_RETRANSMISSION` …).
         direction: ``EV->EVSE``, ``EVSE->EV`` or None when not applicable / unknown.
         protocol: ``SLAC``, ``SDP``, ``SupportedAppProtocol``, ``DIN 70121``,
             ``ISO 15118-2``, ``ISO 15118-20``, ``TCP``, ``TLS`` or None.

@@ -47,10 +47,12 @@ def test_every_emitted_event_is_registered(group):
             kind = seen[key]
             if kind is None:
                 continue
-            for what, keys, got in (("message", kind.message, ev.message), ("info", kind.info, ev.info)):
+            for what, keys, got in (("message", kind.message, ev.message),
+                                    ("info", kind.info, ev.info)):
                 allowed = _documented(keys)
                 if allowed is not None and isinstance(got, dict) and not set(got) <= allowed:
-                    undocumented.setdefault(key, set()).update(f"{what}.{k}" for k in set(got) - allowed)
+                    undocumented.setdefault(key, set()).update(
+                        f"{what}.{k}" for k in set(got) - allowed)
     assert not unregistered, f"events missing from dissectors/events.py: {unregistered}"
     assert not undocumented, f"keys the catalogue does not document: {undocumented}"
     assert len(seen) > 3
@@ -59,10 +61,12 @@ def test_every_emitted_event_is_registered(group):
 def test_every_kind_and_family_has_a_constant():
     """Code names a kind by its constant: each registered name and family is one, and the
     layer of each is a known layer."""
-    constants = {v for k, v in vars(E).items() if k.isupper() and isinstance(v, (str, E.EventFamily))}
+    constants = {v for k, v in vars(E).items()
+                 if k.isupper() and isinstance(v, (str, E.EventFamily))}
     assert not [n for n in E.EVENT_KINDS if n not in constants]
     assert all(f in constants for f in E.EVENT_FAMILIES)
-    assert {k.layer for k in E.EVENT_KINDS.values()} | {f.layer for f in E.EVENT_FAMILIES} <= set(E.LAYERS)
+    layers = {k.layer for k in E.EVENT_KINDS.values()} | {f.layer for f in E.EVENT_FAMILIES}
+    assert layers <= set(E.LAYERS)
 
 
 @pytest.mark.parametrize("layer, name, expected", [
@@ -114,3 +118,28 @@ def test_debug_mode_rejects_an_unregistered_event():
 
     assert run("1") == "rejected"
     assert run("") == "accepted"
+
+
+def test_every_mme_name_is_in_the_family():
+    """The HomePlug MME family admits the names mmtype_name gives: every MMTYPE below
+    0x8000, the Qualcomm range, the vendor MMEs of the tables, and vendor MMTYPEs with every
+    named OUI, an unknown one and none (not only the names the captures show)."""
+    from ccs_analyzer.dissectors.homeplug import OUI_NAMES, OUI_QUALCOMM, VENDOR_MME, mmtype_name
+    names = {mmtype_name(t) for t in range(0x8000)}                 # HomePlug AV, ISO 15118-3
+    names |= {mmtype_name(t, OUI_QUALCOMM) for t in range(0xA000, 0xA400)}   # Qualcomm VS_*
+    names |= {mmtype_name(t, oui) for t, oui in VENDOR_MME}
+    names |= {mmtype_name(t, oui) for t in range(0x8000, 0x10000, 0x101)
+              for oui in (None, "123456", *OUI_NAMES)}              # generic vendor names
+    missing = sorted(n for n in names if E.lookup("slac", n) is None)
+    assert not missing, missing[:10]
+
+
+def test_every_payload_type_without_exi_is_in_the_family():
+    """``V2GTP <payload_type_name>`` (a V2GTP message on a V2G connection whose payload type
+    carries no EXI, dissectors/pipeline.py) is a member for every such payload type."""
+    from ccs_analyzer.dissectors.v2gtp import EXI_PAYLOAD_TYPES, PAYLOAD_TYPES, payload_type_name
+    # known, reserved and manufacturer-specific types
+    types = [*PAYLOAD_TYPES, *range(0, 0x10000, 0x33), 0x9FFF, 0xA000, 0xFFFF]
+    missing = [pt for pt in types if pt not in EXI_PAYLOAD_TYPES and E.lookup(
+        "v2gtp", f"V2GTP {payload_type_name(pt)}") is not E.V2GTP_OTHER_PAYLOAD]
+    assert not missing, missing[:10]
