@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import textwrap
 from functools import lru_cache
 
 from ccs_analyzer.analyzer.physical import event_facts, extract, message_body
@@ -334,7 +335,7 @@ def trace_lines(finding, events, max_lines: int = MAX_LINES) -> list[str]:
         items.append((pair, open_))
     if not items:
         where = f"frames {', '.join(map(str, finding.frames))}: " if finding.frames else ""
-        return [f"({where}{finding.synopsis})"]
+        return textwrap.wrap(f"({where}{finding.synopsis})", WIDTH)
     timed = finding.unit == "s"
     lines, last_time = [], None
     for pair, open_ in items:
