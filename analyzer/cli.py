@@ -552,6 +552,9 @@ def rules_markdown(rules) -> str:
             lines.append(f"Failure modes (ChargeX PFMEA): {', '.join(r.failure_modes)}.  ")
         if r.params:
             lines.append("Parameters: " + ", ".join(f"`{k} = {v!r}`" for k, v in r.params.items()) + ".  ")
+        if r.renamed_params:
+            lines.append("Renamed parameters ([profiles.md](profiles.md#renamed-parameters)): " + ", ".join(
+                f"`{old}` → `{new}`" for old, new in r.renamed_params.items()) + ".  ")
         if r.kinds or r.explains:
             lines.append(f"Causes ([root-cause.md](root-cause.md)): is {', '.join(r.kinds) or '-'}; "
                          f"can explain {', '.join(r.explains) or '-'}.  ")

@@ -135,12 +135,26 @@ def load_profile(path: str | os.PathLike | None, rule_classes=()) -> Profile:
             elif k == "enabled":
                 if not isinstance(v, bool):
                     raise ProfileError(f"profile {path}: rules.{code}.enabled must be true or false")
-            elif cls is not None and k not in cls.params:
+            elif cls is not None and k not in cls.params and k not in cls.renamed_params:
                 known = ", ".join(cls.params) or "none"
                 raise ProfileError(f"profile {path}: rule {code} has no parameter {k!r} "
                                    f"(parameters: {known})")
-        p.rules[code] = dict(cfg)
+        p.rules[code] = _current_names(path, code, cls, cfg)
     return p
+
+
+def _current_names(path, code: str, cls, cfg: dict) -> dict:
+    """``cfg`` with a renamed parameter under its current name (the rule's
+    ``renamed_params``); raises ProfileError when a parameter is set under both names."""
+    renamed = getattr(cls, "renamed_params", {}) if cls is not None else {}
+    out: dict = {}
+    for k, v in cfg.items():
+        new = renamed.get(k, k)
+        if new in out:
+            raise ProfileError(f"profile {path}: rules.{code} sets {new!r} under its current "
+                               "and its former name")
+        out[new] = v
+    return out
 
 
 def _positive_int(path, key, v) -> int:

@@ -51,7 +51,7 @@ EXAMPLE_SCENARIOS: dict[str, str] = {
     "CHL004": "iso2_dc_charging_complete_flags",
     "CHL005": "iso2_ac_pnc_receipt_rejected",
     "CHL006": "iso2_dc_tcp_rst",
-    "CHL007": "din_dc_no_current",
+    "CHL007": "iso2_dc_no_current_evse_stops",
     "CPL001": "cp_no_state_c",
     "CPL002": "cp_stays_c_after_stop",
     "CPL003": "cp_duty_not_5pct",
@@ -215,7 +215,7 @@ EXAMPLE_SCENARIOS: dict[str, str] = {
 }
 
 #: Most trace lines an example shows (longer evidence keeps its first and last lines).
-MAX_LINES = 6
+MAX_LINES = 4
 #: Widest trace line (characters) before a response goes on a line of its own.
 WIDTH = 92
 #: Most values shown per message.
@@ -293,14 +293,27 @@ def example(code: str, scenario: str | None = None, *, every: bool = False) -> s
 
 
 def _wrap(lines: list[str]) -> list[str]:
-    """Lines wider than :data:`WIDTH` with the response (``→ …``) on a line of its own."""
+    """Lines wider than :data:`WIDTH` with the response (``→ …``) on a line of its own, and
+    values that still do not fit on a further line."""
     out = []
     for line in lines:
         head, arrow, tail = line.partition(" → ")
         if len(line) > WIDTH and arrow:
-            out += [head, "  → " + tail]
+            out += _fold(head, "    ") + _fold("  → " + tail, "      ")
         else:
-            out.append(line)
+            out += _fold(line, "    ")
+    return out
+
+
+def _fold(line: str, indent: str) -> list[str]:
+    """``line`` cut before a value (``name=…``, ``(+… s)``) wherever it passes
+    :data:`WIDTH`, the rest indented by ``indent``."""
+    out = [""]
+    for part in re.split(r" (?=[\w.\-]+=|\(\+)", line):
+        if out[-1] and len(out[-1]) + 1 + len(part) > WIDTH:
+            out.append(indent + part)
+        else:
+            out[-1] = f"{out[-1]} {part}" if out[-1] else part
     return out
 
 
@@ -481,11 +494,12 @@ def _values(e, text: str) -> list[tuple[str, str]]:
     for k, v in fields.items():
         if k in _PARTS:
             continue
-        if e.layer == "tls":     # a TLS version, suite or group: by its value
-            m = (re.search(re.escape(v), text) if len(v) >= 5 and k not in _TLS_SKIP
-                 and v not in e.name else None)
-        else:
+        m = None
+        if e.layer != "tls":
             m = re.search(r"(?<![A-Za-z0-9_])" + re.escape(k) + r"(?![A-Za-z0-9])", text)
+        if m is None and _named_value(v) and k not in _TLS_SKIP and v not in e.name:
+            # a status, code or TLS suite the finding names by its value (EVSE_Shutdown)
+            m = re.search(r"(?<![A-Za-z0-9_])" + re.escape(v) + r"(?![A-Za-z0-9_])", text)
         if m and k not in always:
             hits.append((m.start(), k, v))
     hits.sort()
@@ -494,6 +508,13 @@ def _values(e, text: str) -> list[tuple[str, str]]:
     if rc and not rc.startswith("OK") and "ResponseCode" not in dict(out):
         out.insert(0, ("ResponseCode", rc))
     return out[:MAX_VALUES + 1]
+
+
+def _named_value(v: str) -> bool:
+    """Whether a value is a name worth finding in a finding's text (``EVSE_Shutdown``,
+    ``TLS 1.2``), not a number, a flag or a hex identifier."""
+    return (len(v) >= 5 and v not in ("False", "None") and not re.fullmatch(r"[0-9a-f.…]+", v)
+            and not re.fullmatch(r"-?[0-9.]+( \w+)?", v))
 
 
 def _short(s: str, n: int = 40) -> str:

@@ -196,7 +196,7 @@ _SECTION_RE = re.compile(r"^(" + "|".join(re.escape(s) for s in _DOC_SECTIONS) +
 
 def parse_doc(doc: str) -> dict:
     """A rule docstring → ``{"summary", "sections": [(name, text)]}`` (section heads such as
-    "What it checks:", "Fix (SECC):" start a line)."""
+    "What it checks:", "Fix (SECC):" start a line; the Example's trace keeps its lines)."""
     lines = doc.splitlines()
     summary = []
     sections: list[list] = []
@@ -204,6 +204,8 @@ def parse_doc(doc: str) -> dict:
         m = _SECTION_RE.match(line.strip())
         if m:
             sections.append([m.group(1) + m.group(2), m.group(3)])
+        elif sections and sections[-1][0] == "Example":
+            sections[-1][1] += "\n" + (line[4:] if line.startswith("    ") else line.strip())
         elif sections:
             sections[-1][1] += ("\n" if not line.strip() else " ") + line.strip()
         else:

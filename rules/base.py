@@ -148,6 +148,9 @@ class Rule:
     culprit: ClassVar[str] = "unknown"
     scope: ClassVar[str] = "session"
     params: ClassVar[dict[str, Any]] = {}
+    #: Former names of parameters (old name → name in ``params``), still accepted by the
+    #: constructor and in profiles (docs/profiles.md "Renamed parameters").
+    renamed_params: ClassVar[dict[str, str]] = {}
     #: What a finding of this rule is, and which kinds of findings and session ends it can
     #: cause, in the words of rules/causes.py KINDS (DESIGN.md "Causes, outcomes,
     #: verdicts"). A finding may override both (``Finding.kinds`` / ``Finding.explains``).
@@ -161,6 +164,7 @@ class Rule:
     default_enabled: ClassVar[bool] = True
 
     def __init__(self, **overrides: Any):
+        overrides = {self.renamed_params.get(k, k): v for k, v in overrides.items()}
         unknown = set(overrides) - set(self.params)
         if unknown:
             raise ValueError(f"{self.code}: unknown parameter(s) {sorted(unknown)}")
@@ -214,6 +218,9 @@ class Rule:
             lines.append(f"  failure modes (ChargeX PFMEA): {', '.join(cls.failure_modes)}")
         if cls.params:
             lines.append("  parameters: " + ", ".join(f"{k} = {v!r}" for k, v in cls.params.items()))
+        if cls.renamed_params:
+            lines.append("  renamed parameters: " + ", ".join(
+                f"{old} → {new}" for old, new in cls.renamed_params.items()))
         if cls.kinds or cls.explains:
             lines.append(f"  is: {', '.join(cls.kinds) or '-'}   can explain: "
                          f"{', '.join(cls.explains) or '-'}   (docs/root-cause.md)")

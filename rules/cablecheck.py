@@ -59,6 +59,13 @@ class CableCheckIsolationFailed(LoopRule):
     Fault. (EVCC): do not go on to PreCharge after it.
     Source: DIN 70121 [V2G-DC-499] (PreCharge only after Finished + Valid/Warning +
     EVSE_Ready), ISO 15118-2 [V2G2-584]; PROTOCOL_FACTS §4D "Hard facts" (E-DIN, E-ISO ✅).
+
+    Example:
+
+        #87 CableCheckReq
+          → #89 CableCheckRes EVSEIsolationStatus=Invalid EVSEStatusCode=EVSE_Shutdown
+              EVSEProcessing=Finished
+        #91 SessionStopReq → #93 SessionStopRes
     """
 
     code = "CBL001"
@@ -111,6 +118,13 @@ class CableCheckFinishedNotReady(LoopRule):
     or stay Ongoing until they are so.
     Source: DIN 70121 [V2G-DC-499], [V2G-DC-455]; ISO 15118-2 [V2G2-584]; PROTOCOL_FACTS §4D
     (E-DIN, E-ISO ✅).
+
+    Example:
+
+        #87 CableCheckReq
+          → #89 CableCheckRes EVSEStatusCode=EVSE_NotReady EVSEProcessing=Finished
+              EVSEIsolationStatus=Valid
+        #91 SessionStopReq → #93 SessionStopRes
     """
 
     code = "CBL002"
@@ -176,6 +190,14 @@ class CableCheckNeverFinished(LoopRule):
     Source: ISO 15118-2 [V2G2-700..703] V2G_EVCC_CableCheck_Timeout = 40 s (Table 109);
     DIN 70121 40 s (⚠ HotWire 38 s), ISO 15118-20 40 s ⚠ (Josev) — the default follows
     ISO 15118-2; DIN 70121 [V2G-DC-418], [V2G-DC-455]; PROTOCOL_FACTS §4E.
+
+    Example:
+
+        #63 CableCheckReq
+          → #65 CableCheckRes EVSEStatusCode=EVSE_IsolationMonitoringActive EVSEProcessing=Ongoing
+              (+0.078 s)
+        #71 CableCheckReq (+0.372 s) → (no response)
+        #73 FIN EV→EVSE (+2.000 s)
     """
 
     code = "CBL003"
@@ -257,6 +279,11 @@ class IsolationWarning(LoopRule):
     HV system; the IMD that reports it is the EVSE's.
     Source: DIN 70121 / ISO 15118-2 isolationLevelType (Invalid, Valid, Warning, Fault,
     No_IMD); PROTOCOL_FACTS §4.0, §4D.
+
+    Example:
+
+        #87 CableCheckReq → #89 CableCheckRes EVSEIsolationStatus=Warning
+        #191 WeldingDetectionReq → #193 WeldingDetectionRes EVSEIsolationStatus=Warning
     """
 
     code = "CBL004"
@@ -308,6 +335,11 @@ class IsolationFaultAfterCableCheck(LoopRule):
     Fix: inspect the insulation of the cable, the EVSE's DC circuit and the EV's HV system.
     Source: IEC 61851-23 insulation monitoring during charging; DIN 70121 / ISO 15118-2
     isolationLevelType; PROTOCOL_FACTS §4D.
+
+    Example:
+
+        #183 CurrentDemandReq → #185 CurrentDemandRes EVSEIsolationStatus=Fault
+        #199 WeldingDetectionReq → #201 WeldingDetectionRes EVSEIsolationStatus=Fault
     """
 
     code = "CBL005"

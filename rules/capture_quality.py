@@ -23,6 +23,10 @@ class CaptureDamaged(Rule):
     Fix (capture): stop the capture cleanly (let the capture tool flush), capture with a
     snap length of at least 1600 bytes, check the storage medium.
     Source: pcapng (draft-ietf-opsawg-pcapng §4) block framing; pcap record headers.
+
+    Example:
+
+        #224 capture problem (capture ends inside a block (type 0x00000006, 68 of 108 byt…)
     """
 
     code = "CAP001"
@@ -98,6 +102,10 @@ class FramesLost(Rule):
     a faster capture device or a larger capture buffer; do not capture over Wi-Fi.
     Source: RFC 9293 §3.4 (cumulative acknowledgement reveals unseen segments); capture
     practice (Wireshark "previous segment not captured").
+
+    Example:
+
+        #165 TCP bytes missing from capture EVSE→EV why=ACKed unseen segment
     """
 
     code = "CAP002"
@@ -159,6 +167,13 @@ class OneSidedCapture(Rule):
     sure the sniffer joined the AVLN (CM_SET_KEY) before SLAC completes.
     Source: HomePlug GreenPHY unicast delivery (ISO 15118-3 §A.9); PROTOCOL_FACTS §2.3
     (SLAC on the wire); CORPUS.md listen-mode captures.
+
+    Example:
+
+        #3 CM_SLAC_PARM.CNF
+        #15 CM_SLAC_MATCH.CNF
+        #17 SYN-ACK EVSE→EV
+        #94 FIN EVSE→EV
     """
 
     code = "CAP003"
@@ -221,6 +236,10 @@ class CaptureStartsMidSession(Rule):
     Fix (capture): start the capture before plugging in (before SLAC).
     Source: RFC 9293 §3.5 (connection establishment); ISO 15118-2 §8.2 / DIN 70121 §8.2
     (SupportedAppProtocol opens every V2G connection); PROTOCOL_FACTS §3.
+
+    Example:
+
+        #1 AuthorizationReq → #3 AuthorizationRes
     """
 
     code = "CAP004"
@@ -291,6 +310,12 @@ class EncryptedWithoutKeys(Rule):
     or SECC (SSLKEYLOGFILE), a pcapng with a Decryption Secrets Block, or a test system
     that discloses them (dSPACE UDP 52345).
     Source: NSS key log format; RFC 8446 §7 / RFC 5246 §8 key derivation; DESIGN.md "TLS".
+
+    Example:
+
+        #41 ServerHello, Encrypted record, Encrypted record EVSE→EV version=TLS 1.3
+            cipher_suite=TLS_AES_256_GCM_SHA384
+        #235 Encrypted record EVSE→EV
     """
 
     code = "CAP005"
@@ -342,6 +367,11 @@ class FramesSkipped(Rule):
     dissector error is ours — report it with the capture.
     Source: pcap / pcapng snap length (draft-ietf-opsawg-pcapng §4.2 SnapLen); frame
     accounting (DESIGN.md "Events").
+
+    Example:
+
+        (9 frame(s) cut by the capture's snap length (128 bytes) were skipped: long V2G messages are
+        missing)
     """
 
     code = "CAP006"
@@ -381,8 +411,9 @@ class FramesCapturedTwice(Rule):
 
     What it checks: TCP segments of the session's connections that the dissector saw twice
     within 1 ms, identical (connection summaries ``duplicates`` / ``duplicate_frames``): the
-    sender sent them once — the capture setup recorded them twice. They are not counted as
-    retransmissions.
+    sender sent them once — the capture setup recorded them twice: reported from
+    ``min_count`` duplicated segments per connection and direction on. They are not counted
+    as retransmissions.
     Why it matters: duplicates inflate retransmission counts in other tools and can disturb
     stream reassembly; it says the capture point (two interfaces, a bridge plus its member
     port, port mirroring of both directions) needs attention.
@@ -390,6 +421,11 @@ class FramesCapturedTwice(Rule):
     de-duplicate (editcap -d).
     Source: capture practice (Wireshark "duplicate frame"); RFC 9293 §3.8.1 (a real
     retransmission comes after the retransmission timeout, ≥ 200 ms in practice).
+
+    Example:
+
+        (frames 72, 386: 80 EV→EVSE segment(s) of connection 0 were captured twice at the same
+        instant (frames 72-386); they are not retransmissions)
     """
 
     code = "CAP007"

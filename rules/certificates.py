@@ -87,9 +87,9 @@ class V2gCertificateNotValid(Rule):
     (CertificateInstallationReq), the provisioning (SA / CPS) and new contract chains the
     SECC delivers (CertificateInstallationRes, CertificateUpdateRes) — where t is the capture
     time of that message. Not yet valid by less than ``clock_skew_s``: a warning (clocks
-    differ); a capture clock before ``min_plausible_epoch`` (an unset clock): info, culprit
-    capture. The culprit is the sender of the chain (for installation / update responses the
-    SECC, which relays its backend's chain).
+    differ); a capture clock before ``min_plausible_epoch_s`` (epoch seconds, UTC; an unset
+    clock): info, culprit capture. The culprit is the sender of the chain (for installation /
+    update responses the SECC, which relays its backend's chain).
     Why it matters: the SECC (or the backend) must refuse an expired contract certificate
     (ISO 15118-2 PaymentDetailsRes FAILED_CertificateExpired; -20 WARNING_CertificateExpired)
     and the EV an expired provisioning chain: the session falls back to external payment or
@@ -100,6 +100,11 @@ class V2gCertificateNotValid(Rule):
     Source: RFC 5280 §4.1.2.5; ISO 15118-2 responseCodeType FAILED_CertificateExpired;
     ISO 15118-20 responseCodeType WARNING_CertificateExpired / WARNING_CertificateNotYetValid
     (PROTOCOL_FACTS §4.0, §5); ChargeX PFMEA UC2 113 (expired / incorrect certificates).
+
+    Example:
+
+        #66 PaymentDetailsReq eMAID=DESIMC0NTRACT01
+          → #68 PaymentDetailsRes ResponseCode=FAILED_CertificateExpired
     """
 
     code = "MSG016"
@@ -111,12 +116,14 @@ class V2gCertificateNotValid(Rule):
     requirement = "RFC 5280 §4.1.2.5 validity; ISO 15118-2 FAILED_CertificateExpired"
     culprit = "unknown"
     failure_modes = ("UC2 113",)
-    params = {"clock_skew_s": 300.0, "min_plausible_epoch": 1_262_304_000.0}
+    params = {"clock_skew_s": 300.0, "min_plausible_epoch_s": 1_262_304_000.0}
+    renamed_params = {"min_plausible_epoch": "min_plausible_epoch_s"}
 
     def check(self, session, ctx):
         for e, item in certificate_events(session, ctx):
             for cert in item.get("certificates") or ():
-                bad = validity_problem(cert, e.time, self.p["clock_skew_s"], self.p["min_plausible_epoch"])
+                bad = validity_problem(cert, e.time, self.p["clock_skew_s"],
+                                       self.p["min_plausible_epoch_s"])
                 if bad is None:
                     continue
                 where = f"{item['element']} (frame {e.frame})"
@@ -163,6 +170,10 @@ class V2gCertificateChainBroken(Rule):
     Fix (chain owner): send leaf, Sub-CA 2, Sub-CA 1 in issuing order, nothing else.
     Source: ISO 15118-2 [V2G2-656] (≤ 2 sub-certificates), certificateChainType;
     ISO 15118-2 responseCodeType FAILED_CertChainError; RFC 5280 §6.1 (path validation).
+
+    Example:
+
+        #66 PaymentDetailsReq → #68 PaymentDetailsRes
     """
 
     code = "MSG017"
@@ -217,6 +228,10 @@ class InvalidContractAccepted(Rule):
     Source: ISO 15118-2 responseCodeType FAILED_CertificateExpired, FAILED_CertChainError
     (PaymentDetailsRes); ISO 15118-20 responseCodeType WARNING_Certificate*; RFC 5280 §6.1;
     ChargeX PFMEA UC2 113.
+
+    Example:
+
+        #66 PaymentDetailsReq → #68 PaymentDetailsRes ResponseCode=OK
     """
 
     code = "MSG018"
@@ -226,7 +241,8 @@ class InvalidContractAccepted(Rule):
     requirement = "ISO 15118-2 FAILED_CertificateExpired / FAILED_CertChainError (PaymentDetailsRes)"
     culprit = "SECC"
     failure_modes = ("UC2 113",)
-    params = {"clock_skew_s": 300.0, "min_plausible_epoch": 1_262_304_000.0}
+    params = {"clock_skew_s": 300.0, "min_plausible_epoch_s": 1_262_304_000.0}
+    renamed_params = {"min_plausible_epoch": "min_plausible_epoch_s"}
 
     def check(self, session, ctx):
         for e, item in certificate_events(session, ctx):
@@ -236,7 +252,8 @@ class InvalidContractAccepted(Rule):
             if (item.get("trust") or {}).get("status") == "not anchored":
                 why.append(f"no path to a given trust anchor ({item['trust'].get('reason')})")
             for cert in item.get("certificates") or ():
-                bad = validity_problem(cert, e.time, self.p["clock_skew_s"], self.p["min_plausible_epoch"])
+                bad = validity_problem(cert, e.time, self.p["clock_skew_s"],
+                                       self.p["min_plausible_epoch_s"])
                 if bad and bad["state"] in ("expired", "not_yet_valid") and not bad["skew"]:
                     why.append(f"{_role(cert)} {_label(cert)} {bad['state'].replace('_', ' ')} "
                                f"({cert.get('not_before')} … {cert.get('not_after')})")
@@ -269,6 +286,10 @@ class CertificateExpiresSoonNotSignalled(Rule):
     Fix (SECC): compare the contract certificate's notAfter with the current time and answer
     OK_CertificateExpiresSoon within 21 days of it.
     Source: ISO 15118-2 [V2G2-690] (PROTOCOL_FACTS §4.0 ⚠ read from RiseV2G), responseCodeType.
+
+    Example:
+
+        #66 PaymentDetailsReq eMAID=DESIMC0NTRACT01 → #68 PaymentDetailsRes ResponseCode=OK
     """
 
     code = "MSG019"
@@ -325,6 +346,10 @@ class ChainNotAnchored(Rule):
     trusts (the V2G root, the MO's root in the charger's trust list, the OEM root).
     Source: RFC 5280 §6.1; ISO 15118-2 §7.9 and Annex F (certificate chains and roots);
     ISO 15118-20 §7.9 / Annex C.
+
+    Example:
+
+        #66 PaymentDetailsReq eMAID=DESIMC0NTRACT01 → #68 PaymentDetailsRes
     """
 
     code = "MSG023"
@@ -365,7 +390,8 @@ class PncCertificateProfile(Rule):
     update): the leaf is not a CA and has keyUsage digitalSignature, and its subject carries
     its PKI's domainComponent (DC=MO contract, OEM provisioning, CPS: a warning); each sub-CA has
     basicConstraints cA = true and keyCertSign (errors); the key is EC secp256r1 in ISO
-    15118-2 / DIN sessions, EC secp521r1 or Ed448 in ISO 15118-20 (a warning). Validity
+    15118-2 / DIN sessions, EC secp521r1 or Ed448 in ISO 15118-20 (a warning; the key
+    types, "EC <curve>" or the algorithm's name, are ``iso2_keys`` and ``iso20_keys``). Validity
     periods: ``max_validity_days`` maps a PKI ("MO", "OEM", "CPS") to the longest validity in
     days of its leaf, Sub-CA 2 and Sub-CA 1 (``{MO = [730, 1460, 1460]}`` in a profile); it is
     empty by default — the limits are the certificate policy's (ISO 15118-2 Annex F, the V2G
@@ -379,6 +405,11 @@ class PncCertificateProfile(Rule):
     Source: RFC 5280 §4.2.1.3, §4.2.1.9; ISO 15118-2 Annex F (contract and provisioning
     certificate profiles: secp256r1, ecdsa-with-SHA256); ISO 15118-20 [V2G20-2674],
     [V2G20-2319].
+
+    Example:
+
+        #66 PaymentDetailsReq eMAID=DESIMC0NTRACT01
+          → #68 PaymentDetailsRes ResponseCode=FAILED_CertChainError
     """
 
     code = "MSG024"

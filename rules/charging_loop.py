@@ -51,6 +51,11 @@ class LoopStartedWithoutPowerDelivery(LoopRule):
     Source: ISO 15118-2 [V2G2-576], [V2G2-590]; DIN 70121 [V2G-DC-462]; ISO 15118-20
     [V2G20-861], PowerDeliveryRes to EVProcessing=Ongoing allows only PowerDeliveryReq
     (J-SECC-20); PROTOCOL_FACTS §4A, §4B, §4C sequence tables.
+
+    Example:
+
+        #151 PowerDeliveryReq → #153 PowerDeliveryRes ResponseCode=FAILED_PowerDeliveryNotApplied
+        #155 CurrentDemandReq → #157 CurrentDemandRes ResponseCode=FAILED_SequenceError
     """
 
     code = "CHL001"
@@ -123,6 +128,19 @@ class CurrentRequestedAfterStop(LoopRule):
     Source: PROTOCOL_FACTS §4.0 "Status semantics" (EVSE_Shutdown → PowerDeliveryReq(Stop);
     NotificationMaxDelay; R-EVCC-CD, PYPLC readme); DIN 70121 / ISO 15118-2 DC_EVSEStatusType;
     ISO 15118-20 EVSENotification.
+
+    Example:
+
+        #191 CurrentDemandReq EVTargetCurrent=200 A
+          → #193 CurrentDemandRes EVSEStatusCode=EVSE_Shutdown EVSENotification=StopCharging
+              NotificationMaxDelay=2 (+0.023 s)
+        #195 CurrentDemandReq EVTargetCurrent=200 A
+          → #197 CurrentDemandRes EVSEStatusCode=EVSE_Shutdown EVSENotification=StopCharging
+              NotificationMaxDelay=2 (+0.016 s)
+        #351 CurrentDemandReq EVTargetCurrent=200 A
+          → #353 CurrentDemandRes EVSEStatusCode=EVSE_Shutdown EVSENotification=StopCharging
+              NotificationMaxDelay=2 (+0.016 s)
+        #355 RST EVSE→EV (+0.020 s)
     """
 
     code = "CHL002"
@@ -216,6 +234,13 @@ class CurrentAfterChargingComplete(LoopRule):
     send PowerDeliveryReq (Stop).
     Source: ISO 15118-2 CurrentDemandReqType (ChargingComplete, BulkChargingComplete);
     DIN 70121 CurrentDemandReqType; ISO 15118-20 DisplayParametersType; PROTOCOL_FACTS §4D.
+
+    Example:
+
+        #179 CurrentDemandReq ChargingComplete=True EVTargetCurrent=199.8 A
+          → #181 CurrentDemandRes (+0.016 s)
+        #295 CurrentDemandReq ChargingComplete=True EVTargetCurrent=144.9 A
+          → #297 CurrentDemandRes (+0.018 s)
     """
 
     code = "CHL003"
@@ -282,6 +307,10 @@ class ChargingCompleteInconsistent(LoopRule):
     them monotonic within a loop.
     Source: ISO 15118-2 DC_EVPowerDeliveryParameterType, CurrentDemandReqType (field
     semantics); DIN 70121 same types; ISO 15118-20 DisplayParametersType.
+
+    Example:
+
+        #151 PowerDeliveryReq ChargingComplete=True → #153 PowerDeliveryRes
     """
 
     code = "CHL004"
@@ -350,6 +379,13 @@ class LoopNotResumedAfterReceipt(LoopRule):
     Source: ISO 15118-2 [V2G2-580] (MeteringReceiptRes → ChargingStatusReq /
     CurrentDemandReq / PowerDeliveryReq), [V2G2-539] (terminate after FAILED); PROTOCOL_FACTS
     §4.0, §4B sequence table; ChargeX PFMEA UC2 252-255.
+
+    Example:
+
+        #102 MeteringReceiptReq
+          → #104 MeteringReceiptRes ResponseCode=FAILED_MeteringSignatureNotValid
+        #106 ChargingStatusReq → #108 ChargingStatusRes
+        #118 ChargingStatusReq → #120 ChargingStatusRes
     """
 
     code = "CHL005"
@@ -414,6 +450,12 @@ class LoopEndedWithoutPowerDeliveryStop(LoopRule):
     Source: ISO 15118-2 [V2G2-575], [V2G2-531] (loop → PowerDeliveryReq); DIN 70121
     [V2G-DC-465]; ISO 15118-20 ChargeLoopRes → PowerDeliveryReq (J-SECC-20); PROTOCOL_FACTS
     §4A-4C.
+
+    Example:
+
+        #155 CurrentDemandReq → #157 CurrentDemandRes
+        #183 CurrentDemandReq → #185 CurrentDemandRes
+        #187 RST EVSE→EV
     """
 
     code = "CHL006"
@@ -496,6 +538,21 @@ class EvseDeliveredNoCurrent(LoopRule):
     and its limits; PROTOCOL_FACTS §4D "Derived sanity" (⚠ analyst-derived: EVSEPresentCurrent
     ≈ min(EVTargetCurrent, EVSE limits); the 1 A, 2 A and 10 s defaults are analyst choices,
     well above the 1-3 s in which chargers in the reference captures follow the EV's ramp).
+
+    Example:
+
+        #155 CurrentDemandReq EVTargetCurrent=60 A
+          → #157 CurrentDemandRes EVSEMaximumCurrentLimit=150 A EVSEMaximumPowerLimit=100000 W
+              EVSEPresentCurrent=0.3 A
+        #163 CurrentDemandReq EVTargetCurrent=150 A
+          → #165 CurrentDemandRes EVSEMaximumCurrentLimit=150 A EVSEMaximumPowerLimit=100000 W
+              EVSEPresentCurrent=0 A
+        #547 CurrentDemandReq EVTargetCurrent=150 A
+          → #549 CurrentDemandRes EVSEMaximumCurrentLimit=150 A EVSEMaximumPowerLimit=100000 W
+              EVSEPresentCurrent=0.5 A
+        #551 CurrentDemandReq EVTargetCurrent=150 A
+          → #553 CurrentDemandRes EVSEMaximumCurrentLimit=150 A EVSEMaximumPowerLimit=100000 W
+              EVSEStatusCode=EVSE_Shutdown
     """
 
     code = "CHL007"

@@ -171,6 +171,10 @@ class HandshakeNoNegotiation(_HskRule):
     Source: ISO 15118-2 [V2G2-172] (Failed_NoNegotiation when no namespace + major version
     matches); DIN SPEC 70121 supportedAppProtocol handshake; PROTOCOL_FACTS §3 "Known
     namespaces / versions" (J-XSD-SAP, E-SRV, J-SAP).
+
+    Example:
+
+        #39 supportedAppProtocolReq → #41 supportedAppProtocolRes ResponseCode=Failed_NoNegotiation
     """
 
     code = "HSK001"
@@ -208,6 +212,11 @@ class HandshakeSchemaIdOnFailure(_HskRule):
     choice and send SessionSetupReq in a protocol the SECC does not speak.
     Fix (SECC): omit SchemaID when no protocol was negotiated.
     Source: DIN SPEC 70121 [V2G-DC-226] (HOTWIRE ⚠); PROTOCOL_FACTS §3, §5 (E-SRV).
+
+    Example:
+
+        #39 supportedAppProtocolReq
+          → #41 supportedAppProtocolRes SchemaID=1 ResponseCode=Failed_NoNegotiation
     """
 
     code = "HSK002"
@@ -244,6 +253,10 @@ class HandshakeNotHighestPriority(_HskRule):
     Fix (SECC): pick the highest-priority entry you support.
     Source: ISO 15118-2 supportedAppProtocol handshake, ISO 15118-20 [V2G20-167] (Priority 1 = highest; SECC picks the highest
     it supports); PROTOCOL_FACTS §3 (E-SRV, E-D20, J-SAP).
+
+    Example:
+
+        #39 supportedAppProtocolReq → #41 supportedAppProtocolRes SchemaID=2
     """
 
     code = "HSK003"
@@ -297,6 +310,11 @@ class HandshakeMinorDeviation(_HskRule):
     implement.
     Source: ISO 15118-2 supportedAppProtocol handshake (major equal, minor equal → OK; minor differs →
     …WithMinorDeviation; no match → Failed_NoNegotiation); PROTOCOL_FACTS §3 (E-SRV, J-SAP).
+
+    Example:
+
+        #39 supportedAppProtocolReq
+          → #41 supportedAppProtocolRes ResponseCode=OK_SuccessfulNegotiation
     """
 
     code = "HSK004"
@@ -346,6 +364,11 @@ class HandshakeSchemaIdNotOffered(_HskRule):
     Fix (SECC): echo the SchemaID of the chosen entry of this request.
     Source: ISO 15118-2 supportedAppProtocol handshake (SchemaID of the chosen AppProtocol); PROTOCOL_FACTS §3
     (J-EVCC, DSV v2gmsg.lua).
+
+    Example:
+
+        #39 supportedAppProtocolReq
+          → #41 supportedAppProtocolRes ResponseCode=OK_SuccessfulNegotiation SchemaID=1
     """
 
     code = "HSK005"
@@ -382,6 +405,10 @@ class HandshakeDuplicateSchemaId(_HskRule):
     Fix (EVCC): number the entries 1..n.
     Source: ISO 15118-2 supportedAppProtocol handshake (SchemaID identifies an entry); PROTOCOL_FACTS §3 (J-EVCC:
     "must be unique in the Req", DSV).
+
+    Example:
+
+        #39 supportedAppProtocolReq → #41 supportedAppProtocolRes SchemaID=1
     """
 
     code = "HSK006"
@@ -420,6 +447,10 @@ class HandshakeDuplicatePriority(_HskRule):
     preference is not expressed.
     Fix (EVCC): give each entry its own priority, 1 for the preferred one.
     Source: ISO 15118-2 supportedAppProtocol handshake, ISO 15118-20 [V2G20-167] (Priority 1..20, 1 = highest); PROTOCOL_FACTS §3.
+
+    Example:
+
+        #39 supportedAppProtocolReq → #41 supportedAppProtocolRes SchemaID=1
     """
 
     code = "HSK007"
@@ -460,6 +491,13 @@ class HandshakeUnanswered(_HskRule):
     listening on the announced port, in the right state after the previous session?).
     Source: ISO 15118-2 supportedAppProtocol handshake, Table 109/110 (EVCC msg timeout 2 s, SECC performance 1.5 s);
     PROTOCOL_FACTS §3 (J-TO, R-TR, PY-TAB).
+
+    Example:
+
+        #39 supportedAppProtocolReq → (no response)
+        … (6 more)
+        #61 FIN EV→EVSE
+        #62 FIN EVSE→EV
     """
 
     code = "HSK008"

@@ -88,6 +88,16 @@ class PreChargeTimeout(LoopRule):
     DIN 70121 7 s (⚠ some editions 10 s); ISO 15118-20 ⚠ 10 s (Josev) vs 60 s — the default
     follows ISO 15118-2 / DIN SPEC 70121:2014; 20 V tolerance per IEC 61851-23 practice
     (PROTOCOL_FACTS §4D, ⚠ not a quoted 15118 value).
+
+    Example:
+
+        #91 PreChargeReq EVTargetVoltage=370 V
+          → #93 PreChargeRes EVSEStatusCode=EVSE_Ready EVSEPresentVoltage=79.9 V
+        #199 PreChargeReq EVTargetVoltage=370 V
+          → #201 PreChargeRes EVSEStatusCode=EVSE_Ready EVSEPresentVoltage=222.3 V
+        #231 PreChargeReq EVTargetVoltage=370 V
+          → #233 PreChargeRes EVSEStatusCode=EVSE_Ready EVSEPresentVoltage=222.3 V
+        #235 SessionStopReq → #237 SessionStopRes
     """
 
     code = "PRE001"
@@ -230,6 +240,11 @@ class PreChargeTargetChanged(LoopRule):
     PreChargeReq on.
     Source: ISO 15118-2 / DIN 70121 PreChargeReqType EVTargetVoltage; ISO 15118-20
     DC_PreChargeReqType; PROTOCOL_FACTS §4D (PreCharge end criterion).
+
+    Example:
+
+        #91 PreChargeReq EVTargetVoltage=430 V → #93 PreChargeRes
+        #103 PreChargeReq EVTargetVoltage=370 V → #105 PreChargeRes
     """
 
     code = "PRE002"
@@ -285,6 +300,11 @@ class PreChargeInrushCurrent(LoopRule):
     2 A whatever the EV asks.
     Source: IEC 61851-23 CC.5.2 (max. 2 A during pre-charge) as implemented by J-SECC-DIN
     and ISS-RISE20 (PROTOCOL_FACTS §4D "Hard facts" ✅).
+
+    Example:
+
+        #91 PreChargeReq EVTargetCurrent=10 A → #93 PreChargeRes
+        #147 PreChargeReq EVTargetCurrent=10 A → #149 PreChargeRes
     """
 
     code = "PRE003"
@@ -341,6 +361,12 @@ class PreChargeVoltageDifferenceAtEnd(LoopRule):
     Source: PROTOCOL_FACTS §4D PreCharge end criterion (pyPLC 10 V / IEC 61851-23 practice
     20 V, EVerest -20 EV 20 V, EVerest DIN EV ±10 % capped at 20 V — ⚠ no normative number
     found); ISO 15118-2 [V2G2-587], DIN 70121 [V2G-DC-458].
+
+    Example:
+
+        #91 PreChargeReq EVTargetVoltage=370 V → #93 PreChargeRes EVSEPresentVoltage=39.9 V
+        #127 PreChargeReq EVTargetVoltage=370 V → #129 PreChargeRes EVSEPresentVoltage=338.1 V
+        #131 PowerDeliveryReq → #133 PowerDeliveryRes
     """
 
     code = "PRE004"
@@ -402,6 +428,12 @@ class PreChargeVoltageOvershoot(LoopRule):
     check (isolation test) before PreCharge.
     Source: PROTOCOL_FACTS §4D (PreCharge: EVSEPresentVoltage must approach EVTargetVoltage;
     ⚠ the overshoot tolerance is an analyst choice, the 20 V of the PreCharge end criterion).
+
+    Example:
+
+        #111 PreChargeReq EVTargetVoltage=388.6 V → #113 PreChargeRes EVSEPresentVoltage=412.6 V
+        #119 PreChargeReq EVTargetVoltage=388.6 V → #121 PreChargeRes EVSEPresentVoltage=433.5 V
+        #131 PreChargeReq EVTargetVoltage=388.6 V → #133 PreChargeRes EVSEPresentVoltage=411.4 V
     """
 
     code = "PRE005"
@@ -465,6 +497,11 @@ class PreChargeEndedNotReady(LoopRule):
     (SECC): report EVSE_Ready once the output is ready, or refuse PowerDelivery.
     Source: DIN 70121 [V2G-DC-401], ISO 15118-2 [V2G2-480] (PowerDelivery while
     EVSEStatusCode ≠ EVSE_Ready → FAILED_PowerDeliveryNotApplied); PROTOCOL_FACTS §4A, §4B.
+
+    Example:
+
+        #147 PreChargeReq → #149 PreChargeRes EVSEStatusCode=EVSE_NotReady
+        #151 PowerDeliveryReq → #153 PowerDeliveryRes EVSEStatusCode=EVSE_Ready
     """
 
     code = "PRE006"

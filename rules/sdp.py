@@ -134,6 +134,11 @@ class SdpUnanswered(_SdpRule):
     SECC may sit in another AVLN when SLAC failed silently) and the IPv6 neighbour discovery.
     Source: ISO 15118-2 §7.10.1, [V2G2-159] (≥ 250 ms between requests), [V2G2-161]
     (at most 50 requests); PROTOCOL_FACTS §1.5.
+
+    Example:
+
+        #34 SDP request → (no response)
+        #38 SDP request → (no response)
     """
 
     code = "SDP001"
@@ -243,6 +248,11 @@ class SdpTooManyRequests(_SdpRule):
     Fix (EVCC): stop SDP after 50 requests and restart SLAC (or report the failure).
     Source: ISO 15118-2 [V2G2-161] (SDP_MAX_REQUEST_COUNTER = 50); PROTOCOL_FACTS §1.5
     (R-TR, J-EVCC, RC-TIMERS).
+
+    Example:
+
+        #34 SDP request → (no response)
+        #93 SDP request → (no response)
     """
 
     code = "SDP002"
@@ -275,6 +285,11 @@ class SdpRequestsTooClose(_SdpRule):
     Fix (EVCC): wait ≥ 250 ms for the response before repeating the request.
     Source: ISO 15118-2 [V2G2-159] (V2G_SDP timeout 250 ms); PROTOCOL_FACTS §1.5 (R-TR,
     J-TO SDP_REQ = 0.25 s, RC-TIMERS).
+
+    Example:
+
+        #34 SDP request → (no response)
+        #35 SDP request (+0.100 s) → (no response)
     """
 
     code = "SDP003"
@@ -314,6 +329,10 @@ class SdpSecurityMismatch(_SdpRule):
     Fix (SECC): answer with the requested security when supported; never TLS for DIN.
     Source: ISO 15118-2 §7.10.1 [V2G2-623]; DIN SPEC 70121 [V2G-DC-618]; PROTOCOL_FACTS
     §1.4 (E-SDP fallback ⚠, J-EVCC).
+
+    Example:
+
+        #34 SDP request Security=TLS → #35 SDP response Security=NoTLS
     """
 
     code = "SDP004"
@@ -362,6 +381,11 @@ class SdpTransportInvalid(_SdpRule):
     Fix: the sender named: request / announce TCP with a valid security byte.
     Source: ISO 15118-2 §7.10.1 [V2G2-623] (Table 15/16); PROTOCOL_FACTS §1.4 (J-SDP,
     E-SDP, DSV).
+
+    Example:
+
+        #34 SDP request TransportProtocol=TCP Security=NoTLS
+          → #35 SDP response TransportProtocol=UDP Security=NoTLS
     """
 
     code = "SDP005"
@@ -408,6 +432,10 @@ class SdpAddressMismatch(_SdpRule):
     connection nowhere.
     Fix (SECC): announce the link-local address of the interface that answers.
     Source: ISO 15118-2 §7.10.1 (SECCIPAddress of the SECC); PROTOCOL_FACTS §1.3, §1.5 (d).
+
+    Example:
+
+        #34 SDP request → #35 SDP response SECCIPAddress=fe80::ff:fe00:e502
     """
 
     code = "SDP006"
@@ -443,6 +471,10 @@ class SdpPortOutsideDynamicRange(_SdpRule):
     Fix (SECC): announce a port from 49152–65535.
     Source: DIN SPEC 70121 §8.7.2 / ISO 15118-2 §7.10.1 (SECCPort, dynamic port);
     PROTOCOL_FACTS §1.3 (J-SDP, HOTWIRE ⚠, PYPLC).
+
+    Example:
+
+        #34 SDP request → #35 SDP response
     """
 
     code = "SDP007"
@@ -480,6 +512,11 @@ class SdpLateAfterMatch(_SdpRule):
     Fix (EVCC / link): start SDP as soon as the link is up after CM_SET_KEY.
     Source: ISO 15118-3 Table A.1 TT_match_join = 12 s; ISO 15118-2 Table 109
     V2G_EVCC_CommunicationSetup_Timeout = 20 s; PROTOCOL_FACTS §1.5 (c, e), §2.4.
+
+    Example:
+
+        #30 CM_SLAC_MATCH.REQ → #31 CM_SLAC_MATCH.CNF (+0.040 s)
+        #34 SDP request → #35 SDP response (+0.050 s)
     """
 
     code = "SDP008"

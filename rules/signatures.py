@@ -59,6 +59,10 @@ class SignatureInvalid(Rule):
     Fix (signer): sign the EXI fragment of SignedInfo encoded against the xmldsig schema
     with the private key of the certificate presented; write r‖s as 64 octets.
     Source: ISO 15118-2 §7.9.2.4.2, [V2G2-771]; ISO 15118-20 §8.4; W3C xmldsig §3.2.2.
+
+    Example:
+
+        #70 AuthorizationReq → #72 AuthorizationRes ResponseCode=FAILED_SignatureError
     """
 
     code = "SIG001"
@@ -100,6 +104,11 @@ class SignatureDigestMismatch(Rule):
     message's schema, canonical-exi) after the last change to it.
     Source: ISO 15118-2 §7.9.2.4.2, [V2G2-771]/[V2G2-772]; W3C xmldsig §3.2.1 (Reference
     validation).
+
+    Example:
+
+        #102 MeteringReceiptReq
+          → #104 MeteringReceiptRes ResponseCode=FAILED_MeteringSignatureNotValid
     """
 
     code = "SIG002"
@@ -144,6 +153,12 @@ class SignatureSignsNothing(Rule):
     computed for that message.
     Source: ISO 15118-2 §7.9.2.4.2 ([V2G2-771]: the Reference names the signed element by
     its Id), W3C xmldsig §3.2.1 (Reference validation: dereferencing the URI).
+
+    Example:
+
+        #74 ChargeParameterDiscoveryReq → #76 ChargeParameterDiscoveryRes
+        #78 CableCheckReq → #80 CableCheckRes
+        #82 CableCheckReq → #84 CableCheckRes
     """
 
     code = "SIG003"
@@ -184,6 +199,10 @@ class InvalidSignatureAccepted(Rule):
     certificate's key before answering OK.
     Source: ISO 15118-2 §8.4.3.x responseCodeType FAILED_SignatureError, [V2G2-771];
     ISO 15118-20 responseCodeType FAILED_SignatureError.
+
+    Example:
+
+        #70 AuthorizationReq → #72 AuthorizationRes
     """
 
     code = "SIG004"
@@ -226,6 +245,10 @@ class ValidSignatureRefused(Rule):
     Fix (SECC): verify as ISO 15118-2 §7.9.2.4.2 prescribes (the EXI fragments, the
     xmldsig-only SignedInfo encoding, ECDSA P-256 with the contract certificate's key).
     Source: ISO 15118-2 §7.9.2.4.2 [V2G2-771]; responseCodeType FAILED_SignatureError.
+
+    Example:
+
+        #70 AuthorizationReq → #72 AuthorizationRes ResponseCode=FAILED_SignatureError
     """
 
     code = "SIG005"
@@ -275,6 +298,10 @@ class EmaidMismatch(Rule):
     Fix (EVCC): send the eMAID of the installed contract certificate.
     Source: ISO 15118-2 PaymentDetailsReq eMAID, Annex F (contract certificate subject);
     DIN SPEC 91286 (eMAID format).
+
+    Example:
+
+        #66 PaymentDetailsReq eMAID=DESIMC0NTRACT99 → #68 PaymentDetailsRes
     """
 
     code = "SIG006"
@@ -319,6 +346,10 @@ class SignatureUncheckable(Rule):
     capture of the whole session (from SLAC on) lets the signature be verified.
     Fix (capture): start capturing before plug-in; keep every connection of the session.
     Source: ISO 15118-2 §7.9.2.4.2 (which certificate signs what).
+
+    Example:
+
+        #1 AuthorizationReq → #3 AuthorizationRes
     """
 
     code = "SIG007"

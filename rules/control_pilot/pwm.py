@@ -33,6 +33,11 @@ class DutyNotDigital(_CpRule):
     Fix: EVSE — keep 5 % PWM for the whole DC session.
     Source: IEC 61851-1 Table A.8 (5 % = digital communication required); IEC 61851-23
     (DC charging requires digital communication); ISO 15118-3 §7 (5 % signalling for HLC).
+
+    Example:
+
+        #69 VS_CP_STATE.IND(ST/IoTecha) State=C DutyCycle_pct=53 Voltage_V=5.9
+        #269 VS_CP_STATE.IND(ST/IoTecha) State=B DutyCycle_pct=53 Voltage_V=8.863
     """
 
     code = "CPL003"
@@ -80,6 +85,11 @@ class PwmAboveLimit(_CpRule):
     ISO 15118).
     Source: IEC 61851-1 Table A.8, Annex B Table B.2; ISO 15118-2 [V2G2-853] (nominal duty
     cycle after authorization).
+
+    Example:
+
+        #4 MS_SCS_DIAG.IND(dSPACE) CP State=State_B1 HV Contactor=Open Present Voltage [V]=1
+        #5 VS_CP_STATE.IND(ST/IoTecha) State=B DutyCycle_pct=53 Voltage_V=8.849
     """
 
     code = "CPL004"
@@ -150,6 +160,11 @@ class SlacLateAfterPwm(_CpRule):
     EVSE — offer a nominal PWM to EVs that do not start SLAC (AC).
     Source: ISO 15118-3 Table A.1 TT_EVSE_SLAC_init, [V2G3-M06-07] (C_sequ_retry);
     PROTOCOL_FACTS §2.4, §2.5.
+
+    Example:
+
+        #5 VS_CP_STATE.IND(ST/IoTecha) State=B DutyCycle_pct=5 Voltage_V=8.849
+        #7 VS_CP_STATE.IND(ST/IoTecha) State=A DutyCycle_pct=5 Voltage_V=11.96 (+68.000 s)
     """
 
     code = "CPL007"

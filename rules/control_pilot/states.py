@@ -63,6 +63,13 @@ class EnergyWithoutStateC(_CpRule):
     Fix: EV — switch S2 (state C) within 250 ms of sending PowerDeliveryReq (Start).
     Source: ISO 15118-2 [V2G2-847], ISO 15118-20 [V2G20-847]; IEC 61851-1 Table A.3;
     PROTOCOL_FACTS §4 "CP coupling".
+
+    Example:
+
+        #5 VS_CP_STATE.IND(ST/IoTecha) State=B DutyCycle_pct=5 Voltage_V=8.849
+        #170 PowerDeliveryReq ChargeProgress=Start → #172 PowerDeliveryRes (+0.089 s)
+        #214 CurrentDemandReq → #216 CurrentDemandRes (+0.023 s)
+        #258 CurrentDemandReq → #260 CurrentDemandRes (+0.017 s)
     """
 
     code = "CPL001"
@@ -128,6 +135,12 @@ class StateCAfterStop(_CpRule):
     Fix: EV — open S2 (state B) within 250 ms of PowerDeliveryReq (Stop).
     Source: ISO 15118-2 [V2G2-848], [V2G2-920] [V2G2-921]; ISO 15118-20 [V2G20-848];
     PROTOCOL_FACTS §4 "CP coupling".
+
+    Example:
+
+        #264 PowerDeliveryReq → #267 PowerDeliveryRes (+0.078 s)
+        #270 WeldingDetectionReq → #272 WeldingDetectionRes (+0.090 s)
+        #292 VS_CP_STATE.IND(ST/IoTecha) State=B DutyCycle_pct=100 Voltage_V=8.942 (+3.555 s)
     """
 
     code = "CPL002"
@@ -187,6 +200,11 @@ class StateEF(_CpRule):
     diode and the cable (a short of CP to PE).
     Source: IEC 61851-1 Table A.3 / A.4; ISO 15118-3 [V2G3-M06-05..09] (E/F toggle,
     T_step_EF); PROTOCOL_FACTS §2.4, §2.5 (C_sequ_retry).
+
+    Example:
+
+        #220 VS_CP_STATE.IND(ST/IoTecha) State=E DutyCycle_pct=100 Voltage_V=-0.009
+        #224 VS_CP_STATE.IND(ST/IoTecha) State=B DutyCycle_pct=100 Voltage_V=8.964
     """
 
     code = "CPL005"
@@ -261,6 +279,10 @@ class UnexpectedTransition(_CpRule):
     before unlocking.
     Source: ISO 15118-2 [V2G2-847] [V2G2-848]; ISO 15118-20 [V2G20-849]; IEC 61851-1 Table
     A.6 (state sequences).
+
+    Example:
+
+        #124 VS_CP_STATE.IND(ST/IoTecha) State=A DutyCycle_pct=5 Voltage_V=11.947
     """
 
     code = "CPL006"
@@ -373,6 +395,11 @@ class NoSleepInPause(_CpRule):
     it wakes the EVSE.
     Source: ISO 15118-2 [V2G2-848] and §8.8.2 (pause); IEC 61851-1 Annex A; ChargeX PFMEA
     UC2 183-185.
+
+    Example:
+
+        #249 SessionStopReq ChargingSession=Pause → #251 SessionStopRes (+0.094 s)
+        #256 VS_CP_STATE.IND(ST/IoTecha) State=C DutyCycle_pct=5 Voltage_V=5.893 (+0.500 s)
     """
 
     code = "CPL009"
@@ -430,6 +457,12 @@ class WakeUpUnanswered(_CpRule):
     Source: IEC 61851-1 Annex A (wake-up by the EV); ISO 15118-2 §8.8.2 (pause and
     resume); ChargeX PFMEA UC2 192 "EVSE does not support pilot wake". The response time is
     the tool's choice (⚠ no normative value found; the dSPACE EVSE answers in 0.4 s).
+
+    Example:
+
+        #249 SessionStopReq → #251 SessionStopRes (+0.094 s)
+        #258 VS_CP_STATE.IND(ST/IoTecha) State=C DutyCycle_pct=100 Voltage_V=5.961 (+16.100 s)
+        #260 VS_CP_STATE.IND(ST/IoTecha) State=B DutyCycle_pct=100 Voltage_V=8.942 (+0.500 s)
     """
 
     code = "CPL010"

@@ -17,6 +17,13 @@ class PilotNoise(_CpRule):
     Fix: check the pilot circuit (the EV's resistor and diode, the EVSE's ±12 V source and
     its 1 kΩ), the cable and its screening, and what else is coupled onto CP / PE.
     Source: IEC 61851-1 Table A.4 (pilot voltage ranges); dsV2Gshark get_cp_state (±1 V).
+
+    Example:
+
+        #7 VS_CP_STATE.IND(ST/IoTecha) State=A-B DutyCycle_pct=5 Voltage_V=10.5
+        … (5 more)
+        #245 VS_CP_STATE.IND(ST/IoTecha) State=C-D DutyCycle_pct=5 Voltage_V=4.5
+        #246 MS_SCS_DIAG.IND(dSPACE) CP State=State_C2 HV Contactor=Closed Present Voltage [V]=379.1
     """
 
     code = "CPL008"
@@ -72,6 +79,11 @@ class ContactorVoltageMismatch(_CpRule):
     end criterion).
     Source: IEC 61851-23 CC.5.2; PROTOCOL_FACTS §4 "PreCharge end criterion" (20 V, ⚠ no
     normative number found).
+
+    Example:
+
+        #124 MS_SCS_DIAG.IND(dSPACE) CP State=State_C2 HV Contactor=Open Present Voltage [V]=162.1
+        #137 MS_SCS_DIAG.IND(dSPACE) CP State=State_C2 HV Contactor=Closed Present Voltage [V]=270.6
     """
 
     code = "CPL011"

@@ -100,6 +100,18 @@ class EvseDeliversLessThanOffered(_UnderDelivery):
     Source: PROTOCOL_FACTS §4D "Derived sanity" (⚠ analyst-derived; tolerances are
     parameters); ChargeX PFMEA UC2 244-251 (EVSE maximum current inaccurate — charging slower
     than possible).
+
+    Example:
+
+        #163 CurrentDemandReq EVTargetCurrent=200 A
+          → #165 CurrentDemandRes EVSEMaximumCurrentLimit=150 A EVSEMaximumPowerLimit=100000 W
+              EVSEPresentCurrent=74.9 A
+        #199 CurrentDemandReq EVTargetCurrent=200 A
+          → #201 CurrentDemandRes EVSEMaximumCurrentLimit=150 A EVSEMaximumPowerLimit=100000 W
+              EVSEPresentCurrent=74.7 A
+        #263 CurrentDemandReq EVTargetCurrent=200 A
+          → #265 CurrentDemandRes EVSEMaximumCurrentLimit=150 A EVSEMaximumPowerLimit=100000 W
+              EVSEPresentCurrent=74.8 A
     """
 
     code = "LIM004"
@@ -135,6 +147,15 @@ class EvseCurrentLimitedByVoltage(_UnderDelivery):
     phase; (SECC) report the measured output voltage, not the target.
     Source: PROTOCOL_FACTS §4D (⚠ analyst-derived); ISO 15118-2 / DIN 70121
     CurrentDemandReqType (EVTargetVoltage, EVTargetCurrent).
+
+    Example:
+
+        #139 CurrentDemandReq EVTargetCurrent=10 A
+          → #141 CurrentDemandRes EVSEMaximumCurrentLimit=150 A EVSEMaximumPowerLimit=100000 W
+              EVSEPresentCurrent=0.35 A
+        #247 CurrentDemandReq EVTargetCurrent=10 A
+          → #249 CurrentDemandRes EVSEMaximumCurrentLimit=150 A EVSEMaximumPowerLimit=100000 W
+              EVSEPresentCurrent=0.35 A
     """
 
     code = "LIM005"
@@ -208,6 +229,13 @@ class CurrentOvershoot(LoopRule):
     Source: PROTOCOL_FACTS §4D "Derived sanity": EVSEPresentCurrent ≤ min(EVTargetCurrent,
     EVSEMaximumCurrentLimit) + EVSECurrentRegulationTolerance (⚠ analyst-derived; the
     default tolerances are analyst choices, not quoted from IEC 61851-23).
+
+    Example:
+
+        #183 CurrentDemandReq EVTargetCurrent=104.7 A
+          → #185 CurrentDemandRes EVSEPresentCurrent=124.7 A
+        #195 CurrentDemandReq EVTargetCurrent=104.7 A
+          → #197 CurrentDemandRes EVSEPresentCurrent=124.7 A
     """
 
     code = "LIM006"
@@ -285,6 +313,15 @@ class VoltageAboveTarget(LoopRule):
     voltage.
     Source: PROTOCOL_FACTS §4D (⚠ analyst-derived; tolerance is a parameter); ISO 15118-2 /
     DIN 70121 CurrentDemandReqType EVTargetVoltage; ISO 15118-20 Scheduled_DC_CLReqControlMode.
+
+    Example:
+
+        #175 CurrentDemandReq EVTargetVoltage=430 V
+          → #177 CurrentDemandRes EVSEPresentVoltage=454.5 V
+        #183 CurrentDemandReq EVTargetVoltage=430 V
+          → #185 CurrentDemandRes EVSEPresentVoltage=455.1 V
+        #191 CurrentDemandReq EVTargetVoltage=430 V
+          → #193 CurrentDemandRes EVSEPresentVoltage=454.9 V
     """
 
     code = "LIM007"

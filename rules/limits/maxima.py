@@ -36,6 +36,13 @@ class EvseAboveOwnMaximum(LoopRule):
     Source: PROTOCOL_FACTS §4D "Derived sanity" (⚠ analyst-derived, tolerances are
     parameters); ISO 15118-2 CurrentDemandResType, DIN 70121 CurrentDemandResType,
     ISO 15118-20 DC_ChargeLoopResType; ChargeX PFMEA UC2 240-243.
+
+    Example:
+
+        #183 CurrentDemandReq
+          → #185 CurrentDemandRes EVSEMaximumCurrentLimit=150 A EVSEPresentCurrent=168 A
+        #203 CurrentDemandReq
+          → #205 CurrentDemandRes EVSEMaximumCurrentLimit=150 A EVSEPresentCurrent=168 A
     """
 
     code = "LIM001"
@@ -133,6 +140,11 @@ class EvseAboveEvMaximum(LoopRule):
     Source: PROTOCOL_FACTS §4D "Derived sanity" (⚠ analyst-derived; tolerances are
     parameters) and "During CableCheck the EVSE applies a test voltage" (500 V); ISO 15118-2
     / DIN 70121 CurrentDemandReqType, PreChargeResType, DC_EVChargeParameterType.
+
+    Example:
+
+        #91 PreChargeReq → #93 PreChargeRes EVSEPresentVoltage=499.9 V
+        #103 PreChargeReq → #105 PreChargeRes EVSEPresentVoltage=454.6 V
     """
 
     code = "LIM002"
@@ -214,6 +226,11 @@ class EvTargetAboveEvseMaximum(LoopRule):
     Fix (EVCC): keep the requests within the EVSE's announced maxima.
     Source: PROTOCOL_FACTS §4D (CurrentDemandRes limit flags, E-ISO ⚠; derived sanity ⚠);
     ISO 15118-2 / DIN 70121 CurrentDemandReqType / CurrentDemandResType.
+
+    Example:
+
+        #113 CurrentDemandReq EVTargetCurrent=180 A
+          → #115 CurrentDemandRes EVSEMaximumCurrentLimit=150 A
     """
 
     code = "LIM003"
@@ -286,6 +303,13 @@ class EvTargetAboveEvMaximum(LoopRule):
     Fix (EVCC): keep EVTargetVoltage / EVTargetCurrent within the announced maxima.
     Source: PROTOCOL_FACTS §4D "Derived sanity": EVTargetVoltage ≤ EVMaximumVoltageLimit,
     EVTargetCurrent ≤ EVMaximumCurrentLimit (⚠ analyst-derived).
+
+    Example:
+
+        #155 CurrentDemandReq EVTargetVoltage=450 V EVMaximumVoltageLimit=430 V
+          → #157 CurrentDemandRes
+        #183 CurrentDemandReq EVTargetVoltage=450 V EVMaximumVoltageLimit=430 V
+          → #185 CurrentDemandRes
     """
 
     code = "LIM010"

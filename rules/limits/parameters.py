@@ -48,6 +48,12 @@ class MinimumAboveMaximum(LoopRule):
     Fix: the side that sent it (EVSE… → SECC, EV… → EVCC): send min ≤ max.
     Source: PROTOCOL_FACTS §4D "EVSE limits in CPD Res: min ≤ max" (⚠ analyst-derived);
     ISO 15118-2 DC_EVSEChargeParameterType, ISO 15118-20 DC_CPDResEnergyTransferModeType.
+
+    Example:
+
+        #59 ChargeParameterDiscoveryReq
+          → #61 ChargeParameterDiscoveryRes EVSEMinimumVoltageLimit=1500 V
+              EVSEMaximumVoltageLimit=500 V
     """
 
     code = "LIM012"
@@ -120,6 +126,11 @@ class NegativeEvMaximum(LoopRule):
     Fix (EVCC): send non-negative maxima; (SECC): answer FAILED_WrongChargeParameter.
     Source: ISO 15118-2 [V2G2-477] (E-ISO), PROTOCOL_FACTS §4D "Hard facts" and §4B content
     rules.
+
+    Example:
+
+        #59 ChargeParameterDiscoveryReq EVMaximumCurrentLimit=-200 A
+          → #61 ChargeParameterDiscoveryRes ResponseCode=FAILED_WrongChargeParameter
     """
 
     code = "LIM013"
@@ -186,6 +197,10 @@ class EvMaximumBelowEvseMinimum(LoopRule):
     FAILED_WrongChargeParameter instead of starting.
     Source: PROTOCOL_FACTS §4D "Hard facts" (E-ISO ⚠ implementation); ChargeX PFMEA UC2
     107-111 (incompatible charger).
+
+    Example:
+
+        #59 ChargeParameterDiscoveryReq → #61 ChargeParameterDiscoveryRes
     """
 
     code = "LIM014"

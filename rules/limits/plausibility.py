@@ -24,6 +24,12 @@ class ImplausibleJump(LoopRule):
     Fix (SECC): check the measurement and the encoding of the values.
     Source: PROTOCOL_FACTS §4 "Physical values", §4D (⚠ analyst-derived; thresholds are
     parameters); ChargeX PFMEA UC2 240-243.
+
+    Example:
+
+        #167 CurrentDemandReq → #169 CurrentDemandRes EVSEMaximumVoltageLimit=500 V
+        #171 CurrentDemandReq → #173 CurrentDemandRes EVSEMaximumVoltageLimit=5000 V
+        #175 CurrentDemandReq → #177 CurrentDemandRes EVSEMaximumVoltageLimit=500 V
     """
 
     code = "LIM008"
@@ -126,6 +132,11 @@ class SocBackwards(LoopRule):
     Source: ISO 15118-2 / DIN 70121 DC_EVStatusType EVRESSSOC (percentValueType 0-100);
     ISO 15118-20 DisplayParametersType; PROTOCOL_FACTS §4 "Physical values" (⚠
     analyst-derived check; tolerance is a parameter).
+
+    Example:
+
+        #179 CurrentDemandReq SoC=50 % → #181 CurrentDemandRes
+        #183 CurrentDemandReq SoC=0 % → #185 CurrentDemandRes
     """
 
     code = "LIM009"
@@ -189,6 +200,11 @@ class LimitFlagsInconsistent(LoopRule):
     Fix (SECC): set EVSECurrentLimitAchieved / …VoltageLimitAchieved / …PowerLimitAchieved
     when the output is limited by the corresponding maximum.
     Source: PROTOCOL_FACTS §4D "CurrentDemandRes flags" (E-ISO ⚠ implementation semantics).
+
+    Example:
+
+        #195 CurrentDemandReq → #197 CurrentDemandRes EVSECurrentLimitAchieved=False
+        #215 CurrentDemandReq → #217 CurrentDemandRes EVSECurrentLimitAchieved=False
     """
 
     code = "LIM011"

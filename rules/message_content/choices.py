@@ -39,6 +39,11 @@ class EnergyTransferMismatch(Rule):
     Source: ISO 15118-2 [V2G2-476], [V2G2-477] (J-BODY2, R-SECC-CPD, E-ISO); DIN 70121
     [V2G-DC-398], [V2G-DC-625]; ISO 15118-20 Table 204 service IDs; PROTOCOL_FACTS §5, §4A,
     §4C.
+
+    Example:
+
+        #151 PowerDeliveryReq → #153 PowerDeliveryRes
+        #175 PowerDeliveryReq → #177 PowerDeliveryRes
     """
 
     code = "MSG004"
@@ -164,6 +169,12 @@ class AuthorizationContent(Rule):
     issue a 16-byte GenChallenge.
     Source: ISO 15118-2 [V2G2-475], [V2G2-684], [V2G2-697]; ISO 15118-20 AuthorizationSetupRes
     / AuthorizationReq (J-XSD-20); PROTOCOL_FACTS §5 and §4B content rules.
+
+    Example:
+
+        #66 PaymentDetailsReq → #68 PaymentDetailsRes GenChallenge=865f777acc7…
+        #70 AuthorizationReq GenChallenge=b4c7ab4b43c…
+          → #72 AuthorizationRes ResponseCode=FAILED_ChallengeInvalid
     """
 
     code = "MSG005"
@@ -275,6 +286,10 @@ class PncMessageWithoutContract(Rule):
     Fix (EVCC): follow the payment option you selected: with ExternalPayment go on with
     AuthorizationReq (ContractAuthenticationReq in DIN).
     Source: ISO 15118-2 [V2G2-551] (E-ISO, R); DIN 70121 [V2G-DC-252]; PROTOCOL_FACTS §5.
+
+    Example:
+
+        #56 PaymentDetailsReq → #58 PaymentDetailsRes ResponseCode=FAILED_SequenceError
     """
 
     code = "MSG006"
@@ -318,6 +333,11 @@ class PncWithoutTls(Rule):
     ExternalPayment; (SECC): do not offer Contract over plain TCP.
     Source: ISO 15118-2 [V2G2-634], [V2G2-635] (RC-SEQ2 ⚠, hence a warning); PROTOCOL_FACTS
     §1.4 and §5.
+
+    Example:
+
+        #51 PaymentServiceSelectionReq SelectedPaymentOption=Contract
+          → #53 PaymentServiceSelectionRes
     """
 
     code = "MSG007"

@@ -22,6 +22,10 @@ class ConditionalElement(Rule):
     Source: supportedAppProtocolRes (E-SRV; HOTWIRE [V2G-DC-226] ⚠); SAScheduleList when
     Finished (R-SECC-CPD, J-BODY2 ⚠); CurrentDemandRes (J-XSD-2); PROTOCOL_FACTS §5. The ⚠
     conditions are warnings.
+
+    Example:
+
+        #59 ChargeParameterDiscoveryReq → #61 ChargeParameterDiscoveryRes EVSEProcessing=Finished
     """
 
     code = "MSG011"
@@ -103,6 +107,10 @@ class DinForbiddenContent(Rule):
     DIN 70121; offer and select ExternalPayment only.
     Source: DIN SPEC 70121 [V2G-DC-252], [V2G-DC-329], [V2G-DC-554], [V2G-DC-628],
     [V2G-DC-629] (J-DIN-DT, E-DIN); PROTOCOL_FACTS §4A "DIN-specific content rules".
+
+    Example:
+
+        #47 ServiceDiscoveryReq → #49 ServiceDiscoveryRes ServiceName=DC_Charging
     """
 
     code = "MSG012"

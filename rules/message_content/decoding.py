@@ -26,6 +26,10 @@ class UndecodableMessage(Rule):
     Fix (sender): validate the EXI encoder against the XSD of the negotiated protocol (the
     error says at which bit and grammar state decoding stopped).
     Source: ISO 15118-2 §7.8.3 (V2GTP), W3C EXI 1.0; PROTOCOL_FACTS §1.1.
+
+    Example:
+
+        #59 (undecodable EXI) (EXI error at bit 94 in BodyType[0] at V2G_Message/Body: une…)
     """
 
     code = "MSG001"
@@ -67,6 +71,10 @@ class TrailingBytes(Rule):
     pad or reuse a larger buffer length.
     Source: ISO 15118-2 §7.8.3 (payload length = length of the V2GTP payload), DIN 70121
     §8.7.3; PROTOCOL_FACTS §1.1 ("payload length must equal the bytes that follow").
+
+    Example:
+
+        #55 SessionSetupReq → #57 SessionSetupRes
     """
 
     code = "MSG002"
@@ -109,6 +117,11 @@ class SchemaFallback(Rule):
     supportedAppProtocolRes selected.
     Source: ISO 15118-2 §8.2 / DIN 70121 §8.2 (SupportedAppProtocol chooses the protocol),
     ISO 15118-20 §8.3.3; PROTOCOL_FACTS §3.
+
+    Example:
+
+        #63 CableCheckReq → #65 CableCheckRes
+        #87 CableCheckReq → #89 CableCheckRes
     """
 
     code = "MSG003"

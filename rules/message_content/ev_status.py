@@ -36,6 +36,13 @@ class EvStatusPlaceholders(Rule):
     battery, percentValueType), PreChargeReqType EVTargetVoltage (the voltage the EVSE is to
     match: the battery voltage); ISO 15118-20 DisplayParametersType PresentSOC; PROTOCOL_FACTS
     §4D (PreCharge target = battery voltage; ⚠ the thresholds are parameters).
+
+    Example:
+
+        #59 ChargeParameterDiscoveryReq EVRESSSOC=0 SoC=0 %
+          → #61 ChargeParameterDiscoveryRes EVSEMinimumVoltageLimit=150 V
+        #91 PreChargeReq EVRESSSOC=0 EVTargetVoltage=0 V SoC=0 % → #93 PreChargeRes
+        #95 PreChargeReq EVRESSSOC=50 EVTargetVoltage=370 V SoC=50 % → #97 PreChargeRes
     """
 
     code = "MSG022"

@@ -36,6 +36,15 @@ class EvsePresentValueImplausible(Rule):
     DC_EVChargeParameterType maxima; PROTOCOL_FACTS §4D "Derived sanity" (⚠ analyst-derived:
     the factor and floors are parameters); ChargeX PFMEA UC2 241-242 (data corruption,
     encoding issues in the SECC).
+
+    Example:
+
+        #167 CurrentDemandReq EVMaximumCurrentLimit=200 A EVTargetCurrent=120 A
+          → #169 CurrentDemandRes EVSEPresentCurrent=154.8 A EVSEMaximumCurrentLimit=150 A
+        #211 CurrentDemandReq EVMaximumCurrentLimit=200 A EVTargetCurrent=200 A
+          → #213 CurrentDemandRes EVSEPresentCurrent=1500 A EVSEMaximumCurrentLimit=150 A
+        #247 CurrentDemandReq EVMaximumCurrentLimit=200 A EVTargetCurrent=200 A
+          → #249 CurrentDemandRes EVSEPresentCurrent=1500 A EVSEMaximumCurrentLimit=150 A
     """
 
     code = "MSG020"

@@ -21,6 +21,11 @@ class ReceiptNotSent(Rule):
     Fix (EVCC): answer ReceiptRequired with a signed MeteringReceiptReq before the next
     ChargingStatusReq / CurrentDemandReq.
     Source: ISO 15118-2 [V2G2-577], [V2G2-795] (E-ISO); PROTOCOL_FACTS §4B sequence table.
+
+    Example:
+
+        #98 ChargingStatusReq → #100 ChargingStatusRes
+        #102 ChargingStatusReq → #104 ChargingStatusRes
     """
 
     code = "MSG008"
@@ -66,6 +71,11 @@ class ReceiptInEim(Rule):
     EV cannot comply and may stop or ignore the request.
     Fix (SECC): set ReceiptRequired only when SelectedPaymentOption is Contract.
     Source: ISO 15118-2 [V2G2-691] (R, E-ISO ✅); PROTOCOL_FACTS §5.
+
+    Example:
+
+        #83 ChargingStatusReq → #85 ChargingStatusRes ReceiptRequired=True
+        #103 ChargingStatusReq → #105 ChargingStatusRes ReceiptRequired=True
     """
 
     code = "MSG009"
@@ -110,6 +120,13 @@ class MeteringReceiptInvalid(Rule):
     signature in the header, Reference to the body Id); copy the session's SessionID.
     Source: ISO 15118-2 MeteringReceiptReqType (J-XSD-2), RISE-V2G WaitForCurrentDemandRes
     (R-EVCC-CD); PROTOCOL_FACTS §5.
+
+    Example:
+
+        #106 MeteringReceiptReq SessionID=e31fe59dd7038005
+          → #108 MeteringReceiptRes SessionID=e31fe59dd7038005
+        #130 MeteringReceiptReq SessionID=e31fe59dd7038005
+          → #132 MeteringReceiptRes SessionID=e31fe59dd7038005
     """
 
     code = "MSG010"

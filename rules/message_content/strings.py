@@ -81,6 +81,10 @@ class StringNotXmlText(Rule):
     Source: W3C XML 1.0 §2.2 "Characters" (Char production); W3C EXI 1.0 §1 (EXI encodes
     the XML Information Set), §7.1.10 (String: a sequence of Unicode code points); ISO 15118-2
     / DIN 70121 serviceScopeType (xs:string, maxLength 64).
+
+    Example:
+
+        #47 ServiceDiscoveryReq ServiceScope=␀␀␀␀␀␀␀␀␀␀␀… → #49 ServiceDiscoveryRes
     """
 
     code = "MSG021"

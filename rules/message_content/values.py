@@ -111,6 +111,11 @@ class ValueOutOfRange(Rule):
     Fix (sender): scale physical values with a multiplier in −3..3; send SoC in percent.
     Source: DIN 70121 / ISO 15118-2 XSD (multiplierType −3..3, percentValueType 0..100),
     ISO 15118-20 XSD (percentValueType); PROTOCOL_FACTS §4.0 "Physical values".
+
+    Example:
+
+        #59 ChargeParameterDiscoveryReq
+          → #61 ChargeParameterDiscoveryRes EVSEMaximumPowerLimit=100000 W
     """
 
     code = "MSG013"
@@ -158,6 +163,10 @@ class Table68Range(Rule):
     Source: ISO 15118-2 §8.5.2.7 Table 68 (as quoted by Josev's PhysicalValue classes, J-PV
     ⚠ single source, which is why this is a warning); PROTOCOL_FACTS §4.0.
         Opt-in: enable it in a profile (``[rules] enable = ["MSG015"]``).
+
+    Example:
+
+        #59 ChargeParameterDiscoveryReq → #61 ChargeParameterDiscoveryRes
     """
 
     code = "MSG015"
@@ -222,6 +231,10 @@ class UnitMismatch(Rule):
     Fix (sender): set the Unit of each value per the element's definition.
     Source: ISO 15118-2 Table 68 (unit per element), DIN 70121 unitSymbolType; J-PV;
     PROTOCOL_FACTS §4.0 "Physical values".
+
+    Example:
+
+        #59 ChargeParameterDiscoveryReq EVEnergyRequest=18000 W → #61 ChargeParameterDiscoveryRes
     """
 
     code = "MSG014"

@@ -136,6 +136,12 @@ class FailedResponseCode(Rule):
     Source: ISO 15118-2 Table 105 responseCodeType; DIN 70121 responseCodeType;
     ISO 15118-20 responseCodeType; PROTOCOL_FACTS §3, §4.0, §4A/§4B/§4C code tables and
     "ISO-2 content rules".
+
+    Example:
+
+        #59 ChargeParameterDiscoveryReq
+          → #61 ChargeParameterDiscoveryRes EVSEProcessing=Finished
+              ResponseCode=FAILED_WrongChargeParameter
     """
 
     code = "RSP001"
@@ -199,6 +205,10 @@ class WarningResponseCode(Rule):
     Source: ISO 15118-2 [V2G2-690] (certificate expires within 21 days), responseCodeType;
     ISO 15118-20 responseCodeType (WARNING_* do not end the session, E-D20);
     PROTOCOL_FACTS §4.0, §4C.
+
+    Example:
+
+        #66 PaymentDetailsReq → #68 PaymentDetailsRes ResponseCode=OK_CertificateExpiresSoon
     """
 
     code = "RSP002"

@@ -90,6 +90,19 @@ class StopRequestIgnored(Rule):
     Source: DIN 70121 / ISO 15118-2 DC_EVSEStatusType / AC_EVSEStatusType (EVSENotification,
     NotificationMaxDelay), ISO 15118-20 EVSEStatusType; PROTOCOL_FACTS §4.0 "Status
     semantics" (R-EVCC-CD, PYPLC readme: EVSE_Shutdown → PowerDeliveryReq(Stop)).
+
+    Example:
+
+        #191 CurrentDemandReq
+          → #193 CurrentDemandRes EVSEStatusCode=EVSE_Shutdown EVSENotification=StopCharging
+              NotificationMaxDelay=2 (+0.023 s)
+        #271 CurrentDemandReq
+          → #273 CurrentDemandRes EVSEStatusCode=EVSE_Shutdown EVSENotification=StopCharging
+              NotificationMaxDelay=2 (+0.023 s)
+        #351 CurrentDemandReq
+          → #353 CurrentDemandRes EVSEStatusCode=EVSE_Shutdown EVSENotification=StopCharging
+              NotificationMaxDelay=2 (+0.016 s)
+        #355 RST EVSE→EV (+0.020 s)
     """
 
     code = "RSP003"
@@ -172,6 +185,16 @@ class RenegotiationIgnored(Rule):
     Source: ISO 15118-2 [V2G2-841] [V2G2-680] [V2G2-812] [V2G2-813]; ISO 15118-20
     EVSENotification (ScheduleRenegotiation, ServiceRenegotiation) [V2G20-1477];
     PROTOCOL_FACTS §4.0 "Status semantics" (R-EVCC-CD).
+
+    Example:
+
+        #175 CurrentDemandReq
+          → #177 CurrentDemandRes EVSENotification=ReNegotiation NotificationMaxDelay=1 (+0.018 s)
+        #219 CurrentDemandReq
+          → #221 CurrentDemandRes EVSENotification=ReNegotiation NotificationMaxDelay=1 (+0.023 s)
+        #247 CurrentDemandReq
+          → #249 CurrentDemandRes EVSENotification=ReNegotiation NotificationMaxDelay=1 (+0.020 s)
+        #251 PowerDeliveryReq → #253 PowerDeliveryRes NotificationMaxDelay=0 (+0.093 s)
     """
 
     code = "RSP005"

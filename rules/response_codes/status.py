@@ -35,6 +35,13 @@ class EvseFaultStatus(Rule):
     power module, emergency stop button, grid signal).
     Source: DIN 70121 / ISO 15118-2 DC_EVSEStatusCodeType; PROTOCOL_FACTS §4.0 "Status
     semantics" (EVSE_EmergencyShutdown / EVSE_Malfunction = fault).
+
+    Example:
+
+        #199 CurrentDemandReq
+          → #201 CurrentDemandRes EVSEStatusCode=EVSE_EmergencyShutdown EVSEPresentVoltage=379.2 V
+        #215 WeldingDetectionReq
+          → #217 WeldingDetectionRes EVSEStatusCode=EVSE_EmergencyShutdown EVSEPresentVoltage=68.3 V
     """
 
     code = "RSP004"
@@ -89,6 +96,11 @@ class IsolationMonitoringOutsideCableCheck(Rule):
     Source: DIN 70121 / ISO 15118-2 DC_EVSEStatusCodeType; PROTOCOL_FACTS §4D (cable check:
     EVSE_IsolationMonitoringActive while Ongoing), §4.0 "Status semantics" ([V2G2-880]:
     status codes without explicit requirement are informational ⚠).
+
+    Example:
+
+        #155 CurrentDemandReq → #157 CurrentDemandRes EVSEStatusCode=EVSE_IsolationMonitoringActive
+        #175 CurrentDemandReq → #177 CurrentDemandRes EVSEStatusCode=EVSE_IsolationMonitoringActive
     """
 
     code = "RSP006"
@@ -151,6 +163,12 @@ class EvseNotReady(Rule):
     Fix (SECC): report EVSE_Ready once the cable check passed and the output is available.
     Source: DIN 70121 [V2G-DC-401]; ISO 15118-2 [V2G2-480]; PROTOCOL_FACTS §4A, §4B content
     rules, §4D.
+
+    Example:
+
+        #91 PreChargeReq → #93 PreChargeRes EVSEStatusCode=EVSE_NotReady
+        #231 PreChargeReq → #233 PreChargeRes EVSEStatusCode=EVSE_NotReady
+        #235 SessionStopReq → #237 SessionStopRes
     """
 
     code = "RSP007"
@@ -213,6 +231,14 @@ class EvErrorCode(Rule):
     compare EVTargetCurrent with EVSEPresentCurrent (an EVSE that does not deliver the
     requested current triggers it too).
     Source: DIN 70121 / ISO 15118-2 DC_EVErrorCodeType; PROTOCOL_FACTS §4.0 enumerations.
+
+    Example:
+
+        #211 CurrentDemandReq EVErrorCode=FAILED_ChargingCurrentdifferential EVTargetCurrent=200 A
+            EVTargetVoltage=430 V
+          → #213 CurrentDemandRes EVSEPresentCurrent=149 A EVSEPresentVoltage=379.3 V
+        #227 WeldingDetectionReq EVErrorCode=FAILED_ChargingCurrentdifferential
+          → #229 WeldingDetectionRes EVSEPresentVoltage=68.4 V
     """
 
     code = "RSP008"
@@ -298,6 +324,11 @@ class ResidualCurrentDetected(Rule):
     Fix: inspect the installation, the cable and the vehicle's insulation; the EVSE's RCD
     log says when it tripped.
     Source: ISO 15118-2 AC_EVSEStatusType (RCD); PROTOCOL_FACTS §4B.
+
+    Example:
+
+        #95 ChargingStatusReq → #97 ChargingStatusRes RCD=True
+        #99 PowerDeliveryReq → #101 PowerDeliveryRes RCD=True
     """
 
     code = "RSP009"

@@ -23,6 +23,11 @@ class NoSessionStop(Rule):
     stopped answering is the likely culprit (see SEQ007 / SEQ009 for the details).
     Source: ISO 15118-2 §8.8.4 message sequences (SessionStopReq ends a session,
     [V2G2-571]); DIN 70121 §9.6 [V2G-DC-451]; ISO 15118-20 [V2G20-1633].
+
+    Example:
+
+        #59 ChargeParameterDiscoveryReq → (no response)
+        #61 FIN EV→EVSE
     """
 
     code = "SEQ001"
@@ -78,6 +83,11 @@ class SessionDropped(Rule):
     with EVSENotification StopCharging / EVSE_Shutdown and wait for the EV to stop (SECC).
     Source: ISO 15118-2 §8.8.4 [V2G2-571] (SessionStop ends a session), status semantics
     (PROTOCOL_FACTS §4.0); DIN 70121 §9.6 [V2G-DC-451].
+
+    Example:
+
+        #183 CurrentDemandReq → #185 CurrentDemandRes
+        #187 RST EVSE→EV
     """
 
     code = "SEQ009"

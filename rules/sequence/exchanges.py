@@ -22,6 +22,11 @@ class ResponseWithoutRequest(Rule):
     Fix (SECC): send exactly one response per request, after the request.
     Source: ISO 15118-2 §8.8.2 (request-response pattern), [V2G2-538]; DIN 70121 §9.6;
     PROTOCOL_FACTS §4.0 "Every request gets exactly one response".
+
+    Example:
+
+        #163 CurrentDemandReq → #165 CurrentDemandRes
+        #167 CurrentDemandRes
     """
 
     code = "SEQ005"
@@ -66,6 +71,11 @@ class ResponseTypeMismatch(Rule):
     ([V2G2-538]: the response of the corresponding type, even for FAILED_SequenceError).
     Fix (SECC): answer each request with its own response type.
     Source: ISO 15118-2 [V2G2-538] [V2G2-459]; DIN 70121 [V2G-DC-390]; PROTOCOL_FACTS §4.0.
+
+    Example:
+
+        #179 PowerDeliveryReq → (no response)
+        #181 CurrentDemandRes
     """
 
     code = "SEQ006"
@@ -137,6 +147,12 @@ class RequestUnanswered(Rule):
     Tables 75/77 (2 s, CurrentDemand 0.25 s per DIN SPEC 70121:2014 — DIN TS 70121:2024
     says 0.5 s ⚠, parameter ``current_demand_timeout_s``); ISO 15118-20 Tables 215-217 (2 s,
     ChargeLoop 0.5 s); PROTOCOL_FACTS §3, §4A/§4B/§4C timing (J-TO-*, R-TR, PY-TAB).
+
+    Example:
+
+        #55 ContractAuthenticationReq → #57 ContractAuthenticationRes (+0.085 s)
+        #59 ChargeParameterDiscoveryReq (+0.064 s) → (no response)
+        #61 FIN EV→EVSE (+2.000 s)
     """
 
     code = "SEQ007"
@@ -267,6 +283,11 @@ class RequestsWithoutWaiting(Rule):
     sending the next request.
     Source: ISO 15118-2 §8.8.2 request-response pattern, [V2G2-538], Table 109; DIN 70121
     §9.6; PROTOCOL_FACTS §4.0, §4B timing.
+
+    Example:
+
+        #151 PowerDeliveryReq → (no response)
+        #153 PowerDeliveryReq → #155 PowerDeliveryRes (+0.089 s)
     """
 
     code = "SEQ008"

@@ -60,6 +60,12 @@ class OutOfSequenceRequest(Rule):
     Source: DIN 70121 §9.6 [V2G-DC-437…469]; ISO 15118-2 §8.8.2/§8.8.4 [V2G2-541…813],
     [V2G2-812]; ISO 15118-20 §8.8 [V2G20-1483…2006]; PROTOCOL_FACTS §4A/§4B/§4C "Legal
     request sequence" (E-DIN, E-ISO, J-SECC-*, V20-TXT, ISS-EV2305).
+
+    Example:
+
+        #59 ChargeParameterDiscoveryReq → #61 ChargeParameterDiscoveryRes
+        #63 PowerDeliveryReq ChargeProgress=Start
+          → #65 PowerDeliveryRes ResponseCode=FAILED_SequenceError
     """
 
     code = "SEQ002"
@@ -147,6 +153,11 @@ class SequenceErrorAnswered(Rule):
     finding for the allowed requests).
     Source: ISO 15118-2 [V2G2-538] [V2G2-459] [V2G2-539]; DIN 70121 [V2G-DC-390]
     [V2G-DC-665]; ISO 15118-20 responseCodeType FAILED_SequenceError; PROTOCOL_FACTS §4.0.
+
+    Example:
+
+        #63 PowerDeliveryReq ChargeProgress=Start
+          → #65 PowerDeliveryRes ResponseCode=FAILED_SequenceError
     """
 
     code = "SEQ003"
@@ -202,6 +213,11 @@ class SequenceErrorUnjustified(Rule):
     the loop request while EVSEProcessing = Ongoing).
     Source: ISO 15118-2 [V2G2-538] and the sequence tables §8.8.2; DIN 70121 §9.6;
     ISO 15118-20 §8.8; PROTOCOL_FACTS §4A/§4B/§4C.
+
+    Example:
+
+        #63 CableCheckReq → #65 CableCheckRes
+        #67 CableCheckReq → #69 CableCheckRes ResponseCode=FAILED_SequenceError
     """
 
     code = "SEQ004"

@@ -79,6 +79,13 @@ class EvseStoppedCharging(Rule):
     EVSENotification StopCharging, NotificationMaxDelay), AC_EVSEStatusType; ISO 15118-20
     EVSEStatusType (EVSENotification Terminate); PROTOCOL_FACTS §4.0 "Status semantics"
     (EVSE_Shutdown in CurrentDemandRes = EVSE-initiated normal stop; PYPLC readme, Compleo).
+
+    Example:
+
+        #271 CurrentDemandReq ChargingComplete=False
+          → #273 CurrentDemandRes EVSEStatusCode=EVSE_Shutdown EVSENotification=StopCharging
+        #275 PowerDeliveryReq ChargingComplete=False
+          → #277 PowerDeliveryRes EVSEStatusCode=EVSE_Shutdown EVSENotification=StopCharging
     """
 
     code = "SES012"
@@ -167,6 +174,13 @@ class FailedNotTerminated(Rule):
     Source: ISO 15118-2 [V2G2-539]; DIN 70121 [V2G-DC-665]; ISO 15118-20 (a FAILED response
     ends the session, ⚠ E-D20); PROTOCOL_FACTS §4.0 ("then the SECC terminates [V2G2-539],
     closing TCP [V2G2-034]").
+
+    Example:
+
+        #59 ChargeParameterDiscoveryReq
+          → #61 ChargeParameterDiscoveryRes ResponseCode=FAILED_WrongChargeParameter
+        #63 CableCheckReq → #65 CableCheckRes ResponseCode=FAILED_SequenceError
+        #83 CableCheckReq → #85 CableCheckRes ResponseCode=FAILED_SequenceError
     """
 
     code = "SES013"

@@ -64,6 +64,12 @@ class SessionIdChanged(Rule):
     in every message.
     Source: ISO 15118-2 [V2G2-460]; DIN 70121 [V2G-DC-391]; ISO 15118-20 [V2G20-460]
     (D20-RPT); PROTOCOL_FACTS §4.0 SessionID rules (E-ISO, E-DIN).
+
+    Example:
+
+        #43 SessionSetupReq SessionID=00 → #45 SessionSetupRes SessionID=e31fe59dd7038005
+        #63 CableCheckReq SessionID=855be4b46456cdf3
+          → #65 CableCheckRes ResponseCode=FAILED_UnknownSession SessionID=e31fe59dd7038005
     """
 
     code = "SES004"
@@ -149,6 +155,11 @@ class UnknownSessionAnswered(Rule):
     Fix (EVCC): keep the SessionID of SessionSetupRes in every request.
     Source: ISO 15118-2 [V2G2-460]; DIN 70121 [V2G-DC-391]; ISO 15118-20 [V2G20-460];
     PROTOCOL_FACTS §4.0.
+
+    Example:
+
+        #63 CableCheckReq SessionID=855be4b46456cdf3
+          → #65 CableCheckRes ResponseCode=FAILED_UnknownSession SessionID=e31fe59dd7038005
     """
 
     code = "SES005"
@@ -188,6 +199,11 @@ class UnknownSessionUnjustified(Rule):
     with an unknown ID by establishing a new session.
     Source: ISO 15118-2 [V2G2-460] [V2G2-756]; DIN 70121 [V2G-DC-391]; PROTOCOL_FACTS §4.0
     (E-ISO, E-DIN; EVerest ISO wrongly exempts ID 0).
+
+    Example:
+
+        #151 PowerDeliveryReq SessionID=e31fe59dd7038005
+          → #153 PowerDeliveryRes ResponseCode=FAILED_UnknownSession SessionID=e31fe59dd7038005
     """
 
     code = "SES006"
@@ -238,6 +254,13 @@ class MeteringReceiptSessionId(Rule):
     Fix (EVCC): put the session's SessionID in both the header and the body.
     Source: ISO 15118-2 MeteringReceiptReqType (J-XSD-2); PROTOCOL_FACTS §4.0 SessionID
     rules, §5 "MeteringReceiptReq: body SessionID = header SessionID".
+
+    Example:
+
+        #106 MeteringReceiptReq SessionID=e31fe59dd7038005
+          → #108 MeteringReceiptRes SessionID=e31fe59dd7038005
+        #130 MeteringReceiptReq SessionID=e31fe59dd7038005
+          → #132 MeteringReceiptRes SessionID=e31fe59dd7038005
     """
 
     code = "SES010"
@@ -284,6 +307,10 @@ class SessionIdLength20(Rule):
     SessionSetupReq).
     Source: ISO 15118-20 MessageHeaderType SessionID (J-XSD-20, length 8); PROTOCOL_FACTS
     §4C "Header: SessionID (hexBinary, exactly 8 bytes)".
+
+    Example:
+
+        #55 SessionSetupReq SessionID=00 → #57 SessionSetupRes SessionID=e31fe59dd7038005
     """
 
     code = "SES011"

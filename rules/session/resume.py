@@ -42,6 +42,13 @@ class PausedSessionNotResumed(Rule):
     the pause and offer it in the SessionSetupReq of the resume.
     Source: ISO 15118-2 [V2G2-463] [V2G2-740]; PROTOCOL_FACTS §4.0 SessionID rules, §4B
     "Pause"; ChargeX PFMEA UC2 196-199.
+
+    Example:
+
+        #191 SessionStopReq SessionID=e31fe59dd7038005
+          → #193 SessionStopRes SessionID=e31fe59dd7038005 ResponseCode=OK
+        #207 SessionSetupReq SessionID=0000000000000000
+          → #209 SessionSetupRes SessionID=855be4b46456cdf3 ResponseCode=OK_NewSessionEstablished
     """
 
     code = "SES007"
@@ -129,6 +136,14 @@ class ResumeChangedChoices(Rule):
     when resuming.
     Source: ISO 15118-2 [V2G2-740] [V2G2-741]; PROTOCOL_FACTS §4.0 SessionID rules (R
     V2GCommunicationSessionEVCC, J ev_data.py); ChargeX PFMEA UC2 196-199.
+
+    Example:
+
+        #61 PaymentServiceSelectionReq SelectedPaymentOption=Contract
+          → #63 PaymentServiceSelectionRes
+        #233 SessionSetupReq → #235 SessionSetupRes ResponseCode=OK_OldSessionJoined
+        #241 PaymentServiceSelectionReq SelectedPaymentOption=ExternalPayment
+          → #243 PaymentServiceSelectionRes
     """
 
     code = "SES008"
@@ -179,6 +194,11 @@ class SessionIdReused(Rule):
     Fix (SECC): generate a new random 8-byte SessionID for every new session.
     Source: ISO 15118-2 [V2G2-756] (new ID ≠ the old one), DIN 70121 [V2G-DC-393];
     PROTOCOL_FACTS §4.0 SessionID rules (new, non-zero, 8-byte random SessionID).
+
+    Example:
+
+        #43 SessionSetupReq SessionID=00 → #45 SessionSetupRes SessionID=0102030405060708
+        #240 SessionSetupReq SessionID=00 → #242 SessionSetupRes SessionID=0102030405060708
     """
 
     code = "SES009"

@@ -20,6 +20,11 @@ class NonZeroSessionIdWithoutPause(Rule):
     stored SessionID only to resume a paused session.
     Source: ISO 15118-2 [V2G2-463] [V2G2-756], DIN 70121 [V2G-DC-393]; PROTOCOL_FACTS §4.0
     SessionID rules (PYPLC Checkpoint 500, J-SECC-DIN, J-SECC-2, E-ISO).
+
+    Example:
+
+        #43 SessionSetupReq SessionID=4a5e1d9c2b7f3e08
+          → #45 SessionSetupRes SessionID=e31fe59dd7038005 ResponseCode=OK_NewSessionEstablished
     """
 
     code = "SES001"
@@ -66,6 +71,11 @@ class ZeroSessionIdIssued(Rule):
     Fix (SECC): generate a random, non-zero 8-byte SessionID for every new session.
     Source: ISO 15118-2 [V2G2-750] (⚠ RC changelog), DIN 70121 [V2G-DC-393] (new non-zero
     SessionID with OK_NewSessionEstablished); PROTOCOL_FACTS §4.0 SessionID rules.
+
+    Example:
+
+        #43 SessionSetupReq SessionID=0000000000000000
+          → #45 SessionSetupRes SessionID=0000000000000000 ResponseCode=OK_NewSessionEstablished
     """
 
     code = "SES002"
@@ -108,6 +118,11 @@ class SetupResponseCodeMismatch(Rule):
     Source: ISO 15118-2 [V2G2-463] [V2G2-756]; DIN 70121 [V2G-DC-393]; ISO 15118-20
     responseCodeType (OK_NewSessionEstablished / OK_OldSessionJoined); PROTOCOL_FACTS §4.0
     SessionID rules (E-ISO, J-SECC-2).
+
+    Example:
+
+        #207 SessionSetupReq SessionID=e31fe59dd7038005
+          → #209 SessionSetupRes ResponseCode=OK_NewSessionEstablished SessionID=855be4b46456cdf3
     """
 
     code = "SES003"

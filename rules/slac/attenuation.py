@@ -21,6 +21,10 @@ class SlacAttenuationHigh(_SlacRule):
     (CM_VALIDATE) or refuse such a match.
     Source: ISO 15118-3 Annex A C_EV_match_signalattn_direct/_indirect; PROTOCOL_FACTS §2.6
     (OPU SLAC_LIMIT, PYSLAC, MSTAR ⚠, TENV ⚠).
+
+    Example:
+
+        #28 CM_ATTEN_CHAR.IND NUM_SOUNDS=10
     """
 
     code = "SLC014"
@@ -64,6 +68,10 @@ class SlacAttenuationProfileImplausible(_SlacRule):
     Fix (SECC): report the 58 group averages of the received sounds.
     Source: HomePlug GreenPHY / ISO 15118-3 CM_ATTEN_CHAR.IND (NumGroups = 58);
     PROTOCOL_FACTS §2.1, §2.3 row 6 (E-SLAC, OPU, PYSLAC).
+
+    Example:
+
+        #18 CM_ATTEN_CHAR.IND NumGroups=0 NUM_SOUNDS=0
     """
 
     code = "SLC015"
@@ -111,6 +119,13 @@ class SlacSeveralChargers(_SlacRule):
     site: decouple the CP lines.
     Source: ISO 15118-3 Annex A (EV selects the EVSE with the lowest attenuation;
     CM_VALIDATE when ambiguous); PROTOCOL_FACTS §2.7 (PYPLC readme checkpoint 130).
+
+    Example:
+
+        #39 CM_ATTEN_CHAR.IND RunID=dfc658aaaa990a88
+        #40 CM_ATTEN_CHAR.IND RunID=dfc658aaaa990a88
+        #43 CM_SLAC_MATCH.REQ RunID=dfc658aaaa990a88 EVSE_MAC=02:00:00:00:e5:01
+          → #44 CM_SLAC_MATCH.CNF RunID=dfc658aaaa990a88 EVSE_MAC=02:00:00:00:e5:01
     """
 
     code = "SLC016"

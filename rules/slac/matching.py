@@ -18,6 +18,11 @@ class SlacMatchRequestLate(_SlacRule):
     Fix (EVCC): decide and send CM_SLAC_MATCH.REQ promptly (TP_EV_match_session).
     Source: ISO 15118-3 Table A.1 TT_EVSE_match_session = 10 s; PROTOCOL_FACTS §2.4
     (E-SLAC, PYSLAC, TENV, MSTAR).
+
+    Example:
+
+        #29 CM_ATTEN_CHAR.RSP
+        #30 CM_SLAC_MATCH.REQ → #31 CM_SLAC_MATCH.CNF (+0.040 s)
     """
 
     code = "SLC017"
@@ -68,6 +73,11 @@ class SlacMatchSessionSlow(SlacMatchRequestLate):
     can break the run.
     Fix (EVCC): send CM_SLAC_MATCH.REQ within TP_EV_match_session.
     Source: ISO 15118-3 Table A.1 TP_EV_match_session (MSTAR ⚠); PROTOCOL_FACTS §2.4.
+
+    Example:
+
+        #29 CM_ATTEN_CHAR.RSP
+        #30 CM_SLAC_MATCH.REQ → #31 CM_SLAC_MATCH.CNF (+0.040 s)
     """
 
     code = "SLC018"
@@ -116,6 +126,11 @@ class SlacNoLinkAfterMatch(_SlacRule):
     EV is gone (check the charger's log for why its SLAC reset).
     Source: ISO 15118-3 Table A.1 TT_match_join = 12 s; PROTOCOL_FACTS §2.3 rows 11-12,
     §2.7 (E-SLAC, TENV, MSTAR).
+
+    Example:
+
+        #30 CM_SLAC_MATCH.REQ → #31 CM_SLAC_MATCH.CNF NID=253d78cde1c15f (+0.040 s)
+        #32 CM_SET_KEY.REQ NID=253d78cde1c15f → #33 CM_SET_KEY.CNF (+0.001 s)
     """
 
     code = "SLC020"
@@ -214,6 +229,10 @@ class SlacSetKeyFailed(_SlacRule):
     NMK, PID 4, NID of the match) and the modem firmware.
     Source: HomePlug AV 1.1 CM_SET_KEY.CNF Result; ISO 15118-3 (the hosts set the NMK of CM_SLAC_MATCH.CNF in their modems);
     PROTOCOL_FACTS §2.3 row 11 (E-SLAC, OPU, PYSLAC), pyPLC pyPlcHomeplug.py test notes.
+
+    Example:
+
+        #32 CM_SET_KEY.REQ NID=253d78cde1c15f → #33 CM_SET_KEY.CNF Result=1
     """
 
     code = "SLC021"

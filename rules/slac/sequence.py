@@ -53,6 +53,11 @@ class SlacIncomplete(_SlacRule):
     Source: ISO 15118-3 §9 and Annex A (matching sequence, Table A.1 timers TT_match_response,
     TT_match_sequence, TT_EV_atten_results, TT_EVSE_match_session, [V2G3-A09-125]
     TT_matching_repetition); PROTOCOL_FACTS §2.3, §2.4, §2.7.
+
+    Example:
+
+        #3 CM_SLAC_PARM.REQ → #4 CM_SLAC_PARM.CNF
+        #7 CM_SLAC_PARM.REQ → #8 CM_SLAC_PARM.CNF
     """
 
     code = "SLC001"
@@ -259,6 +264,11 @@ class SlacPartlyCaptured(_SlacRule):
     the EV's AVLN that forwards unicast frames); start capturing before plug-in.
     Source: ISO 15118-3 Annex A (each confirmation / indication answers a message);
     pyPLC doc/sniffing_experiments.md (listen mode sees only part of SLAC).
+
+    Example:
+
+        #1 CM_SLAC_PARM.CNF
+        #27 CM_SLAC_MATCH.REQ → #28 CM_SLAC_MATCH.CNF
     """
 
     code = "SLC002"
@@ -296,6 +306,11 @@ class SlacRunIdMismatch(_SlacRule):
     message of the run (an EVSE must not assume the "MAC + 0000" RunID some EVs use).
     Source: ISO 15118-3 Annex A (RunID, 8 octets, identical in every message of one
     matching run); PROTOCOL_FACTS §2.1, §2.3 ("RunID echoed"), §2.7.
+
+    Example:
+
+        #3 CM_SLAC_PARM.REQ RunID=dfc658aaaa990a88 → #4 CM_SLAC_PARM.CNF RunID=dfc658aaaa990a88
+        #28 CM_ATTEN_CHAR.IND RunID=b4c7ab4b43c4745f
     """
 
     code = "SLC003"
@@ -340,7 +355,8 @@ class SlacParmCnfOffNominal(_SlacRule):
     """CM_SLAC_PARM.CNF parameters are off nominal.
 
     What it checks: the EVSE's CM_SLAC_PARM.CNF asks for NUM_SOUNDS = ``num_sounds`` (10,
-    C_EV_match_MNBC), Time_Out = ``time_out`` (6 × 100 ms = TT_EVSE_match_MNBC) and
+    C_EV_match_MNBC), Time_Out = ``time_out_100ms`` (in units of 100 ms as the field: 6 =
+    600 ms = TT_EVSE_match_MNBC) and
     RESP_TYPE = ``resp_type`` (1, "other GP station"); M-SOUND_TARGET should be the broadcast
     address.
     Why it matters: EVs are built and tested against the nominal values; pyPLC saw chargers
@@ -349,6 +365,10 @@ class SlacParmCnfOffNominal(_SlacRule):
     Fix (SECC): send NUM_SOUNDS 10, Time_Out 6, RESP_TYPE 1, M-SOUND_TARGET FF:FF:FF:FF:FF:FF.
     Source: ISO 15118-3 Annex A (C_EV_match_MNBC, TT_EVSE_match_MNBC); PROTOCOL_FACTS
     §2.3 row 2, §2.7 (E-SLAC, OPU, PYPLC).
+
+    Example:
+
+        #3 CM_SLAC_PARM.REQ → #4 CM_SLAC_PARM.CNF Time_Out=10
     """
 
     code = "SLC004"
@@ -356,12 +376,13 @@ class SlacParmCnfOffNominal(_SlacRule):
     severity = "warning"
     culprit = "SECC"
     requirement = "ISO 15118-3 Annex A CM_SLAC_PARM.CNF (NUM_SOUNDS, Time_Out, RESP_TYPE)"
-    params = {"num_sounds": _STD["C_EV_match_MNBC"], "time_out": _STD["TIME_OUT"],
+    params = {"num_sounds": _STD["C_EV_match_MNBC"], "time_out_100ms": _STD["TIME_OUT"],
               "resp_type": _STD["RESP_TYPE"]}
+    renamed_params = {"time_out": "time_out_100ms"}
 
     def check(self, session, ctx):
         v = slac_view(session, ctx)
-        nominal = {"NUM_SOUNDS": self.p["num_sounds"], "Time_Out": self.p["time_out"],
+        nominal = {"NUM_SOUNDS": self.p["num_sounds"], "Time_Out": self.p["time_out_100ms"],
                    "RESP_TYPE": self.p["resp_type"]}
         groups: dict = {}
         for e in (e for r in v.runs for e in r.of(PARM_CNF)):
@@ -394,6 +415,12 @@ class SlacStartAttenMismatch(_SlacRule):
     Fix (EVCC): copy NUM_SOUNDS, Time_Out and RESP_TYPE from CM_SLAC_PARM.CNF.
     Source: ISO 15118-3 Annex A (CM_START_ATTEN_CHAR.IND parameters "as in
     CM_SLAC_PARM.CNF"); PROTOCOL_FACTS §2.3 row 3 (E-SLAC, E-SLAC-EV, PYPLC).
+
+    Example:
+
+        #3 CM_SLAC_PARM.REQ → #4 CM_SLAC_PARM.CNF Time_Out=6
+        #5 CM_START_ATTEN_CHAR.IND Time_Out=10
+        #7 CM_START_ATTEN_CHAR.IND Time_Out=10
     """
 
     code = "SLC005"
@@ -448,6 +475,11 @@ class SlacTooManyRetries(_SlacRule):
     is in state B), acknowledge once.
     Source: ISO 15118-3 Annex A C_EV_match_retry = 2; PROTOCOL_FACTS §2.5, §2.7
     (E-SLAC, TENV, MSTAR).
+
+    Example:
+
+        #1 CM_SLAC_PARM.REQ RunID=dfc658aaaa990a88 → (no response)
+        #8 CM_SLAC_PARM.REQ RunID=dfc658aaaa990a88 → #9 CM_SLAC_PARM.CNF RunID=dfc658aaaa990a88
     """
 
     code = "SLC006"
@@ -500,6 +532,12 @@ class SlacRestarted(_SlacRule):
     before restarting.
     Source: ISO 15118-3 [V2G3-A09-124] TT_matching_rate = 400 ms, [V2G3-A09-125]
     TT_matching_repetition = 10 s; PROTOCOL_FACTS §2.4, §2.7.
+
+    Example:
+
+        #3 CM_SLAC_PARM.REQ → #4 CM_SLAC_PARM.CNF
+        #26 CM_MNBC_SOUND.IND
+        #27 CM_SLAC_PARM.REQ → #28 CM_SLAC_PARM.CNF
     """
 
     code = "SLC007"
@@ -556,6 +594,13 @@ class SlacOutOfSequence(_SlacRule):
     discarded or, worse, restart state machines on the other side.
     Fix: the sender named: follow the ISO 15118-3 matching state machine.
     Source: ISO 15118-3 §9 / Annex A sequence; PROTOCOL_FACTS §2.3.
+
+    Example:
+
+        #30 CM_SLAC_MATCH.REQ EVSE_MAC=02:00:00:00:e5:01
+          → #31 CM_SLAC_MATCH.CNF EVSE_MAC=02:00:00:00:e5:01
+        #85 CM_ATTEN_CHAR.IND
+        #184 CM_ATTEN_CHAR.IND
     """
 
     code = "SLC019"

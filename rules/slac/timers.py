@@ -23,6 +23,10 @@ class SlacResponseLate(_SlacRule):
     Fix: the responder named: answer within TP_match_response (≤ 100 ms).
     Source: ISO 15118-3 Table A.1 TT_match_response = 200 ms, TP_match_response ≤ 100 ms;
     PROTOCOL_FACTS §2.4 (E-SLAC, E-SLAC-EV, PYSLAC, TENV, MSTAR).
+
+    Example:
+
+        #3 CM_SLAC_PARM.REQ → #4 CM_SLAC_PARM.CNF (+0.350 s)
     """
 
     code = "SLC008"
@@ -80,6 +84,11 @@ class SlacSoundingStartLate(_SlacRule):
     Fix (EVCC): send CM_START_ATTEN_CHAR.IND within TP_match_sequence (≤ 100 ms).
     Source: ISO 15118-3 Table A.1 TT_match_sequence = 400 ms, TP_match_sequence;
     PROTOCOL_FACTS §2.4 (E-SLAC, PYSLAC, TENV, MSTAR, PYPLC).
+
+    Example:
+
+        #3 CM_SLAC_PARM.REQ → #4 CM_SLAC_PARM.CNF (+0.030 s)
+        #5 CM_START_ATTEN_CHAR.IND (+0.500 s)
     """
 
     code = "SLC009"
@@ -124,6 +133,11 @@ class SlacBatchInterval(_SlacRule):
     Fix (EVCC): send the batch at 20–50 ms intervals.
     Source: ISO 15118-3 Table A.1 TP_EV_batch_msg_interval; PROTOCOL_FACTS §2.4 (E-SLAC
     40/20 ms, TENV 30 ms, PYSLAC, MSTAR).
+
+    Example:
+
+        #5 CM_START_ATTEN_CHAR.IND RunID=dfc658aaaa990a88
+        #6 CM_START_ATTEN_CHAR.IND RunID=dfc658aaaa990a88 (+0.070 s)
     """
 
     code = "SLC010"
@@ -172,6 +186,12 @@ class SlacSoundingBeyondWindow(_SlacRule):
     for the full Time_Out it announced.
     Source: ISO 15118-3 Table A.1 TT_EVSE_match_MNBC = 600 ms (CNF Time_Out = 6);
     PROTOCOL_FACTS §2.4 (E-SLAC, PYSLAC, TENV, MSTAR).
+
+    Example:
+
+        #5 CM_START_ATTEN_CHAR.IND RunID=dfc658aaaa990a88
+        #20 CM_MNBC_SOUND.IND RunID=dfc658aaaa990a88 (+0.630 s)
+        #26 CM_MNBC_SOUND.IND RunID=dfc658aaaa990a88 (+0.210 s)
     """
 
     code = "SLC011"
@@ -230,6 +250,12 @@ class SlacTooFewSounds(_SlacRule):
     Fix: EVCC: send all sounds in time; link: check the coupling / noise on the CP line.
     Source: ISO 15118-3 Annex A C_EV_match_MNBC = 10, C_EV_start_atten_char_inds = 3;
     PROTOCOL_FACTS §2.3 rows 3, 4, 6, §2.7.
+
+    Example:
+
+        #8 CM_MNBC_SOUND.IND
+        #21 CM_MNBC_SOUND.IND
+        #22 CM_ATTEN_CHAR.IND NUM_SOUNDS=4
     """
 
     code = "SLC012"
@@ -301,6 +327,11 @@ class SlacAttenResultsLate(_SlacRule):
     Fix (SECC): send CM_ATTEN_CHAR.IND right after the TT_EVSE_match_MNBC window.
     Source: ISO 15118-3 Table A.1 TT_EV_atten_results = 1200 ms; PROTOCOL_FACTS §2.4
     (E-SLAC, PYSLAC, TENV, MSTAR).
+
+    Example:
+
+        #5 CM_START_ATTEN_CHAR.IND
+        #28 CM_ATTEN_CHAR.IND (+1.500 s)
     """
 
     code = "SLC013"

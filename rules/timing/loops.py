@@ -43,6 +43,16 @@ class CableCheckTooLong(Rule):
     DIN SPEC 70121:2014 40 s (J-TO-DIN; DIN TS 70121:2024-11 38 s per HOTWIRE — default
     follows the 2014 edition ⚠); ISO 15118-20 Table 215 40 s (J-TO-20 ⚠). PROTOCOL_FACTS
     §4A, §4B, §4C, §4E.
+
+    Example:
+
+        #63 CableCheckReq
+          → #65 CableCheckRes EVSEProcessing=Ongoing EVSEIsolationStatus=Invalid
+              EVSEStatusCode=EVSE_IsolationMonitoringActive (+0.078 s)
+        #383 CableCheckReq
+          → #385 CableCheckRes EVSEProcessing=Ongoing EVSEIsolationStatus=Invalid
+              EVSEStatusCode=EVSE_IsolationMonitoringActive (+0.084 s)
+        #387 SessionStopReq → #389 SessionStopRes (+0.083 s)
     """
 
     code = "TIM004"
@@ -136,6 +146,13 @@ class PreChargeTimer(Rule):
     70121:2014 7 s (HOTWIRE; EVerest's DIN EV 10 s — default follows the 2014 edition ⚠);
     ISO 15118-20 Table 215 10 s (J-TO-20; 60 s per ISS-ECOG281 ⚠). PROTOCOL_FACTS §4A, §4B,
     §4C, §4D, §4E. PRE001 (rules/precharge.py) checks the target voltage itself.
+
+    Example:
+
+        #91 PreChargeReq EVTargetVoltage=370 V
+          → #93 PreChargeRes EVSEPresentVoltage=6.4 V (+0.075 s)
+        #307 PreChargeReq EVTargetVoltage=370 V
+          → #309 PreChargeRes EVSEPresentVoltage=356.2 V (+0.090 s)
     """
 
     code = "TIM005"
@@ -263,6 +280,14 @@ class OngoingTooLong(Rule):
     55 s), Table 109; DIN 70121 60 s (E-DIN-EV, PYPLC; SECC 55 s ⚠ assumed); ISO 15118-20
     Table 215 60 s / 55 s (J-TO-20, E-D20, D20-RPT; EVerest allows 180 s for EIM, not
     normative). PROTOCOL_FACTS §4A, §4B, §4C, §4E.
+
+    Example:
+
+        #55 ContractAuthenticationReq
+          → #57 ContractAuthenticationRes EVSEProcessing=Ongoing (+0.085 s)
+        #299 ContractAuthenticationReq
+          → #301 ContractAuthenticationRes EVSEProcessing=Ongoing (+0.083 s)
+        #303 SessionStopReq → #305 SessionStopRes (+0.094 s)
     """
 
     code = "TIM006"
@@ -377,6 +402,11 @@ class WeldingDetectionTooLong(Rule):
     voltage; EVCC — end welding detection once the voltage is low.
     Source: DIN 70121 / ISO 15118-2 [V2G2-601] [V2G2-620] (WeldingDetection loop), PROTOCOL_FACTS
     §4D, §4E (60 s per E-DIN-EV ⚠).
+
+    Example:
+
+        #179 WeldingDetectionReq → #181 WeldingDetectionRes EVSEPresentVoltage=374.1 V (+0.078 s)
+        #435 WeldingDetectionReq → #437 WeldingDetectionRes EVSEPresentVoltage=374.5 V (+0.079 s)
     """
 
     code = "TIM007"

@@ -71,6 +71,10 @@ class LateResponse(Rule):
     CertificateInstallation 5 s ⚠; SECC times unknown). PROTOCOL_FACTS §3, §4A, §4B, §4C
     (J-TO-DIN, J-TO-2, J-TO-20, R-TR, PY-TAB, TS-2, D20-RPT, HOTWIRE). ⚠ values give a
     warning unless the latency also exceeds the other sources' value.
+
+    Example:
+
+        #71 CableCheckReq → #73 CableCheckRes (+3.000 s)
     """
 
     code = "TIM001"
@@ -214,6 +218,11 @@ class LateNextRequest(Rule):
     DIN TS 70121:2024-11 5 s in CurrentDemand per HOTWIRE ⚠; EV 40 s assumed ⚠);
     ISO 15118-20 Table 215 60 s, [V2G20-1500] 0.5 s after ChargeLoopRes, [V2G20-1499]
     [V2G20-1501] 0.25 s ⚠ (D20-RPT). PROTOCOL_FACTS §4A, §4B, §4C, §4E.
+
+    Example:
+
+        #211 DC_ChargeLoopReq → #213 DC_ChargeLoopRes (+0.024 s)
+        #215 DC_ChargeLoopReq → #217 DC_ChargeLoopRes (+0.020 s)
     """
 
     code = "TIM002"

@@ -35,6 +35,12 @@ class SlowCommunicationSetup(Rule):
     Table 111; DIN SPEC 70121:2014 (J-TO-DIN 20 s; SECC 18 s ⚠ assumed); ISO 15118-20
     Table 215 (20 s), [V2G20-723] (18 s ⚠). PROTOCOL_FACTS §1.5 (e), §4A, §4B, §4C;
     ISS-ECOG105, RC-TIMERS.
+
+    Example:
+
+        #34 SDP request → #35 SDP response (+0.050 s)
+        #36 SYN EV→EVSE (+21.000 s)
+        #43 SessionSetupReq → #45 SessionSetupRes (+0.077 s)
     """
 
     code = "TIM003"

@@ -27,8 +27,8 @@ class CertificateNotValidAtCaptureTime(Rule):
     client's Certificate message, where t is the capture time of that message — the time
     of the session, not today. A certificate not yet valid by less than
     ``clock_skew_s`` is a warning (clocks differ); a capture clock before
-    ``min_plausible_epoch`` (an unset clock, 1970) makes the check meaningless: info,
-    culprit capture.
+    ``min_plausible_epoch_s`` (epoch seconds, UTC; an unset clock, 1970) makes the check
+    meaningless: info, culprit capture.
     Why it matters: the peer refuses an expired or not yet valid certificate
     (certificate_expired / bad_certificate alert, FAILED_CertificateExpired); the session
     never starts or falls back to no Plug & Charge.
@@ -36,6 +36,10 @@ class CertificateNotValidAtCaptureTime(Rule):
     renew the certificate; check the device clock when it is "not yet valid".
     Source: RFC 5280 §4.1.2.5 (validity), §6.1.3; ISO 15118-2 §7.7.3 / ISO 15118-20 §7.7.3
     certificate handling; ChargeX PFMEA UC2 113 (expired / incorrect certificates).
+
+    Example:
+
+        #45 Certificate, CertificateVerify, Finished EV→EVSE
     """
 
     code = "TLS004"
@@ -47,7 +51,8 @@ class CertificateNotValidAtCaptureTime(Rule):
     requirement = "RFC 5280 §4.1.2.5 certificate validity"
     culprit = "unknown"
     failure_modes = ("UC2 113", "UC2 100")
-    params = {"clock_skew_s": 300.0, "min_plausible_epoch": 1_262_304_000.0}
+    params = {"clock_skew_s": 300.0, "min_plausible_epoch_s": 1_262_304_000.0}
+    renamed_params = {"min_plausible_epoch": "min_plausible_epoch_s"}
 
     def check(self, session, ctx):
         idx = session_index(session, ctx)
@@ -59,7 +64,7 @@ class CertificateNotValidAtCaptureTime(Rule):
                     continue
                 subject = cert.get("subject_cn") or cert.get("subject")
                 role = "leaf" if cert.get("index", 0) == 0 else "CA"
-                if t < self.p["min_plausible_epoch"]:
+                if t < self.p["min_plausible_epoch_s"]:
                     yield self.finding(session, [e.frame],
                                        f"The capture's clock ({utc_text(t)}) is implausible: the validity "
                                        f"of {subject} ({cert.get('not_before')} … {cert.get('not_after')}) "
@@ -98,7 +103,8 @@ class CertificateProfile(Rule):
     basicConstraints cA = true and keyUsage keyCertSign; an extendedKeyUsage, when present,
     must allow serverAuth (server leaf) / clientAuth (client leaf); the SECC's leaf carries
     DC=CPO (ISO 15118-2 Annex F; a warning); the key: EC secp256r1
-    for ISO 15118-2, EC secp521r1 or Ed448 for ISO 15118-20; certificates that did not
+    for ISO 15118-2, EC secp521r1 or Ed448 for ISO 15118-20 (the key types, "EC <curve>" or
+    the algorithm's name, are ``iso2_keys`` and ``iso20_keys``); certificates that did not
     parse. Errors for the X.509 role violations; key type / curve and EKU are warnings
     (⚠ PROTOCOL_FACTS has no certificate profile).
     Why it matters: a validating peer rejects the chain (bad_certificate /
@@ -108,6 +114,10 @@ class CertificateProfile(Rule):
     Source: RFC 5280 §4.2.1.3 (keyUsage), §4.2.1.9 (basicConstraints), §4.2.1.12 (EKU);
     ISO 15118-2 Annex F certificate profiles (secp256r1, ecdsa-with-SHA256);
     ISO 15118-20 [V2G20-2674] (secp521r1), [V2G20-2319] (Ed448).
+
+    Example:
+
+        #42 Certificate, CertificateVerify, Finished EVSE→EV
     """
 
     code = "TLS005"
@@ -169,6 +179,10 @@ class CertificateChainBroken(Rule):
     each intermediate in issuing order (Sub-CA 2, Sub-CA 1), without gaps.
     Source: RFC 8446 §4.4.2 / RFC 5246 §7.4.2 (certificate_list order); RFC 5280 §6.1;
     ISO 15118-2 §7.7.3 / ISO 15118-20 §7.7.3 (chains with up to two Sub-CAs).
+
+    Example:
+
+        #41 ServerHello, Certificate, ServerKeyExchange, ServerHelloDone EVSE→EV
     """
 
     code = "TLS006"
@@ -225,6 +239,10 @@ class TlsChainNotAnchored(Rule):
     chargers trust (EVCC, -20).
     Source: RFC 5280 §6.1; ISO 15118-2 §7.7.3 / ISO 15118-20 §7.7.3 (TLS certificates);
     RFC 8446 §4.4.2.
+
+    Example:
+
+        #41 ServerHello, Certificate, ServerKeyExchange, ServerHelloDone EVSE→EV
     """
 
     code = "TLS011"
@@ -272,6 +290,10 @@ class OcspRevoked(Rule):
     current responses from the issuer.
     Source: RFC 6960 §4.2 (OCSP response, certStatus), RFC 6066 §8 (status_request,
     CertificateStatus); ISO 15118-2 §7.7.3 (TLS, OCSP stapling asked by the EVCC).
+
+    Example:
+
+        #42 Certificate, CertificateVerify EVSE→EV
     """
 
     code = "TLS012"
@@ -327,6 +349,10 @@ class TrustedCaIgnored(Rule):
     in use) and select it by trusted_ca_keys.
     Source: RFC 6066 §6 (trusted_ca_keys); ISO 15118-2 §7.7.3 (TLS; the EVCC names its V2G
     root certificates, the SECC selects its chain accordingly).
+
+    Example:
+
+        #42 Certificate, ServerKeyExchange, ServerHelloDone EVSE→EV
     """
 
     code = "TLS013"
@@ -371,6 +397,10 @@ class SeccCertificateOperator(Rule):
     SECCID in the CN, DC=CPO).
     Source: ISO 15118-2 Annex F (SECC certificate: CN = SECCID, DC = CPO), Annex H (EVSEID);
     ISO 15118-20 SECCID syntax; Hubject EVSE requirements §2.3, §3.4.
+
+    Example:
+
+        #42 Certificate, ServerKeyExchange, ServerHelloDone EVSE→EV
     """
 
     code = "TLS014"

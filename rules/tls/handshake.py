@@ -58,6 +58,11 @@ class TlsAlert(Rule):
     the protocol's TLS profile (TLS001-TLS003 name it).
     Source: RFC 8446 §6, RFC 5246 §7.2; ISO 15118-2 §7.7.3, ISO 15118-20 §7.7.3 (TLS);
     PROTOCOL_FACTS §1.4.
+
+    Example:
+
+        #39 ClientHello EV→EVSE
+        #41 Alert fatal handshake_failure EVSE→EV
     """
 
     code = "TLS001"
@@ -125,6 +130,11 @@ class TlsVersionNotAllowed(Rule):
     select it), TLS 1.2 for ISO 15118-2.
     Source: ISO 15118-20 [V2G20-1237], [V2G20-2356] (error); ISO 15118-2 §7.7.3.2 (TLS 1.2;
     single source ⚠ → warning); PROTOCOL_FACTS §1.4.
+
+    Example:
+
+        #39 ClientHello EV→EVSE
+        #41 ServerHello EVSE→EV version=TLS 1.2
     """
 
     code = "TLS002"
@@ -168,9 +178,10 @@ class TlsCipherNotAllowed(Rule):
     What it checks: ISO 15118-2: TLS_ECDH_ECDSA_WITH_AES_128_CBC_SHA256 or
     TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, ECDH on secp256r1; ISO 15118-20:
     TLS_AES_256_GCM_SHA384 or TLS_CHACHA20_POLY1305_SHA256 and the groups secp521r1 or x448
-    (Table 6 / Table 7). The ServerHello's suite and the key exchange group (TLS 1.2
-    ServerKeyExchange, TLS 1.3 ServerHello key_share); the culprit is the SECC when the
-    ClientHello offered an allowed one, else the EVCC.
+    (Table 6 / Table 7) — the suites' and groups' IANA names are ``iso2_suites``,
+    ``iso2_groups``, ``iso20_suites`` and ``iso20_groups``. The ServerHello's suite and the
+    key exchange group (TLS 1.2 ServerKeyExchange, TLS 1.3 ServerHello key_share); the
+    culprit is the SECC when the ClientHello offered an allowed one, else the EVCC.
     Why it matters: a peer implementing only the profile aborts the handshake; outside the
     profile the security level the standard assumes is not given.
     Fix: restrict the TLS stack to the profile's suites and groups (EVCC: offer them;
@@ -178,6 +189,12 @@ class TlsCipherNotAllowed(Rule):
     Source: ISO 15118-2 [V2G2-602] Table 7 (suites); ISO 15118-20 [V2G20-2458] Table 6,
     [V2G20-1634] Table 7 (groups secp521r1, x448); Josev security.py; PROTOCOL_FACTS §1.4
     (⚠ single sources: warnings).
+
+    Example:
+
+        #39 ClientHello EV→EVSE
+        #41 ServerHello, EncryptedExtensions, CertificateRequest EVSE→EV
+            cipher_suite=TLS_AES_128_GCM_SHA256
     """
 
     code = "TLS003"
@@ -243,6 +260,11 @@ class MutualTlsMissing(Rule):
     Fix: SECC: request the client certificate; EVCC: send your certificate chain.
     Source: ISO 15118-20 [V2G20-2400] (SECC requests the EVCC certificate), §7.7.3
     (mutual authentication, Josev security.py ⚠ → warning); PROTOCOL_FACTS §1.4.
+
+    Example:
+
+        #41 ServerHello, EncryptedExtensions EVSE→EV
+        #42 Certificate, CertificateVerify, Finished EVSE→EV
     """
 
     code = "TLS007"

@@ -25,6 +25,11 @@ class SdpSecurityMismatch(Rule):
     Fix (EVCC): open the connection with the security of the SDP response.
     Source: ISO 15118-2 §7.10.1 SDP response Security [V2G2-623] (0x00 TLS, 0x10 no TLS);
     PROTOCOL_FACTS §1.4 (J-SDP, E-SDP, DSV ✅).
+
+    Example:
+
+        #34 SDP request → #35 SDP response
+        #36 SYN EV→EVSE
     """
 
     code = "TLS008"
@@ -67,6 +72,12 @@ class DinOverTls(Rule):
     Fix: SECC: answer a DIN-capable EV with NoTLS / do not select DIN on a TLS connection;
     EVCC: drop DIN from supportedAppProtocolReq when using TLS.
     Source: DIN SPEC 70121 [V2G-DC-618] (quoted in J-EVCC); PROTOCOL_FACTS §1.4, §4A.
+
+    Example:
+
+        #34 SDP request → #35 SDP response
+        #36 SYN EV→EVSE
+        #49 supportedAppProtocolReq → #51 supportedAppProtocolRes
     """
 
     code = "TLS009"
@@ -107,6 +118,12 @@ class Iso20WithoutTls(Rule):
     a TLS 1.3 connection.
     Source: ISO 15118-20 [V2G20-1235], [V2G20-1237], [V2G20-2356] (PYPLC doc ⚠ single
     source); PROTOCOL_FACTS §1.4.
+
+    Example:
+
+        #34 SDP request Security=NoTLS → #35 SDP response Security=NoTLS
+        #36 SYN EV→EVSE
+        #39 supportedAppProtocolReq → #41 supportedAppProtocolRes
     """
 
     code = "TLS010"

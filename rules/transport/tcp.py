@@ -60,6 +60,13 @@ class TcpConnectionRefused(Rule):
     port you announce.
     Source: ISO 15118-2 §7.7.3 and §7.10.1 (TCP connection to the SDP-announced SECC address
     and port), RFC 9293 §3.5.3 (reset generation); PROTOCOL_FACTS §1.5 (d).
+
+    Example:
+
+        #34 SDP request → #35 SDP response SECCPort=63162
+        … (4 more)
+        #40 SYN EV→EVSE
+        #41 RST EVSE→EV
     """
 
     code = "TRN001"
@@ -153,6 +160,10 @@ class TcpResetInSession(Rule):
     problem, which the report names as the root cause.
     Fix: the side that sent the RST: check its timers and logs around that frame.
     Source: RFC 9293 §3.5.3; ISO 15118-2 §7.7.3 (TCP usage).
+
+    Example:
+
+        #61 RST EVSE→EV
     """
 
     code = "TRN002"
@@ -185,8 +196,8 @@ class RetransmissionStorm(Rule):
 
     What it checks: per connection and direction, the "TCP retransmission" events: at least
     ``min_count`` within any ``window_s`` seconds, or at least ``min_total`` in all making up
-    more than ``max_share`` of the connection's frames. Out-of-order segments are counted in
-    the evidence. A single spurious retransmission is normal TCP and not reported; nor are
+    more than ``max_share`` (a fraction: 0.05 = 5 %) of the connection's frames.
+    Out-of-order segments are counted in the evidence. A single spurious retransmission is normal TCP and not reported; nor are
     connections of which the capture shows one side only (CAP003 says so). Segments the
     capture recorded twice (a "retransmission" in the same instant as the original, within
     ``duplicate_within_s``) are not retransmissions on the wire: CAP007 reports them.
@@ -198,6 +209,11 @@ class RetransmissionStorm(Rule):
     acknowledge (EVCC/SECC processing).
     Source: RFC 9293 §3.8.1 (retransmission timeout); ISO 15118-2 Table 109 message timing;
     ChargeX PFMEA UC2 156 / 237 (signal integrity); PROTOCOL_FACTS §4E.
+
+    Example:
+
+        #160 TCP retransmission EV→EVSE bytes=58
+        #215 TCP retransmission EV→EVSE bytes=56
     """
 
     code = "TRN003"
@@ -273,6 +289,11 @@ class SeccClosedAfterRequest(Rule):
     FAILED_SequenceError), then close.
     Source: ISO 15118-2 §8.8.2 (one response per request), [V2G2-538], [V2G2-539];
     DIN 70121 [V2G-DC-390]; PROTOCOL_FACTS §4.0.
+
+    Example:
+
+        #59 ChargeParameterDiscoveryReq → (no response)
+        #61 RST EVSE→EV (+0.030 s)
     """
 
     code = "TRN007"
@@ -338,6 +359,11 @@ class ConnectedElsewhere(Rule):
     Fix (EVCC): take address and port from the SDP response, never a fixed 15118.
     Source: ISO 15118-2 §7.10.1 (SDP response SECC IP address and port), DIN 70121 §8.7.2;
     PROTOCOL_FACTS §1.5 (d) (pyPLC readme).
+
+    Example:
+
+        #34 SDP request → #35 SDP response SECCIPAddress=fe80::ff:fe00:e501
+        #36 SYN EV→EVSE
     """
 
     code = "TRN008"
@@ -404,6 +430,13 @@ class HalfOpenPortReused(Rule):
     without one) and use a fresh ephemeral source port for each connection.
     Source: RFC 9293 §3.5.2 (half-open connections), §3.10.7.3; RFC 5961 §4 (challenge
     ACK); RFC 6056 (port selection); ISO 15118-2 §7.7.3 (TCP usage).
+
+    Example:
+
+        #36 SYN EV→EVSE
+        #38 RST EV→EVSE (+0.002 s)
+        #39 SYN EV→EVSE (+0.008 s)
+        #40 SYN-ACK EVSE→EV (+0.001 s)
     """
 
     code = "TRN009"

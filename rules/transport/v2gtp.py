@@ -27,6 +27,10 @@ class V2gtpHeaderError(Rule):
     the exact payload length (big-endian), and send whole messages.
     Source: ISO 15118-2 §7.8.3 (V2GTP header, [V2G2-085] byte order), DIN 70121 §8.7.3,
     ISO 15118-20 §7.8; PROTOCOL_FACTS §1.1 (J-V2GTP, CBV2G, R-MH).
+
+    Example:
+
+        #43 V2GTP framing error (bad V2GTP header: protocol version 0x02 (expected 0x01); in…)
     """
 
     code = "TRN004"
@@ -128,6 +132,10 @@ class PayloadTypeNotAllowed(Rule):
     Fix (sender): send every message with the payload type of its schema.
     Source: ISO 15118-20 Table 12, ISO 15118-2 Table 10 (payload types); J-V2GTP validity
     check, E-D20 payload_type.hpp; PROTOCOL_FACTS §1.2.
+
+    Example:
+
+        #95 PreChargeReq → #97 PreChargeRes
     """
 
     code = "TRN005"
@@ -191,6 +199,10 @@ class EmptyPayload(Rule):
     Fix (sender): do not send a V2GTP header without its payload (check the encoder's
     return value before sending).
     Source: ISO 15118-2 §7.8.3 (V2GTP payload), DIN 70121 §8.7.3; PROTOCOL_FACTS §1.1.
+
+    Example:
+
+        #61 (undecodable EXI) (EXI error at bit 0 in header: stream too short for an EXI h…)
     """
 
     code = "TRN006"

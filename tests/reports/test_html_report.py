@@ -180,6 +180,12 @@ def test_rule_docs_are_parsed_into_sections():
     assert d["sections"][0][1] == "a b."
 
 
+def test_a_rule_docs_example_keeps_its_trace_lines():
+    d = hr.parse_doc("T.\n\nSource: e.\n\nExample:\n\n    #3 A.REQ → #4 A.CNF\n      (+0.3 s)\n    #9 FIN")
+    assert d["sections"][-1] == ("Example", "#3 A.REQ → #4 A.CNF\n  (+0.3 s)\n#9 FIN")
+    assert d["sections"][0] == ("Source", "e.")
+
+
 def test_rule_doc_literals_become_code_and_markup_stays_text():
     html = str(hr.doc_text("within ``tolerance_v`` of <b>EVTargetVoltage</b> & ``limit_s``"))
     assert html == ("within <code>tolerance_v</code> of &lt;b&gt;EVTargetVoltage&lt;/b&gt; &amp; "

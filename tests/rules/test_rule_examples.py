@@ -27,9 +27,6 @@ SNAPSHOTS = Path(__file__).parent / "examples"
 RULES = {r.code: r for r in all_rules() if r.__module__.startswith("ccs_analyzer.rules.")}
 CODES = sorted(RULES)
 
-#: Rules whose docstring has no Example section yet (each such test is an expected failure).
-NO_EXAMPLE_YET: set[str] = set(CODES)
-
 
 def snapshot(code: str) -> dict:
     """What the snapshot of ``code`` holds: its fixture and its findings there."""
@@ -72,8 +69,7 @@ def test_findings_on_the_fixture(code):
     assert got == want, f"regenerate with `python -m tests.rules.test_rule_examples {code}`"
 
 
-@pytest.mark.parametrize("code", [pytest.param(c, marks=pytest.mark.xfail(
-    reason="no Example section yet", strict=True)) if c in NO_EXAMPLE_YET else c for c in CODES])
+@pytest.mark.parametrize("code", CODES)
 def test_the_example_shows_the_fixture(code):
     lines = example_section(RULES[code].__doc__)
     assert lines, f"{code}: no Example section in its docstring"

@@ -19,7 +19,7 @@ DEFAULTS = {
     ("SLC001", "attenuation_limit_db"): "SLAC_LIMIT",
     ("SLC001", "tt_matching_repetition_s"): "TT_matching_repetition",
     ("SLC004", "num_sounds"): "C_EV_match_MNBC",
-    ("SLC004", "time_out"): "TIME_OUT",
+    ("SLC004", "time_out_100ms"): "TIME_OUT",
     ("SLC004", "resp_type"): "RESP_TYPE",
     ("SLC006", "retries"): "C_EV_match_retry",
     ("SLC007", "tt_matching_rate_s"): "TT_matching_rate",
