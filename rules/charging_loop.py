@@ -103,7 +103,16 @@ class LoopStartedWithoutPowerDelivery(LoopRule):
                 evidence={"expected": "PowerDeliveryRes OK to a PowerDeliveryReq Start right "
                                       "before the first loop request",
                           "actual": why, "previous": excerpt(prev),
-                          "loop_request": excerpt(first)})
+                          "loop_request": excerpt(first)},
+                values=[judged(prev, "ResponseCode", facts(prev).get("ResponseCode"), expected="OK")
+                        if prev.name == "PowerDeliveryRes" and not ok_response(prev) else None,
+                        judged(prev2, "ReadyToChargeState" if "ReadyToChargeState" in body(prev2)
+                               else "ChargeProgress")
+                        if prev2 is not None and prev2.name == "PowerDeliveryReq" and "after PowerDeliveryReq" in why
+                        and not is_start(prev2) else None,
+                        judged(prev2, "EVProcessing", "Ongoing", expected="Finished")
+                        if prev2 is not None and prev2.name == "PowerDeliveryReq" and "EVProcessing" in why
+                        else None])
 
 
 class CurrentRequestedAfterStop(LoopRule):

@@ -210,7 +210,12 @@ def _under_findings(rule, session, ctx, where):
                       "stretches": len(got),
                       "worst": _proof(w, ("EVTargetCurrent", "EVTargetVoltage", "EVSEPresentCurrent",
                                           "EVSEPresentVoltage", "EVSECurrentLimitAchieved",
-                                          "EVSEPowerLimitAchieved", "EVSEVoltageLimitAchieved"))})
+                                          "EVSEPowerLimitAchieved", "EVSEVoltageLimitAchieved"))},
+        values=[judged(w.cyc.req, "EVTargetCurrent", w.ti, unit="A"),
+                judged(w.cyc.req, "EVTargetVoltage", w.tv, unit="V"),
+                judged(w.cyc.res, "EVSEPresentVoltage", w.pv, unit="V")]
+        + [judged(r.cyc.res, "EVSEPresentCurrent", r.pi, expected=round(allowed_current(r), 3), unit="A")
+           for r in (st[0], w, st[-1])])
 
 
 class CurrentOvershoot(LoopRule):

@@ -259,4 +259,6 @@ class LimitFlagsInconsistent(LoopRule):
                                                   "EVSEPresentCurrent", "EVSEPresentVoltage", flag,
                                                   "EVSEMaximumCurrentLimit",
                                                   "EVSEMaximumVoltageLimit",
-                                                  "EVSEMaximumPowerLimit"))})
+                                                  "EVSEMaximumPowerLimit"))},
+                    values=[judged(r.cyc.res, flag, r.cyc.rb.get(flag), expected=not r.cyc.rb.get(flag))
+                            for r in (agg.first, w, agg.last)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ccs_analyzer.analyzer.views.loop_table import (IMPLAUSIBLE_DEFAULTS, ceiling,
                                                     implausible_marks, loop_table)
 
-from ..base import Rule
+from ..base import Rule, judged
 from ..helpers import culprit_of, excerpt
 
 
@@ -112,4 +112,6 @@ class EvsePresentValueImplausible(Rule):
                               "first": excerpt(first.cyc.res, (name,)),
                               "worst": {"request": excerpt(worst.cyc.req, (refs[2][1],)),
                                         "response": excerpt(worst.cyc.res, (name, refs[0][1]))},
-                              "last": excerpt(last.cyc.res, (name,))})
+                              "last": excerpt(last.cyc.res, (name,))},
+                    values=[judged(r.cyc.res, name, getattr(r, attr), limit=round(p["factor"] * top, 3),
+                                   unit=unit) for r in (first, worst, last)])

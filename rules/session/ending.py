@@ -221,6 +221,7 @@ class FailedNotTerminated(Rule):
                 evidence={"expected": "the SECC ends the session (closes TCP) after a FAILED response",
                           "actual": f"{len(after)} requests answered over {span:.1f} s",
                           "failed_response": first.res.name, "ResponseCode": rc,
-                          "answered_after": len(after), "codes_after": codes, "connection": conn})
+                          "answered_after": len(after), "codes_after": codes, "connection": conn},
+                values=[judged(first.res, "ResponseCode", rc)])
             f.count = len(after)
             yield f

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.slac import IND, MATCH_REQ, fields, slac_view
 
+from ..base import judged
 from .common import _STD, _SlacRule
 
 
@@ -52,7 +53,9 @@ class SlacAttenuationHigh(_SlacRule):
                     + (" — and the EV matched with it" if chosen == i.src else ""),
                     time=i.time, measured=round(a, 3), limit=self.p["limit_db"], unit="dB",
                     evidence={"expected": f"≤ {self.p['limit_db']:g} dB", "actual": round(a, 3),
-                              "NUM_SOUNDS": fields(i).get("NUM_SOUNDS"), "run": r.run_id})
+                              "NUM_SOUNDS": fields(i).get("NUM_SOUNDS"), "run": r.run_id},
+                    values=[judged(i, "AAG_mean_dB", fields(i).get("AAG_mean_dB"),
+                                   limit=self.p["limit_db"], unit="dB")])
                 break
 
 
@@ -102,7 +105,10 @@ class SlacAttenuationProfileImplausible(_SlacRule):
                 f"{len(evs)} CM_ATTEN_CHAR.IND from {src} (frames {evs[0].frame}-{evs[-1].frame}): "
                 + ", ".join(why), time=evs[0].time,
                 evidence={"expected": {"NumGroups": self.p["groups"], "NUM_SOUNDS": "> 0"},
-                          "actual": list(why)})
+                          "actual": list(why)},
+                values=[judged(x, k, expected=want) for x in (evs[0], evs[-1])
+                        for k, want in (("NumGroups", self.p["groups"]), ("NUM_SOUNDS", "> 0"))
+                        if any(w.startswith(k) for w in why)])
 
 
 class SlacSeveralChargers(_SlacRule):
@@ -176,4 +182,5 @@ class SlacSeveralChargers(_SlacRule):
                 limit=known.get(best) if best else None, unit="dB",
                 evidence={"expected": "the EV matches the lowest attenuation",
                           "actual": {"matched": chosen, "lowest": best},
-                          "chargers": {mac: a for mac, (_, a) in chargers.items()}})
+                          "chargers": {mac: a for mac, (_, a) in chargers.items()}},
+                values=[judged(i, "AAG_mean_dB", a, unit="dB") for i, a in chargers.values()])

@@ -7,6 +7,7 @@ from ccs_analyzer.analyzer.views.slac import (EVSE_SENDS, IND, MATCH_CNF, MATCH_
                                               PARM_REQ, RSP, STAGE, START, SlacRun, SlacView,
                                               evse_reset, fields, slac_view)
 
+from ..base import judged
 from ..helpers import ms
 from .common import _STD, _SlacRule, _culprit
 
@@ -342,7 +343,8 @@ class SlacRunIdMismatch(_SlacRule):
                 f"(CM_SLAC_PARM.REQ {', '.join(f'#{x}' for x in reqs) or '?'}): the receiver discards them",
                 time=first.time, culprit=_culprit(name), measured=got[0], limit=want[0],
                 evidence={"expected": {"RunID": want}, "actual": {"RunID": got},
-                          "message": name, "sender": src, "count": len(items)})
+                          "message": name, "sender": src, "count": len(items)},
+                values=[judged(x, "RunID", expected=want[0]) for x in (first, last)])
 
 
 def _off_nominal(e, nominal: dict) -> dict:
@@ -401,7 +403,8 @@ class SlacParmCnfOffNominal(_SlacRule):
                 time=evs[0].time, measured={k: a for k, (a, _) in off},
                 limit={k: b for k, (_, b) in off},
                 evidence={"expected": {k: b for k, (_, b) in off},
-                          "actual": {k: a for k, (a, _) in off}, "count": len(evs)})
+                          "actual": {k: a for k, (a, _) in off}, "count": len(evs)},
+                values=[judged(x, k, a, expected=b) for x in (evs[0], evs[-1]) for k, (a, b) in off])
 
 
 class SlacStartAttenMismatch(_SlacRule):
@@ -456,7 +459,8 @@ class SlacStartAttenMismatch(_SlacRule):
                 time=bad[0].time, measured={k: a for k, (a, _) in diffs.items()},
                 limit={k: b for k, (_, b) in diffs.items()},
                 evidence={"expected": {k: b for k, (_, b) in diffs.items()},
-                          "actual": {k: a for k, (a, _) in diffs.items()}, "run": r.run_id})
+                          "actual": {k: a for k, (a, _) in diffs.items()}, "run": r.run_id},
+                values=[judged(x, k, a, expected=b) for x in (bad[0], bad[-1]) for k, (a, b) in diffs.items()])
 
 
 class SlacTooManyRetries(_SlacRule):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ccs_analyzer.analyzer.views.slac import (IND, MATCH_CNF, MATCH_REQ, MNBC, PARM_CNF, PARM_REQ,
                                               RSP, START, fields, slac_view)
 
+from ..base import judged
 from ..helpers import ms
 from ..slac_timers import SLAC_TIMERS
 from .common import _STD, _SlacRule, _culprit
@@ -313,7 +314,8 @@ class SlacTooFewSounds(_SlacRule):
                     f"CM_ATTEN_CHAR.IND #{i.frame} from {i.src} averages {n} of {announced} sounds: {why}",
                     time=i.time, culprit=culprit, measured=n, limit=announced,
                     evidence={"expected": {"NUM_SOUNDS": announced}, "actual": {"NUM_SOUNDS": n},
-                              "sounds_sent": len(sounds), "sent_before_ind": len(before)})
+                              "sounds_sent": len(sounds), "sent_before_ind": len(before)},
+                    values=[judged(i, "NUM_SOUNDS", n, expected=announced)])
                 break
 
 

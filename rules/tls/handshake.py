@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.index import session_index
 
-from ..base import Rule
+from ..base import Rule, judged
 from .common import ISO2, ISO20, _owner, _protocol, tls_connections
 
 #: Alerts whose sender rejects the other side's certificate (RFC 8446 §6.2, RFC 5246 §7.2.2).
@@ -114,7 +114,8 @@ class TlsAlert(Rule):
                                evidence={"expected": "no alert but close_notify",
                                          "actual": f"{level} {desc}", "sent_by": _who(e),
                                          "level": level, "description": desc,
-                                         "last_handshake_message": hs.name if hs else None})
+                                         "last_handshake_message": hs.name if hs else None},
+                               values=[judged(e, "level_name", level), judged(e, "description_name", desc)])
 
 
 class TlsVersionNotAllowed(Rule):
@@ -169,7 +170,8 @@ class TlsVersionNotAllowed(Rule):
                                time=sh.time if sh else None, culprit=culprit, severity=sev,
                                measured=version, limit=want,
                                evidence={"expected": want, "actual": version,
-                                         "offered_versions": offered})
+                                         "offered_versions": offered},
+                               values=[judged(sh, "version", version, expected=want)])
 
 
 class TlsCipherNotAllowed(Rule):
@@ -245,7 +247,10 @@ class TlsCipherNotAllowed(Rule):
                                    time=sh.time if sh else None, culprit=culprit,
                                    measured=value, limit=list(allowed),
                                    evidence={"expected": list(allowed), "actual": value,
-                                             "offered_by_EV": offered})
+                                             "offered_by_EV": offered},
+                                   values=[judged(ske if what.endswith("group") and ske else sh,
+                                                  "group" if what.endswith("group") else "cipher_suite",
+                                                  value, expected=list(allowed))])
 
 
 class MutualTlsMissing(Rule):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.index import session_index
 
-from ..base import Rule
+from ..base import Rule, judged
 from .common import ISO20, _protocol, tls_connections
 
 DIN = "DIN 70121"
@@ -60,7 +60,8 @@ class SdpSecurityMismatch(Rule):
                                f"The SDP response (frame {res.frame}) announced {sec} but connection "
                                f"{cid} uses {actual}", time=c.get("first_time"),
                                measured=actual, limit=sec,
-                               evidence={"expected": sec, "actual": actual, "connection": cid})
+                               evidence={"expected": sec, "actual": actual, "connection": cid},
+                               values=[judged(res, "Security", sec)])
 
 
 class DinOverTls(Rule):
@@ -104,7 +105,8 @@ class DinOverTls(Rule):
                                time=c.get("first_time"),
                                evidence={"expected": "DIN 70121 over plain TCP", "actual": "TLS",
                                          "sdp_security": (res.message or {}).get("Security")
-                                         if res else None})
+                                         if res else None},
+                               values=[judged(res, "Security", "TLS", expected="NoTLS")])
 
 
 class Iso20WithoutTls(Rule):
@@ -157,5 +159,7 @@ class Iso20WithoutTls(Rule):
                                   if asked else ""),
                                time=c.get("first_time"), culprit=culprit,
                                evidence={"expected": "TLS 1.3", "actual": "plain TCP",
-                                         "sdp_request_security": asked})
+                                         "sdp_request_security": asked},
+                               values=[judged(req[-1] if req else None, "Security", asked)
+                                       if asked else None])
             return
