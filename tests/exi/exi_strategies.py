@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from ccs_analyzer.dissectors.exi.datatypes import (DT_B64, DT_BOOL, DT_DATETIME, DT_DECIMAL,
-                                                   DT_ENUM, DT_FLOAT, DT_HEX, DT_INT, DT_LIST,
-                                                   DT_NBIT, DT_STRING, DT_UINT)
+from ccs_analyzer.dissectors.exi.datatypes import (D_FORM, D_ITEM, D_KIND, D_MAX, D_MIN,
+                                                   D_NAMES, DT_B64, DT_BOOL, DT_DATETIME,
+                                                   DT_DECIMAL, DT_ENUM, DT_FLOAT, DT_HEX, DT_INT,
+                                                   DT_LIST, DT_NBIT, DT_STRING, DT_UINT)
 from ccs_analyzer.dissectors.exi.grammar import (OP_AT, OP_CH, OP_EE, OP_SE, OP_SE_SIMPLE,
+                                                 P_CHILD, P_DATATYPE, P_IS_LIST, P_KEY, P_OP,
                                                  load, next_state)
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
@@ -23,13 +25,13 @@ MAX_ITEMS = 6
 
 def values(dt: tuple, text=TEXT):
     """Strategy for a tree value of runtime datatype ``dt`` (canonical forms)."""
-    k = dt[0]
+    k = dt[D_KIND]
     if k == DT_NBIT:
-        return st.integers(dt[2], dt[3])
+        return st.integers(dt[D_MIN], dt[D_MAX])
     if k == DT_BOOL:
         return st.booleans()
     if k == DT_ENUM:
-        return st.sampled_from(dt[2])
+        return st.sampled_from(dt[D_NAMES])
     if k == DT_UINT:
         return st.one_of(st.integers(0, 300), st.integers(0, 2 ** 70))
     if k == DT_INT:
@@ -46,9 +48,9 @@ def values(dt: tuple, text=TEXT):
         return st.one_of(st.tuples(st.integers(-2 ** 40, 2 ** 40), st.integers(-500, 500)).map(
             lambda t: f"{t[0]}E{t[1]}"), st.sampled_from(["INF", "-INF", "NaN"]))
     if k == DT_DATETIME:
-        return _datetimes(dt[1])
+        return _datetimes(dt[D_FORM])
     if k == DT_LIST:
-        return st.lists(values(dt[1], text).map(lambda v: str(v).lower() if isinstance(v, bool) else str(v)),
+        return st.lists(values(dt[D_ITEM], text).map(lambda v: str(v).lower() if isinstance(v, bool) else str(v)),
                         max_size=4).map(lambda items: " ".join(items)).filter(
             lambda s: all(" " not in i for i in s.split(" ")))
     raise ValueError(dt)
@@ -89,9 +91,9 @@ def _datetimes(kind: str):
 
 def _element(draw, p, depth: int, text):
     """Draw the value of the element entered by SE production ``p``."""
-    if p[0] == OP_SE_SIMPLE:
-        return draw(values(p[5], text))
-    state = p[4]
+    if p[P_OP] == OP_SE_SIMPLE:
+        return draw(values(p[P_DATATYPE], text))
+    state = p[P_CHILD]
     node: dict = {}
     cnt = 0
     last = None
@@ -99,39 +101,39 @@ def _element(draw, p, depth: int, text):
     while True:
         choices = []
         for code, q in enumerate(state.prods):
-            op = q[0]
+            op = q[P_OP]
             if op == OP_EE:
                 choices.append(code)
             elif op == OP_AT or op == OP_CH:
                 choices.append(code)
             elif op in (OP_SE, OP_SE_SIMPLE):
                 # a name may repeat only right after itself (a list in the tree)
-                if q[1] in node and q[1] != last:
+                if q[P_KEY] in node and q[P_KEY] != last:
                     continue
                 if depth >= MAX_DEPTH and op == OP_SE:
                     continue
                 choices.append(code)
         if not choices:
             raise _Dead()
-        ee = [c for c in choices if state.prods[c][0] == OP_EE]
+        ee = [c for c in choices if state.prods[c][P_OP] == OP_EE]
         if ee and (items >= MAX_ITEMS or depth >= MAX_DEPTH or draw(st.integers(0, 3)) == 0):
             return node
         if ee and len(choices) == 1:
             return node
         code = draw(st.sampled_from([c for c in choices if c not in ee] or choices))
         q = state.prods[code]
-        op = q[0]
+        op = q[P_OP]
         if op == OP_EE:
             return node
         if op == OP_AT or op == OP_CH:
-            node[q[1]] = draw(values(q[5], text))
+            node[q[P_KEY]] = draw(values(q[P_DATATYPE], text))
         else:
             v = _element(draw, q, depth + 1, text)
-            if q[3]:
-                node.setdefault(q[1], []).append(v)
+            if q[P_IS_LIST]:
+                node.setdefault(q[P_KEY], []).append(v)
             else:
-                node[q[1]] = v
-            last = q[1]
+                node[q[P_KEY]] = v
+            last = q[P_KEY]
             items += 1
         state, cnt = next_state(q, cnt)
 
@@ -145,12 +147,12 @@ def trees(draw, namespace: str, roots: tuple | None = None, text=TEXT):
     """A random valid tree {root: value} of ``namespace`` (roots: restrict the root names;
     text: the strategy for string values)."""
     g = load(namespace)
-    prods = [p for p in g.document.prods if p[0] in (OP_SE, OP_SE_SIMPLE)
-             and (roots is None or p[1] in roots)]
+    prods = [p for p in g.document.prods if p[P_OP] in (OP_SE, OP_SE_SIMPLE)
+             and (roots is None or p[P_KEY] in roots)]
     p = draw(st.sampled_from(prods))
     try:
         value = _element(draw, p, 0, text)
     except _Dead:
         from hypothesis import assume
         assume(False)
-    return {p[1]: value}
+    return {p[P_KEY]: value}

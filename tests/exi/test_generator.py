@@ -16,7 +16,8 @@ from ccs_analyzer.dissectors.exi.generate.sources import SchemaSet
 from ccs_analyzer.dissectors.exi.generate.tables import Tables
 from ccs_analyzer.dissectors.exi.generate.writer import render
 from ccs_analyzer.dissectors.exi.grammar import (K_ELEM, K_FIRST, K_START, OP_AT, OP_CH_ANY,
-                                                 OP_EE, Grammar)
+                                                 OP_EE, P_CHILD, P_DATATYPE, P_KEY, P_OP,
+                                                 Grammar)
 
 COMMITTED = Path(__file__).resolve().parents[2] / "dissectors" / "exi" / "grammars"
 
@@ -61,19 +62,19 @@ def grammar(tmp_path: Path, body: str) -> Grammar:
 def events(state) -> list[str]:
     out = []
     for p in state.prods:
-        if p[0] == OP_EE:
+        if p[P_OP] == OP_EE:
             out.append("EE")
-        elif p[0] == OP_AT:
-            out.append("@" + p[1])
-        elif p[0] == OP_CH_ANY:
+        elif p[P_OP] == OP_AT:
+            out.append("@" + p[P_KEY])
+        elif p[P_OP] == OP_CH_ANY:
             out.append("CH*")
         else:
-            out.append(p[1])
+            out.append(p[P_KEY])
     return out
 
 
 def root_state(g: Grammar, name: str):
-    return next(p for p in g.document.prods if p[1] == name)[4]
+    return next(p for p in g.document.prods if p[P_KEY] == name)[P_CHILD]
 
 
 def follow(state, name, cnt=0):
@@ -220,8 +221,8 @@ def test_integer_representation(tmp_path, facets, dt):
     unsigned when the lower bound is >= 0, else signed."""
     g = grammar(tmp_path, f'<xs:simpleType name="T"><xs:restriction base="xs:long">{facets}'
                           f'</xs:restriction></xs:simpleType><xs:element name="v" type="T"/>')
-    p = next(p for p in g.document.prods if p[1] == "v")
-    got = p[5]
+    p = next(p for p in g.document.prods if p[P_KEY] == "v")
+    got = p[P_DATATYPE]
     from ccs_analyzer.dissectors.exi.datatypes import DT_INT, DT_NBIT, DT_UINT
     kind = {DT_NBIT: "nbit", DT_UINT: "uint", DT_INT: "int"}[got[0]]
     assert (kind,) + ((got[1],) if kind == "nbit" else ()) == dt

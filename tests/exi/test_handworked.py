@@ -39,16 +39,16 @@ def test_bounded_repetition_is_counted():
     """AppProtocol has maxOccurs 20: after the 20th only EE is left and its event code
     shrinks from 2 bits to 1 — a counted state, not 20 copies of the grammar."""
     from ccs_analyzer.dissectors.exi.grammar import next_state
-    from ccs_analyzer.dissectors.exi.grammar import OP_EE, load
+    from ccs_analyzer.dissectors.exi.grammar import OP_EE, P_CHILD, P_KEY, P_OP, load
     g = load(NS_APP_PROTOCOL)
-    req = next(p for p in g.document.prods if p[1] == "supportedAppProtocolReq")
-    st, cnt = req[4], 0
+    req = next(p for p in g.document.prods if p[P_KEY] == "supportedAppProtocolReq")
+    st, cnt = req[P_CHILD], 0
     for n in range(1, 21):
         st, cnt = next_state(st.prods[0], cnt)       # SE(AppProtocol)
         if n < 20:
-            assert (st.n, st.width) == (2, 2) and st.prods[1][0] == OP_EE
+            assert (st.n, st.width) == (2, 2) and st.prods[1][P_OP] == OP_EE
         else:
-            assert (st.n, st.width) == (1, 1) and st.prods[0][0] == OP_EE
+            assert (st.n, st.width) == (1, 1) and st.prods[0][P_OP] == OP_EE
     entry = {"ProtocolNamespace": "urn:x", "VersionNumberMajor": 1, "VersionNumberMinor": 0,
              "SchemaID": 1, "Priority": 1}
     for n in (1, 19, 20):

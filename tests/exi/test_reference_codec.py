@@ -33,9 +33,10 @@ from hypothesis import strategies as st
 
 from ccs_analyzer.dissectors.exi import NAMESPACES, encode
 from ccs_analyzer.dissectors.exi import grammar as G
-from ccs_analyzer.dissectors.exi.datatypes import (DT_B64, DT_BOOL, DT_DATETIME, DT_DECIMAL,
-                                                   DT_ENUM, DT_FLOAT, DT_HEX, DT_INT, DT_LIST,
-                                                   DT_NBIT, DT_STRING, DT_UINT)
+from ccs_analyzer.dissectors.exi.datatypes import (D_FORM, D_ITEM, D_KIND, D_MAX, D_MIN,
+                                                   D_NAMES, DT_B64, DT_BOOL, DT_DATETIME,
+                                                   DT_DECIMAL, DT_ENUM, DT_FLOAT, DT_HEX, DT_INT,
+                                                   DT_LIST, DT_NBIT, DT_STRING, DT_UINT)
 from ccs_analyzer.dissectors.exi.generate.sources import SCHEMA_SETS
 
 from .exi_strategies import trees
@@ -124,15 +125,15 @@ def dumps(tmp_path_factory, java_schemas):
 
 
 def _dt(dt: tuple) -> str:
-    k = dt[0]
+    k = dt[D_KIND]
     if k == DT_NBIT:
-        return f"nbit,{dt[2]},{dt[3]}"
+        return f"nbit,{dt[D_MIN]},{dt[D_MAX]}"
     if k == DT_ENUM:
-        return "enum," + ",".join(dt[2])
+        return "enum," + ",".join(dt[D_NAMES])
     if k == DT_LIST:
-        return f"list({_dt(dt[1])})"
+        return f"list({_dt(dt[D_ITEM])})"
     if k == DT_DATETIME:
-        return f"datetime,{dt[1]}"
+        return f"datetime,{dt[D_FORM]}"
     return {DT_BOOL: "BooleanDatatype", DT_UINT: "UnsignedIntegerDatatype",
             DT_INT: "IntegerDatatype", DT_STRING: "StringDatatype", DT_HEX: "BinaryHexDatatype",
             DT_B64: "BinaryBase64Datatype", DT_DECIMAL: "DecimalDatatype",
@@ -140,17 +141,17 @@ def _dt(dt: tuple) -> str:
 
 
 def _event(g: G.Grammar, p: tuple) -> str:
-    op = p[0]
+    op = p[G.P_OP]
     if op in (G.OP_SE, G.OP_SE_SIMPLE, G.OP_AT):
-        uri = g.uris[p[8]]
-        qn = f"{{{uri}}}{p[1]}" if uri else p[1]
-        return f"SE:{qn}" if op != G.OP_AT else f"AT:{qn}:{_dt(p[5])}"
+        uri = g.uris[p[G.P_URI]]
+        qn = f"{{{uri}}}{p[G.P_KEY]}" if uri else p[G.P_KEY]
+        return f"SE:{qn}" if op != G.OP_AT else f"AT:{qn}:{_dt(p[G.P_DATATYPE])}"
     if op == G.OP_CH:
-        return "CH:" + _dt(p[5])
+        return "CH:" + _dt(p[G.P_DATATYPE])
     if op == G.OP_SE_NS:
-        return "SE_NS:" + g.uris[p[1]]
+        return "SE_NS:" + g.uris[p[G.P_URI]]
     if op == G.OP_AT_NS:
-        return "AT_NS:" + g.uris[p[1]]
+        return "AT_NS:" + g.uris[p[G.P_URI]]
     return {G.OP_EE: "END_ELEMENT", G.OP_SE_ANY: "START_ELEMENT_GENERIC",
             G.OP_AT_ANY: "ATTRIBUTE_GENERIC", G.OP_CH_ANY: "CHARACTERS_GENERIC",
             G.OP_ED: "END_DOCUMENT"}[op]
@@ -174,11 +175,11 @@ def compare(g: G.Grammar, rows: dict) -> list[tuple[str, str]]:
             diffs.append((where, f"{[e[0] for e in theirs]} != {ours} after {cnt}"))
             continue
         for (ev, nxt, elem), p in zip(theirs, state.prods):
-            if p[0] in (G.OP_EE, G.OP_ED):
+            if p[G.P_OP] in (G.OP_EE, G.OP_ED):
                 continue
             nst, ncnt = G.next_state(p, cnt)
-            if p[0] in (G.OP_SE, G.OP_SE_SIMPLE):
-                todo.append((int(elem), p[4], 0, p[1]))
+            if p[G.P_OP] in (G.OP_SE, G.OP_SE_SIMPLE):
+                todo.append((int(elem), p[G.P_CHILD], 0, p[G.P_KEY]))
             if nst is not None and int(nxt) >= 0:
                 todo.append((int(nxt), nst, ncnt, where))
         if state.kind in (G.K_FIRST, G.K_START) and int(f[3]) >= 0 and state.content2:
