@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from .events import TLS_BYTES_MISSING, TLS_MALFORMED_ALERT, TLS_NOT_A_RECORD, TLS_PARTIAL_RECORD
+from .stream import FrameTaggedBuffer
 from .tls_crypto import is_grease
 
 # -- registries (IANA TLS parameters) ---------------------------------------------------------
@@ -203,7 +204,7 @@ def alert_events(rec: Record, direction: int, data: bytes, base: dict) -> list[T
     return out
 
 
-class RecordStream:
+class RecordStream(FrameTaggedBuffer):
     """Framing state of one direction (``d``: 0 client→server, 1 server→client).
 
     Holds the bytes of an unfinished record (``buf``, starting at stream offset ``base``)
@@ -214,41 +215,18 @@ class RecordStream:
     ``first_bytes`` keeps the first 6 bytes ever fed.
     """
 
-    __slots__ = ("d", "buf", "base", "chunks", "resyncing", "resync_skipped", "resync_first",
+    __slots__ = ("d", "resyncing", "resync_skipped", "resync_first",
                  "skip", "records", "first_bytes")
 
     def __init__(self, d: int):
+        super().__init__()              # buf, base (stream offset of buf[0]), chunks
         self.d = d
-        self.buf = bytearray()
-        self.base = 0                   # stream offset of buf[0]
-        self.chunks: list[tuple[int, int]] = []   # (stream offset, frame)
         self.resyncing = False
         self.resync_skipped = 0
         self.resync_first = 0
         self.skip = 0                   # bytes still to skip after a gap (known record end)
         self.records = 0
         self.first_bytes = b""
-
-    def frame_at(self, offset: int) -> int:
-        """Frame that supplied the byte at stream ``offset`` (0 when nothing is buffered)."""
-        frame = self.chunks[0][1] if self.chunks else 0
-        for off, fr in self.chunks:
-            if off > offset:
-                break
-            frame = fr
-        return frame
-
-    def consume(self, upto: int) -> None:
-        """Drop buffered bytes before buffer position ``upto``."""
-        if upto <= 0:
-            return
-        del self.buf[:upto]
-        self.base += upto
-        keep = [c for c in self.chunks if c[0] >= self.base]
-        head = [c for c in self.chunks if c[0] < self.base]
-        if head and (not keep or keep[0][0] > self.base):
-            keep.insert(0, (self.base, head[-1][1]))
-        self.chunks = keep
 
     def find_header(self, start: int, tls_version: int | None) -> tuple[int | None, bool]:
         """Next plausible record header in ``buf`` at or after ``start`` whose record is
@@ -283,8 +261,7 @@ class RecordStream:
             data = data[n:]
             if not data:
                 return
-        self.chunks.append((self.base + len(self.buf), frame))
-        self.buf += data
+        self.append(data, frame)
         buf = self.buf
         n = len(buf)
         pos = 0

@@ -20,6 +20,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from .stream import FrameTaggedBuffer
+
 HEADER_LEN = 8
 VERSION = 0x01
 INVERSE_VERSION = 0xFE
@@ -139,7 +141,7 @@ class V2gtpGarbage:
     reason: str
 
 
-class V2gtpSplitter:
+class V2gtpSplitter(FrameTaggedBuffer):
     """Cuts one direction of a reassembled TCP (or decrypted TLS) stream into V2GTP messages.
 
     Feed contiguous stream bytes in order with :meth:`feed`; it returns the messages (and
@@ -150,43 +152,21 @@ class V2gtpSplitter:
     :meth:`close` reports a message left incomplete at the end of the stream.
     """
 
+    __slots__ = ("max_length", "_resyncing")
+
     def __init__(self, max_length: int = 16 << 20):
+        super().__init__()              # buf, base (stream offset of buf[0]), chunks
         self.max_length = max_length
-        self._buf = bytearray()
-        self._base = 0                                   # stream offset of _buf[0]
-        self._chunks: list[tuple[int, int]] = []         # (stream offset, frame) of each fed chunk
         self._resyncing = False
-
-    def _frame_at(self, offset: int) -> int:
-        """Frame that supplied the byte at stream ``offset`` (which must be buffered)."""
-        frame = self._chunks[0][1]
-        for off, fr in self._chunks:
-            if off > offset:
-                break
-            frame = fr
-        return frame
-
-    def _consume(self, upto: int) -> None:
-        """Drop buffered bytes before buffer position ``upto``."""
-        if upto <= 0:
-            return
-        del self._buf[:upto]
-        self._base += upto
-        keep = [c for c in self._chunks if c[0] >= self._base]
-        head = [c for c in self._chunks if c[0] < self._base]
-        if head and (not keep or keep[0][0] > self._base):
-            keep.insert(0, (self._base, head[-1][1]))
-        self._chunks = keep
 
     def feed(self, data: bytes, frame: int) -> list[V2gtpMessage | V2gtpGarbage]:
         """Append ``data`` (arrived with ``frame``); return what it completed, in order."""
         if not data:
             return []
-        self._chunks.append((self._base + len(self._buf), frame))
-        self._buf += data
+        self.append(data, frame)
         out: list[V2gtpMessage | V2gtpGarbage] = []
-        buf = self._buf
-        base = self._base
+        buf = self.buf
+        base = self.base
         pos = 0
         n = len(buf)
         while True:
@@ -194,7 +174,7 @@ class V2gtpSplitter:
                 j = self._find_header(buf, pos)
                 stop = j if j is not None else max(pos, n - (HEADER_LEN - 1))
                 if stop > pos:
-                    out.append(V2gtpGarbage(frame, self._frame_at(base + pos), base + pos, stop - pos,
+                    out.append(V2gtpGarbage(frame, self.frame_at(base + pos), base + pos, stop - pos,
                                             "not a V2GTP header (resynchronising)"))
                     pos = stop
                 if j is None:
@@ -204,13 +184,13 @@ class V2gtpSplitter:
                 break
             hdr = parse_header(buf, pos)
             if hdr.version != VERSION or hdr.inverse_version != INVERSE_VERSION:
-                out.append(V2gtpGarbage(frame, self._frame_at(base + pos), base + pos, 1,
+                out.append(V2gtpGarbage(frame, self.frame_at(base + pos), base + pos, 1,
                                         "bad V2GTP header: " + "; ".join(hdr.problems)))
                 pos += 1
                 self._resyncing = True
                 continue
             if hdr.length > self.max_length:
-                out.append(V2gtpGarbage(frame, self._frame_at(base + pos), base + pos, HEADER_LEN,
+                out.append(V2gtpGarbage(frame, self.frame_at(base + pos), base + pos, HEADER_LEN,
                                         f"V2GTP header announces {hdr.length} bytes "
                                         f"(more than {self.max_length}); skipped"))
                 pos += HEADER_LEN
@@ -219,47 +199,47 @@ class V2gtpSplitter:
             end = pos + HEADER_LEN + hdr.length
             if end > n:
                 break
-            out.append(V2gtpMessage(frame, self._frame_at(base + pos), base + pos, hdr,
+            out.append(V2gtpMessage(frame, self.frame_at(base + pos), base + pos, hdr,
                                     bytes(buf[pos + HEADER_LEN:end]), hdr.problems))
             pos = end
-        self._consume(pos)
+        self.consume(pos)
         return _merge_garbage(out)
 
     @property
     def buffered(self) -> int:
         """Bytes of an unfinished message (or of garbage being resynchronised) held."""
-        return len(self._buf)
+        return len(self.buf)
 
     def gap(self, missing: int, frame: int) -> list[V2gtpGarbage]:
         """Bytes [current end, current end + missing) were never captured; drop the partial."""
         out = []
-        if self._buf:
-            out.append(V2gtpGarbage(frame, self._frame_at(self._base), self._base, len(self._buf),
+        if self.buf:
+            out.append(V2gtpGarbage(frame, self.frame_at(self.base), self.base, len(self.buf),
                                     f"V2GTP message incomplete: {missing} bytes of the stream "
                                     "missing from the capture"))
-        self._base += len(self._buf) + missing
-        self._buf.clear()
-        self._chunks = []
+        self.base += len(self.buf) + missing
+        self.buf.clear()
+        self.chunks = []
         self._resyncing = True
         return out
 
     def close(self, frame: int) -> list[V2gtpGarbage]:
         """End of stream: report a partial message or header still pending."""
-        if not self._buf:
+        if not self.buf:
             return []
-        hdr = parse_header(self._buf)
+        hdr = parse_header(self.buf)
         if self._resyncing:
             why = "not a V2GTP header (resynchronising)"
         elif hdr is None:
             why = "stream ends inside a V2GTP header"
         else:
-            why = (f"stream ends {hdr.length + HEADER_LEN - len(self._buf)} bytes before the end "
+            why = (f"stream ends {hdr.length + HEADER_LEN - len(self.buf)} bytes before the end "
                    f"of a V2GTP message (payload type 0x{hdr.payload_type:04X}, "
                    f"{hdr.length} bytes announced)")
-        g = V2gtpGarbage(frame, self._frame_at(self._base), self._base, len(self._buf), why)
-        self._base += len(self._buf)
-        self._buf.clear()
-        self._chunks = []
+        g = V2gtpGarbage(frame, self.frame_at(self.base), self.base, len(self.buf), why)
+        self.base += len(self.buf)
+        self.buf.clear()
+        self.chunks = []
         return [g]
 
     @staticmethod
