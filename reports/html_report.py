@@ -12,7 +12,8 @@ sequence chart with loops collapsed and the CP transitions on a lane of their ow
 (:mod:`.sequence`); and the findings table — filters by severity, category,
 culprit and session, consequences under their root cause, each finding expanding to its
 rule's explanation, requirement, measured value against the limit, evidence, evidence frames
-and their decoded payloads with the fields it names marked. Every frame number is a handle
+and their decoded payloads with the values it judges marked (its ``values``, not words
+read out of its text). Every frame number is a handle
 for Wireshark (a display filter and the command line, copyable).
 
 Safety: a capture is untrusted input. Everything from it is escaped by jinja2's autoescaping
@@ -297,19 +298,6 @@ def trust_text(t: dict | None) -> str:
     return "unanchored: no trust anchors given (--trust)"
 
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-
-
-def _element_words(text: str) -> set[str]:
-    """Words of a text that look like XSD element names (ResponseCode, EVSEPresentVoltage)."""
-    return {w for w in _WORD.findall(text) if len(w) >= 4 and any(c.isupper() for c in w[1:])
-            and any(c.islower() for c in w) and w[0].isupper()}
-
-
-def _value_words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[A-Za-z0-9_.*+-]+", text) if w}
-
-
 def _count_under(fid: str, kids: dict) -> int:
     """How many findings hang under ``fid`` (its consequences, theirs, …)."""
     n, stack, seen = 0, list(kids.get(fid, [])), set()
@@ -325,61 +313,12 @@ def _count_under(fid: str, kids: dict) -> int:
 
 def finding_marks(f: dict) -> dict:
     """What the page marks in the payloads of a finding's evidence frames: ``{"values": …}``,
-    exactly the values the finding judges (its ``values``, rules/base.py ``judged``: the page
-    marks each at its frame, in the message and element its path names, as the actual value
-    when it equals ``actual``, and shows its ``expected`` value or ``limit`` beside it) —
-    or, for a finding of a rule that names no values yet, :func:`_scraped_marks`."""
-    if f.get("values"):
-        return {"values": f["values"]}
-    return _scraped_marks(f)
-
-
-def _scraped_marks(f: dict) -> dict:
-    """What the page marks in the payloads of a finding's evidence frames: ``names`` (element
-    names the finding talks about: its evidence keys and the element-like words of its
-    expected / actual / synopsis text), ``actual`` (values it reports as wrong: the words of
-    its ``actual`` text, the values of named evidence elements — inside a decoded excerpt
-    (a dict with a ``message`` key) only those the synopsis or ``actual`` text names, so
-    that the context an excerpt carries, ResponseCode OK or EVSE_Ready, is not marked),
-    ``measured`` / ``limit`` / ``unit`` and the ``expected`` text shown beside them."""
-    ev = f.get("evidence") or {}
-    names: set[str] = set()
-    actual: set[str] = set()
-    said = _value_words(f.get("synopsis") or "")
-    if isinstance(ev.get("actual"), str):
-        said |= _value_words(ev["actual"])
-
-    def walk(x, key=None, excerpt=False):
-        if isinstance(x, dict):
-            excerpt = excerpt or "message" in x
-            for k, v in x.items():
-                if isinstance(k, str) and _element_words(k):
-                    names.add(k)
-                walk(v, k, excerpt)
-        elif isinstance(x, list):
-            for v in x:
-                walk(v, key, excerpt)
-        elif isinstance(x, str) and key not in ("expected",):
-            if key == "actual":
-                actual.update(_value_words(x))
-            elif key and key in names and (not excerpt or x in said):
-                actual.add(x)
-
-    walk(ev)
-    for k in ("expected", "actual"):
-        if isinstance(ev.get(k), str):
-            names |= _element_words(ev[k])
-    names |= _element_words(f.get("synopsis") or "")
-    names = {n for n in names if not n.endswith(("Req", "Res"))}
-    m = f.get("measured")
-    if isinstance(m, str):
-        actual.add(m)
-    expected = ev.get("expected") if isinstance(ev.get("expected"), str) else None
-    if expected is None and f.get("limit") is not None:
-        expected = f"limit {fmt_num(f.get('limit'), f.get('unit') or '')}"
-    num = lambda v: v if isinstance(v, (int, float)) and not isinstance(v, bool) else None  # noqa: E731
-    return {"names": sorted(names), "actual": sorted(actual), "expected": expected,
-            "measured": num(m), "limit": num(f.get("limit")), "unit": f.get("unit")}
+    exactly the values the finding judges (its ``values``, rules/base.py ``judged``). The
+    page marks each at its frame, in the message and element its path names — as the actual
+    value when it equals ``actual``, with its ``expected`` value or ``limit`` beside it — and
+    nothing else: no words are read out of the synopsis or the evidence (reports decide
+    nothing; a finding that names no values marks none)."""
+    return {"values": list(f.get("values") or [])}
 
 
 # ---------------------------------------------------------------------------- control pilot

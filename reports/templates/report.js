@@ -146,61 +146,7 @@
   }
 
   function renderTree(value, mk, frame, evName) {
-    if (mk && mk.values) { return renderJudged(value, judgedIn(mk, frame, evName)); }
-    var names = {}, actual = {};
-    if (mk) {
-      (mk.names || []).forEach(function (n) { names[n] = true; });
-      (mk.actual || []).forEach(function (n) { actual[n] = true; });
-    }
-    function leaf(li, key, v) {
-      if (isPhysical(v)) {
-        var si = siOf(v);
-        var unit = si.unit || (mk && names[key] ? (mk.unit || "") : "");
-        li.appendChild(el("span", "pv", si.x + (unit ? " " + unit : "")));
-        var raw = [];
-        Object.keys(v).forEach(function (k) { raw.push(k + " " + v[k]); });
-        li.appendChild(el("span", "raw", "  (" + raw.join(", ") + ")"));
-        return mk && (near(si.x, mk.measured));
-      }
-      li.appendChild(el("span", "v", typeof v === "string" ? v : JSON.stringify(v)));
-      return mk && (actual[String(v)] === true || near(v, mk.measured));
-    }
-    function node(key, v) {
-      var li = el("li");
-      if (key !== null) { li.appendChild(el("span", "k", key)); li.appendChild(document.createTextNode(": ")); }
-      var named = mk && key !== null && names[key] === true;
-      if (v !== null && typeof v === "object" && !isPhysical(v)) {
-        var ul = el("ul");
-        if (Array.isArray(v)) {
-          if (v.length === 0) { li.appendChild(el("span", "v", "[]")); }
-          v.forEach(function (x, i) { ul.appendChild(node(key === null ? "[" + i + "]" : key + "[" + i + "]", x)); });
-        } else {
-          var keys = Object.keys(v);
-          if (keys.length === 0) { li.appendChild(el("span", "v", "{}")); }
-          keys.forEach(function (k) { ul.appendChild(node(k, v[k])); });
-        }
-        li.appendChild(ul);
-        if (named) { li.className = "mark"; }
-        return li;
-      }
-      var isActual = leaf(li, key, v);
-      if (named || isActual) {
-        li.className = "mark" + (isActual ? " actual" : "");
-        // the expectation is shown beside the field it is about (or beside any wrong
-        // value when it names no field of the payload, e.g. "OK*")
-        var about = mk.expected && (mk.expected.indexOf(key) >= 0 ||
-          !(mk.names || []).some(function (n) { return mk.expected.indexOf(n) >= 0; }));
-        if (isActual && about) { li.appendChild(el("span", "exp", "expected: " + mk.expected)); }
-      }
-      return li;
-    }
-    var box = el("div", "tree");
-    var ul = el("ul");
-    if (value !== null && typeof value === "object" && !Array.isArray(value)) {
-      Object.keys(value).forEach(function (k) { ul.appendChild(node(k, value[k])); });
-    } else { ul.appendChild(node(null, value)); }
-    box.appendChild(ul);
-    return box;
+    return renderJudged(value, mk ? judgedIn(mk, frame, evName) : []);
   }
 
   function describe(ev) {

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ccs_analyzer.analyzer.physical import header_of
 from ccs_analyzer.analyzer.views.index import session_index
 
-from ..base import Rule
+from ..base import Rule, judged
 from .common import Groups, _payment_at, _payment_options, _span, _times, body_of, failed
 
 _LOOP_RES = ("ChargingStatusRes", "CurrentDemandRes")
@@ -58,7 +58,8 @@ class ReceiptNotSent(Rule):
                                f"sent {name} (frame {nxt.frame}) instead of MeteringReceiptReq"
                                + (f"; {n} times, the last after frame {last.frame}" if n > 1 else ""),
                                time=first.time, measured=name, limit="MeteringReceiptReq",
-                               evidence={"expected": "MeteringReceiptReq", "actual": name, "times": n})
+                               evidence={"expected": "MeteringReceiptReq", "actual": name, "times": n},
+                               values=[judged(first, "ReceiptRequired", True)])
 
 
 class ReceiptInEim(Rule):
@@ -103,7 +104,8 @@ class ReceiptInEim(Rule):
                                time=first.time, measured=n,
                                evidence={"expected": "ReceiptRequired false / absent with EIM",
                                          "actual": "ReceiptRequired true",
-                                         "SelectedPaymentOption": "ExternalPayment", "messages": n})
+                                         "SelectedPaymentOption": "ExternalPayment", "messages": n},
+                               values=[judged(x, "ReceiptRequired", True, expected=False) for x in (first, last)])
 
 
 class MeteringReceiptInvalid(Rule):

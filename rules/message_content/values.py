@@ -4,7 +4,7 @@ from __future__ import annotations
 from ccs_analyzer.analyzer.physical import message_body, si_value
 from ccs_analyzer.analyzer.views.index import session_index
 
-from ..base import Rule
+from ..base import Rule, judged
 from ..helpers import culprit_of
 from .common import Groups, _MEMO_MAX, _span, _times, _tree_memo, failed
 
@@ -145,7 +145,8 @@ class ValueOutOfRange(Rule):
                                culprit=culprit_of(first), measured=f["actual"], limit=f["limit"],
                                unit="%" if kind == "soc" else None,
                                evidence={"expected": f"{name} within {f['limit']}",
-                                         "actual": f["actual"], "element": name, "messages": n})
+                                         "actual": f["actual"], "element": name, "messages": n},
+                               values=[judged(x, name, limit=f["limit"]) for x in (first, last)])
 
 
 class Table68Range(Rule):
@@ -216,7 +217,8 @@ class Table68Range(Rule):
                                limit=g["lim"], unit=g["unit"],
                                evidence={"expected": f"{name} ≤ {g['lim']:g} {g['unit']}",
                                          "actual": f"{g['max']:g} {g['unit']}", "element": name,
-                                         "messages": g["messages"]})
+                                         "messages": g["messages"]},
+                               values=[judged(x, name, limit=g["lim"], unit=g["unit"]) for x in (first, last)])
 
 
 class UnitMismatch(Rule):
@@ -262,4 +264,5 @@ class UnitMismatch(Rule):
                                f"{unit}, expected {f['want']}", time=first.time,
                                culprit=culprit_of(first), measured=unit, limit=f["want"],
                                evidence={"expected": f["want"], "actual": unit, "element": name,
-                                         "messages": n})
+                                         "messages": n},
+                               values=[judged(x, name, expected=f"Unit {f['want']}") for x in (first, last)])
