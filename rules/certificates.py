@@ -15,7 +15,7 @@ from ccs_analyzer.analyzer.views.exchanges import accepted_response, response_to
 from ccs_analyzer.analyzer.views.certificates import leaf_domain, profile_problems
 from ccs_analyzer.analyzer.views.index import session_index
 
-from .base import Rule
+from .base import Rule, judged
 from .helpers import culprit_of, response_code, utc_epoch, utc_text
 
 ISO2 = "ISO 15118-2"
@@ -153,7 +153,8 @@ class V2gCertificateNotValid(Rule):
                                              "actual": utc_text(e.time), "element": item["element"],
                                              "subject": cert.get("subject"), "issuer": cert.get("issuer"),
                                              "serial": cert.get("serial"), "sha256": cert.get("sha256"),
-                                             "secc_answer": rc})
+                                             "secc_answer": rc},
+                                   values=[judged(res, "ResponseCode", rc) if rc else None])
 
 
 class V2gCertificateChainBroken(Rule):
@@ -271,7 +272,9 @@ class InvalidContractAccepted(Rule):
                                evidence={"expected": "FAILED_CertificateExpired / FAILED_CertChainError "
                                                      "(-20: WARNING_Certificate…)",
                                          "actual": rc, "ResponseCode": rc, "problems": why,
-                                         "element": item["element"]})
+                                         "element": item["element"]},
+                               values=[judged(res, "ResponseCode", rc,
+                                              expected="FAILED_CertificateExpired / FAILED_CertChainError")])
 
 
 class CertificateExpiresSoonNotSignalled(Rule):
@@ -323,7 +326,8 @@ class CertificateExpiresSoonNotSignalled(Rule):
                                "OK_CertificateExpiresSoon",
                                time=res.time, measured=round(days, 2), limit=self.p["warn_days"], unit="d",
                                evidence={"expected": "OK_CertificateExpiresSoon", "actual": rc,
-                                         "ResponseCode": rc, "not_after": leaf.get("not_after")})
+                                         "ResponseCode": rc, "not_after": leaf.get("not_after")},
+                               values=[judged(res, "ResponseCode", rc, expected="OK_CertificateExpiresSoon")])
 
 
 class ChainNotAnchored(Rule):

@@ -88,6 +88,13 @@ class PausedSessionNotResumed(Rule):
                                values=[judged(st.req, "Header.SessionID", st.offered, expected=sid)])
 
 
+#: The elements that carry each choice of :func:`_choices` (DIN 70121 / ISO 15118-2 / -20 names).
+_CHOICE_ELEMENTS = {"payment option": ("SelectedPaymentOption", "SelectedAuthorizationService"),
+                    "energy transfer mode": ("RequestedEnergyTransferMode",
+                                             "EVRequestedEnergyTransferType", "ServiceID"),
+                    "schedule (SAScheduleTupleID)": ("SAScheduleTupleID", "SelectedScheduleTupleID")}
+
+
 def _choices(events) -> dict:
     """What a (part of a) session chose: payment option, energy transfer mode / service,
     schedule (SAScheduleTupleID), each with the event that chose it (first occurrence)."""
@@ -179,7 +186,9 @@ class ResumeChangedChoices(Rule):
                                        f"changed the {what} from {v0} ({e0.name}, frame {e0.frame}) to "
                                        f"{v1} ({e1.name}, frame {e1.frame})", time=e1.time,
                                        measured=v1, limit=v0,
-                                       evidence={"expected": v0, "actual": v1, "choice": what})
+                                       evidence={"expected": v0, "actual": v1, "choice": what},
+                                       values=[judged(e0, _CHOICE_ELEMENTS[what], v0),
+                                               judged(e1, _CHOICE_ELEMENTS[what], v1, expected=v0)])
 
 
 class SessionIdReused(Rule):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ccs_analyzer.analyzer.views.slac import (MATCH_CNF, MATCH_REQ, PARM_REQ, RSP, SET_KEY_CNF,
                                               SET_KEY_REQ, VAL_REQ, evse_reset, fields, slac_view)
 
+from ..base import judged
 from ..helpers import ms
 from .common import _STD, _SlacRule
 
@@ -280,4 +281,5 @@ class SlacSetKeyFailed(_SlacRule):
                 time=cnf.time, culprit="EVCC" if side == "EV" else "SECC", measured=res,
                 limit=self.p["ok_results"],
                 evidence={"expected": {"Result": 0}, "actual": {"Result": res},
-                          "NID": fields(req).get("NID"), "traffic_after": traffic})
+                          "NID": fields(req).get("NID"), "traffic_after": traffic},
+                values=[judged(cnf, "Result", res, expected=0)])

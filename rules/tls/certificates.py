@@ -6,7 +6,7 @@ from ccs_analyzer.analyzer.views.certificates import (EVSEID, SECCID, leaf_domai
                                                       profile_problems)
 from ccs_analyzer.analyzer.views.index import session_index
 
-from ..base import Rule
+from ..base import Rule, judged
 from ..helpers import utc_epoch, utc_text
 from .common import ISO2, ISO20, _owner, _protocol
 
@@ -329,7 +329,8 @@ class OcspRevoked(Rule):
             yield self.finding(session, [e.frame], text, time=e.time,
                                severity=None if status == "revoked" else "warning",
                                evidence={"expected": "certStatus good, signed by the issuer, current",
-                                         "actual": status or o.get("response_status"), "ocsp": o})
+                                         "actual": status or o.get("response_status"), "ocsp": o},
+                               values=[judged(e, "cert_status", status, expected="good") if status else None])
 
 
 class TrustedCaIgnored(Rule):
@@ -429,4 +430,5 @@ class SeccCertificateOperator(Rule):
                                f"(operator {secc_op}), but the charger's EVSEID {evseid} names operator {evse_op}",
                                time=e.time, measured=secc_op, limit=evse_op,
                                evidence={"expected": f"an SECCID of operator {evse_op}", "actual": cn,
-                                         "EVSEID": evseid})
+                                         "EVSEID": evseid},
+                               values=[judged(e, "subject_cn", cn, expected=f"an SECCID of operator {evse_op}")])
