@@ -58,21 +58,23 @@ from dataclasses import dataclass, field
 from ccs_analyzer.dissectors.events import (EV_TO_EVSE, EVSE_TO_EV, TCP_BYTES_MISSING, TCP_FIN,
                                             TCP_OUT_OF_ORDER, TCP_RETRANSMISSION, TCP_RST,
                                             TCP_STARTED_BEFORE_CAPTURE, Event)
+from ccs_analyzer.rules.slac_timers import SLAC_TIMERS
+from ccs_analyzer.rules.timing_tables import COMM_SETUP_TIMEOUT, ISO2
 
 from .control_pilot import CpSample, cp_sample, plug_state
 from .physical import event_facts, find_first, header_of, message_body
 
-#: TT_matching_repetition, ISO 15118-3 [V2G3-A09-125] (PROTOCOL_FACTS §2.4): the window (s)
-#: within which an EV repeats a failed matching. A CM_SLAC_PARM.REQ later than this after the
-#: last SLAC message of a session that never got past SLAC starts a new attempt; SLAC
-#: requests further apart than this are separate runs.
-TT_MATCHING_REPETITION_S = 10.0
+#: TT_matching_repetition, ISO 15118-3 [V2G3-A09-125] (PROTOCOL_FACTS §2.4; rules/slac_timers.py):
+#: the window (s) within which an EV repeats a failed matching. A CM_SLAC_PARM.REQ later than
+#: this after the last SLAC message of a session that never got past SLAC starts a new
+#: attempt; SLAC requests further apart than this are separate runs.
+TT_MATCHING_REPETITION_S = SLAC_TIMERS["TT_matching_repetition"].value
 
 #: The gap (s) within which unanswered activity of an EV still continues its previous session
 #: as retries: V2G_EVCC_CommunicationSetup_Timeout = 20 s (ISO 15118-2 [V2G2-446..448] Table
-#: 111, DIN 70121; PROTOCOL_FACTS §4), the time an EV gives one communication set-up (link
-#: up → SessionSetupRes) before it starts over.
-RETRY_GAP_S = 20.0
+#: 111, DIN 70121; PROTOCOL_FACTS §4; rules/timing_tables.py), the time an EV gives one
+#: communication set-up (link up → SessionSetupRes) before it starts over.
+RETRY_GAP_S = COMM_SETUP_TIMEOUT[ISO2].seconds
 
 #: How long (s) before a plug-in the pilot readings still belong to its cycle (the state the
 #: EV found: A, or an EVSE in E / F), so that the plug-in itself is visible.

@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ccs_analyzer.dissectors.exi import ExiEncodeError
+from ccs_analyzer.rules.timing_tables import CABLECHECK_TIMEOUT, ONGOING_TIMEOUT
 
-from .flow import CABLECHECK_TIMEOUT_S, ONGOING_TIMEOUT_S, Behaviour, Timing, msg_timeout
+from .flow import Behaviour, Timing, msg_timeout, phase_timeout
 from .physical import Battery
 from .script import Ending, Message, SdpPlan, SessionPlan, TcpPlan, set_response_code
 from .slac import TIMER_ALIASES, TIMER_DEFAULTS, TIMER_LIMITS, SlacConfig, SlacPlan
@@ -170,7 +171,7 @@ def missing_response(ctx, message, occurrence, ev_reaction):
     (``ev_reaction`` "fin" | "rst"; "none": the capture ends there)."""
     ci, xi, x, m = ctx.find(message, occurrence)
     step = ctx.plan.dialect.step_of(x.request.name) if ctx.plan.dialect and x.request.name.endswith("Req") else ""
-    timeout = msg_timeout(ctx.protocol, step) if step else 2.0
+    timeout = msg_timeout(ctx.plan.dialect, step) if step else 2.0
     how = {"fin": "FIN", "rst": "RST", "none": "none"}[ev_reaction]
     ctx.plan.terminate(ci, xi, Ending(by="EV", how=how, after_s=timeout,
                                       reason=f"no {x.request.name[:-3]}Res within {timeout} s, the EV gives up"),
@@ -319,7 +320,7 @@ def evse_processing_ongoing(ctx, message, duration_s, period_s, ev_reaction):
         step = step[len(p):] if step.startswith(p) else step
     if step not in ("Authorization", "ChargeParameterDiscovery", "CableCheck", "ScheduleExchange"):
         raise FaultError(f"evse_processing_ongoing: {message} has no EVSEProcessing loop")
-    limit = CABLECHECK_TIMEOUT_S if step == "CableCheck" else ONGOING_TIMEOUT_S
+    limit = phase_timeout(CABLECHECK_TIMEOUT if step == "CableCheck" else ONGOING_TIMEOUT, ctx.protocol)
     dur = float(duration_s) if duration_s is not None else limit + 2.0
     ctx.behaviour.ongoing[step] = (dur, float(period_s), ev_reaction)
 

@@ -25,11 +25,13 @@ import random
 import struct
 from dataclasses import dataclass, field
 
+from ccs_analyzer.rules.timing_tables import CABLECHECK_TIMEOUT
+
 from . import faults_edit as ed
 from . import netframes as nf
 from .faults import FaultError, _random_session_id, fault
 from .faults_link import Sniffer
-from .flow import CABLECHECK_TIMEOUT_S
+from .flow import phase_timeout
 from .script import Ending, set_response_code
 from .wire import Endpoints, TcpConn
 
@@ -375,7 +377,8 @@ def cablecheck_never_finished(ctx, isolation, status_code, test_s, period_s, ev_
         raise FaultError(f"cablecheck_never_finished: ev_reaction {ev_reaction!r}; fin, rst or session_stop")
     # the flow's own cable check, polled every period_s, made longer than the EV waits: the
     # hook below ends it when the EV's timer has run out
-    ctx.timing.cablecheck_s = 10 * CABLECHECK_TIMEOUT_S
+    limit = phase_timeout(CABLECHECK_TIMEOUT, ctx.protocol)
+    ctx.timing.cablecheck_s = 10 * limit
     ctx.timing.cablecheck_period_s = float(period_s)
     st = {"t_first": None}
 
@@ -391,11 +394,11 @@ def cablecheck_never_finished(ctx, isolation, status_code, test_s, period_s, ev_
                 ed.note(x.response, f"cablecheck_never_finished: isolation {isolation}, {status_code}, "
                                     f"EVSEProcessing stays Ongoing")
             r["EVSEIsolationStatus"], r["EVSEStatusCode"] = isolation, status_code
-        if t_req - st["t_first"] >= CABLECHECK_TIMEOUT_S:     # the EV's timer ran out before this request
+        if t_req - st["t_first"] >= limit:     # the EV's timer ran out before this request
             ed.body(x.request)["DC_EVStatus"]["EVReady"] = bool(ev_ready_last)
             flow.s.ev_ready = bool(ev_ready_last)
             ed.note(x.request, f"cablecheck_never_finished: {t_req - st['t_first']:.1f} s after the first "
-                               f"CableCheckReq (V2G_EVCC_CableCheck_Timeout {CABLECHECK_TIMEOUT_S:.0f} s): "
+                               f"CableCheckReq (V2G_EVCC_CableCheck_Timeout {limit:.0f} s): "
                                f"the EV's last request, then it ends the session")
             flow.ev_gives_up(ev_reaction, before_power=True)
     ed.hook(ctx, hook)

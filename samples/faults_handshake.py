@@ -374,7 +374,7 @@ def wrong_response_type(ctx, message, occurrence, answer, ev_reaction):
     if ev_reaction == "fin":
         from .flow import msg_timeout
         step = ctx.plan.dialect.step_of(message)
-        ctx.plan.terminate(ci, xi, Ending(by="EV", how="FIN", after_s=msg_timeout(ctx.protocol, step),
+        ctx.plan.terminate(ci, xi, Ending(by="EV", how="FIN", after_s=msg_timeout(ctx.plan.dialect, step),
                                           reason=f"no {message[:-3]}Res: the EV gives up"))
     elif ev_reaction != "continue":
         raise FaultError(f"wrong_response_type: ev_reaction {ev_reaction!r}; fin or continue")

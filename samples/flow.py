@@ -37,28 +37,28 @@ import random
 from dataclasses import dataclass, field
 
 from ccs_analyzer.dissectors.exi.namespaces import NS_DIN, NS_ISO2, NS_ISO20_PREFIX
+from ccs_analyzer.rules.timing_tables import (CABLECHECK_TIMEOUT, MSG_TIMEOUT, ONGOING_TIMEOUT,
+                                              PRECHARGE_TIMEOUT, lookup)
 
 from .dialects import NS_SAP, Dialect, dialect_for
 from .physical import AcSupply, Battery, DcConverter
 from .script import PT_EXI, Connection, Ending, Exchange, Message, SdpPlan, SessionPlan, TcpPlan
 
-#: V2G_EVCC_Msg_Timeout per request (s), by protocol (ISO-2 Table 109; DIN Josev Tables 75/77;
-#: -20 Tables 215-217; PROTOCOL_FACTS §3, §4A-4C). Missing entries: 2 s.
-MSG_TIMEOUT_S = {
-    "ISO 15118-2": {"ServiceDetail": 5.0, "PaymentDetails": 5.0, "PowerDelivery": 5.0,
-                    "ChargeLoop": 0.25, "CertificateInstallation": 5.0},
-    "DIN 70121": {"ChargeLoop": 0.25},
-    "ISO 15118-20": {"ServiceDetail": 5.0, "ChargeLoop": 0.5},
-}
-PRECHARGE_TIMEOUT_S = {"DIN 70121": 7.0, "ISO 15118-2": 7.0, "ISO 15118-20": 10.0}
-CABLECHECK_TIMEOUT_S = 40.0
-ONGOING_TIMEOUT_S = 60.0
 PROTOCOL_NAMESPACES = {"DIN 70121": NS_DIN, "ISO 15118-2": NS_ISO2}
 
 
-def msg_timeout(protocol: str, step: str) -> float:
-    """V2G_EVCC_Msg_Timeout (s) of ``step`` in ``protocol``."""
-    return MSG_TIMEOUT_S.get(protocol, {}).get(step, 2.0)
+def msg_timeout(dialect: Dialect, step: str) -> float:
+    """V2G_EVCC_Msg_Timeout (s) of ``step`` as ``dialect`` names its request: the EV's timers
+    are those the analyzer judges with (rules/timing_tables.py ``MSG_TIMEOUT``: ISO 15118-2
+    Table 109, DIN 70121 Tables 75/77, ISO 15118-20 Tables 215-217)."""
+    return lookup(MSG_TIMEOUT, dialect.protocol, dialect.name(step)).seconds
+
+
+def phase_timeout(table: dict, protocol: str) -> float:
+    """The EV's timer (s) of a whole phase in ``protocol``: ``table`` is one of
+    rules/timing_tables.py ``CABLECHECK_TIMEOUT`` (V2G_EVCC_CableCheck_Timeout),
+    ``PRECHARGE_TIMEOUT``, ``ONGOING_TIMEOUT``. KeyError for another protocol."""
+    return table[protocol].seconds
 
 
 @dataclass
@@ -508,10 +508,11 @@ class Flow:
             think = None if i == 0 else max(0.005, period - self.tm.latency_s)
             self.ex(step, phase, think=think)
             s.first_authorization = False
-            if extra and self.t - start > ONGOING_TIMEOUT_S:
+            limit = phase_timeout(ONGOING_TIMEOUT, self.protocol)
+            if extra and self.t - start > limit:
                 self.conn.exchanges[-1].response.comments.append(
                     f"simulator fault evse_processing_ongoing: {step} Ongoing for {self.t - start:.0f} s "
-                    f"(V2G_EVCC_Ongoing_Timeout {ONGOING_TIMEOUT_S:.0f} s)")
+                    f"(V2G_EVCC_Ongoing_Timeout {limit:.0f} s)")
                 self.ev_gives_up(reaction, before_power=True)
         s.processing = "Finished"
 
@@ -602,10 +603,11 @@ class Flow:
                 if (code or "OK").startswith("FAILED"):
                     self.secc_closes(code)
                 self.ev_gives_up("session_stop", before_power=True)
-            if extra and self.t - start > CABLECHECK_TIMEOUT_S:
+            limit = phase_timeout(CABLECHECK_TIMEOUT, self.protocol)
+            if extra and self.t - start > limit:
                 x.response.comments.append(
                     f"simulator fault evse_processing_ongoing: CableCheck Ongoing for {self.t - start:.0f} s "
-                    f"(V2G_EVCC_CableCheck_Timeout {CABLECHECK_TIMEOUT_S:.0f} s)")
+                    f"(V2G_EVCC_CableCheck_Timeout {limit:.0f} s)")
                 self.ev_gives_up(reaction, before_power=True)
         s.processing = "Finished"
 
@@ -619,7 +621,7 @@ class Flow:
         s.target_current_a = self.ev.precharge_current_a
         s.dc.voltage_v = 0.0
         s.dc.current_a = 0.0
-        timeout = PRECHARGE_TIMEOUT_S[self.protocol]
+        timeout = phase_timeout(PRECHARGE_TIMEOUT, self.protocol)
         period = tm.precharge_period_s
         start = self.t
         last = [None]
