@@ -30,6 +30,7 @@ from ccs_analyzer.analyzer.control_pilot import STATE_MEANING, cp_sample
 from ccs_analyzer.analyzer.outcome import phase_of
 from ccs_analyzer.analyzer.physical import event_facts
 from ccs_analyzer.analyzer.views.control_pilot import CpView, build_cp_view
+from ccs_analyzer.analyzer.views.events import base_name
 from ccs_analyzer.dissectors.events import TCP_FIN, TCP_RST, TCP_SYN, TCP_SYN_ACK
 
 GAP_S = 2.0
@@ -37,15 +38,6 @@ LOOP_MIN = 3          # consecutive messages of one kind that make a loop
 SAMPLE_EACH_END = 6   # messages of a loop kept at each end for the expanded view
 _TCP_SHOWN = (TCP_SYN, TCP_SYN_ACK, TCP_FIN, TCP_RST)
 _LAYER_PHASE = {"slac": "SLAC", "sdp": "SDP", "tcp": "TCP", "tls": "TLS"}
-
-
-def base_name(name: str) -> str:
-    """``CurrentDemandReq`` → ``CurrentDemand``, ``CM_SLAC_PARM.REQ`` → ``CM_SLAC_PARM``."""
-    if name.endswith(("Req", "Res")):
-        return name[:-3]
-    if "." in name and name.startswith(("CM_", "CC_", "VS_", "MS_")):
-        return name.rsplit(".", 1)[0]
-    return name
 
 
 def _shown(e, cited: set[int]) -> str | None:

@@ -46,6 +46,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ccs_analyzer.analyzer.views.events import base_name
+
 DIN, ISO2, ISO20 = "DIN 70121", "ISO 15118-2", "ISO 15118-20"
 
 #: Requests of the charge loop (one per cycle).
@@ -262,10 +264,6 @@ def msg_timeout_s(protocol: str | None, base: str, loop_timeout_s: float | None 
 
 
 # --------------------------------------------------------------------------- helpers
-def base_name(name: str) -> str:
-    return name[:-3] if name.endswith(("Req", "Res")) else name
-
-
 def qualifier(protocol: str | None, base: str, body: dict) -> str | None:
     """The value that qualifies a request in the tables: PowerDeliveryReq's ChargeProgress
     (DIN: ReadyToChargeState true → Start, false → Stop)."""

@@ -29,8 +29,14 @@ def facts(e) -> dict:
 
 
 def base_name(name: str) -> str:
-    """``PreChargeReq`` → ``PreCharge``; names without Req/Res stay as they are."""
-    return name[:-3] if name.endswith(("Req", "Res")) else name
+    """A message's name without its request / response suffix: ``PreChargeReq`` →
+    ``PreCharge`` (V2G Req / Res), ``CM_SLAC_PARM.REQ`` → ``CM_SLAC_PARM`` (HomePlug MME
+    .REQ / .CNF / .IND / .RSP, ISO 15118-3); other names stay as they are."""
+    if name.endswith(("Req", "Res")):
+        return name[:-3]
+    if "." in name and name.startswith(("CM_", "CC_", "VS_", "MS_")):
+        return name.rsplit(".", 1)[0]
+    return name
 
 
 def response_code(e) -> str | None:

@@ -1,12 +1,13 @@
 """Sequence rules on request / response pairs: SEQ005-SEQ008."""
 from __future__ import annotations
 
+from ccs_analyzer.analyzer.views.events import base_name
 from ccs_analyzer.analyzer.views.walk import Step, Walk, walk
 from ccs_analyzer.dissectors.events import TCP_RST
 
 from ..base import Rule
 from ..helpers import facts
-from ..state_machines import base_name, msg_timeout_s
+from ..state_machines import msg_timeout_s
 from .common import _STOP_CODES, _req_label
 
 
