@@ -8,6 +8,9 @@ the SchemaID of the entry it chose — the highest-priority entry it supports.
 from __future__ import annotations
 
 from ccs_analyzer.dissectors.events import TCP_FIN, TCP_RST
+from ccs_analyzer.dissectors.exi.namespaces import (NS_DIN, NS_ISO2, NS_ISO2_PREFIX, NS_ISO20_AC,
+                                                    NS_ISO20_ACDP, NS_ISO20_DC, NS_ISO20_PREFIX,
+                                                    NS_ISO20_WPT)
 
 from .base import Rule, judged
 from .helpers import body
@@ -17,17 +20,17 @@ HANDSHAKE_FAILURE_MODES = ("UC2 100", "UC2 107")
 
 #: Published namespace → (major, minor) (PROTOCOL_FACTS §3 "Known namespaces / versions").
 KNOWN_VERSIONS = {
-    "urn:din:70121:2012:MsgDef": (2, 0),
-    "urn:iso:15118:2:2013:MsgDef": (2, 0),
-    "urn:iso:std:iso:15118:-20:DC": (1, 0),
-    "urn:iso:std:iso:15118:-20:AC": (1, 0),
-    "urn:iso:std:iso:15118:-20:WPT": (1, 0),
-    "urn:iso:std:iso:15118:-20:ACDP": (1, 0),
+    NS_DIN: (2, 0),
+    NS_ISO2: (2, 0),
+    NS_ISO20_DC: (1, 0),
+    NS_ISO20_AC: (1, 0),
+    NS_ISO20_WPT: (1, 0),
+    NS_ISO20_ACDP: (1, 0),
 }
-SHORT = {"urn:din:70121:2012:MsgDef": "DIN 70121", "urn:iso:15118:2:2013:MsgDef": "ISO 15118-2",
-         "urn:iso:std:iso:15118:-20:DC": "ISO 15118-20 DC", "urn:iso:std:iso:15118:-20:AC": "ISO 15118-20 AC",
-         "urn:iso:std:iso:15118:-20:WPT": "ISO 15118-20 WPT",
-         "urn:iso:std:iso:15118:-20:ACDP": "ISO 15118-20 ACDP"}
+SHORT = {NS_DIN: "DIN 70121", NS_ISO2: "ISO 15118-2",
+         NS_ISO20_DC: "ISO 15118-20 DC", NS_ISO20_AC: "ISO 15118-20 AC",
+         NS_ISO20_WPT: "ISO 15118-20 WPT",
+         NS_ISO20_ACDP: "ISO 15118-20 ACDP"}
 
 
 def offered(req) -> list[dict]:
@@ -110,8 +113,8 @@ def supported_elsewhere(ctx) -> dict:
 
 
 #: Namespace prefixes of ISO 15118 (-2 in its IS and 2010 draft form, -20).
-ISO15118_PREFIXES = ("urn:iso:15118:2:", "urn:iso:std:iso:15118:-20:")
-ISO2_NS = "urn:iso:15118:2:2013:MsgDef"
+ISO15118_PREFIXES = (NS_ISO2_PREFIX, NS_ISO20_PREFIX + ":")
+ISO2_NS = NS_ISO2
 
 
 def _no_negotiation_culprit(h: Handshake, elsewhere: set) -> tuple[str, str]:

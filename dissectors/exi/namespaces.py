@@ -9,6 +9,9 @@ from __future__ import annotations
 NS_APP_PROTOCOL = "urn:iso:15118:2:2010:AppProtocol"
 NS_DIN = "urn:din:70121:2012:MsgDef"
 NS_ISO2 = "urn:iso:15118:2:2013:MsgDef"
+#: what every ISO 15118-2 namespace starts with (the 2010 draft's, the 2013 edition's and
+#: SupportedAppProtocol's)
+NS_ISO2_PREFIX = "urn:iso:15118:2:"
 #: the ISO 15118-2 draft namespace some early stacks still offer in supportedAppProtocolReq;
 #: no grammar is generated for it
 NS_ISO2_DRAFT_2010 = "urn:iso:15118:2:2010:MsgDef"

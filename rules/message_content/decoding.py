@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from ccs_analyzer.analyzer.views.index import session_index
 from ccs_analyzer.dissectors.events import V2GTP_FRAMING_ERROR
+from ccs_analyzer.dissectors.exi.namespaces import NS_APP_PROTOCOL as NS_SAP
+from ccs_analyzer.dissectors.exi.namespaces import NS_ISO20_PREFIX as NS_ISO20
 
 from ..base import Rule
 from ..helpers import culprit_of
 from .common import Groups, _lower, _span, _times
 
-NS_SAP = "urn:iso:15118:2:2010:AppProtocol"
-NS_ISO20 = "urn:iso:std:iso:15118:-20"
 _EXI_TYPES = frozenset({0x8001, 0x8002, 0x8003, 0x8004, 0x8005, 0x8006,
                         0x8101, 0x8102, 0x8103, 0x8104})
 
