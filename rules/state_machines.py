@@ -39,8 +39,9 @@ CableCheckReq (⚠ PROTOCOL_FACTS §4B, §7.5); a ChargeParameterDiscoveryRes wi
 EVSENotification = StopCharging also allows PreChargeReq / PowerDeliveryReq (the
 IEC 61851-23 Ed2 pause, ⚠ UG18).
 
-``MSG_TIMEOUT_S``: V2G_EVCC_Msg_Timeout per request (PROTOCOL_FACTS §3, §4A "DIN timing",
-§4B Table 109, §4C Tables 215-217): how long the EV waits for a response.
+:func:`msg_timeout_s`: V2G_EVCC_Msg_Timeout per request, from rules/timing_tables.py
+``MSG_TIMEOUT`` (PROTOCOL_FACTS §3, §4A "DIN timing", §4B Table 109, §4C Tables 215-217): how
+long the EV waits for a response.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ from dataclasses import dataclass, field
 
 from ccs_analyzer.analyzer.views.events import base_name
 
-DIN, ISO2, ISO20 = "DIN 70121", "ISO 15118-2", "ISO 15118-20"
+from .timing_tables import DIN, ISO2, ISO20, MSG_TIMEOUT, lookup
 
 #: Requests of the charge loop (one per cycle).
 LOOP = frozenset({"CurrentDemand", "ChargingStatus", "AC_ChargeLoop", "DC_ChargeLoop",
@@ -239,28 +240,14 @@ FAILED_ENDS = {DIN: "DIN 70121 [V2G-DC-665]: the SECC terminates after a FAILED 
                ISO2: "ISO 15118-2 [V2G2-539]: the session terminates after a FAILED response",
                ISO20: "ISO 15118-20: a FAILED response ends the session, ⚠ E-D20"}
 
-#: V2G_EVCC_Msg_Timeout (s) per request base name, "*" for the others (PROTOCOL_FACTS §3,
-#: §4A DIN timing (0.25 s CurrentDemand per DIN SPEC 70121:2014; DIN TS 70121:2024 says
-#: 0.5 s ⚠), §4B Table 109, §4C Tables 215-217 (ServiceDetail / CertificateInstallation
-#: 5 s per Josev ⚠)).
-MSG_TIMEOUT_S: dict[str, dict[str, float]] = {
-    DIN: {"*": 2.0, "CurrentDemand": 0.25},
-    ISO2: {"*": 2.0, "ServiceDetail": 5.0, "PaymentDetails": 5.0, "PowerDelivery": 5.0,
-           "CertificateInstallation": 5.0, "CertificateUpdate": 5.0, "CurrentDemand": 0.25},
-    ISO20: {"*": 2.0, "ServiceDetail": 5.0, "CertificateInstallation": 5.0,
-            "AC_ChargeLoop": 0.5, "DC_ChargeLoop": 0.5, "WPT_ChargeLoop": 0.5},
-}
-
 
 def msg_timeout_s(protocol: str | None, base: str, loop_timeout_s: float | None = None) -> float:
-    """V2G_EVCC_Msg_Timeout of a request (s); ``loop_timeout_s`` overrides the DIN / ISO-2
-    CurrentDemand value when given."""
-    per = MSG_TIMEOUT_S.get(protocol or "", MSG_TIMEOUT_S[ISO2])
-    if base == "supportedAppProtocol":
-        return 2.0
+    """V2G_EVCC_Msg_Timeout of a request (s) with base name ``base`` in ``protocol`` (another
+    or no protocol: ISO 15118-2's), from rules/timing_tables.py ``MSG_TIMEOUT``;
+    ``loop_timeout_s`` overrides the DIN / ISO-2 CurrentDemand value when given."""
     if base == "CurrentDemand" and loop_timeout_s is not None and protocol in (DIN, ISO2):
         return loop_timeout_s
-    return per.get(base, per["*"])
+    return lookup(MSG_TIMEOUT, protocol if protocol in MSG_TIMEOUT else ISO2, base).seconds
 
 
 # --------------------------------------------------------------------------- helpers
