@@ -108,6 +108,16 @@ def phase_of(name: str, message=None) -> str | None:
     return ph
 
 
+#: The phase of the events of the layers below V2G (a layer not listed has none).
+_LAYER_PHASE = {"slac": "SLAC", "sdp": "SDP", "tcp": "TCP", "tls": "TLS"}
+
+
+def event_phase(e) -> str | None:
+    """The phase (one of :data:`PHASES`) an event belongs to: a V2G message's by
+    :func:`phase_of`, a SLAC / SDP / TCP / TLS event its layer's; None for the others."""
+    return phase_of(e.name, e.message) if e.layer == "v2gtp" else _LAYER_PHASE.get(e.layer)
+
+
 def _power_delivery_stop(message) -> bool:
     _, body = message_body(message)
     return body.get("ChargeProgress") in ("Stop", "Standby") or body.get("ReadyToChargeState") is False

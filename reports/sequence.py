@@ -27,7 +27,7 @@ from __future__ import annotations
 import bisect
 
 from ccs_analyzer.analyzer.control_pilot import STATE_MEANING, cp_sample
-from ccs_analyzer.analyzer.outcome import phase_of
+from ccs_analyzer.analyzer.outcome import event_phase
 from ccs_analyzer.analyzer.physical import event_facts
 from ccs_analyzer.analyzer.views.control_pilot import CpView, build_cp_view
 from ccs_analyzer.analyzer.views.events import base_name
@@ -37,7 +37,6 @@ GAP_S = 2.0
 LOOP_MIN = 3          # consecutive messages of one kind that make a loop
 SAMPLE_EACH_END = 6   # messages of a loop kept at each end for the expanded view
 _TCP_SHOWN = (TCP_SYN, TCP_SYN_ACK, TCP_FIN, TCP_RST)
-_LAYER_PHASE = {"slac": "SLAC", "sdp": "SDP", "tcp": "TCP", "tls": "TLS"}
 
 
 def _shown(e, cited: set[int]) -> str | None:
@@ -177,7 +176,7 @@ def sequence_rows(session, t0: float, by_frame: dict[int, list[str]],
 
     def phase_row(e):
         nonlocal last_phase
-        ph = phase_of(e.name, e.message) if e.layer == "v2gtp" else _LAYER_PHASE.get(e.layer)
+        ph = event_phase(e)
         if ph and ph != last_phase:
             rows.append({"kind": "phase", "phase": ph})
             last_phase = ph
@@ -233,7 +232,7 @@ def sequence_rows(session, t0: float, by_frame: dict[int, list[str]],
         last_t = evs[-1].time
         for e in evs[-1:]:
             # a loop may end in the next phase (PowerDeliveryReq Stop) — keep phases honest
-            ph = phase_of(e.name, e.message) if e.layer == "v2gtp" else _LAYER_PHASE.get(e.layer)
+            ph = event_phase(e)
             last_phase = ph or last_phase
     return rows
 
