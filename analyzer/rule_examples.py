@@ -429,10 +429,11 @@ def _pair(e, events) -> tuple:
 
 
 def _line(pair, unanswered: bool, text: str, timed: bool, before: float | None) -> str:
-    """One trace line; ``timed``: with the time since the line ``before`` ended (a single
-    event) or the response's latency (a pair)."""
+    """One trace line; ``timed``: with the time since the line ``before`` ended (after a
+    single event, or after a request that came more than 1 s later) and the response's
+    latency (a pair)."""
     parts = [_describe(pair[0], text)]
-    if timed and len(pair) == 1 and before is not None:
+    if timed and before is not None and (len(pair) == 1 or pair[0].time - before > 1.0):
         parts.append(f"(+{pair[0].time - before:.3f} s)")
     if len(pair) == 2:
         gap = pair[1].time - pair[0].time

@@ -146,7 +146,7 @@ class CurrentRequestedAfterStop(LoopRule):
         #195 CurrentDemandReq EVTargetCurrent=200 A
           → #197 CurrentDemandRes EVSEStatusCode=EVSE_Shutdown EVSENotification=StopCharging
               NotificationMaxDelay=2 (+0.016 s)
-        #351 CurrentDemandReq EVTargetCurrent=200 A
+        #351 CurrentDemandReq EVTargetCurrent=200 A (+3.946 s)
           → #353 CurrentDemandRes EVSEStatusCode=EVSE_Shutdown EVSENotification=StopCharging
               NotificationMaxDelay=2 (+0.016 s)
         #355 RST EVSE→EV (+0.020 s)
@@ -248,7 +248,7 @@ class CurrentAfterChargingComplete(LoopRule):
 
         #179 CurrentDemandReq ChargingComplete=True EVTargetCurrent=199.8 A
           → #181 CurrentDemandRes (+0.016 s)
-        #295 CurrentDemandReq ChargingComplete=True EVTargetCurrent=144.9 A
+        #295 CurrentDemandReq ChargingComplete=True EVTargetCurrent=144.9 A (+7.507 s)
           → #297 CurrentDemandRes (+0.018 s)
     """
 

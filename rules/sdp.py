@@ -516,7 +516,7 @@ class SdpLateAfterMatch(_SdpRule):
     Example:
 
         #30 CM_SLAC_MATCH.REQ → #31 CM_SLAC_MATCH.CNF (+0.040 s)
-        #34 SDP request → #35 SDP response (+0.050 s)
+        #34 SDP request (+35.010 s) → #35 SDP response (+0.050 s)
     """
 
     code = "SDP008"

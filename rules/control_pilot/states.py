@@ -67,9 +67,9 @@ class EnergyWithoutStateC(_CpRule):
     Example:
 
         #5 VS_CP_STATE.IND(ST/IoTecha) State=B DutyCycle_pct=5 Voltage_V=8.849
-        #170 PowerDeliveryReq ChargeProgress=Start → #172 PowerDeliveryRes (+0.089 s)
+        #170 PowerDeliveryReq ChargeProgress=Start (+9.011 s) → #172 PowerDeliveryRes (+0.089 s)
         #214 CurrentDemandReq → #216 CurrentDemandRes (+0.023 s)
-        #258 CurrentDemandReq → #260 CurrentDemandRes (+0.017 s)
+        #258 CurrentDemandReq (+1.004 s) → #260 CurrentDemandRes (+0.017 s)
     """
 
     code = "CPL001"

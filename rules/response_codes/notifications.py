@@ -96,10 +96,10 @@ class StopRequestIgnored(Rule):
         #191 CurrentDemandReq
           → #193 CurrentDemandRes EVSEStatusCode=EVSE_Shutdown EVSENotification=StopCharging
               NotificationMaxDelay=2 (+0.023 s)
-        #271 CurrentDemandReq
+        #271 CurrentDemandReq (+2.030 s)
           → #273 CurrentDemandRes EVSEStatusCode=EVSE_Shutdown EVSENotification=StopCharging
               NotificationMaxDelay=2 (+0.023 s)
-        #351 CurrentDemandReq
+        #351 CurrentDemandReq (+2.000 s)
           → #353 CurrentDemandRes EVSEStatusCode=EVSE_Shutdown EVSENotification=StopCharging
               NotificationMaxDelay=2 (+0.016 s)
         #355 RST EVSE→EV (+0.020 s)
@@ -190,7 +190,7 @@ class RenegotiationIgnored(Rule):
 
         #175 CurrentDemandReq
           → #177 CurrentDemandRes EVSENotification=ReNegotiation NotificationMaxDelay=1 (+0.018 s)
-        #219 CurrentDemandReq
+        #219 CurrentDemandReq (+1.110 s)
           → #221 CurrentDemandRes EVSENotification=ReNegotiation NotificationMaxDelay=1 (+0.023 s)
         #247 CurrentDemandReq
           → #249 CurrentDemandRes EVSENotification=ReNegotiation NotificationMaxDelay=1 (+0.020 s)

@@ -23,7 +23,7 @@ class SlacMatchRequestLate(_SlacRule):
     Example:
 
         #29 CM_ATTEN_CHAR.RSP
-        #30 CM_SLAC_MATCH.REQ → #31 CM_SLAC_MATCH.CNF (+0.040 s)
+        #30 CM_SLAC_MATCH.REQ (+11.000 s) → #31 CM_SLAC_MATCH.CNF (+0.040 s)
     """
 
     code = "SLC017"
@@ -131,7 +131,7 @@ class SlacNoLinkAfterMatch(_SlacRule):
     Example:
 
         #30 CM_SLAC_MATCH.REQ → #31 CM_SLAC_MATCH.CNF NID=253d78cde1c15f (+0.040 s)
-        #32 CM_SET_KEY.REQ NID=253d78cde1c15f → #33 CM_SET_KEY.CNF (+0.001 s)
+        #32 CM_SET_KEY.REQ NID=253d78cde1c15f (+1.070 s) → #33 CM_SET_KEY.CNF (+0.001 s)
     """
 
     code = "SLC020"

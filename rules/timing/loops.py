@@ -49,7 +49,7 @@ class CableCheckTooLong(Rule):
         #63 CableCheckReq
           → #65 CableCheckRes EVSEProcessing=Ongoing EVSEIsolationStatus=Invalid
               EVSEStatusCode=EVSE_IsolationMonitoringActive (+0.078 s)
-        #383 CableCheckReq
+        #383 CableCheckReq (+39.967 s)
           → #385 CableCheckRes EVSEProcessing=Ongoing EVSEIsolationStatus=Invalid
               EVSEStatusCode=EVSE_IsolationMonitoringActive (+0.084 s)
         #387 SessionStopReq → #389 SessionStopRes (+0.083 s)
@@ -151,7 +151,7 @@ class PreChargeTimer(Rule):
 
         #91 PreChargeReq EVTargetVoltage=370 V
           → #93 PreChargeRes EVSEPresentVoltage=6.4 V (+0.075 s)
-        #307 PreChargeReq EVTargetVoltage=370 V
+        #307 PreChargeReq EVTargetVoltage=370 V (+5.287 s)
           → #309 PreChargeRes EVSEPresentVoltage=356.2 V (+0.090 s)
     """
 
@@ -285,7 +285,7 @@ class OngoingTooLong(Rule):
 
         #55 ContractAuthenticationReq
           → #57 ContractAuthenticationRes EVSEProcessing=Ongoing (+0.085 s)
-        #299 ContractAuthenticationReq
+        #299 ContractAuthenticationReq (+60.334 s)
           → #301 ContractAuthenticationRes EVSEProcessing=Ongoing (+0.083 s)
         #303 SessionStopReq → #305 SessionStopRes (+0.094 s)
     """
@@ -406,7 +406,8 @@ class WeldingDetectionTooLong(Rule):
     Example:
 
         #179 WeldingDetectionReq → #181 WeldingDetectionRes EVSEPresentVoltage=374.1 V (+0.078 s)
-        #435 WeldingDetectionReq → #437 WeldingDetectionRes EVSEPresentVoltage=374.5 V (+0.079 s)
+        #435 WeldingDetectionReq (+66.640 s)
+          → #437 WeldingDetectionRes EVSEPresentVoltage=374.5 V (+0.079 s)
     """
 
     code = "TIM007"
