@@ -194,20 +194,18 @@ def encode_value(dt: tuple, value, w: BitWriter, path: str) -> None:
     if k == DT_NBIT:
         if type(value) is not int:
             _fail(f"expected an integer, got {value!r}", path)
-        mn, mx = dt[D_MIN], dt[D_MAX]
-        if not mn <= value <= mx:
-            _fail(f"{value} outside [{mn}, {mx}]", path)
-        w.bits(value - mn, dt[D_WIDTH])
+        if not dt[D_MIN] <= value <= dt[D_MAX]:
+            _fail(f"{value} outside [{dt[D_MIN]}, {dt[D_MAX]}]", path)
+        w.bits(value - dt[D_MIN], dt[D_WIDTH])
     elif k == DT_BOOL:
         if not isinstance(value, bool):
             _fail(f"expected a boolean, got {value!r}", path)
         w.bits(1 if value else 0, 1)
     elif k == DT_ENUM:
-        names = dt[D_NAMES]
         try:
-            i = names.index(value)
+            i = dt[D_NAMES].index(value)
         except ValueError:
-            _fail(f"{value!r} is not one of {', '.join(names)}", path)
+            _fail(f"{value!r} is not one of {', '.join(dt[D_NAMES])}", path)
         w.bits(i, dt[D_WIDTH])
     elif k == DT_UINT:
         if type(value) is not int or value < 0:

@@ -38,6 +38,9 @@ XSI_URI = 2        # index of http://www.w3.org/2001/XMLSchema-instance in every
 WINDOW = 8192      # octets of the stream held as one int
 MARGIN = 256       # bits left in the window before it slides (> any in-loop read)
 NO_LIMIT = 1 << 62
+#: the positions `_body` binds to locals (one unpacking per stream)
+_FIELDS = (P_OP, P_KEY, P_NEXT, P_IS_LIST, P_CHILD, P_DATATYPE, P_COUNTER, P_CHILD_END,
+           D_KIND, D_WIDTH, D_MIN, D_NAMES)
 
 
 def read_header(data: bytes) -> int:
@@ -138,10 +141,8 @@ def _body(g: Grammar, data: bytes, pos: int, end_out: list | None = None) -> dic
         big, end, limit = src.big, src.end, src.limit
         windowed = True
     masks = MASKS
-    # the fields of productions and datatypes as locals: p[KEY] costs what p[1] does
-    OP, KEY, NEXT, IS_LIST, CHILD, DATATYPE, COUNTER, CHILD_END = (
-        P_OP, P_KEY, P_NEXT, P_IS_LIST, P_CHILD, P_DATATYPE, P_COUNTER, P_CHILD_END)
-    KIND, WIDTH, MIN, NAMES = D_KIND, D_WIDTH, D_MIN, D_NAMES
+    # the positions of production and datatype fields as locals: p[KEY] costs what p[1] does
+    OP, KEY, NEXT, IS_LIST, CHILD, DATATYPE, COUNTER, CHILD_END, KIND, WIDTH, MIN, NAMES = _FIELDS
     root: dict = {}
     cur = root
     stack: list = []  # frames (parent dict, key, is_list, state and count after, scalar)
@@ -178,10 +179,10 @@ def _body(g: Grammar, data: bytes, pos: int, end_out: list | None = None) -> dic
                     # n-bit, boolean, enumeration: both codes and the value in one read
                     n = dt[WIDTH] + 2
                     bits = (big >> (end - pos - n)) & masks[n]
-                    declared = not bits & 1 and not bits >> (n - 1)
+                    slow = bits & 1 or bits >> (n - 1)  # nonzero: a code is not 0
                 else:
-                    declared = False
-                if declared:
+                    slow = True
+                if not slow:
                     pos += n
                     v = bits >> 1
                     if k == DT_NBIT:
@@ -254,8 +255,10 @@ def _body(g: Grammar, data: bytes, pos: int, end_out: list | None = None) -> dic
                     st, cnt = counted(ctr, cnt)
             elif op == OP_SE:
                 ctr = p[COUNTER]
-                nst, ncnt = (p[NEXT], cnt) if ctr is None else counted(ctr, cnt)
-                stack.append((cur, p[KEY], p[IS_LIST], nst, ncnt, scalar))
+                if ctr is None:
+                    stack.append((cur, p[KEY], p[IS_LIST], p[NEXT], cnt, scalar))
+                else:
+                    stack.append((cur, p[KEY], p[IS_LIST], *counted(ctr, cnt), scalar))
                 cur = {}
                 st = p[CHILD]
                 cnt = 0

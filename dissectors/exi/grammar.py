@@ -159,8 +159,7 @@ def counted(ctr: tuple, cnt: int) -> tuple:
 
 def next_state(p: tuple, cnt: int) -> tuple:
     """(next state, count) after production ``p`` taken with count ``cnt``."""
-    ctr = p[P_COUNTER]
-    return (p[P_NEXT], cnt) if ctr is None else counted(ctr, cnt)
+    return (p[P_NEXT], cnt) if p[P_COUNTER] is None else counted(p[P_COUNTER], cnt)
 
 
 def element_production(e: "Element", nxt=None, is_list: int = 0, ctr=None) -> tuple:
