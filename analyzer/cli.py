@@ -540,6 +540,10 @@ def rules_markdown(rules) -> str:
              "built once per analysis ([architecture.md](architecture.md#views-analyzerviews)). "
              "Timer defaults come from the sourced tables `rules/timing_tables.py` (V2G) and "
              "`rules/slac_timers.py` (SLAC).", "",
+             "Each rule's Example is the trace of its finding on a sample capture of the "
+             "simulator, named under it (frame numbers, message names, the values the finding "
+             "speaks of, → between a request and its response; `python -m "
+             "ccs_analyzer.analyzer.rule_examples CODE` prints it).", "",
              "| code | severity | category | culprit | title |", "|---|---|---|---|---|"]
     for r in rules:
         lines.append(f"| [{r.code}](#{r.code.lower()}) | {r.severity} | {r.category} | {r.culprit} | {r.title} |")

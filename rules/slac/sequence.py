@@ -358,9 +358,8 @@ class SlacParmCnfOffNominal(_SlacRule):
 
     What it checks: the EVSE's CM_SLAC_PARM.CNF asks for NUM_SOUNDS = ``num_sounds`` (10,
     C_EV_match_MNBC), Time_Out = ``time_out_100ms`` (in units of 100 ms as the field: 6 =
-    600 ms = TT_EVSE_match_MNBC) and
-    RESP_TYPE = ``resp_type`` (1, "other GP station"); M-SOUND_TARGET should be the broadcast
-    address.
+    600 ms = TT_EVSE_match_MNBC) and RESP_TYPE = ``resp_type`` (1, "other GP station");
+    M-SOUND_TARGET should be the broadcast address.
     Why it matters: EVs are built and tested against the nominal values; pyPLC saw chargers
     and cars refuse a peer whose values differ (Compleo ignored a Time_Out of 1000 ms), so a
     deviation can explain an EV that stops after the CNF.

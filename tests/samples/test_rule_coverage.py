@@ -9,37 +9,20 @@ trust anchors: its chains are anchored unless a fault says otherwise.
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import pytest
-from cryptography import x509
 
-from ccs_analyzer.analyzer.analysis import analyze_capture
-from ccs_analyzer.analyzer.profile import Profile
-from ccs_analyzer.dissectors.x509trust import TrustStore
+from ccs_analyzer.analyzer.rule_examples import fixture_analysis
 from ccs_analyzer.rules import all_rules
-from ccs_analyzer.samples.build import capture_path
-from ccs_analyzer.samples.pki_data import roots
 from ccs_analyzer.samples.scenario import load_scenario, scenario_names
-
-REPO = Path(__file__).resolve().parents[2]
-ALL_ON = Profile(enable={r.code for r in all_rules()})
-
-
-@lru_cache(maxsize=None)
-def _roots(seed: int) -> TrustStore:
-    return TrustStore([x509.load_der_x509_certificate(d) for d in roots(seed)])
 
 
 @lru_cache(maxsize=1)
 def analyses() -> dict[str, object]:
     """Every sample analysed with every rule on and the simulator's roots of its seed as
-    trust anchors (as a lab checks its own PKI: ``simulate --roots``, ``analyze --trust``)."""
-    out = {}
-    for name in scenario_names():
-        out[name] = analyze_capture(capture_path(name, REPO / "samples"), profile=ALL_ON,
-                                    trust=_roots(load_scenario(name).seed))
-    return out
+    trust anchors (as a lab checks its own PKI: ``simulate --roots``, ``analyze --trust``),
+    as each rule's fixture is (analyzer/rule_examples.py)."""
+    return {name: fixture_analysis(name) for name in scenario_names()}
 
 
 def clean_names() -> list[str]:
