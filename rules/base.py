@@ -119,8 +119,9 @@ def judged(event, element: str | tuple[str, ...], actual: Any = _NO, *, expected
     as the finding reads it (SI float for a physical value, the enumeration name …; left
     out: every element of that name is marked); ``expected`` (what the standard or the other
     side's value says it should be) or ``limit`` (the bound it crossed), ``unit`` (V, A, W,
-    s, % …) only when given. None when ``event`` is None (the finding names no message)."""
-    if event is None:
+    s, % …) only when given. None when ``event`` is None or a message of an earlier segment
+    that was let go (rules/session/common.py ``Past``: no name, no payload)."""
+    if event is None or getattr(event, "name", None) is None:
         return None
     if not isinstance(element, str):
         tree = body(event) if event.message is not None else {}

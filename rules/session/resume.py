@@ -238,6 +238,5 @@ class SessionIdReused(Rule):
                                    severity=sev, measured=st.issued,
                                    evidence={"expected": f"a SessionID ≠ {st.issued}", "actual": st.issued,
                                              "earlier_session": prev[0].id, "offered_id_was": was},
-                                   values=[judged(st.res, "Header.SessionID", st.issued),
-                                           judged(prev[1], "Header.SessionID", st.issued)])
+                                   values=[judged(st.res, "Header.SessionID", st.issued)])
             issued[st.issued] = (st.session, st.res)

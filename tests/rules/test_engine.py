@@ -148,6 +148,7 @@ def test_judged_values_travel_with_the_finding_and_its_merged_repeats():
     assert judged(e1, "DC_EVSEStatus.EVSEStatusCode") == {"path": "PreChargeRes.DC_EVSEStatus.EVSEStatusCode",
                                                           "frame": 7}
     assert judged(None, "EVSEPresentVoltage", 1.0) is None
+    assert judged(SimpleNamespace(frame=3, time=1.0), "SessionID") is None   # let go (Past)
     cd = SimpleNamespace(name="CurrentDemandRes", frame=8, message={"V2G_Message": {"Header": {}, "Body": {
         "CurrentDemandRes": {"EVSEMaximumCurrentLimit": {"Multiplier": 0, "Unit": "A", "Value": 150}}}}})
     assert judged(cd, ("EVSEMaximumChargeCurrent", "EVSEMaximumCurrentLimit"), 150.0)["path"] == \
