@@ -39,13 +39,11 @@ class Setup:
 @dataclass(frozen=True)
 class Past:
     """A session or message of an earlier segment, let go: its ``id`` (sessions) or its
-    ``frame``, ``time`` (s) and ``name`` (messages: "SessionSetupRes") are what the rules
-    still name (a finding's frames and the values it judges, rules/base.judged)."""
+    ``frame`` and ``time`` (messages) are what the rules still name."""
 
     id: str | None = None
     frame: int | None = None
     time: float | None = None
-    name: str | None = None
 
 
 def setups(ctx) -> list[Setup]:
@@ -55,10 +53,8 @@ def setups(ctx) -> list[Setup]:
 
 
 def _past(x):
-    if x is None:
-        return None
-    return Past(getattr(x, "id", None), getattr(x, "frame", None), getattr(x, "time", None),
-                getattr(x, "name", None) if getattr(x, "frame", None) is not None else None)
+    return None if x is None else Past(getattr(x, "id", None), getattr(x, "frame", None),
+                                       getattr(x, "time", None))
 
 
 def _setups(ctx) -> list[Setup]:
