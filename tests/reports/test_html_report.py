@@ -6,7 +6,6 @@ import base64
 import hashlib
 import json
 import re
-import time
 
 import pytest
 
@@ -69,25 +68,19 @@ def test_header_and_session_facts(analyses):
     assert "wireshark -r " in html and "frame.number in {" in html
 
 
-def test_long_session_renders_fast_and_small(analyses):
+def test_long_session_renders_small(analyses):
+    """A 10-minute CurrentDemand loop renders as one collapsed row with a sample and plots
+    reduced to their turning points, so the page stays small (its render time is measured
+    by benchmarks/bench.py's per-stage profile, not here)."""
     a = analyses["long"]
     counts = a.summaries["S1"]["message_counts"]
     assert counts["CurrentDemandReq"] + counts["CurrentDemandRes"] == 12000
     assert a.summaries["S1"]["duration_s"] > 600
-    hr.render_html(a)                           # warm up (rule docs, templates)
-    best = min(_timed(hr.render_html, a) for _ in range(3))
     html = hr.render_html(a)
-    assert best < 0.8, f"render took {best:.2f} s"
     assert len(html) < 400_000, len(html)
     points = sum(len(p.split()) for p in re.findall(r'points="([^"]+)"', html))
     assert 10 < points < 12000                 # flat stretches reduce to their ends
     assert html.count('class="mrow msg') < 400  # the loop is one row plus a sample
-
-
-def _timed(fn, *a):
-    t = time.perf_counter()
-    fn(*a)
-    return time.perf_counter() - t
 
 
 def test_sequence_collapses_the_loop_and_keeps_a_sample(analyses):
@@ -189,7 +182,6 @@ def test_corpus_reports_render(corpus, name):
     from ccs_analyzer.analyzer.analysis import analyze_capture
     a = analyze_capture(corpus / name)
     html = hr.render_html(a)
-    assert min(_timed(hr.render_html, a) for _ in range(2)) < 3.0    # generous: CI shares cores
     assert len(html) < 1_500_000
     for f in a.findings:
         assert f'id="{f.id}"' in html
