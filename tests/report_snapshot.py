@@ -9,7 +9,10 @@ the report after the fingerprints were taken are listed in :data:`ADDED` and rem
 hashing, so that adding data is allowed and changing data is not.
 
 Regenerate (only when a report change is intended, and say so in the commit):
-``python -m tests.report_snapshot`` writes tests/snapshots/report_fingerprints.json.
+``python -m tests.report_snapshot`` writes tests/snapshots/report_fingerprints.json anew;
+``python -m tests.report_snapshot KEY …`` (e.g. ``samples/captures/NEW.pcapng``) takes or
+retakes only those captures' fingerprints and keeps every other one — a new sample then
+changes nothing else.
 """
 from __future__ import annotations
 
@@ -112,13 +115,22 @@ def differences(expected: dict, got: dict) -> list[str]:
     return out
 
 
-def main() -> None:
-    """Write :data:`SNAPSHOT` from the current code."""
-    prints = {key: fingerprint(report_of(p)) for key, p in captures().items()}
+def main(keys: list[str] | None = None) -> None:
+    """Write :data:`SNAPSHOT` from the current code: every capture's fingerprint, or only
+    those of ``keys`` (the others as they were). Raises KeyError for a key that names no
+    capture."""
+    caps = captures()
+    if keys:
+        prints = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+        for key in keys:
+            prints[key] = fingerprint(report_of(caps[key]))
+    else:
+        prints = {key: fingerprint(report_of(p)) for key, p in caps.items()}
     SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
     SNAPSHOT.write_text(json.dumps(prints, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"{len(prints)} fingerprints → {SNAPSHOT}")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    main(sys.argv[1:])

@@ -20,7 +20,7 @@ def test_report_json_unchanged(key):
             pytest.skip("../shared/corpus not present")
         pytest.fail(f"{key}: sample gone (rebuild samples or regenerate the fingerprints)")
     if key not in _EXPECTED:
-        pytest.fail(f"{key}: new capture without a fingerprint (python -m tests.report_snapshot)")
+        pytest.fail(f"{key}: new capture without a fingerprint (python -m tests.report_snapshot {key})")
     got = rs.fingerprint(rs.report_of(_CAPTURES[key]))
     assert got == _EXPECTED[key], f"{key}: " + "; ".join(rs.differences(_EXPECTED[key], got))
 
