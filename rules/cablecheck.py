@@ -161,7 +161,7 @@ class CableCheckFinishedNotReady(LoopRule):
                 session, fin.frames + ([run.after.frame] if run.after is not None else []),
                 f"{fin.res.name} (frame {fin.res.frame}) finished the cable check "
                 f"({n} CableCheckReq) with {' and '.join(why)}" + _next_text(run),
-                time=fin.res.time, measured=", ".join(why), limit="EVSE_Ready, Valid / Warning",
+                time=fin.res.time,
                 severity=self.p["tolerated_severity"] if went_on else None,
                 evidence={"ev_went_on": went_on, "expected": "EVSEProcessing=Finished with EVSE_Ready and isolation "
                                       "Valid / Warning",

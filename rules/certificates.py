@@ -147,7 +147,7 @@ class V2gCertificateNotValid(Rule):
                                    f"{answer}",
                                    time=e.time, culprit=culprit_of(e),
                                    severity="warning" if bad["skew"] else None,
-                                   measured=utc_text(e.time), limit=window,
+                                   measured=round(bad["days"] * 86400, 3), limit=0, unit="s",
                                    evidence={"expected": f"{cert.get('not_before')} ≤ capture time ≤ "
                                                          f"{cert.get('not_after')}",
                                              "actual": utc_text(e.time), "element": item["element"],

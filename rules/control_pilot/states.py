@@ -324,7 +324,7 @@ class UnexpectedTransition(_CpRule):
                         "PowerDeliveryReq (Stop)"
                         + (f"; the charge loop went on for {len(after)} request(s)" if after else "")
                         + ".",
-                        time=tr.time, measured=f"{tr.before} → {tr.after}", key="c-to-b",
+                        time=tr.time, key="c-to-b",
                         evidence={"before": tr.before, "after": tr.after})
                     yield f
                     break
@@ -347,7 +347,7 @@ class UnexpectedTransition(_CpRule):
             f = self.finding(
                 session, [tr.frame], f"The EV was unplugged (control pilot {tr.before} → A at "
                 f"frame {tr.frame}) while the session was running, without an orderly stop.",
-                time=tr.time, measured=f"{tr.before} → A", key="unplugged",
+                time=tr.time, key="unplugged",
                 evidence={"before": tr.before})
             f.kinds = ("ev-unplugged",)
             f.explains = ("ev-unplugged", "ev-abort", "evse-abort", "connection-reset",

@@ -57,7 +57,7 @@ class ReceiptNotSent(Rule):
                                f"{first.name} (frame {first.frame}) requires a receipt but the EV "
                                f"sent {name} (frame {nxt.frame}) instead of MeteringReceiptReq"
                                + (f"; {n} times, the last after frame {last.frame}" if n > 1 else ""),
-                               time=first.time, measured=name, limit="MeteringReceiptReq",
+                               time=first.time,
                                evidence={"expected": "MeteringReceiptReq", "actual": name, "times": n},
                                values=[judged(first, "ReceiptRequired", True)])
 

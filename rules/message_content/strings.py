@@ -112,8 +112,8 @@ class StringNotXmlText(Rule):
             yield self.finding(
                 session, [first.frame, last.frame],
                 f"{msg}{_times(n)} ({_span(first, last, n)}): {element} is not XML text — {what}",
-                time=first.time, culprit=culprit_of(first), measured=", ".join(cps),
-                limit="XML 1.0 Char",
+                time=first.time, culprit=culprit_of(first), measured=bad,
+                limit=0, unit="characters",
                 evidence={"expected": f"{element}: characters of the XML 1.0 Char production",
                           "actual": text[:80].encode("unicode_escape").decode("ascii"),
                           "element": path, "characters": cps, "not_xml": bad,

@@ -54,6 +54,13 @@ ISO2_TABLE68 = {"V": 1000.0, "A": 400.0, "W": 200_000.0, "Wh": 200_000.0, "s": 1
 _TIME = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+def _bound_crossed(actual: int, allowed: str) -> int:
+    """The bound of ``allowed`` (a range "lo..hi" of value_facts) that ``actual`` crossed: lo
+    when below it, else hi."""
+    lo, hi = (int(x) for x in allowed.split(".."))
+    return lo if actual < lo else hi
+
+
 def value_facts(e, ctx) -> tuple[list, list]:
     """(issues, iso2_values) of one decoded message, memoised per shared tree (per analysis).
 
@@ -142,7 +149,8 @@ class ValueOutOfRange(Rule):
                     else f"{name} = {f['actual']} % (allowed 0..100)")
             yield self.finding(session, [first.frame, last.frame],
                                f"{msg}{_times(n)} ({_span(first, last, n)}): {what}", time=first.time,
-                               culprit=culprit_of(first), measured=f["actual"], limit=f["limit"],
+                               culprit=culprit_of(first), measured=f["actual"],
+                               limit=_bound_crossed(f["actual"], f["limit"]),
                                unit="%" if kind == "soc" else None,
                                evidence={"expected": f"{name} within {f['limit']}",
                                          "actual": f["actual"], "element": name, "messages": n},

@@ -139,7 +139,7 @@ class SessionDropped(Rule):
                            f"The {who} ended the session ({how}, frame {end_frame}) "
                            f"{end_t - last.time:.2f} s after {last.name} (frame {last.frame}){pending} "
                            f"without SessionStop and without announcing a stop",
-                           time=last.time, culprit=culprit, measured=how,
+                           time=last.time, culprit=culprit,
                            evidence={"expected": "PowerDelivery stop / SessionStop, or EVSE_Shutdown / "
                                                  "StopCharging before the EVSE closes",
                                      "actual": how, "last_message": last.name,

@@ -102,7 +102,7 @@ class ResponseTypeMismatch(Rule):
             yield self.finding(session, frames,
                                f"{rq} (frame {s.req.frame}) answered with {rs} (frame "
                                f"{s.wrong_res.frame}) instead of {base_name(rq)}Res{more}",
-                               time=s.wrong_res.time, measured=rs, limit=f"{base_name(rq)}Res",
+                               time=s.wrong_res.time,
                                evidence={"expected": f"{base_name(rq)}Res", "actual": rs, "count": n})
 
 

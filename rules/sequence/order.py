@@ -121,7 +121,7 @@ class OutOfSequenceRequest(Rule):
                 session, frames,
                 f"{req_txt} (frame {first.req.frame}) {after} is out of sequence{times}: allowed "
                 f"next are {st.allowed_text()} ({requirement}); {_answer(first)}",
-                time=first.req.time, measured=req_txt, limit=st.allowed_text(),
+                time=first.req.time,
                 severity=sev,
                 evidence={"expected": st.allowed_text(), "actual": req_txt,
                           "state": st.label, "requirement": requirement,
@@ -243,7 +243,7 @@ class SequenceErrorUnjustified(Rule):
                                    f"{s.res.name} (frame {s.res.frame}) answers FAILED_SequenceError to "
                                    f"{_req_label(s)} (frame {s.req.frame}) {prev}, which the sequence "
                                    f"table allows ({s.before.requirement})",
-                                   time=s.res.time, measured=_req_label(s), limit=s.before.allowed_text(),
+                                   time=s.res.time,
                                    evidence={"expected": f"an OK response to {_req_label(s)}",
                                              "actual": "FAILED_SequenceError",
                                              "allowed": s.before.allowed_text(),

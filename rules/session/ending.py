@@ -142,7 +142,7 @@ class EvseStoppedCharging(Rule):
                 f"EV followed with {reaction.name} (frame {reaction.frame}, "
                 f"{reaction.time - e.time:.2f} s later). The reason is not in the traffic — check "
                 "the charger's log",
-                time=e.time, measured=what, unit=None,
+                time=e.time,
                 evidence={"expected": "the charge ends when the EV asks (ChargingComplete, PowerDelivery "
                                       "Stop)",
                           "actual": f"{what} from the EVSE at frame {e.frame}",

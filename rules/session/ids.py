@@ -226,7 +226,7 @@ class UnknownSessionUnjustified(Rule):
                                    f"{res.name} (frame {res.frame}) answers FAILED_UnknownSession to "
                                    f"{req.name} (frame {req.frame}); the SessionSetup of this connection "
                                    "is not in the capture", time=res.time, culprit="unknown",
-                                   severity="warning", measured=_sid(req),
+                                   severity="warning", measured="FAILED_UnknownSession",
                                    evidence={"expected": "unknown", "actual": _sid(req)},
                                    values=[judged(req, "Header.SessionID", _sid(req)),
                                            judged(res, "ResponseCode", "FAILED_UnknownSession")])
@@ -236,7 +236,7 @@ class UnknownSessionUnjustified(Rule):
             yield self.finding(session, [req.frame, res.frame],
                                f"{res.name} (frame {res.frame}) answers FAILED_UnknownSession to "
                                f"{req.name} (frame {req.frame}) with {what}", time=res.time,
-                               measured=_sid(req), limit=want,
+                               measured="FAILED_UnknownSession", limit="OK",
                                evidence={"expected": "an OK response", "actual": "FAILED_UnknownSession",
                                          "request_SessionID": _sid(req), "session_SessionID": want},
                                values=[judged(req, "Header.SessionID", _sid(req)),

@@ -139,13 +139,15 @@ class SetupResponseCodeMismatch(Rule):
         for st in setups(ctx):
             if st.session is not session or st.res is None or not (st.code or "").startswith("OK"):
                 continue
-            why = expected = None
+            why = expected = want_code = None
             if st.known == "zero":
                 if st.code != "OK_NewSessionEstablished":
                     expected, why = "OK_NewSessionEstablished", f"{st.code} to SessionID 0"
+                    want_code = expected
             elif st.known == "paused":
                 if st.code != "OK_OldSessionJoined" or st.issued != st.offered:
                     expected = f"OK_OldSessionJoined with SessionID {st.offered}"
+                    want_code = "OK_OldSessionJoined" if st.code != "OK_OldSessionJoined" else None
                     why = (f"{st.code} with SessionID {st.issued} to the paused session's ID "
                            f"{st.offered}: the SECC did not resume the paused session")
             else:
@@ -157,12 +159,13 @@ class SetupResponseCodeMismatch(Rule):
                         f"OK_NewSessionEstablished reusing the offered SessionID {st.offered}"
                 elif st.code not in ("OK_NewSessionEstablished", "OK_OldSessionJoined"):
                     expected, why = "OK_NewSessionEstablished", f"{st.code} to SessionID {st.offered}"
+                    want_code = expected
             if why is None:
                 continue
             yield self.finding(session, [st.req.frame, st.res.frame],
                                f"SessionSetupRes (frame {st.res.frame}) answers {why} "
                                f"(SessionSetupReq frame {st.req.frame})", time=st.res.time,
-                               measured=st.code, limit=expected,
+                               measured=st.code, limit=want_code,
                                evidence={"expected": expected, "actual": f"{st.code} {st.issued}",
                                          "offered": st.offered, "offered_id_was": st.known},
                                values=[judged(st.req, "Header.SessionID", st.offered),

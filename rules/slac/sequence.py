@@ -399,8 +399,7 @@ class SlacParmCnfOffNominal(_SlacRule):
                 session, [evs[0].frame, evs[-1].frame],
                 f"{len(evs)} CM_SLAC_PARM.CNF from {src} (frames {evs[0].frame}-{evs[-1].frame}) "
                 f"ask for {txt}: EVs may refuse the matching",
-                time=evs[0].time, measured={k: a for k, (a, _) in off},
-                limit={k: b for k, (_, b) in off},
+                time=evs[0].time,
                 evidence={"expected": {k: b for k, (_, b) in off},
                           "actual": {k: a for k, (a, _) in off}, "count": len(evs)},
                 values=[judged(x, k, a, expected=b) for x in (evs[0], evs[-1]) for k, (a, b) in off])
@@ -455,8 +454,7 @@ class SlacStartAttenMismatch(_SlacRule):
                 session, [c.frame, bad[0].frame, bad[-1].frame],
                 f"{len(bad)} CM_START_ATTEN_CHAR.IND (frames {bad[0].frame}-{bad[-1].frame}) announce "
                 f"{txt} of CM_SLAC_PARM.CNF #{c.frame}",
-                time=bad[0].time, measured={k: a for k, (a, _) in diffs.items()},
-                limit={k: b for k, (_, b) in diffs.items()},
+                time=bad[0].time,
                 evidence={"expected": {k: b for k, (_, b) in diffs.items()},
                           "actual": {k: a for k, (a, _) in diffs.items()}, "run": r.run_id},
                 values=[judged(x, k, a, expected=b) for x in (bad[0], bad[-1]) for k, (a, b) in diffs.items()])

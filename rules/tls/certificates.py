@@ -82,8 +82,8 @@ class CertificateNotValidAtCaptureTime(Rule):
                                    f"frame {e.frame}) is {state}; capture time {utc_text(t)}",
                                    time=t, culprit=_owner(e),
                                    severity=_lower(self.severity) if skew else None,
-                                   measured=utc_text(t),
-                                   limit=f"{cert.get('not_before')} … {cert.get('not_after')}",
+                                   measured=round(t - na if expired else nb - t, 3), limit=0,
+                                   unit="s",
                                    evidence={"expected": f"{cert.get('not_before')} ≤ capture time ≤ "
                                                          f"{cert.get('not_after')}",
                                              "actual": utc_text(t), "subject": cert.get("subject"),

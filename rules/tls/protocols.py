@@ -59,7 +59,6 @@ class SdpSecurityMismatch(Rule):
             yield self.finding(session, [res.frame, c.get("syn_frame") or c.get("first_frame")],
                                f"The SDP response (frame {res.frame}) announced {sec} but connection "
                                f"{cid} uses {actual}", time=c.get("first_time"),
-                               measured=actual, limit=sec,
                                evidence={"expected": sec, "actual": actual, "connection": cid},
                                values=[judged(res, "Security", sec)])
 

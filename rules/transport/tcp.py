@@ -405,8 +405,7 @@ class ConnectedElsewhere(Rule):
                                f"response (frame {sdp[2].frame}) announced [{sdp[0]}]:{sdp[1]} "
                                f"(the {what} differ{'' if ' and ' in what else 's'}); the SECC "
                                "accepted it",
-                               time=c.get("first_time"), measured=server,
-                               limit=f"[{sdp[0]}]:{sdp[1]}",
+                               time=c.get("first_time"),
                                evidence={"expected": f"[{sdp[0]}]:{sdp[1]}", "actual": server,
                                          "connection": cid})
 

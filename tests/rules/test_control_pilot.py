@@ -123,7 +123,7 @@ def test_cpl006_c_to_b_in_the_loop_and_unplug_mid_session():
     cut = loop[1].time + 0.01
     evs = [e for e in evs if e.time < cut] + [st(50, cut - T0, 12.0, 100, 0)]
     f = rules_found(_run(evs), "CPL006")
-    assert [x.measured for x in f] == ["C2 → A"] and f[0].kinds == ("ev-unplugged",)
+    assert [x.evidence["before"] for x in f] == ["C2"] and f[0].kinds == ("ev-unplugged",)
 
 
 def test_cpl007_slac_late_after_5_percent():

@@ -225,7 +225,7 @@ def test_seq002_repeated_violations_are_one_finding_each_with_count():
         ex += [pre, cd()]
     a = run(ex)
     fs = rules_found(a, "SEQ002")
-    assert sorted((f.evidence["previous_response"], f.measured, f.count) for f in fs) == [
+    assert sorted((f.evidence["previous_response"], f.evidence["actual"], f.count) for f in fs) == [
         ("CurrentDemandRes", "PreChargeReq", 5), ("PreChargeRes", "CurrentDemandReq", 5)]
     assert all(f.severity == "info" for f in fs)
 

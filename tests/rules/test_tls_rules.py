@@ -224,7 +224,7 @@ def test_tls007_not_judged_without_a_readable_handshake():
 def test_tls008_plain_tcp_after_sdp_announced_tls():
     a = session([], kind="v2gtp", sdp_security=("TLS", "TLS"))
     (f,) = found(a, "TLS008")
-    assert f.culprit == "EVCC" and f.limit == "TLS"
+    assert f.culprit == "EVCC" and f.evidence["expected"] == "TLS"
     assert not found(session(hs(), sdp_security=("TLS", "TLS")), "TLS008")
 
 
