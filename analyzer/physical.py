@@ -10,6 +10,8 @@ Results are in V, A, W, Wh, s; time units h and m are converted to s.
 """
 from __future__ import annotations
 
+from ccs_analyzer.analyzer.views.tree_memo import TreeMemo
+
 _TIME_UNIT_S = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 
 
@@ -167,14 +169,12 @@ def extract(body) -> tuple[dict, dict]:
     return scalars, phys
 
 
-#: Facts of shared trees (identical payloads decode to one tree, dissectors/v2g.py): id(tree)
-#: → (tree, facts). The tree is kept so that its id cannot be reused while cached. Not a view
-#: of the analysis (Analysis.view): the session builder reads facts before the analysis
-#: exists. It pays: without it ``analyze`` took 10-15 % longer and 26 % more peak memory
-#: (every event its own facts dict; benchmarks/bench.py on the largest corpus capture and the
-#: 4× multi-session capture).
-_FACTS_CACHE: dict[int, tuple[dict, dict]] = {}
-_FACTS_CACHE_MAX = 16384
+#: Facts of shared trees (identical payloads decode to one tree, dissectors/v2g.py), by tree
+#: (analyzer/views/tree_memo.py). Per process, not a view of the analysis (Analysis.view):
+#: the session builder reads facts before the analysis exists. It pays: without it
+#: ``analyze`` took 10-15 % longer and 26 % more peak memory (every event its own facts dict;
+#: benchmarks/bench.py on the largest corpus capture and the 4× multi-session capture).
+_FACTS = TreeMemo()
 
 
 def event_facts(e) -> dict:
@@ -189,10 +189,10 @@ def event_facts(e) -> dict:
         return d
     tree = e.message
     if e.layer == "v2gtp" and isinstance(tree, dict):
-        hit = _FACTS_CACHE.get(id(tree))
-        if hit is not None and hit[0] is tree:
-            e.derived = hit[1]
-            return hit[1]
+        hit = _FACTS.get(tree)
+        if hit is not None:
+            e.derived = hit
+            return hit
     d = {}
     if e.layer == "v2gtp" and isinstance(e.message, dict):
         _, body = message_body(e.message)
@@ -210,8 +210,6 @@ def event_facts(e) -> dict:
         i = d.get("EVSEPresentCurrent_A")
         if v is not None and i is not None:
             d["power_W"] = v * i
-        if len(_FACTS_CACHE) >= _FACTS_CACHE_MAX:
-            _FACTS_CACHE.clear()
-        _FACTS_CACHE[id(tree)] = (tree, d)
+        _FACTS.put(tree, d)
     e.derived = d
     return d

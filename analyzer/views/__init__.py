@@ -29,6 +29,8 @@ Modules (one per view; docs/architecture.md "Views"):
 * :mod:`.timing` — the exchanges grouped for the timers (:func:`~.timing.timing_view`).
 * :mod:`.control_pilot` — the session's IEC 61851-1 pilot: readings, state sequence, PWM,
   contactor (:func:`~.control_pilot.cp_view`).
+* :mod:`.tree_memo` — values computed from one decoded tree, kept by the tree's identity
+  (identical payloads share a tree): per analysis through the cache, or per process.
 
 The analyzer may read the rules' data tables (rules/state_machines.py,
 rules/timing_tables.py); data still flows one way: dissectors → analyzer (sessions, views)

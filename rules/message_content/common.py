@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ccs_analyzer.analyzer.physical import message_body
 from ccs_analyzer.analyzer.views.index import SessionIndex
+from ccs_analyzer.analyzer.views.tree_memo import TreeMemo
 
 from ..helpers import is_failed, response_code
 
@@ -73,12 +74,7 @@ def _options(b: dict) -> list:
     return [opts] if isinstance(opts, str) else list(opts)
 
 
-#: How many trees a per-tree memo of this module keeps before it starts afresh.
-_MEMO_MAX = 16384
-
-
-def _tree_memo(ctx, name: str) -> dict:
-    """A memo of one analysis by tree identity, id(tree) → (tree, value …): identical
-    payloads share one read-only tree (dissectors/v2g.py), and the tree is kept so that its
-    id cannot be reused while memoised (``ctx.view``, capture-wide)."""
-    return ctx.view(("message_content.trees", name), None, dict)
+def _tree_memo(ctx, name: str) -> TreeMemo:
+    """The analysis's memo ``name`` of values by decoded tree (analyzer/views/tree_memo.py;
+    ``ctx.view``, capture-wide)."""
+    return ctx.view(("message_content.trees", name), None, TreeMemo)

@@ -7,7 +7,7 @@ from ccs_analyzer.analyzer.views.index import session_index
 
 from ..base import Rule
 from ..helpers import culprit_of
-from .common import Groups, _MEMO_MAX, _span, _times, _tree_memo
+from .common import Groups, _span, _times, _tree_memo
 
 
 # strings that are not XML text
@@ -28,9 +28,9 @@ def non_xml_strings(tree, ctx) -> list[tuple[str, str]]:
     hold a character outside the XML 1.0 Char range; memoised per shared tree. Enumerations
     and hexBinary / base64Binary values (hex text in the decoded form) never do."""
     memo = _tree_memo(ctx, "non_xml_strings")
-    hit = memo.get(id(tree))
-    if hit is not None and hit[0] is tree:
-        return hit[1]
+    hit = memo.get(tree)
+    if hit is not None:
+        return hit
     out: list = []
     stack = [("", tree)]
     while stack:
@@ -44,10 +44,7 @@ def non_xml_strings(tree, ctx) -> list[tuple[str, str]]:
         elif isinstance(node, str) and _NOT_XML.search(node):
             out.append((path, node))
     out.reverse()
-    if len(memo) >= _MEMO_MAX:
-        memo.clear()
-    memo[id(tree)] = (tree, out)
-    return out
+    return memo.put(tree, out)
 
 
 def _codepoints(text: str, limit: int = 8) -> list[str]:

@@ -6,7 +6,7 @@ from ccs_analyzer.analyzer.views.index import session_index
 
 from ..base import Rule, judged
 from ..helpers import culprit_of
-from .common import Groups, _MEMO_MAX, _span, _times, _tree_memo, failed
+from .common import Groups, _span, _times, _tree_memo, failed
 
 # physical values: ranges and units (memoised per shared tree)
 _EXPECTED_UNITS = (("voltage", ("V",)), ("current", ("A",)), ("ripple", ("A",)),
@@ -70,9 +70,9 @@ def value_facts(e, ctx) -> tuple[list, list]:
     values with a fitting unit, for the Table 68 ranges."""
     tree = e.message
     memo = _tree_memo(ctx, "value_facts")
-    hit = memo.get(id(tree))
-    if hit is not None and hit[0] is tree:
-        return hit[1], hit[2]
+    hit = memo.get(tree)
+    if hit is not None:
+        return hit
     _, body = message_body(tree)
     vals: list = []
     _walk_values(body, vals)
@@ -99,10 +99,7 @@ def value_facts(e, ctx) -> tuple[list, list]:
             if unit in _TIME:
                 x, unit = x * _TIME[unit], "s"
             iso2_values.append((name, x, unit))
-    if len(memo) >= _MEMO_MAX:
-        memo.clear()
-    memo[id(tree)] = (tree, issues, iso2_values)
-    return issues, iso2_values
+    return memo.put(tree, (issues, iso2_values))
 
 
 class ValueOutOfRange(Rule):
