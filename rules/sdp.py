@@ -15,6 +15,7 @@ from ccs_analyzer.dissectors.events import TCP_SYN
 from .base import Rule, judged
 from .helpers import ms
 from .slac_timers import SLAC_TIMERS
+from .timing_tables import COMM_SETUP_TIMEOUT, ISO2, SDP_MAX_REQUESTS, SDP_RESPONSE_TIMEOUT
 
 SDP_FAILURE_MODES = ("UC2 100",)
 
@@ -148,7 +149,7 @@ class SdpUnanswered(_SdpRule):
     explains = ("sdp-failed",)
     culprit = "SECC"
     requirement = "ISO 15118-2 §7.10.1 SDP request / response"
-    params = {"timeout_s": 0.25}
+    params = {"timeout_s": SDP_RESPONSE_TIMEOUT.seconds}
 
     def check(self, session, ctx):
         x = Exchanges(session)
@@ -260,7 +261,7 @@ class SdpTooManyRequests(_SdpRule):
     severity = "warning"
     culprit = "EVCC"
     requirement = "ISO 15118-2 [V2G2-161] at most 50 SDP requests"
-    params = {"limit": 50}
+    params = {"limit": SDP_MAX_REQUESTS}
 
     def check(self, session, ctx):
         for reqs, res in Exchanges(session).series:
@@ -297,7 +298,7 @@ class SdpRequestsTooClose(_SdpRule):
     severity = "warning"
     culprit = "EVCC"
     requirement = "ISO 15118-2 [V2G2-159] ≥ 250 ms between SDP requests"
-    params = {"min_s": 0.25, "tolerance_s": 0.005}
+    params = {"min_s": SDP_RESPONSE_TIMEOUT.seconds, "tolerance_s": 0.005}
 
     def check(self, session, ctx):
         bad = []
@@ -524,7 +525,7 @@ class SdpLateAfterMatch(_SdpRule):
     severity = "warning"
     culprit = "EVCC"
     requirement = "ISO 15118-3 TT_match_join + ISO 15118-2 V2G_EVCC_CommunicationSetup_Timeout"
-    params = {"join_s": SLAC_TIMERS["TT_match_join"].value, "setup_s": 20.0}
+    params = {"join_s": SLAC_TIMERS["TT_match_join"].value, "setup_s": COMM_SETUP_TIMEOUT[ISO2].seconds}
 
     def check(self, session, ctx):
         x = Exchanges(session)

@@ -9,6 +9,7 @@ measured value also exceeds ``alt``.
 Values (PROTOCOL_FACTS §1.5, §3, §4A "DIN timing", §4B "ISO-2 timing" Tables 108-111,
 §4C "-20 timing" Tables 215-217):
 
+* SDP (``SDP_RESPONSE_TIMEOUT``: the EV repeats its SDP request after; ``SDP_MAX_REQUESTS``);
 * per message (``MSG_TIMEOUT`` = V2G_EVCC_Msg_Timeout, the EV waits this long for the
   response; ``MSG_PERFORMANCE`` = V2G_SECC_Msg_Performance_Time, the SECC answers within);
 * between messages (``SEQ_PERFORMANCE`` = V2G_EVCC_Sequence_Performance_Time, the EV sends
@@ -161,6 +162,15 @@ SEQ_PERFORMANCE: dict[str, dict[str, Timer]] = {
                      "D20-RPT", sure=False)
                for n in ("AC_ChargeLoop", "DC_ChargeLoop", "WPT_ChargeLoop")}},
 }
+
+# --------------------------------------------------------------------------- SDP
+#: How long the EVCC waits for the SDP response before it repeats the request (PROTOCOL_FACTS
+#: §1.5); the same for DIN 70121 and ISO 15118-20, which use ISO 15118-2's SDP.
+SDP_RESPONSE_TIMEOUT = _t("SDP response timeout (EVCC)", 0.25, "ISO 15118-2 [V2G2-159]",
+                          "R-TR, J-TO (SDP_REQ), RC-TIMERS")
+#: SDP_MAX_REQUEST_COUNTER: the most SDP requests an EVCC sends in a row without a response
+#: (ISO 15118-2 [V2G2-161]; PROTOCOL_FACTS §1.5: R-TR, J-EVCC, RC-TIMERS ✅). A count.
+SDP_MAX_REQUESTS = 50
 
 # --------------------------------------------------------------------------- phases
 COMM_SETUP_TIMEOUT = {

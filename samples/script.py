@@ -15,6 +15,7 @@ import copy
 from dataclasses import dataclass, field
 
 from ccs_analyzer.dissectors import exi
+from ccs_analyzer.rules.timing_tables import SDP_RESPONSE_TIMEOUT
 
 from . import signing
 
@@ -158,7 +159,7 @@ class SdpPlan:
 
     ``security`` the EV asks for ("TLS" / "NoTLS"); ``response_security`` what the SECC
     announces (None: same); ``unanswered`` requests go out before one is answered (each after
-    ``retry_s``, ≥ 250 ms [V2G2-159]); ``answered`` False: no request is ever answered (the
+    ``retry_s``, by default the EVCC's SDP response timeout, 250 ms [V2G2-159]); ``answered`` False: no request is ever answered (the
     session ends there); ``latency_s`` the SECC's answer time. Link faults (faults_link.py):
     ``request_transport`` / ``response_transport`` the TransportProtocol octets (0x00 TCP,
     0x10 UDP; ISO 15118-2 Table 15); ``announce_address`` (16 octets) / ``announce_port``
@@ -168,7 +169,7 @@ class SdpPlan:
     response_security: str | None = None
     unanswered: int = 0
     answered: bool = True
-    retry_s: float = 0.25
+    retry_s: float = SDP_RESPONSE_TIMEOUT.seconds
     latency_s: float = 0.05
     request_transport: int = 0x00
     response_transport: int = 0x00
