@@ -64,3 +64,15 @@ def test_the_rules_share_the_views_they_read():
     assert [r.key for r in timing_view(s, a).runs] == ["supportedAppProtocol", "SessionSetup",
                                                        "charge loop"]
     assert {e.direction for e, _ in responses(s, a)} == {EVSE}
+
+
+def test_tree_memo_keeps_values_by_tree_identity_and_is_bounded():
+    from ccs_analyzer.analyzer.views.tree_memo import TreeMemo
+    memo = TreeMemo(max_trees=2)
+    a, equal_to_a, b, c = {"x": 1}, {"x": 1}, {"y": 2}, {"z": 3}
+    assert memo.put(a, []) == [] and memo.get(a) == []      # an empty value is kept, not None
+    assert memo.get(equal_to_a) is None                      # an equal tree is another tree
+    memo.put(b, "b")
+    assert len(memo) == 2
+    memo.put(c, "c")                                         # full: starts afresh
+    assert len(memo) == 1 and memo.get(a) is None and memo.get(c) == "c"
