@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Iterable
 
-from .fleet import _vendor
+from .fleet import mac_vendor
 from .outcome import PHASES
 from .scoring import failed
 
@@ -72,10 +72,10 @@ def batch_summary(reports: Iterable[tuple[str, dict | None]]) -> dict:
                     seen_rules_capture.add(code)
             if root is not None and root.get("rule") in rules:
                 rules[root["rule"]]["root_cause"] += 1
-            ev = s.get("EVCCID") or _vendor(s.get("ev_mac")) or "(unknown EV)"
-            evse = s.get("EVSEID") or _vendor(s.get("evse_mac")) or "(unknown EVSE)"
-            q = pairs.setdefault((ev, evse), {"ev": ev, "ev_vendor": _vendor(s.get("ev_mac")),
-                                              "evse": evse, "evse_vendor": _vendor(s.get("evse_mac")),
+            ev = s.get("EVCCID") or mac_vendor(s.get("ev_mac")) or "(unknown EV)"
+            evse = s.get("EVSEID") or mac_vendor(s.get("evse_mac")) or "(unknown EVSE)"
+            q = pairs.setdefault((ev, evse), {"ev": ev, "ev_vendor": mac_vendor(s.get("ev_mac")),
+                                              "evse": evse, "evse_vendor": mac_vendor(s.get("evse_mac")),
                                               "sessions": 0, "failed": 0, "captures": set(),
                                               "root_rules": {}})
             q["sessions"] += 1

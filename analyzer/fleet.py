@@ -475,9 +475,9 @@ def _answers(con, rule_fm: dict[str, tuple[str, ...]], pfmea: dict) -> dict:
             FROM s GROUP BY ev, ev_by, evse, evse_by
             ORDER BY failed DESC, sessions DESC, ev, evse"""):
         by_pair.append({"ev": r["ev"], "ev_by": r["ev_by"],
-                        "ev_vendor": r["ev_vendor"] or _vendor(r["ev_mac"]),
+                        "ev_vendor": r["ev_vendor"] or mac_vendor(r["ev_mac"]),
                         "evse": r["evse"], "evse_by": r["evse_by"],
-                        "evse_vendor": r["evse_vendor"] or _vendor(r["evse_mac"]),
+                        "evse_vendor": r["evse_vendor"] or mac_vendor(r["evse_mac"]),
                         "sessions": r["sessions"], "failed": r["failed"],
                         "failure_rate": rate(r["failed"], r["sessions"]), "captures": r["captures"],
                         "root_causes": roots.get((r["ev"], r["evse"]), {})})
@@ -560,16 +560,16 @@ def _answers(con, rule_fm: dict[str, tuple[str, ...]], pfmea: dict) -> dict:
             "pfmea_rows": by_row}
 
 
-def _vendor(mac: str | None) -> str | None:
+def mac_vendor(mac: str | None) -> str | None:
+    """The vendor of a MAC address ``aa:bb:cc:dd:ee:ff`` for the fleet tables: Wireshark's
+    manuf name, else its OUI ``aa:bb:cc`` (reports/oui.py ``vendor``); None without an
+    address."""
     if not mac:
         return None
-    try:
-        from ccs_analyzer.reports.oui import vendor
-    except ImportError:
-        return None
+    from ccs_analyzer.reports.oui import vendor
     return vendor(mac)
 
 
 __all__ = ["fleet_summary", "connect", "store_files", "FleetError", "rate", "parse_day",
            "pfmea_rows", "pfmea_entry", "parse_failure_modes", "rule_failure_modes", "iso_utc",
-           "shared_dir", "SCHEMA", "COLUMNS"]
+           "shared_dir", "mac_vendor", "SCHEMA", "COLUMNS"]

@@ -20,6 +20,8 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from .scoring import failed
+
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 BASELINE_VERSION = 1
 
@@ -79,7 +81,7 @@ def write_baseline(path: str | os.PathLike, results: list["GateResult"]) -> int:
     for r in results:
         sigs = [dict(signature(r.capture, f), synopsis=f.synopsis) for f in r.findings]
         sigs += [dict(goal_signature(r.capture, s), synopsis=s.get("explanation"))
-                 for s in r.sessions if s.get("goal") == "not achieved" and not s.get("root_cause")]
+                 for s in r.sessions if failed(s) and not s.get("root_cause")]
         for sig in sigs:                          # "synopsis" is for the reader; not matched on
             key = (sig["capture"], sig["rule"], sig["phase"], sig["message"])
             if key not in {(e["capture"], e["rule"], e["phase"], e["message"]) for e in seen}:
@@ -129,7 +131,7 @@ def judge(analysis, path: str, fail_on: str, baseline: Baseline, goal: bool = Tr
     if goal:
         by_id = {f.id: f for f in analysis.findings}
         for s in r.sessions:
-            if s.get("goal") != "not achieved":
+            if not failed(s):
                 continue
             root = by_id.get(s.get("root_cause") or "")
             ok = baseline.accepts(cap, root) if root is not None else any(
