@@ -56,23 +56,28 @@ def annotate(src: str | os.PathLike, dst: str | os.PathLike, findings) -> int:
     return _from_pcapng(src, dst, notes)
 
 
+#: The Section Header Block's type, 0x0A0D0D0A: a palindrome, so that a reader finds it before
+#: it knows the section's byte order (pcapng, draft-ietf-opsawg-pcapng §4.1).
+_SHB_TYPE = struct.pack("<I", PCAPNG_SHB)
+
+
 def _from_pcapng(src, dst, notes) -> int:
     done = 0
     frame = 0
     bo = "<"
     with open(src, "rb") as f, open(dst, "wb") as out:
-        data = f.read(12)
-        f.seek(0)
         while True:
             head = f.read(8)
             if len(head) < 8:
                 out.write(head)
                 break
-            btype = struct.unpack("<I", head[:4])[0]
-            if btype == PCAPNG_SHB:
+            if head[:4] == _SHB_TYPE:     # reads the same in either byte order (pcapng §4.1)
+                btype = PCAPNG_SHB
                 bom = f.read(4)
                 bo = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
                 f.seek(-4, 1)
+            else:                         # every other block in its section's byte order
+                btype = struct.unpack(bo + "I", head[:4])[0]
             blen = struct.unpack(bo + "I", head[4:8])[0]
             if blen < 12 or blen % 4:
                 # damaged: copy the rest as it is (the reader reports the damage)

@@ -73,3 +73,26 @@ def test_pcap_input_becomes_pcapng_with_exact_times(corpus, tmp_path):
     a, b = frames(cap), frames(out)
     assert [x[2] for x in a] == [x[2] for x in b] and [x[1] for x in a] == [x[1] for x in b]
     assert CaptureReader(out).info.format == "pcapng"
+
+
+def test_big_endian_section_gets_its_comments(tmp_path):
+    """A pcapng section written big-endian (byte-order magic 1A2B3C4D read as such): its
+    Enhanced Packet Blocks are found in that byte order and the comments placed."""
+    import struct
+
+    from ccs_analyzer.dissectors.capture import PCAPNG_SHB
+    from ccs_analyzer.dissectors.pcapng_writer import block, enhanced_packet_block
+
+    shb = block(PCAPNG_SHB, struct.pack(">IHHq", 0x1A2B3C4D, 1, 0, -1), ">")
+    idb = block(1, struct.pack(">HHI", 1, 0, 262144), ">")
+    eth = bytes.fromhex("ffffffffffff0200000000010800") + bytes(46)
+    pkts = [enhanced_packet_block(0, 0, 1_000_000 * k, eth, len(eth), b"", ">") for k in (1, 2)]
+    src = tmp_path / "be.pcapng"
+    src.write_bytes(shb + idb + b"".join(pkts))
+    out = tmp_path / "be_annotated.pcapng"
+    assert annotate(src, out, [fake("F1", [2])]) == 1
+    assert frames(out) == frames(src)
+    data = out.read_bytes()
+    assert b"ccs-analyzer F1 PRE001" in data[len(shb) + len(idb) + len(pkts[0]):]
+    if shutil.which("tshark"):
+        assert set(tshark_comments(out)) == {2}
