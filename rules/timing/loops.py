@@ -16,6 +16,20 @@ _PRECHARGE = ("PreCharge", "DC_PreCharge")
 _WELDING = ("WeldingDetection", "DC_WeldingDetection")
 
 
+def _phase_timers(rule: Rule, session, ctx, timeout: dict, performance: dict):
+    """What a loop-phase rule (CableCheck, PreCharge, Ongoing) judges a session with: its
+    TimingView and, for its protocol, the EV's timeout and the SECC's performance time —
+    ``(view, (T s, Timer), (P s, Timer))`` from the rule's ``evcc_timeout_s`` /
+    ``secc_performance_s`` parameters over the rules/timing_tables.py rows ``timeout`` /
+    ``performance``; None for a protocol without these timers (only DIN 70121, ISO 15118-2
+    and ISO 15118-20 have them)."""
+    v = timing_view(session, ctx)
+    if v.protocol not in _PROTOCOLS:
+        return None
+    return (v, _phase(rule.p["evcc_timeout_s"], timeout, v.protocol),
+            _phase(rule.p["secc_performance_s"], performance, v.protocol))
+
+
 def _end_text(kind, what) -> str:
     if kind == "request":
         return f"then {what.name} (#{what.frame})"
@@ -70,12 +84,10 @@ class CableCheckTooLong(Rule):
               "secc_performance_s": phase_seconds(CABLECHECK_PERFORMANCE)}
 
     def check(self, session, ctx):
-        v = timing_view(session, ctx)
-        proto = v.protocol
-        if proto not in _PROTOCOLS:
+        timers = _phase_timers(self, session, ctx, CABLECHECK_TIMEOUT, CABLECHECK_PERFORMANCE)
+        if timers is None:
             return
-        T, tt = _phase(self.p["evcc_timeout_s"], CABLECHECK_TIMEOUT, proto)
-        P, pt = _phase(self.p["secc_performance_s"], CABLECHECK_PERFORMANCE, proto)
+        v, (T, tt), (P, pt) = timers
         for run in v.runs:
             if run.key not in _CABLECHECK:
                 continue
@@ -171,12 +183,10 @@ class PreChargeTimer(Rule):
               "tolerance_v": 20.0}
 
     def check(self, session, ctx):
-        v = timing_view(session, ctx)
-        proto = v.protocol
-        if proto not in _PROTOCOLS:
+        timers = _phase_timers(self, session, ctx, PRECHARGE_TIMEOUT, PRECHARGE_PERFORMANCE)
+        if timers is None:
             return
-        T, tt = _phase(self.p["evcc_timeout_s"], PRECHARGE_TIMEOUT, proto)
-        P, pt = _phase(self.p["secc_performance_s"], PRECHARGE_PERFORMANCE, proto)
+        v, (T, tt), (P, pt) = timers
         tol = self.p["tolerance_v"]
         for run in v.runs:
             if run.key not in _PRECHARGE:
@@ -305,12 +315,10 @@ class OngoingTooLong(Rule):
               "secc_performance_s": phase_seconds(ONGOING_PERFORMANCE)}
 
     def check(self, session, ctx):
-        v = timing_view(session, ctx)
-        proto = v.protocol
-        if proto not in _PROTOCOLS:
+        timers = _phase_timers(self, session, ctx, ONGOING_TIMEOUT, ONGOING_PERFORMANCE)
+        if timers is None:
             return
-        T, tt = _phase(self.p["evcc_timeout_s"], ONGOING_TIMEOUT, proto)
-        P, pt = _phase(self.p["secc_performance_s"], ONGOING_PERFORMANCE, proto)
+        v, (T, tt), (P, pt) = timers
         for run in v.runs:
             if run.key in _CABLECHECK or run.key == "charge loop":
                 continue
