@@ -566,7 +566,7 @@ def mac_vendor(mac: str | None) -> str | None:
     address."""
     if not mac:
         return None
-    from ccs_analyzer.reports.oui import vendor
+    from ccs_analyzer.dissectors.oui import vendor
     return vendor(mac)
 
 

@@ -273,7 +273,7 @@ def capture_tables(analysis, analyzed_at: datetime | None = None) -> dict:
     SLAC / SDP / V2GTP events of :func:`~ccs_analyzer.analyzer.timeline.timeline_rows`).
     ``analyzed_at``: the ``analyzed_at`` timestamp (default: now, UTC)."""
     from ccs_analyzer.analyzer import __version__
-    from ccs_analyzer.reports.oui import vendor
+    from ccs_analyzer.dissectors.oui import vendor
 
     cap = analysis.capture
     sha = cap["sha256"]

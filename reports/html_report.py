@@ -54,9 +54,9 @@ from ccs_analyzer.analyzer.control_pilot import STATE_MEANING, is_digital
 from ccs_analyzer.analyzer.views.certificates import certificate_problem
 from ccs_analyzer.analyzer.views.control_pilot import CpView, build_cp_view, cp_view
 from ccs_analyzer.analyzer.views.signatures import signature_result
+from ccs_analyzer.dissectors.oui import vendor
 
 from .json_report import _clean, report_dict
-from .oui import vendor
 from .plots import session_plots
 from .sequence import pilot_label, sequence_rows
 

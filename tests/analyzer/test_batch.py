@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ccs_analyzer.analyzer.batch import batch_summary, folder_summary
 from ccs_analyzer.analyzer.scoring import failed
-from ccs_analyzer.reports.oui import vendor
+from ccs_analyzer.dissectors.oui import vendor
 
 
 def _rep(sessions, findings):

@@ -22,7 +22,7 @@ from ccs_analyzer.analyzer.cli import app  # noqa: E402
 from ccs_analyzer.analyzer.store import (TABLES, TIMELINE_LAYERS, Store, capture_date,  # noqa: E402
                                          capture_tables, schema)
 from ccs_analyzer.analyzer.timeline import timeline_frame  # noqa: E402
-from ccs_analyzer.reports.oui import vendor  # noqa: E402
+from ccs_analyzer.dissectors.oui import vendor  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "samples" / "din_dc_session.pcapng"

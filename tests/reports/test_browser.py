@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from ccs_analyzer.reports import browser as br
-from ccs_analyzer.reports.oui import vendor
+from ccs_analyzer.dissectors.oui import vendor
 
 
 @pytest.fixture
