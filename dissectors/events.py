@@ -578,6 +578,16 @@ class Event:
                 raise UnregisteredEvent(f"event {self.name!r} on layer {self.layer!r} is not "
                                         "in the catalogue (dissectors/events.py)")
 
+    def __reduce__(self):
+        """Pickle as the class and its field values in order (analyzer/spool.py writes the
+        events of judged segments to disk and a helper process reads them back): about a
+        third faster to write and read, and smaller, than the default state dict of a
+        slotted class."""
+        return (Event, (self.frame, self.time, self.layer, self.name, self.direction,
+                        self.protocol, self.namespace, self.message, self.error, self.src,
+                        self.dst, self.conn, self.first_frame, self.offset, self.payload_type,
+                        self.payload, self.info, self.derived))
+
     def to_json(self) -> dict:
         """The JSON Lines form used by ``ccs-analyzer decode`` (a documented contract:
         frame, time, layer, name, direction, namespace, message, error, plus the rest)."""

@@ -143,3 +143,17 @@ def test_every_payload_type_without_exi_is_in_the_family():
     missing = [pt for pt in types if pt not in EXI_PAYLOAD_TYPES and E.lookup(
         "v2gtp", f"V2GTP {payload_type_name(pt)}") is not E.V2GTP_OTHER_PAYLOAD]
     assert not missing, missing[:10]
+
+
+def test_event_pickles_every_field():
+    """Event.__reduce__ lists the fields by hand (a faster pickle for the spool): a field
+    added to the class and not to __reduce__ would be lost on the way to disk."""
+    import dataclasses
+    import pickle
+
+    from ccs_analyzer.dissectors.events import Event
+
+    names = [f.name for f in dataclasses.fields(Event)]
+    ev = Event(*[f"value {i}" for i in range(len(names))])
+    back = pickle.loads(pickle.dumps(ev))
+    assert [getattr(back, n) for n in names] == [f"value {i}" for i in range(len(names))]
