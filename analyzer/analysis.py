@@ -60,6 +60,9 @@ class Analysis:
     verdict: str = "pass"
     conformance: str = "pass"
     profile: str = "default"
+    #: every session's page was rendered while the capture was analysed (a streamed
+    #: capture's ``pages`` argument of :func:`analyze_capture`, analyzer/streaming.py)
+    pages_written: bool = False
     #: the views built by :meth:`view`: (view name, session id) → (session, its number of
     #: events, value); they go with the analysis
     cache: dict = field(default_factory=dict)
@@ -143,7 +146,7 @@ def gc_paused():
 def analyze_capture(path: str | os.PathLike, keylog: str | os.PathLike | None = None,
                     progress: Callable[[int, int], None] | None = None,
                     profile=None, segments: str = "auto", judge_worker: bool = True,
-                    trust=None) -> Analysis:
+                    trust=None, pages=None) -> Analysis:
     """Analyse a capture file end to end.
 
     ``progress(bytes_read, size)`` is called now and then. ``profile``: a
@@ -154,8 +157,11 @@ def analyze_capture(path: str | os.PathLike, keylog: str | os.PathLike | None = 
 
     ``segments``: "auto" streams a capture of 16 MiB or more in segments that are judged and
     let go one by one (analyzer/segments.py), "always" / "never" force it on / off;
-    ``judge_worker``: judge a streamed capture's segments in a helper process beside the
-    dissection (analyzer/streaming.py), when the machine has a second core.
+    ``judge_worker``: judge a streamed capture's segments in forked judges beside the
+    dissection (analyzer/streaming.py), when the machine has a second core and ``os.fork``;
+    ``pages``: with them, an object whose ``write(analysis, sessions, summaries, findings)``
+    renders the session pages of each judged segment there (reports/html_report.py
+    ``SessionPages``); ``Analysis.pages_written`` then says they were all rendered.
     ``trust``: trust anchors for the certificate chains (``--trust``): a
     :class:`~ccs_analyzer.dissectors.x509trust.TrustStore` or the path of a PEM / DER file or
     folder (raises its :class:`~ccs_analyzer.dissectors.x509trust.TrustError`, a ValueError);
@@ -167,7 +173,8 @@ def analyze_capture(path: str | os.PathLike, keylog: str | os.PathLike | None = 
     if trust is not None and not isinstance(trust, TrustStore):
         trust = TrustStore.load(trust)
     with gc_paused():
-        return _analyze(os.fspath(path), keylog, progress, profile, segments, judge_worker, trust)
+        return _analyze(os.fspath(path), keylog, progress, profile, segments, judge_worker, trust,
+                        pages)
 
 
 def capture_info(d: Dissector, path: str, sha256: str | None, problems=None) -> dict:
@@ -197,14 +204,14 @@ def capture_info(d: Dissector, path: str, sha256: str | None, problems=None) -> 
 
 
 def _analyze(path: str, keylog, progress, profile, segments: str = "auto",
-             judge_worker: bool = True, trust=None) -> Analysis:
+             judge_worker: bool = True, trust=None, pages=None) -> Analysis:
     profile = profile or Profile()
     rules = instantiate(profile)
     d = Dissector(path, keylog=keylog, trust=trust)
     msgs: dict[str, dict[str, int]] = {}
     a = Analysis(capture={}, accounting={}, messages=msgs, connections=[], sessions=[],
                  summaries={}, capture_events=[])
-    seg = Segments(a, d, path, rules, profile, judge_worker)
+    seg = Segments(a, d, path, rules, profile, judge_worker, pages)
     cutter = cutter_for(segments, d.capture.size)
     builder = seg.builder()
     n = 0
@@ -228,5 +235,6 @@ def _analyze(path: str, keylog, progress, profile, segments: str = "auto",
     a.keylog = {"sources": dict(d.keylog_sources), "secrets": len(d.keylog)}
     seg.close(builder, cutter.connections(), None)
     seg.finish()
+    a.pages_written = seg.pages_written
     finish_capture(a, seg.findings, rules, profile, spool=seg.spooled, loose=seg.loose)
     return a

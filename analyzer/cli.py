@@ -193,13 +193,16 @@ def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
     (OSError; :class:`~ccs_analyzer.analyzer.store.MissingExtra` without pyarrow)."""
     from ccs_analyzer.analyzer.analysis import analyze_capture, gc_paused
     from ccs_analyzer.dissectors.capture import CaptureError
-    from ccs_analyzer.reports.html_report import write_html_report
+    from ccs_analyzer.reports.html_report import SessionPages, find_annotated, write_html_report
     from ccs_analyzer.reports.json_report import write_json_report
 
+    # a streamed capture's session pages are rendered by its forked judges, segment by
+    # segment (analyzer/streaming.py), and finished when report.html is written
+    pages = SessionPages(out_dir, "annotated.pcapng" if annotate else find_annotated(out_dir))
     with gc_paused():
         try:
             a = analyze_capture(capture, keylog=keylog, profile=profile, judge_worker=judge_helper,
-                                trust=trust)
+                                trust=trust, pages=pages)
         except (CaptureError, OSError, ValueError) as e:
             return {"capture": capture, "error": str(e)}
     # a streamed capture's reports run with the cyclic garbage collector on: its hundreds of
@@ -211,7 +214,8 @@ def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
             from ccs_analyzer.reports.annotate import annotate as write_annotated
             write_annotated(capture, os.path.join(out_dir, "annotated.pcapng"), a.findings)
         from ccs_analyzer.analyzer.streaming import helper_allowed
-        hp = write_html_report(a, out_dir, workers=2 if judge_helper and helper_allowed() else 1)
+        hp = write_html_report(a, out_dir, workers=2 if judge_helper and helper_allowed() else 1,
+                               pages=pages)
         if store is not None:  # last: a task killed before this line leaves no rows
             from ccs_analyzer.analyzer.store import Store
             Store(store).put_analysis(a)

@@ -70,6 +70,20 @@ def read_pickle(path: str):
         return pickle.load(f)
 
 
+def write_spooled(path: str, sessions: list[Session]) -> None:
+    """Write a segment's judged-or-to-be-judged sessions to their spool file ``path``
+    (:meth:`SessionSpool.reserve`), marked ``released`` as a reader gets them back (their
+    views are not cached); the sessions in memory keep their own flag."""
+    was = [s.released for s in sessions]
+    for s in sessions:
+        s.released = True
+    try:
+        write_pickle(path, sessions)
+    finally:
+        for s, r in zip(sessions, was):
+            s.released = r
+
+
 class _OneFileCache:
     """The last spool file read back stays in memory (readers go segment by segment)."""
 
@@ -118,12 +132,19 @@ class SessionSpool(_OneFileCache, Sequence):
     def extend(self, sessions: list[Session]) -> str | None:
         """Write one segment's sessions to disk; return the file's path (None: nothing to
         write). The file holds the pickled list of sessions."""
+        path = self.reserve(sessions)
+        if path is not None:
+            write_spooled(path, sessions)
+        return path
+
+    def reserve(self, sessions: list[Session]) -> str | None:
+        """Take the next segment's place in the spool for ``sessions`` and return the path
+        of its file, which whoever judges the segment writes with :func:`write_spooled`
+        before the spool is read (analyzer/streaming.py: a forked judge writes it, so that
+        the dissecting process does not spend its time pickling). None: no sessions."""
         if not sessions:
             return None
-        for s in sessions:
-            s.released = True
-        path = write_pickle(os.path.join(self._dir, f"segment{len(self._files):06d}.pickle"),
-                            sessions)
+        path = os.path.join(self._dir, f"segment{len(self._files):06d}.pickle")
         self._files.append(path)
         self._starts.append(self._n)
         self._n += len(sessions)

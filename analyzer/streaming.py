@@ -7,20 +7,31 @@ writes their summaries into the analysis, judges them (analyzer/engine.py
 one segment (a small capture) is judged in place, exactly as before streaming existed.
 
 Judging a segment (the rules) costs about as much as dissecting it. When a capture is
-streamed, the judging runs in one helper process beside the dissection (``judge_worker``):
-the main process dissects and builds segment k+1 while the helper judges segment k, so a
-long capture uses two cores. The helper reads each segment's sessions from the spool file the
-main process has just written (no second copy through a pipe), judges the segments in order
-(what a segment hands on to the next, ``Analysis.carry``, stays in the helper) and returns
-summaries and findings. Without a helper (one core, a daemonic worker process of a pool or a
-Dask cluster, which may not start processes, or ``judge_worker=False``) — or when the helper
-dies — the main process judges the segments itself: same results.
+streamed and the machine has a second core, each segment is judged by a *forked judge*: a
+child process started (``os.fork``) at the cut, which inherits the segment's sessions
+without a copy through a pipe or a file. The dissecting process goes on with the next
+segment at once; the judge writes the segment's sessions to their spool file, judges them,
+writes their findings and, when the caller asked for session pages (``pages``, e.g.
+reports/html_report.py ``SessionPages``), renders the segment's pages with the findings'
+final ids. What a segment hands on to the next (``Analysis.carry``, and the number of
+findings before it, which gives the final ids) goes from judge to judge: each judge waits
+for its predecessor's word (a pipe) before it judges, then hands its own on before it renders
+its pages, so that one judge's pages overlap the next one's rules. At most
+:data:`MAX_JUDGES` judges live at a time (their segments stay in the dissecting process's
+memory until they are collected). The results come back in segment order.
+
+A judge that dies (killed, out of memory) loses nothing: its successors, which wait for its
+word, give up too, and the dissecting process judges those segments itself from the sessions
+it kept, with the same carry — same results. Without a second core, without ``os.fork``
+(Windows), in a daemonic worker of a pool or a Dask cluster (which may not start processes)
+or with ``judge_worker=False``, the dissecting process judges every segment itself.
 """
 from __future__ import annotations
 
+import copy
 import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 
 from ccs_analyzer.dissectors.pipeline import Dissector
 
@@ -28,13 +39,58 @@ from .engine import judge_segment
 from .profile import Profile
 from .sessions import SessionBuilder, served_sessions
 from .spool import (DiskList, FindingSpool, SessionSpool, SummarySpool, read_pickle,
-                    write_pickle)
+                    remap_summary, write_pickle, write_spooled)
+
+#: Forked judges alive at a time (module docstring): with two, one judge's pages overlap
+#: the next one's rules; each keeps its batch in the parent's memory until collected.
+MAX_JUDGES = 2
+
+#: A forked judge takes the segments of this many events at least (the last batch: what is
+#: left). Each fork costs the parent's page tables and copy-on-write faults on its memory
+#: (≈ 20 ms for a 100 MiB process), so a capture cut into many small segments is judged in
+#: batches; the batch is bounded by :data:`~.segments.MAX_SEGMENT_EVENTS` as a segment is.
+JUDGE_BATCH_EVENTS = 12_000
 
 
 def helper_allowed() -> bool:
-    """Whether this process may start a judging helper: more than one core, and not itself
+    """Whether this process may start judging processes: more than one core, and not itself
     a daemonic worker (multiprocessing forbids those children)."""
     return (os.cpu_count() or 1) > 1 and not multiprocessing.current_process().daemon
+
+
+def fork_allowed() -> bool:
+    """Whether streamed segments are judged by forked judges (module docstring)."""
+    return hasattr(os, "fork") and helper_allowed()
+
+
+@dataclass
+class _Segment:
+    """A segment to judge: its ``sessions``, the rest of its analysis context ``ctx``, the
+    ``tag`` of its provisional finding ids, its ``spool`` file (the sessions; None: no
+    sessions) and its findings file ``out``; ``events``: how many events its sessions hold."""
+
+    sessions: list
+    ctx: dict
+    tag: str
+    spool: str | None
+    out: str
+    events: int
+
+
+@dataclass
+class _Judge:
+    """A forked judge of a batch of segments, as the dissecting process knows it: ``pid``;
+    ``ready``: the read end of the pipe on which it gives its successor the word (kept
+    open by the parent only while it is the newest judge); ``batch``: its segments, in
+    order (kept until it is collected: if it dies they are judged here); ``state``: its
+    file for the successor (carry, findings count), ``result``: its file for the parent
+    (each segment's summaries and findings index, the carry)."""
+
+    pid: int
+    ready: int
+    batch: list
+    state: str
+    result: str
 
 
 class Segments:
@@ -43,11 +99,14 @@ class Segments:
 
     ``a``: the :class:`~.analysis.Analysis` being filled; ``d``: the capture's
     :class:`~ccs_analyzer.dissectors.pipeline.Dissector`; ``rules``: engine.instantiate's
-    list for ``profile``; ``judge_worker``: judge streamed segments in a helper process
-    (module docstring) when :func:`helper_allowed`."""
+    list for ``profile``; ``judge_worker``: judge streamed segments in forked judges (module
+    docstring) when :func:`fork_allowed`; ``pages``: an object whose ``write(analysis,
+    sessions, summaries, findings)`` renders the pages of a judged segment's sessions (final
+    finding ids), called for every segment of a streamed capture judged by forked judges —
+    :attr:`pages_written` then says that every session has its page."""
 
     def __init__(self, a, d: Dissector, path: str, rules: list, profile: Profile,
-                 judge_worker: bool = True):
+                 judge_worker: bool = True, pages=None):
         self.a, self.d, self.path, self.rules, self.profile = a, d, path, rules, profile
         self.count = 0
         self.first_frame = -1             # the segment's first frame (-1: the first segment)
@@ -55,19 +114,22 @@ class Segments:
         self.spooled: FindingSpool | None = None   # a streamed capture's, on disk
         self.loose: list = []             # … and its segments' findings of no session
         self.served: list[tuple] = []
-        self._want_helper = judge_worker
-        self._pool: ProcessPoolExecutor | None = None
-        self._pending: list[tuple[Future | None, str, dict, str, str]] = []
+        self.pages = pages
+        self._fork = judge_worker and fork_allowed()
+        self._judges: list[_Judge] = []   # alive or not yet collected, in segment order
+        self._batch: list[_Segment] = []  # segments waiting for the next forked judge
+        self._found = 0                   # findings of the segments collected so far
+        self.pages_written = False
 
     def builder(self) -> SessionBuilder:
         """A builder for the next segment: sessions numbered on, earlier chargers known."""
         return SessionBuilder(offset=len(self.a.summaries), served_before=self.served)
 
     def close(self, builder: SessionBuilder, conn_ids, next_frame: int | None) -> None:
-        """Finish the segment's sessions, write their summaries, judge them (here or in the
-        helper) and hand the sessions to ``Analysis.sessions``. ``next_frame``: the frame
-        that starts the next segment (None: the capture is over)."""
-        from .analysis import Analysis, capture_info
+        """Finish the segment's sessions, write their summaries, judge them (here or in a
+        forked judge) and hand the sessions to ``Analysis.sessions``. ``next_frame``: the
+        frame that starts the next segment (None: the capture is over)."""
+        from .analysis import capture_info
 
         d, a = self.d, self.a
         sessions = builder.finish()
@@ -98,26 +160,21 @@ class Segments:
                "keylog": dict(a.keylog)}
         if not isinstance(a.sessions, SessionSpool):
             self._to_disk()                  # judged sessions and what goes with them: on disk
+            self.pages_written = self._fork and self.pages is not None
         a.capture_events.extend(builder.capture_events)
         a.capture_events.flush()
         a.connections.extend(d.take_released())
         a.connections.flush()
         a.leftovers.extend(builder.leftovers)
-        out = self.spooled.path_for(tag)
-        pool = self._helper() if sessions else None   # (the last segment may hold none)
-        if pool is not None:
-            path = a.sessions.extend(sessions)
-            try:
-                fut = pool.submit(_judge_file, path, ctx, tag, out)
-            except Exception:            # the helper is gone: judge here
-                self._pool, self._want_helper, fut = None, False, None
-            self._pending.append((fut, path, ctx, tag, out))
+        seg = _Segment(sessions, ctx, tag, a.sessions.reserve(sessions),
+                       self.spooled.path_for(tag), sum(len(s.events) for s in sessions))
+        if self._fork:
+            self._batch.append(seg)
+            if next_frame is None or sum(x.events for x in self._batch) >= JUDGE_BATCH_EVENTS:
+                batch, self._batch = self._batch, []
+                self._fork_judge(batch)
         else:
-            self._collect(wait=True)     # segments stay in order
-            got = Analysis(sessions=sessions, carry=a.carry, **ctx)
-            findings = judge_segment(got, sessions, self.rules, self.profile, tag=tag)
-            self._take(ctx["summaries"], _write_findings(findings, out), out)
-            a.sessions.extend(sessions)
+            self._judge_here([seg])
         self.count += 1
         if next_frame is not None:
             self.first_frame = next_frame
@@ -139,32 +196,87 @@ class Segments:
         a.capture_events = events
         a.connections = DiskList(where, "connections", key=lambda c: c["conn"])
 
-    def _helper(self) -> ProcessPoolExecutor | None:
-        if self._pool is None and self._want_helper and helper_allowed():
-            try:
-                self._pool = ProcessPoolExecutor(1, initializer=_helper_init,
-                                                 initargs=(self.rules, self.profile))
-            except Exception:
-                self._want_helper = False
-        return self._pool
+    # ------------------------------------------------------------------ judging
+    def _judge_here(self, batch: list[_Segment]) -> None:
+        """Judge segments in this process, in order (after every judge before them is
+        collected: the carry and the findings count must be theirs)."""
+        self._collect(wait=True)
+        self._judge_batch(batch)
 
-    def _collect(self, wait: bool) -> None:
-        """Take the results of the segments judged so far, in order (all with ``wait``)."""
-        while self._pending:
-            fut, path, ctx, tag, out = self._pending[0]
-            if fut is not None and not fut.done() and not wait:
+    def _judge_batch(self, batch: list[_Segment]) -> None:
+        """Judge segments in this process, in order, after the segments taken so far."""
+        for seg in batch:
+            ctx, findings, judged = _judge(seg, self.rules, self.profile, self.a.carry)
+            if self.pages_written:
+                _render_pages(self.pages, ctx, seg.sessions, findings, judged[0], self._found,
+                              self.a.connections)
+            self._take(ctx.summaries, judged, seg.out)
+
+    def _fork_judge(self, batch: list[_Segment]) -> None:
+        """Start a forked judge for a batch of segments (module docstring)."""
+        while len(self._judges) >= MAX_JUDGES:
+            self._collect(wait=True, one=True)
+        prev = self._judges[-1] if self._judges else None
+        state, result = batch[0].out + ".state", batch[0].out + ".result"
+        r, w = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:                  # no process to be had: judge here from now on
+            os.close(r)
+            os.close(w)
+            self._fork = False
+            self._judge_here(batch)
+            return
+        if pid == 0:                     # the judge
+            code = 1
+            try:
+                os.close(r)
+                code = _judge_forked(prev, w, state, result, batch, self.rules, self.profile,
+                                     self.a.carry, self._found,
+                                     self.pages if self.pages_written else None,
+                                     self.a.connections)
+            finally:
+                os._exit(code)
+        os.close(w)
+        if prev is not None:             # only the new judge waits on it now
+            os.close(prev.ready)
+            prev.ready = -1
+        self._judges.append(_Judge(pid, r, batch, state, result))
+
+    def _collect(self, wait: bool, one: bool = False) -> None:
+        """Take the results of the judges that are done, in segment order (all of them with
+        ``wait``; the oldest only with ``one``). A judge that failed leaves its segments to
+        this process."""
+        while self._judges:
+            j = self._judges[0]
+            try:
+                pid, status = os.waitpid(j.pid, 0 if wait else os.WNOHANG)
+            except ChildProcessError:    # reaped by someone else: its result is unknown
+                pid, status = j.pid, -1
+            if pid == 0:
                 return
-            self._pending.pop(0)
-            res = None
-            if fut is not None:
+            self._judges.pop(0)
+            if j.ready >= 0:
+                os.close(j.ready)
+            got = None
+            if status == 0:
                 try:
-                    res = fut.result()
-                except Exception:        # the helper died: judge this segment here
-                    self._pool = None
-                    self._want_helper = False
-            if res is None:
-                res = _judge(path, ctx, tag, self.rules, self.profile, self.a.carry, out)
-            self._take(*res, out)
+                    got = read_pickle(j.result)
+                except (OSError, EOFError, ValueError):
+                    got = None
+            for f in (j.state, j.result):
+                try:
+                    os.remove(f)
+                except OSError:
+                    pass
+            if got is not None:
+                results, self.a.carry = got
+                for seg, (summaries, judged) in zip(j.batch, results):
+                    self._take(summaries, judged, seg.out)
+            else:                        # the judge died: its segments are judged here
+                self._judge_batch(j.batch)
+            if one:
+                return
 
     def _take(self, summaries: dict, judged: tuple, out: str) -> None:
         """Keep a judged segment's summaries, register its findings file."""
@@ -173,15 +285,14 @@ class Segments:
         self.a.summaries.spool(list(summaries))
         self.spooled.add(out, index)
         self.loose.extend(loose)
+        self._found += len(index)
 
     def finish(self) -> None:
-        """Wait for every segment's judging; stop the helper."""
-        try:
-            self._collect(wait=True)
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
+        """Wait for every segment's judging."""
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._fork_judge(batch)
+        self._collect(wait=True)
 
 
 # ------------------------------------------------------------------------ judging a segment
@@ -194,32 +305,74 @@ def _write_findings(findings: list, out: str) -> tuple[list[tuple], list]:
             [f for f in findings if f.session is None])
 
 
-def _judge(path: str, fields: dict, tag: str, rules: list, profile: Profile, carry: dict,
-           out: str):
-    """Judge the segment whose sessions are in spool file ``path``; ``fields``: the rest of
-    its context; its findings go to file ``out``. Returns (summaries by session id,
-    :func:`_write_findings`' index and findings of no session)."""
+def _judge(seg: _Segment, rules: list, profile: Profile, carry: dict, spooled: bool = False):
+    """Judge one segment: write its sessions to their spool file (as they are before
+    judging; ``spooled``: already written), run its rules with ``carry`` (updated in
+    place), write its findings to ``seg.out``. Returns (the segment's
+    :class:`~.analysis.Analysis`, its findings, :func:`_write_findings`' index and findings
+    of no session)."""
     from .analysis import Analysis
 
-    sessions = read_pickle(path)
-    for s in sessions:
-        s.released = False               # cached views while its rules run
-    ctx = Analysis(sessions=sessions, carry=carry, **fields)
-    findings = judge_segment(ctx, sessions, rules, profile, tag=tag)
-    return ctx.summaries, _write_findings(findings, out)
+    if seg.spool is not None and not spooled:
+        write_spooled(seg.spool, seg.sessions)
+    ctx = Analysis(sessions=seg.sessions, carry=carry, profile=profile.name, **seg.ctx)
+    findings = judge_segment(ctx, seg.sessions, rules, profile, tag=seg.tag)
+    return ctx, findings, _write_findings(findings, seg.out)
 
 
-_HELPER: dict = {}
+def _render_pages(pages, ctx, sessions: list, findings: list, index: list, found: int,
+                  earlier=None) -> None:
+    """The pages of a judged segment's sessions, with the findings' final ids (their
+    provisional ids mapped as ``FindingSpool.number`` maps them) in the findings and the
+    summaries' root causes; the spooled findings file keeps the provisional ids.
+    ``earlier``: the connection summaries of earlier segments (``Analysis.connections``,
+    a :class:`~.spool.DiskList`). Each connection is shown as it stood when the segment
+    was cut — the summary the segment's rules judged; report.json lists its state at the
+    end of the capture, which differs only for a connection whose 4-tuple is used again
+    after the cut."""
+    final = {prov: f"F{found + i}" for i, (prov, _, _) in enumerate(index, 1)}
+    findings = [copy.copy(f) for f in findings]
+    for f in findings:
+        f.renumber(final)
+    summaries = {}
+    for sid, m in ctx.summaries.items():
+        summaries[sid] = m = dict(m)
+        remap_summary(m, final)
+    # a session's connection let go in an earlier segment (its 4-tuple used again) is on
+    # disk already: its page lists it too
+    have = {c["conn"] for c in ctx.connections}
+    missing = {c for s in sessions for c in s.connections} - have
+    if missing and hasattr(earlier, "by_keys"):
+        ctx = copy.copy(ctx)
+        ctx.connections = list(ctx.connections) + earlier.by_keys(missing)
+    pages.write(ctx, sessions, summaries, findings)
 
 
-def _helper_init(rules: list, profile: Profile) -> None:
-    _HELPER.update(rules=rules, profile=profile, carry={})
-
-
-def _judge_file(path: str, fields: dict, tag: str, out: str):
-    """In the helper process: :func:`_judge` with the helper's rules and its carry."""
-    from .analysis import gc_paused
-
-    with gc_paused():
-        return _judge(path, fields, tag, _HELPER["rules"], _HELPER["profile"], _HELPER["carry"],
-                      out)
+def _judge_forked(prev: _Judge | None, word: int, state: str, result: str, batch: list,
+                  rules: list, profile: Profile, carry: dict, found: int, pages,
+                  earlier) -> int:
+    """In a forked judge: write the batch's sessions to the spool, wait for the
+    predecessor's word (its carry and findings count; without a predecessor the parent's
+    own, inherited), judge the segments in order (:func:`_judge`), give the successor the
+    word on ``word``, render the pages (``pages``, final finding ids: ``found`` before
+    each segment), write the result for the parent. Returns the exit status: 0 done, 3 the
+    predecessor failed (the parent judges this batch)."""
+    for seg in batch:                    # first: while the predecessor may still be judging
+        if seg.spool is not None:
+            write_spooled(seg.spool, seg.sessions)
+    if prev is not None:
+        if os.read(prev.ready, 1) != b"1":
+            return 3
+        carry, found = read_pickle(prev.state)
+    judged_all = []
+    for seg in batch:
+        ctx, findings, judged = _judge(seg, rules, profile, carry, spooled=True)
+        judged_all.append((seg, ctx, findings, judged, found))
+        found += len(judged[0])
+    write_pickle(state, (carry, found))
+    os.write(word, b"1")                 # the successor may judge now; the pages follow
+    if pages is not None:
+        for seg, ctx, findings, judged, before in judged_all:
+            _render_pages(pages, ctx, seg.sessions, findings, judged[0], before, earlier)
+    write_pickle(result, ([(ctx.summaries, judged) for _, ctx, _, judged, _ in judged_all], carry))
+    return 0

@@ -641,6 +641,10 @@ def _index_context(analysis, rep: dict, annotated, annotated_path) -> dict:
     return ctx
 
 
+def _conn_id(c: dict) -> int:
+    return c["conn"]
+
+
 class _Part:
     """The part of an analysis one page shows: its sessions, their summaries and findings
     (the capture facts shared); what :func:`build_context` reads."""
@@ -652,9 +656,10 @@ class _Part:
         if not sessions:
             self.connections = analysis.connections
         elif hasattr(analysis.connections, "by_keys"):        # on disk (analyzer/spool.py)
-            self.connections = analysis.connections.by_keys(mine)
+            self.connections = sorted(analysis.connections.by_keys(mine), key=_conn_id)
         else:
-            self.connections = [c for c in analysis.connections if c["conn"] in mine]
+            self.connections = sorted((c for c in analysis.connections if c["conn"] in mine),
+                                      key=_conn_id)
         self.sessions, self.summaries, self.findings = sessions, summaries, findings
         self.capture_events = analysis.capture_events if not sessions else []
         self.leftovers = getattr(analysis, "leftovers", [])
@@ -677,15 +682,94 @@ def asset(name: str) -> str:
 
 def render_html(analysis, *, rep: dict | None = None, annotated: str | None = None,
                 annotated_path: str | None = None, paged: bool = False,
-                index_href: str | None = None) -> str:
+                index_href: str | None = None, deferred: bool = False) -> str:
     """The report page as a string. ``annotated``: the relative link (from the page) to an
     annotated copy of the capture, ``annotated_path`` its path for the command line;
-    ``paged`` / ``index_href``: see :func:`build_context`."""
+    ``paged`` / ``index_href``: see :func:`build_context`; ``deferred``: the capture-wide
+    facts (sha256, frames, duration, frame accounting, TLS secrets, problems) are left as
+    markers that :meth:`SessionPages.finish` fills in (:data:`DEFERRED_MARKERS`)."""
     ctx = build_context(analysis, rep, annotated, annotated_path, paged, index_href)
     css, js = asset("report.css"), asset("report.js")
     csp = (f"default-src 'none'; style-src {csp_hash(css)}; script-src {csp_hash(js)}; "
            "img-src data:; base-uri 'none'; form-action 'none'")
-    return _ENV.get_template("report.html.j2").render(css=css, js=js, csp=csp, **ctx)
+    return _ENV.get_template("report.html.j2").render(css=css, js=js, csp=csp,
+                                                      deferred=deferred, **ctx)
+
+
+#: The markers a deferred page holds (:func:`render_html`) → the macro of
+#: templates/capture_facts.html.j2 that renders what replaces each.
+DEFERRED_MARKERS = {"<!--ccs:capture-meta-->": "capture_meta",
+                    "<!--ccs:capture-kv-->": "capture_kv"}
+
+
+class SessionPages:
+    """The pages of a paged report's sessions (``sessions/<id>.html``), rendered while a
+    streamed capture is analysed, segment by segment, by the process that judged the
+    segment (analyzer/streaming.py; ``analyze_capture(..., pages=SessionPages(...))``):
+    the session's part of the page is final then, the capture-wide facts are not yet (the
+    capture is still being read), so they are left as markers (:data:`DEFERRED_MARKERS`)
+    that :meth:`finish` fills in once, with the whole capture's facts, when report.html is
+    written (:func:`write_html_report`). The finished pages are the pages
+    :func:`write_html_report` renders from the spool, byte for byte.
+
+    ``out_dir``: the report folder; ``annotated``: the name of the annotated capture that
+    will be in ``out_dir`` (``annotated.pcapng``), or None."""
+
+    def __init__(self, out_dir: str | os.PathLike, annotated: str | None = None):
+        self.out_dir = os.fspath(out_dir)
+        self.annotated = annotated
+
+    def write(self, analysis, sessions: list, summaries: dict, findings: list) -> None:
+        """Render the deferred pages of ``sessions`` (judged, with ``summaries`` by session
+        id and ``findings`` carrying their final ids); ``analysis``: the segment's
+        analysis (its connections, its profile). Raises OSError when a page cannot be
+        written."""
+        folder = os.path.join(self.out_dir, SESSION_PAGES)
+        os.makedirs(folder, exist_ok=True)
+        mine: dict = {}
+        for f in findings:
+            mine.setdefault(f.session, []).append(f)
+        ann = self.annotated
+        link = f"../{urllib.parse.quote(ann)}" if ann else None
+        path = os.path.abspath(os.path.join(self.out_dir, ann)) if ann else None
+        for s in sessions:
+            part = _Part(analysis, [s], {s.id: summaries[s.id]}, mine.get(s.id, []))
+            text = render_html(part, annotated=link, annotated_path=path,
+                               index_href="../report.html", deferred=True)
+            with open(os.path.join(folder, f"{s.id}.html"), "w", encoding="utf-8") as fh:
+                fh.write(text)
+
+    def finish(self, analysis) -> int:
+        """Fill in the capture-wide facts of every session's page (``analysis``: the whole,
+        finished analysis); return how many pages. Raises OSError for an unreadable page."""
+        rep = _clean({"capture": analysis.capture, "frame_accounting": analysis.accounting,
+                      "keylog": analysis.keylog})
+        macros = _ENV.get_template("capture_facts.html.j2").module
+        fill = {marker: str(getattr(macros, name)(rep)) for marker, name in DEFERRED_MARKERS.items()}
+        n = 0
+        for sid in analysis.summaries:
+            page = os.path.join(self.out_dir, SESSION_PAGES, f"{sid}.html")
+            with open(page, encoding="utf-8") as fh:
+                text = fh.read()
+            for marker, html in fill.items():
+                text = text.replace(marker, html, 1)
+            with open(page, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            n += 1
+        return n
+
+    def discard(self, analysis) -> None:
+        """Remove the pages rendered for ``analysis``'s sessions (the report turned out to
+        be one page: no more than :data:`PAGED_OVER_SESSIONS` sessions)."""
+        for sid in analysis.summaries:
+            try:
+                os.remove(os.path.join(self.out_dir, SESSION_PAGES, f"{sid}.html"))
+            except OSError:
+                pass
+        try:
+            os.rmdir(os.path.join(self.out_dir, SESSION_PAGES))
+        except OSError:
+            pass
 
 
 _PAGES: dict = {}
@@ -749,13 +833,15 @@ def find_annotated(out_dir: str | os.PathLike) -> str | None:
 
 
 def write_html_report(analysis, out_dir: str | os.PathLike, rep: dict | None = None,
-                      workers: int = 1) -> str:
+                      workers: int = 1, pages: SessionPages | None = None) -> str:
     """Write ``report.html`` into ``out_dir``; return its path. An annotated capture already
     in ``out_dir`` (``annotated.pcapng``, made by ``ccs-analyzer annotate CAPTURE -o
     OUT_DIR/annotated.pcapng``) is linked. With more than :data:`PAGED_OVER_SESSIONS`
     sessions report.html is an index and each session has its page in ``sessions/``
     (module docstring), written one session at a time by ``workers`` processes (this one
-    and forked ones, each taking whole segments of a spooled analysis)."""
+    and forked ones, each taking whole segments of a spooled analysis) — or, when
+    ``analysis.pages_written`` says that ``pages`` (a :class:`SessionPages`) rendered them
+    during the analysis, finished by it."""
     os.makedirs(out_dir, exist_ok=True)
     ann = find_annotated(out_dir)
     ann_path = os.path.abspath(os.path.join(out_dir, ann)) if ann else None
@@ -767,7 +853,12 @@ def write_html_report(analysis, out_dir: str | os.PathLike, rep: dict | None = N
                        annotated_path=ann_path, paged=paged)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
-    if paged:
+    early = pages is not None and getattr(analysis, "pages_written", False)
+    if paged and early:
+        pages.finish(analysis)
+    elif paged:
         os.makedirs(os.path.join(out_dir, SESSION_PAGES), exist_ok=True)
         _write_pages(analysis, out_dir, ann, ann_path, workers)
+    elif early:
+        pages.discard(analysis)
     return path

@@ -96,18 +96,29 @@ def test_every_session_as_when_alone(parts, joined):
 
 
 def _die(*args):
-    os._exit(3)                          # a helper that dies mid-segment
+    os._exit(3)                          # a judge that dies mid-segment
 
 
-@pytest.mark.parametrize("helper", ["helper", "in-process", "helper-dies"])
+@pytest.mark.parametrize("helper", ["judges", "in-process", "judges-die", "one-judge-dies"])
 def test_segmented_report_equals_whole_report(joined, helper, monkeypatch, tmp_path):
-    """The parts are independent: streamed or whole, judged in the helper process or here,
-    report.json is the same (a helper that dies leaves its segments to the main process)."""
+    """The parts are independent: streamed or whole, judged in forked judges or here,
+    report.json is the same (a judge that dies, and the judges after it that wait for its
+    word, leave their segments to the main process)."""
     from ccs_analyzer.analyzer import streaming
 
     whole = report_dict(analyze_capture(joined, segments="never"))
-    if helper == "helper-dies":
-        monkeypatch.setattr(streaming, "_judge_file", _die)
+    if helper == "judges-die":
+        monkeypatch.setattr(streaming, "_judge_forked", _die)
+    elif helper == "one-judge-dies":
+        real = streaming._judge_forked
+
+        def second_dies(prev, word, state, result, batch, *rest):
+            if any(seg.tag == "1." for seg in batch):
+                os._exit(9)
+            return real(prev, word, state, result, batch, *rest)
+        monkeypatch.setattr(streaming, "_judge_forked", second_dies)
+    if helper != "in-process":           # a judge per segment, or one for them all
+        monkeypatch.setattr(streaming, "JUDGE_BATCH_EVENTS", 0 if helper != "judges" else 10**6)
     streamed = analyze_capture(joined, segments="always", judge_worker=helper != "in-process")
     rep = report_dict(streamed)
     assert json.dumps(rep, sort_keys=True, default=str) == json.dumps(whole, sort_keys=True, default=str)
@@ -278,3 +289,31 @@ def test_a_killed_runs_spool_is_removed_by_the_next(tmp_path):
     sp = SessionSpool(str(tmp_path))
     assert not stale.exists() and alive.exists() and other.exists()
     sp.close()
+
+
+def test_session_pages_rendered_by_the_judges(joined, tmp_path, monkeypatch):
+    """The session pages the forked judges render while the capture is read, finished with
+    the capture-wide facts at the end (reports/html_report.py SessionPages), are the pages
+    rendered from the spool afterwards, byte for byte; a capture that turns out to be one
+    page keeps no session pages."""
+    from ccs_analyzer.analyzer import segments
+    from ccs_analyzer.analyzer.cli import analyze_to_dir
+    from ccs_analyzer.reports import html_report
+
+    monkeypatch.setattr(segments, "WHOLE_BELOW_BYTES", 0)
+    monkeypatch.setattr(html_report, "PAGED_OVER_SESSIONS", 1)
+    early = analyze_to_dir(str(joined), str(tmp_path / "early"), None)
+    late = analyze_to_dir(str(joined), str(tmp_path / "late"), None, judge_helper=False)
+    assert early["sessions"] == late["sessions"]
+    strip = lambda t: re.sub(r"Report generated [^<]*? UTC", "", t)  # noqa: E731
+    pages = sorted(p.name for p in (tmp_path / "late" / "sessions").iterdir())
+    assert pages == sorted(p.name for p in (tmp_path / "early" / "sessions").iterdir())
+    assert len(pages) == len(PARTS)
+    for name in pages:
+        got = (tmp_path / "early" / "sessions" / name).read_text()
+        assert "<!--ccs:" not in got
+        assert strip(got) == strip((tmp_path / "late" / "sessions" / name).read_text())
+    monkeypatch.setattr(html_report, "PAGED_OVER_SESSIONS", 25)
+    analyze_to_dir(str(joined), str(tmp_path / "one"), None)
+    assert not (tmp_path / "one" / "sessions").exists()
+    assert (tmp_path / "one" / "report.html").is_file()
