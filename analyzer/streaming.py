@@ -235,6 +235,9 @@ class Segments:
                                      self.a.carry, self._found,
                                      self.pages if self.pages_written else None,
                                      self.a.connections)
+            except BaseException:
+                import traceback
+                traceback.print_exc()
             finally:
                 os._exit(code)
         os.close(w)
@@ -264,11 +267,10 @@ class Segments:
                     got = read_pickle(j.result)
                 except (OSError, EOFError, ValueError):
                     got = None
-            for f in (j.state, j.result):
-                try:
-                    os.remove(f)
-                except OSError:
-                    pass
+            try:
+                os.remove(j.result)      # (its state file may still be read by its successor:
+            except OSError:              # it goes with the spool folder)
+                pass
             if got is not None:
                 results, self.a.carry = got
                 for seg, (summaries, judged) in zip(j.batch, results):

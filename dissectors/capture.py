@@ -322,24 +322,30 @@ class CaptureReader:
         max_block = self.max_block
         linktypes = self.info.linktypes
         while off < size:
-            # fast path: an Enhanced Packet Block wholly inside the read buffer
+            # fast path: Enhanced Packet Blocks wholly inside the read buffer, one after the
+            # other (the structs of the section's byte order bound once per buffer)
             buf = rd.buf
             rel = off - rd.start
-            if 0 <= rel and rel + 28 <= len(buf):
-                btype, blen, iid, hi, lo, cap, orig = epb_hdr[bo].unpack_from(buf, rel)
-                if (btype == PCAPNG_EPB and 32 <= blen <= max_block and not blen & 3
-                        and rel + blen <= len(buf) and iid < len(ifaces) and cap <= blen - 32
-                        and u32[bo].unpack_from(buf, rel + blen - 4)[0] == blen):
-                    iface = ifaces[iid]
-                    sec, frac = divmod((hi << 32) | lo, iface.resol)
-                    self.frames += 1
-                    lt = iface.linktype
-                    linktypes[lt] = linktypes.get(lt, 0) + 1
-                    yield Frame(self.frames, sec + iface.offset_s + frac / iface.resol, lt,
-                                buf[rel + 28:rel + 28 + cap], orig, iid, off, blen)
-                    off += blen
-                    self.bytes_read = off
-                    continue
+            n_buf = len(buf)
+            hdr_from, u32_from, n_if = epb_hdr[bo].unpack_from, u32[bo].unpack_from, len(ifaces)
+            while 0 <= rel and rel + 28 <= n_buf:
+                btype, blen, iid, hi, lo, cap, orig = hdr_from(buf, rel)
+                if not (btype == PCAPNG_EPB and 32 <= blen <= max_block and not blen & 3
+                        and rel + blen <= n_buf and iid < n_if and cap <= blen - 32
+                        and u32_from(buf, rel + blen - 4)[0] == blen):
+                    break
+                iface = ifaces[iid]
+                sec, frac = divmod((hi << 32) | lo, iface.resol)
+                self.frames += 1
+                lt = iface.linktype
+                linktypes[lt] = linktypes.get(lt, 0) + 1
+                yield Frame(self.frames, sec + iface.offset_s + frac / iface.resol, lt,
+                            buf[rel + 28:rel + 28 + cap], orig, iid, off, blen)
+                off += blen
+                rel += blen
+                self.bytes_read = off
+            if off >= size:
+                break
             h = rd.fill(off, 12)
             if len(h) < 8:
                 self._problem(off, len(h), f"capture ends inside a block header ({len(h)} bytes): "

@@ -160,34 +160,40 @@ class Dissector:
     def events(self) -> Iterator[Event]:
         """Yield every event of the capture in frame order (see class docstring)."""
         acc = self.accounting
+        key_lines = self.capture.tls_key_log      # (grows as the reader meets DSBs)
+        keylog = self.keylog
+        heap = self._heap
+        one_frame = self._frame
         for frame in self.reader:
-            self.frames = frame.number
+            number = frame.number
+            self.frames = number
             if self.first_time is None:
                 self.first_time = frame.time
             self.last_time = frame.time
             try:
-                self._frame(frame)
+                one_frame(frame)
             except Exception as e:  # a dissector bug must not stop the capture's analysis
-                if acc.total < frame.number:     # counted once: not when a layer already did
+                if acc.total < number:           # counted once: not when a layer already did
                     acc.skipped[f"internal error in dissector ({type(e).__name__})"] += 1
-                self._emit(Event(frame.number, frame.time, "capture", DISSECTOR_ERROR,
+                self._emit(Event(number, frame.time, "capture", DISSECTOR_ERROR,
                                  error=f"{type(e).__name__}: {e}"))
-            if len(self.capture.tls_key_log) > self._dsb_seen:
-                for line in self.capture.tls_key_log[self._dsb_seen:]:
-                    if self.keylog.add_line(line, frame.number):
+            if len(key_lines) > self._dsb_seen:
+                for line in key_lines[self._dsb_seen:]:
+                    if keylog.add_line(line, number):
                         self.keylog_sources["pcapng Decryption Secrets Block"] += 1
-                self._dsb_seen = len(self.capture.tls_key_log)
-            if self.keylog.version != self._keylog_version:
-                self._keylog_version = self.keylog.version
+                self._dsb_seen = len(key_lines)
+            if keylog.version != self._keylog_version:
+                self._keylog_version = keylog.version
                 for c in self._conns.values():
                     if c.tls is not None:
-                        self._tls_events(c, c.tls.retry(frame.number), frame.time)
-            if frame.number >= self._release_at:
-                self._release_at = frame.number + RELEASE_EVERY
+                        self._tls_events(c, c.tls.retry(number), frame.time)
+            if number >= self._release_at:
+                self._release_at = number + RELEASE_EVERY
                 self._release_finished(frame.time)
-                self._forget_frame_times(frame.number)
-            floor = self._floor() if self._tls_conns else None
-            yield from self._drain(frame.number if floor is None else min(floor, frame.number))
+                self._forget_frame_times(number)
+            if heap:                    # (most frames leave nothing to hand out)
+                floor = self._floor() if self._tls_conns else None
+                yield from self._drain(number if floor is None or floor > number else floor)
         yield from self._finish()
 
     def _finish(self) -> Iterator[Event]:
