@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import html
 import math
+from operator import itemgetter
 from dataclasses import dataclass, field
 
 from ccs_analyzer.analyzer.control_pilot import STATE_MEANING, STATE_VOLTAGE_V
@@ -82,47 +83,59 @@ class Line:
     points: list[tuple[float, float]] = field(default_factory=list)
 
 
+#: Plotted fact key (:func:`~ccs_analyzer.analyzer.physical.event_facts`) → the lines it may
+#: feed: ``[(panel id, role, label)]``, in the order of :data:`PANELS`.
+_WANTED: dict[str, list[tuple[str, str, str]]] = {}
+for _pid, _title, _unit, _roles in PANELS:
+    for _role, _label, _keys in _roles:
+        for _k in _keys:
+            _WANTED.setdefault(_k, []).append((_pid, _role, _label))
+
+
+def _plotted(facts: dict) -> list[tuple[str, float]]:
+    """The (key, value) pairs of a facts dict that a panel plots: wanted keys with a finite
+    number (not a bool), in the facts' order."""
+    return [(k, float(v)) for k, v in facts.items()
+            if k in _WANTED and not isinstance(v, bool) and isinstance(v, (int, float))
+            and math.isfinite(v)]
+
+
 def session_series(session, t0: float) -> dict[str, list[Line]]:
     """panel id → lines with their (t_s, value) points, from the session's decoded V2G
-    messages (``t_s``: seconds since ``t0``)."""
-    wanted = {}
-    for pid, _title, _unit, roles in PANELS:
-        for role, label, keys in roles:
-            for k in keys:
-                wanted.setdefault(k, []).append((pid, role, label))
-    acc: dict[tuple[str, str], Line] = {}
-    chosen: dict[tuple[str, str], str] = {}
-    plotted: dict[int, list] = {}      # id(facts) → [(key, value, targets)]: facts are shared
+    messages (``t_s``: seconds since ``t0``).
+
+    A role with several keys (``EVSEMaximumVoltageLimit_V`` in ISO 15118-2,
+    ``EVSEMaximumVoltage_V`` in -20 …) plots the one seen first, in message order. One pass
+    gathers every plotted key's points (the facts of identical payloads are one shared dict,
+    read once); each line then takes its chosen key's points."""
+    points: dict[str, list[tuple[float, float]]] = {}   # key → points, keys as first seen
+    plotted: dict[int, tuple[dict, list]] = {}           # id(facts) → (facts, its pairs)
     for e in session.events:
         if e.layer != "v2gtp" or e.message is None:
             continue
         f = event_facts(e)
         if not f:
             continue
-        items = plotted.get(id(f))
-        if items is None:
-            items = plotted[id(f)] = [
-                (k, float(v), wanted[k]) for k, v in f.items()
-                if k in wanted and not isinstance(v, bool) and isinstance(v, (int, float))
-                and math.isfinite(v)]
-        if not items:
+        hit = plotted.get(id(f))
+        if hit is None:
+            hit = plotted[id(f)] = (f, _plotted(f))
+        if not hit[1]:
             continue
         t = e.time - t0
-        for k, v, targets in items:
-            for pid, role, label in targets:
-                key = (pid, role)
-                prev = chosen.get(key)
-                if prev is None:
-                    chosen[key] = k
-                elif prev != k:
-                    continue          # one key per role: the first seen wins
-                line = acc.get(key)
-                if line is None:
-                    line = acc[key] = Line(role, label)
-                line.points.append((t, v))
+        for k, v in hit[1]:
+            pts = points.get(k)
+            if pts is None:
+                points[k] = [(t, v)]
+            else:
+                pts.append((t, v))
+    seen = {k: i for i, k in enumerate(points)}
     out: dict[str, list[Line]] = {}
     for pid, _title, _unit, roles in PANELS:
-        lines = [acc[(pid, r)] for r, _l, _k in roles if (pid, r) in acc]
+        lines = []
+        for role, label, keys in roles:
+            have = [k for k in keys if k in seen]
+            if have:
+                lines.append(Line(role, label, list(points[min(have, key=seen.__getitem__)])))
         if lines:
             out[pid] = lines
     return out
@@ -186,22 +199,19 @@ def _fmt(v: float) -> str:
 
 def thin(points: list[tuple[float, float]], lo: float, hi: float, columns: int) -> list[tuple[float, float]]:
     """At most ~4 points per pixel column (first, min, max, last, in time order) between
-    ``lo`` and ``hi``, then flat runs reduced to their ends (:func:`drop_flat`)."""
+    ``lo`` and ``hi``, then flat runs reduced to their ends (:func:`drop_flat`). A column's
+    points are a run of consecutive points that fall in it."""
     pts = [p for p in points if lo <= p[0] <= hi]
     if len(pts) > columns * 2:
         width = (hi - lo) / columns or 1.0
+        col = [int((t - lo) / width) for t, _v in pts]
+        ends = [i for i in range(1, len(col)) if col[i] != col[i - 1]]
+        ends.append(len(pts))
         out: list[tuple[float, float]] = []
-        bucket: list[tuple[float, float]] = []
-        cur = None
-        for p in pts:
-            b = int((p[0] - lo) / width)
-            if b != cur and bucket:
-                out.extend(_bucket_keep(bucket))
-                bucket = []
-            cur = b
-            bucket.append(p)
-        if bucket:
-            out.extend(_bucket_keep(bucket))
+        start = 0
+        for end in ends:
+            out.extend(_bucket_keep(pts[start:end]))
+            start = end
         pts = out
     return drop_flat(pts)
 
@@ -219,12 +229,16 @@ def drop_flat(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def _bucket_keep(bucket):
+    """The points of one pixel column kept: its first, its lowest and highest value (the
+    first of equal ones) and its last, each once, in time order."""
     if len(bucket) <= 4:
         return bucket
-    lo = min(bucket, key=lambda p: p[1])
-    hi = max(bucket, key=lambda p: p[1])
+    vals = [p[1] for p in bucket]
+    idx = range(len(bucket))
+    lo = bucket[min(idx, key=vals.__getitem__)]
+    hi = bucket[max(idx, key=vals.__getitem__)]
     keep = {id(bucket[0]): bucket[0], id(lo): lo, id(hi): hi, id(bucket[-1]): bucket[-1]}
-    return sorted(keep.values(), key=lambda p: p[0])
+    return sorted(keep.values(), key=itemgetter(0))
 
 
 def _split_none(points):
@@ -355,7 +369,7 @@ def svg_panel(title: str, unit: str, lines: list[Line], t_range: tuple[float, fl
     columns = pw // 3                 # ≤ 4 points per 3 px: lighter pages, peaks kept
     for ln in lines:
         color, dash, step = ROLE_STYLE[ln.role]
-        pts = sorted(ln.points, key=lambda p: p[0])
+        pts = sorted(ln.points, key=itemgetter(0))
         if step:
             # a limit holds until the next message says otherwise: draw it as steps
             runs = _step_runs(pts, lo, hi, step_to_end)
