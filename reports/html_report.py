@@ -226,7 +226,24 @@ def _shorten(x, limit: int = MAX_STRING):
     return x
 
 
-def _event_meta(e, t0: float | None, tree: bool, hex_: bool) -> dict:
+def _page_tree(message, memo: dict | None):
+    """A decoded tree as the page embeds it: JSON-safe (:func:`json_report._clean`), long
+    strings shortened (:func:`_shorten`). ``memo`` (id(tree) → (tree, page tree)) keeps it per
+    tree: identical payloads share one read-only tree (dissectors/v2g.py), so a loop's
+    messages are converted once and share one (equally read-only) page tree."""
+    if memo is None:
+        return _shorten(_clean(message))
+    hit = memo.get(id(message))
+    if hit is None:
+        hit = memo[id(message)] = (message, _shorten(_clean(message)))
+    return hit[1]
+
+
+def _event_meta(e, t0: float | None, tree: bool, hex_: bool, trees: dict | None = None) -> dict:
+    """What the page's script knows of an event (its frame panel): name, layer, direction,
+    times (epoch s, and ``t``: s since ``t0``), protocol, error, namespace, the decoded tree
+    when ``tree`` (:func:`_page_tree`, ``trees`` its memo), the payload's hex when ``hex_``
+    (at most 2048 bytes), the certificates and the signature check it carries."""
     d = {"name": e.name, "layer": e.layer, "dir": e.direction, "time": e.time,
          "t": round(e.time - t0, 3) if t0 is not None else None, "proto": e.protocol}
     if e.error:
@@ -234,7 +251,7 @@ def _event_meta(e, t0: float | None, tree: bool, hex_: bool) -> dict:
     if e.namespace:
         d["ns"] = e.namespace
     if tree and e.message is not None:
-        d["tree"] = _shorten(_clean(e.message))
+        d["tree"] = _page_tree(e.message, trees)
     if hex_ and e.payload:
         d["hex"] = e.payload[:2048].hex() + ("…" if len(e.payload) > 2048 else "")
     if e.first_frame is not None and e.first_frame != e.frame:
@@ -473,6 +490,7 @@ def build_context(analysis, rep: dict | None = None, annotated: str | None = Non
 
     frames_data: dict[int, list[dict]] = {}
     trees = 0
+    page_trees: dict = {}               # id(tree) → (tree, as embedded): see _page_tree
 
     def want(frame: int, tree: bool = True, hex_: bool = False) -> None:
         nonlocal trees
@@ -484,7 +502,7 @@ def build_context(analysis, rep: dict | None = None, annotated: str | None = Non
         give = tree and trees < MAX_TREES
         out = []
         for e in evs:
-            d = _event_meta(e, t0, give, hex_)
+            d = _event_meta(e, t0, give, hex_, page_trees)
             if give and e.message is not None:
                 trees += 1
             if e.message is None:
