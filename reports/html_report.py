@@ -42,6 +42,7 @@ import datetime as _dt
 import hashlib
 import inspect
 import json
+import math
 import os
 import re
 import shlex
@@ -56,7 +57,7 @@ from ccs_analyzer.analyzer.views.control_pilot import CpView, build_cp_view, cp_
 from ccs_analyzer.analyzer.views.signatures import signature_result
 from ccs_analyzer.dissectors.oui import vendor
 
-from .json_report import _clean, report_dict
+from .json_report import report_dict
 from .plots import session_plots
 from .sequence import pilot_label, sequence_rows
 
@@ -172,6 +173,64 @@ _ENV.filters["dur"] = fmt_duration
 _ENV.filters["utc"] = utc
 
 
+# ---------------------------------------------------------------------------- page fragments
+# The page's most repeated pieces (a message chart has thousands of rows), built here rather
+# than by template macros, which cost ten times as much per call. Every value is escaped
+# (markupsafe.escape, as the template's autoescaping does).
+_esc = markupsafe.escape
+
+
+def frame_button(n) -> markupsafe.Markup:
+    """A frame number as the button that opens the frame panel (Wireshark filter, command,
+    decoded payload): the template's ``fr(n)``."""
+    n = _esc(n)
+    return markupsafe.Markup(f'<button type="button" class="fr" data-frame="{n}" '
+                             f'title="frame {n}: Wireshark filter, command, payload">{n}</button>')
+
+
+def finding_links(ids, sev_of: dict) -> markupsafe.Markup:
+    """Links to the findings ``ids`` (the first six, then "+N"), coloured by their severity
+    (``sev_of``: finding id → severity): the template's ``fmarks(ids)``."""
+    o = [f'<a class="fmark" data-sev="{_esc(sev_of.get(i, ""))}" href="#{_esc(i)}">{_esc(i)}</a>'
+         for i in ids[:6]]
+    if len(ids) > 6:
+        o.append(f'<span class="more">+{len(ids) - 6}</span>')
+    return markupsafe.Markup("".join(o))
+
+
+def message_row(r: dict, sev_of: dict) -> markupsafe.Markup:
+    """One message of the sequence chart (a ``msg`` row of :func:`.sequence.sequence_rows`):
+    time (s), frame, the arrow between the lanes with the message's name, response code and
+    error, and the findings citing its frame: the template's ``msg_row(r)``."""
+    frame = _esc(r["frame"])
+    rc = (f' <span class="rc{" bad" if r["rc_bad"] else ""}">{_esc(r["rc"])}</span>'
+          if r["rc"] else "")
+    err = f' <span class="err">{_esc(r["error"])}</span>' if r["error"] else ""
+    return markupsafe.Markup(
+        f'<div class="mrow msg{" bad" if r["rc_bad"] or r["error"] else ""}'
+        f'{" cited" if r["findings"] else ""}" data-frame="{frame}">\n'
+        f'  <span class="t">{r["t"]:.3f}</span>\n'
+        f'  <span class="f">{frame_button(r["frame"])}</span>\n'
+        f'  <div class="mid"><div class="arrow {"ltr" if r["dir"] == "EV->EVSE" else "rtl"}">'
+        f'<span class="lbl"><button type="button" class="mname" data-frame="{frame}">'
+        f'{_esc(r["name"])}</button>{rc}{err}</span></div></div>\n'
+        f'  <span class="fm">{finding_links(r["findings"], sev_of)}</span>\n'
+        f'</div>\n')
+
+
+@jinja2.pass_context
+def _fmarks(ctx, ids) -> markupsafe.Markup:
+    return finding_links(ids, ctx["sev_of"])
+
+
+@jinja2.pass_context
+def _msg_row(ctx, r) -> markupsafe.Markup:
+    return message_row(r, ctx["sev_of"])
+
+
+_ENV.globals.update(fr=frame_button, fmarks=_fmarks, msg_row=_msg_row)
+
+
 # ---------------------------------------------------------------------------- rule pages
 def rule_docs(codes) -> dict[str, dict]:
     """code → ``{"title", "summary", "sections": [(name, text)], "params": {…}}`` from the
@@ -216,26 +275,40 @@ def parse_doc(doc: str) -> dict:
 
 
 # ---------------------------------------------------------------------------- payloads
-def _shorten(x, limit: int = MAX_STRING):
+def _page_value(x, limit: int = MAX_STRING):
+    """A value of a decoded tree as the page embeds it, in one walk: JSON-safe as
+    :func:`json_report._clean` makes it (bytes → hex, NaN and ±inf → None, tuples → lists,
+    keys as strings), strings (a hex string too) longer than ``limit`` characters shortened
+    to ``limit`` with their length said. The common leaves (str, int, bool) are told by
+    their exact type."""
+    t = type(x)
+    if t is str:
+        return x if len(x) <= limit else x[:limit] + f"… ({len(x)} characters)"
+    if t is int or t is bool:
+        return x
     if isinstance(x, dict):
-        return {k: _shorten(v, limit) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_shorten(v, limit) for v in x]
-    if isinstance(x, str) and len(x) > limit:
-        return x[:limit] + f"… ({len(x)} characters)"
+        return {str(k): _page_value(v, limit) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_page_value(v, limit) for v in x]
+    if isinstance(x, (bytes, bytearray)):
+        return _page_value(x.hex(), limit)
+    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
+        return None
+    if isinstance(x, str):
+        return x if len(x) <= limit else x[:limit] + f"… ({len(x)} characters)"
     return x
 
 
 def _page_tree(message, memo: dict | None):
-    """A decoded tree as the page embeds it: JSON-safe (:func:`json_report._clean`), long
-    strings shortened (:func:`_shorten`). ``memo`` (id(tree) → (tree, page tree)) keeps it per
-    tree: identical payloads share one read-only tree (dissectors/v2g.py), so a loop's
-    messages are converted once and share one (equally read-only) page tree."""
+    """A decoded tree as the page embeds it (:func:`_page_value`). ``memo`` (id(tree) →
+    (tree, page tree)) keeps it per tree: identical payloads share one read-only tree
+    (dissectors/v2g.py), so their messages are converted once and share one (equally
+    read-only) page tree."""
     if memo is None:
-        return _shorten(_clean(message))
+        return _page_value(message)
     hit = memo.get(id(message))
     if hit is None:
-        hit = memo[id(message)] = (message, _shorten(_clean(message)))
+        hit = memo[id(message)] = (message, _page_value(message))
     return hit[1]
 
 
