@@ -25,6 +25,7 @@ records and alerts, every V2GTP message, the CP transitions; other TCP events
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 
 from ccs_analyzer.analyzer.control_pilot import STATE_MEANING, cp_sample
 from ccs_analyzer.analyzer.outcome import event_phase
@@ -121,13 +122,12 @@ def sequence_rows(session, t0: float, by_frame: dict[int, list[str]],
         cp = build_cp_view(session.events)
     transitions = {tr.frame: tr for tr in cp.transitions}
     cp_cited = {x.frame: x for x in cp.samples if x.frame in cited and x.frame not in transitions}
+    pilot_frames = transitions.keys() | cp_cited.keys()
     shown = []
     for e in session.events:
-        if e.frame in transitions or e.frame in cp_cited:
-            smp = cp_sample(e)
-            if smp is not None:
-                shown.append(("pilot", e))
-                continue
+        if e.frame in pilot_frames and cp_sample(e) is not None:
+            shown.append(("pilot", e))
+            continue
         how = _shown(e, cited)
         if how:
             shown.append((how, e))
@@ -136,6 +136,7 @@ def sequence_rows(session, t0: float, by_frame: dict[int, list[str]],
     cur = None
     split_key = None
     pending_notes: list = []
+    bases: dict[str, str] = {}          # name → base_name(name), asked once per name
     for how, e in shown:
         if how == "pilot":          # ends the run: the pilot's change sits where it happened
             if cur is not None:
@@ -151,11 +152,15 @@ def sequence_rows(session, t0: float, by_frame: dict[int, list[str]],
             (pending_notes if cur is not None else groups).append(
                 e if cur is not None else {"type": "note", "events": [e]})
             continue
-        key = (e.layer, base_name(e.name))
+        base = bases.get(e.name)
+        if base is None:
+            base = bases[e.name] = base_name(e.name)
+        key = (e.layer, base)
         if cur is not None and cur["key"] == key:
             cur["events"].append(e)
-            cur["absorbed"].extend(pending_notes)
-            pending_notes = []
+            if pending_notes:
+                cur["absorbed"].extend(pending_notes)
+                pending_notes = []
             continue
         if cur is not None:
             groups.append(cur)
@@ -243,27 +248,20 @@ def _fid_key(fid: str) -> int:
 
 def _loop(g: dict, t0: float, by_frame: dict[int, list[str]]) -> dict:
     evs = g["events"]
-    names: dict[str, int] = {}
-    codes: dict[str, int] = {}
-    dirs = set()
-    errors = 0
+    # counts in the order first seen (a loop has thousands of messages: one pass per count)
+    names = dict(Counter(e.name for e in evs))
+    rcs = [event_facts(e).get("ResponseCode") for e in evs
+           if e.layer == "v2gtp" and e.message is not None and e.name.endswith("Res")]
+    codes = dict(Counter(rc for rc in rcs if isinstance(rc, str)))
+    dirs = {e.direction for e in evs}
+    errors = sum(1 for e in evs if e.error)
+    cited = [i for i, e in enumerate(evs) if e.frame in by_frame]
     findings: set[str] = set()
-    for e in evs:
-        names[e.name] = names.get(e.name, 0) + 1
-        dirs.add(e.direction)
-        errors += 1 if e.error else 0
-        if e.frame in by_frame:
-            findings.update(by_frame[e.frame])
-        if e.layer == "v2gtp" and e.message is not None and e.name.endswith("Res"):
-            rc = event_facts(e).get("ResponseCode")
-            if isinstance(rc, str):
-                codes[rc] = codes.get(rc, 0) + 1
-    for e in g["absorbed"]:
-        if e.frame in by_frame:
-            findings.update(by_frame[e.frame])
+    for e in [evs[i] for i in cited] + [e for e in g["absorbed"] if e.frame in by_frame]:
+        findings.update(by_frame[e.frame])
     n = SAMPLE_EACH_END
     idx = set(range(min(n, len(evs)))) | set(range(max(0, len(evs) - n), len(evs)))
-    idx |= {i for i, e in enumerate(evs) if e.frame in by_frame}
+    idx.update(cited)
     sample = []
     prev = None
     for i in sorted(idx):
