@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import html
 import math
+from bisect import bisect_left, bisect_right
 from operator import itemgetter
 from dataclasses import dataclass, field
 
@@ -200,17 +201,18 @@ def _fmt(v: float) -> str:
 def thin(points: list[tuple[float, float]], lo: float, hi: float, columns: int) -> list[tuple[float, float]]:
     """At most ~4 points per pixel column (first, min, max, last, in time order) between
     ``lo`` and ``hi``, then flat runs reduced to their ends (:func:`drop_flat`). A column's
-    points are a run of consecutive points that fall in it."""
+    points are a run of consecutive points that fall in it (:func:`_bucket_keep`)."""
     pts = [p for p in points if lo <= p[0] <= hi]
     if len(pts) > columns * 2:
         width = (hi - lo) / columns or 1.0
         col = [int((t - lo) / width) for t, _v in pts]
-        ends = [i for i in range(1, len(col)) if col[i] != col[i - 1]]
+        ends = [i for i, before, c in zip(range(1, len(col)), col, col[1:]) if c != before]
         ends.append(len(pts))
+        vals = [v for _t, v in pts]
         out: list[tuple[float, float]] = []
         start = 0
         for end in ends:
-            out.extend(_bucket_keep(pts[start:end]))
+            out.extend(_bucket_keep(pts, vals, start, end))
             start = end
         pts = out
     return drop_flat(pts)
@@ -220,39 +222,43 @@ def drop_flat(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """Points inside a run of equal values removed (the run's ends kept)."""
     if len(pts) <= 2:
         return pts
-    flat = [pts[0]]
-    for i in range(1, len(pts) - 1):
-        if not (pts[i][1] == pts[i - 1][1] == pts[i + 1][1]):
-            flat.append(pts[i])
-    flat.append(pts[-1])
-    return flat
+    vals = [p[1] for p in pts]
+    inner = [p for p, before, v, after in zip(pts[1:-1], vals, vals[1:], vals[2:])
+             if not (v == before == after)]
+    return [pts[0], *inner, pts[-1]]
 
 
-def _bucket_keep(bucket):
-    """The points of one pixel column kept: its first, its lowest and highest value (the
-    first of equal ones) and its last, each once, in time order."""
-    if len(bucket) <= 4:
-        return bucket
-    vals = [p[1] for p in bucket]
-    idx = range(len(bucket))
-    lo = bucket[min(idx, key=vals.__getitem__)]
-    hi = bucket[max(idx, key=vals.__getitem__)]
-    keep = {id(bucket[0]): bucket[0], id(lo): lo, id(hi): hi, id(bucket[-1]): bucket[-1]}
+def _first_extreme(vals: list, pick) -> int:
+    """The index of the first lowest (``pick=min``) or highest (``pick=max``) of ``vals``,
+    the one ``pick(range(len(vals)), key=vals.__getitem__)`` names, found with C-level
+    comparisons: the first value equal to the extreme is it (for a NaN extreme, which
+    equals nothing, the slower search answers)."""
+    m = pick(vals)
+    return vals.index(m) if m == m else pick(range(len(vals)), key=vals.__getitem__)
+
+
+def _bucket_keep(pts, vals, start: int, end: int):
+    """The points kept of one pixel column, ``pts[start:end]`` (``vals``: the points'
+    values): its first, its lowest and highest value (the first of equal ones) and its last,
+    each once, in time order."""
+    if end - start <= 4:
+        return pts[start:end]
+    col = vals[start:end]
+    lo = pts[start + _first_extreme(col, min)]
+    hi = pts[start + _first_extreme(col, max)]
+    first, last = pts[start], pts[end - 1]
+    keep = {id(first): first, id(lo): lo, id(hi): hi, id(last): last}
     return sorted(keep.values(), key=itemgetter(0))
 
 
 def _split_none(points):
     """Split a line where a value is None (the quantity was not there); the None points go."""
-    part = []
-    for p in points:
-        if p[1] is None:
-            if part:
-                yield part
-            part = []
-            continue
-        part.append(p)
-    if part:
-        yield part
+    cuts = [i for i, p in enumerate(points) if p[1] is None]
+    start = 0
+    for i in cuts + [len(points)]:
+        if i > start:
+            yield points[start:i]
+        start = i + 1
 
 
 def _step_runs(pts, lo: float, hi: float, to_end: bool) -> list[list[tuple[float, float]]]:
@@ -310,14 +316,13 @@ def _finding_marks(markers: list[dict], X, lo: float, hi: float, top: float, bot
 
 def _segments(points, gap_s: float):
     """Split a line where consecutive points are further apart than ``gap_s`` (a pause)."""
-    seg = []
-    for p in points:
-        if seg and p[0] - seg[-1][0] > gap_s:
-            yield seg
-            seg = []
-        seg.append(p)
-    if seg:
-        yield seg
+    if not points:
+        return
+    cuts = [i for i in range(1, len(points)) if points[i][0] - points[i - 1][0] > gap_s]
+    start = 0
+    for i in cuts + [len(points)]:
+        yield points[start:i]
+        start = i
 
 
 # ---------------------------------------------------------------------------- SVG
@@ -370,6 +375,9 @@ def svg_panel(title: str, unit: str, lines: list[Line], t_range: tuple[float, fl
     for ln in lines:
         color, dash, step = ROLE_STYLE[ln.role]
         pts = sorted(ln.points, key=itemgetter(0))
+        if not step and (pts[:1] and pts[0][0] < lo or pts[-1:] and pts[-1][0] > hi):
+            # only the window's points are drawn (a zoom): they are one slice of the sorted line
+            pts = pts[bisect_left(pts, lo, key=itemgetter(0)):bisect_right(pts, hi, key=itemgetter(0))]
         if step:
             # a limit holds until the next message says otherwise: draw it as steps
             runs = _step_runs(pts, lo, hi, step_to_end)
