@@ -57,7 +57,7 @@ from ccs_analyzer.analyzer.views.control_pilot import CpView, build_cp_view, cp_
 from ccs_analyzer.analyzer.views.signatures import signature_result
 from ccs_analyzer.dissectors.oui import vendor
 
-from .json_report import report_dict
+from .json_report import _clean, report_dict
 from .plots import session_plots
 from .sequence import pilot_label, sequence_rows
 
