@@ -46,7 +46,8 @@ from .spool import (DiskList, FindingSpool, SessionSpool, SummarySpool, read_pic
 MAX_JUDGES = 2
 
 #: A forked judge takes the segments of this many events at least (the last batch: what is
-#: left). Each fork costs the parent's page tables and copy-on-write faults on its memory
+#: left; in the last 15 % of the file a quarter of it, so that the judging left when the
+#: capture has been read is short). Each fork costs the parent's page tables and copy-on-write faults on its memory
 #: (≈ 20 ms for a 100 MiB process), so a capture cut into many small segments is judged in
 #: batches; the batch is bounded by :data:`~.segments.MAX_SEGMENT_EVENTS` as a segment is.
 JUDGE_BATCH_EVENTS = 12_000
@@ -119,11 +120,12 @@ class Segments:
         self._judges: list[_Judge] = []   # alive or not yet collected, in segment order
         self._batch: list[_Segment] = []  # segments waiting for the next forked judge
         self._found = 0                   # findings of the segments collected so far
+        self._sessions = 0                # sessions of the segments closed so far
         self.pages_written = False
 
     def builder(self) -> SessionBuilder:
         """A builder for the next segment: sessions numbered on, earlier chargers known."""
-        return SessionBuilder(offset=len(self.a.summaries), served_before=self.served)
+        return SessionBuilder(offset=self._sessions, served_before=self.served)
 
     def close(self, builder: SessionBuilder, conn_ids, next_frame: int | None) -> None:
         """Finish the segment's sessions, write their summaries, judge them (here or in a
@@ -142,12 +144,13 @@ class Segments:
                 ids.update(s.connections)
             conn_list = [c for c in (d.connection_summary(i) for i in sorted(ids)) if c is not None]
             probs = [p for p in d.capture.problems if self.first_frame <= p.after_frame < next_frame]
-        conns = {c["conn"]: c for c in conn_list}
-        for s in sessions:
-            a.summaries[s.id] = s.summary(conns)
         self.served.extend(served_sessions(sessions))
+        self._sessions += len(sessions)
         tag = f"{self.count}."
         if next_frame is None and self.count == 0:          # the whole capture: in place
+            conns = {c["conn"]: c for c in conn_list}
+            for s in sessions:
+                a.summaries[s.id] = s.summary(conns)
             a.sessions, a.capture_events, a.leftovers = sessions, builder.capture_events, builder.leftovers
             a.connections = conn_list
             self.findings.extend(judge_segment(a, sessions, self.rules, self.profile, tag=tag))
@@ -155,7 +158,7 @@ class Segments:
             return
         ctx = {"capture": dict(capture_info(d, self.path, None, probs), segment=self.count + 1),
                "accounting": d.accounting.as_dict(), "messages": {k: dict(v) for k, v in a.messages.items()},
-               "connections": conn_list, "summaries": {s.id: a.summaries[s.id] for s in sessions},
+               "connections": conn_list, "summaries": None,      # (made by the judge)
                "capture_events": builder.capture_events, "leftovers": builder.leftovers,
                "keylog": dict(a.keylog)}
         if not isinstance(a.sessions, SessionSpool):
@@ -170,7 +173,10 @@ class Segments:
                        self.spooled.path_for(tag), sum(len(s.events) for s in sessions))
         if self._fork:
             self._batch.append(seg)
-            if next_frame is None or sum(x.events for x in self._batch) >= JUDGE_BATCH_EVENTS:
+            events = sum(x.events for x in self._batch)
+            size = d.capture.size or 1
+            if (next_frame is None or events >= JUDGE_BATCH_EVENTS
+                    or (d.reader.bytes_read > 0.85 * size and events >= JUDGE_BATCH_EVENTS // 4)):
                 batch, self._batch = self._batch, []
                 self._fork_judge(batch)
         else:
@@ -315,9 +321,13 @@ def _judge(seg: _Segment, rules: list, profile: Profile, carry: dict, spooled: b
     of no session)."""
     from .analysis import Analysis
 
+    fields = seg.ctx
+    if fields["summaries"] is None:      # the sessions' summaries, before anything else
+        conns = {c["conn"]: c for c in fields["connections"]}
+        fields = dict(fields, summaries={s.id: s.summary(conns) for s in seg.sessions})
     if seg.spool is not None and not spooled:
         write_spooled(seg.spool, seg.sessions)
-    ctx = Analysis(sessions=seg.sessions, carry=carry, profile=profile.name, **seg.ctx)
+    ctx = Analysis(sessions=seg.sessions, carry=carry, profile=profile.name, **fields)
     findings = judge_segment(ctx, seg.sessions, rules, profile, tag=seg.tag)
     return ctx, findings, _write_findings(findings, seg.out)
 
@@ -360,6 +370,8 @@ def _judge_forked(prev: _Judge | None, word: int, state: str, result: str, batch
     each segment), write the result for the parent. Returns the exit status: 0 done, 3 the
     predecessor failed (the parent judges this batch)."""
     for seg in batch:                    # first: while the predecessor may still be judging
+        conns = {c["conn"]: c for c in seg.ctx["connections"]}
+        seg.ctx["summaries"] = {s.id: s.summary(conns) for s in seg.sessions}
         if seg.spool is not None:
             write_spooled(seg.spool, seg.sessions)
     if prev is not None:
