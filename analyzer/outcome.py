@@ -40,7 +40,7 @@ V2G_EVCC_CableCheck_Timeout expired, capture end …), ``by`` EV / EVSE / None, 
 from __future__ import annotations
 
 from ccs_analyzer.analyzer.physical import event_facts, find_first, message_body
-from ccs_analyzer.analyzer.views.events import base_name
+from ccs_analyzer.analyzer.views.events import base_name, is_failed
 from ccs_analyzer.dissectors.events import TCP_FIN, TCP_RST, TCP_SYN
 from ccs_analyzer.rules.timing_tables import (CABLECHECK_TIMEOUT, MSG_TIMEOUT, ONGOING_TIMEOUT,
                                               PRECHARGE_TIMEOUT, lookup)
@@ -123,8 +123,12 @@ def _power_delivery_stop(message) -> bool:
     return body.get("ChargeProgress") in ("Stop", "Standby") or body.get("ReadyToChargeState") is False
 
 
+#: Each phase's place in :data:`PHASES`.
+_RANK = {ph: i for i, ph in enumerate(PHASES)}
+
+
 def _rank(phase: str | None) -> int:
-    return PHASES.index(phase) if phase in PHASES else -1
+    return _RANK.get(phase, -1)
 
 
 def _stop(kind, reason, by=None, e=None, timer=None, frame=None, time=None) -> dict:
@@ -498,8 +502,7 @@ def _orderly(init, timer, stop_req, stop_res, charged, reached) -> dict:
 
 
 def _failed(e) -> bool:
-    rc = event_facts(e).get("ResponseCode")
-    return isinstance(rc, str) and rc.upper().startswith("FAILED")
+    return is_failed(event_facts(e).get("ResponseCode"))
 
 
 def _ev_error(e) -> str | None:
@@ -511,6 +514,9 @@ def _ev_error(e) -> str | None:
 
 def _evse_stop_signal(e) -> str | None:
     f = event_facts(e)
+    if f.get("EVSEStatusCode") not in EVSE_STOP_STATUS and \
+            f.get("EVSENotification") not in EVSE_STOP_NOTIFICATION:
+        return None             # the common case: no stop signal
     what = [x for x in (f.get("EVSEStatusCode") if f.get("EVSEStatusCode") in EVSE_STOP_STATUS else None,
                         f.get("EVSENotification") if f.get("EVSENotification") in EVSE_STOP_NOTIFICATION
                         else None) if x]

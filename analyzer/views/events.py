@@ -28,10 +28,25 @@ def facts(e) -> dict:
     return event_facts(e)
 
 
+#: Base names already worked out (:func:`base_name`): message names are few (the schemas'
+#: and the event catalogue's, dissectors/events.py), their lookups many (≈ 10 per V2G message
+#: in a judged session).
+_BASE_NAMES: dict[str, str] = {}
+
+
 def base_name(name: str) -> str:
     """A message's name without its request / response suffix: ``PreChargeReq`` →
     ``PreCharge`` (V2G Req / Res), ``CM_SLAC_PARM.REQ`` → ``CM_SLAC_PARM`` (HomePlug MME
     .REQ / .CNF / .IND / .RSP, ISO 15118-3); other names stay as they are."""
+    b = _BASE_NAMES.get(name)
+    if b is None:
+        b = _strip_suffix(name)
+        if len(_BASE_NAMES) < 4096:            # bounded, whatever names a capture brings
+            _BASE_NAMES[name] = b
+    return b
+
+
+def _strip_suffix(name: str) -> str:
     if name.endswith(("Req", "Res")):
         return name[:-3]
     if "." in name and name.startswith(("CM_", "CC_", "VS_", "MS_")):
@@ -43,14 +58,25 @@ def response_code(e) -> str | None:
     """The ResponseCode of a response event (None for requests / undecoded messages)."""
     if e.message is None or not e.name.endswith("Res"):
         return None
-    rc = facts(e).get("ResponseCode")
+    rc = (e.derived or event_facts(e)).get("ResponseCode")
     return rc if isinstance(rc, str) else None
+
+
+#: :func:`is_failed` of the ResponseCodes seen (a schema enumeration: a handful of values).
+_FAILED: dict[str, bool] = {}
 
 
 def is_failed(code: str | None) -> bool:
     """Whether a ResponseCode is a failure (FAILED… in DIN / ISO-2 / -20,
     Failed_NoNegotiation in SupportedAppProtocol)."""
-    return isinstance(code, str) and code.upper().startswith("FAILED")
+    if not isinstance(code, str):
+        return False
+    f = _FAILED.get(code)
+    if f is None:
+        f = code.upper().startswith("FAILED")
+        if len(_FAILED) < 4096:
+            _FAILED[code] = f
+    return f
 
 
 def protocol_of_session(session, ctx) -> str | None:

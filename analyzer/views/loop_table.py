@@ -76,11 +76,15 @@ class Row:
         self.cyc = cyc
         self.t = cyc.time
         self.src = {}
-        self.bad = frozenset()
-        for k in ("ti", "tv", "pi", "pv", "p", "imax", "vmax", "pmax", "own", "ev_imax",
-                  "ev_vmax", "ev_pmax", "soc", "reg_tol", "imin"):
-            setattr(self, k, None)
+        self.bad = _NO_MARKS
+        self.ti = self.tv = self.pi = self.pv = self.p = None
+        self.imax = self.vmax = self.pmax = self.own = None
+        self.ev_imax = self.ev_vmax = self.ev_pmax = None
+        self.soc = self.reg_tol = self.imin = None
         self.ev_error = self.failed = False
+
+
+_NO_MARKS: frozenset = frozenset()
 
 
 def loop_table(session, ctx) -> list[tuple]:
@@ -92,6 +96,7 @@ def loop_table(session, ctx) -> list[tuple]:
 
 def _build_table(session, ctx) -> list[tuple]:
     out = []
+    seen: dict = {}           # (id(q), id(r)) → (q, r, _cycle_values(q, r)): facts are shared
     for run in loop_runs(session, ctx):
         cpd_r = facts(run.cpd_res) if run.cpd_res is not None else {}
         cpd_q = facts(run.cpd_req) if run.cpd_req is not None else {}
@@ -100,23 +105,23 @@ def _build_table(session, ctx) -> list[tuple]:
             v = pick(cpd_r, keys)
             if v is not None:
                 lim[name] = (v, run.cpd_res)
-        ev_lim = {"ev_imax": pick(cpd_q, EV_IMAX), "ev_vmax": pick(cpd_q, EV_VMAX),
-                  "ev_pmax": pick(cpd_q, EV_PMAX)}
+        ev_imax, ev_vmax, ev_pmax = pick(cpd_q, EV_IMAX), pick(cpd_q, EV_VMAX), pick(cpd_q, EV_PMAX)
         reg_tol = cpd_r.get(REG_TOL)
         imin = pick(cpd_r, EVSE_IMIN)
         rows = []
         for cyc in run.cycles:
             q, r = cyc.q, cyc.r
+            hit = seen.get((id(q), id(r)))
+            if hit is None or hit[0] is not q or hit[1] is not r:
+                hit = seen[(id(q), id(r))] = (q, r, _cycle_values(q, r))
+            (row_ti, row_tv, row_pi, row_pv, row_p, failed, own, q_imax, q_vmax, q_pmax, soc,
+             own_tol, own_min, ev_error) = hit[2]
             row = Row(cyc)
-            row.ti = q.get("EVTargetCurrent_A")
-            row.tv = q.get("EVTargetVoltage_V")
-            row.pi = r.get("EVSEPresentCurrent_A")
-            row.pv = r.get("EVSEPresentVoltage_V")
-            row.p = r.get("power_W", r.get("EVSEPresentActivePower_W"))
-            row.failed = cyc.res is not None and is_failed(r.get("ResponseCode"))
-            row.own = (pick(r, EVSE_IMAX), pick(r, EVSE_VMAX), pick(r, EVSE_PMAX))
-            if cyc.res is not None and not row.failed:
-                for name, v in zip(("imax", "vmax", "pmax"), row.own):
+            row.ti, row.tv, row.pi, row.pv, row.p = row_ti, row_tv, row_pi, row_pv, row_p
+            row.failed = failed = cyc.res is not None and failed
+            row.own = own
+            if cyc.res is not None and not failed:
+                for name, v in zip(("imax", "vmax", "pmax"), own):
                     if v is not None:
                         lim[name] = (v, cyc.res)
             for name in ("imax", "vmax", "pmax"):
@@ -124,24 +129,46 @@ def _build_table(session, ctx) -> list[tuple]:
                 setattr(row, name, v[0] if v else None)
                 if v:
                     row.src[name] = v[1]
-            for name, keys in (("ev_imax", EV_IMAX), ("ev_vmax", EV_VMAX), ("ev_pmax", EV_PMAX)):
-                v = pick(q, keys)
-                if v is not None:
-                    ev_lim[name] = v
-                setattr(row, name, ev_lim[name])
-            row.soc = q.get("SoC_pct")
-            row.reg_tol = r.get(REG_TOL, reg_tol)
-            own_min = pick(r, EVSE_IMIN)
-            if own_min is not None and not row.failed:
+            if q_imax is not None:
+                ev_imax = q_imax
+            if q_vmax is not None:
+                ev_vmax = q_vmax
+            if q_pmax is not None:
+                ev_pmax = q_pmax
+            row.ev_imax, row.ev_vmax, row.ev_pmax = ev_imax, ev_vmax, ev_pmax
+            row.soc = soc
+            row.reg_tol = reg_tol if own_tol is _ABSENT else own_tol
+            if own_min is not None and not failed:
                 imin = own_min
             row.imin = imin
-            err = q.get("EVErrorCode")
-            row.ev_error = isinstance(err, str) and err not in ("NO_ERROR", "NoData")
+            row.ev_error = ev_error
             rows.append(row)
         for row, bad in zip(rows, implausible_marks(rows, IMPLAUSIBLE_DEFAULTS)):
             row.bad = bad
         out.append((run, rows))
     return out
+
+
+_ABSENT = object()
+
+
+def _cycle_values(q: dict, r: dict) -> tuple:
+    """What one cycle's request facts ``q`` and response facts ``r`` alone give a :class:`Row`
+    (SI units): (EVTargetCurrent, EVTargetVoltage, EVSEPresentCurrent, EVSEPresentVoltage,
+    present power, FAILED ResponseCode, the response's own (imax, vmax, pmax), the request's
+    EV maxima (current, voltage, power), SoC, the response's
+    EVSECurrentRegulationTolerance (``_ABSENT`` when it has none), the response's minimum
+    current, an EVErrorCode other than NO_ERROR / NoData). Identical payloads share their facts
+    (analyzer/physical.py), so a loop's rows mostly repeat a few of these."""
+    err = q.get("EVErrorCode")
+    return (q.get("EVTargetCurrent_A"), q.get("EVTargetVoltage_V"),
+            r.get("EVSEPresentCurrent_A"), r.get("EVSEPresentVoltage_V"),
+            r.get("power_W", r.get("EVSEPresentActivePower_W")),
+            is_failed(r.get("ResponseCode")),
+            (pick(r, EVSE_IMAX), pick(r, EVSE_VMAX), pick(r, EVSE_PMAX)),
+            pick(q, EV_IMAX), pick(q, EV_VMAX), pick(q, EV_PMAX),
+            q.get("SoC_pct"), r.get(REG_TOL, _ABSENT), pick(r, EVSE_IMIN),
+            isinstance(err, str) and err not in ("NO_ERROR", "NoData"))
 
 
 # ---------------------------------------------------------------- plausibility (MSG020)
@@ -164,8 +191,12 @@ _QUANTITIES = (("current", "pi", ("imax", "ev_imax", "ti"), ("ti", "imax"), "min
 def ceiling(row, names) -> float | None:
     """The largest of the row's values named in ``names`` (announced maxima, targets) that are
     known and positive; None when none is."""
-    xs = [v for v in (getattr(row, n) for n in names) if v is not None and v > 0]
-    return max(xs) if xs else None
+    top = None
+    for n in names:
+        v = getattr(row, n)
+        if v is not None and v > 0 and (top is None or v > top):
+            top = v
+    return top
 
 
 def implausible_marks(rows, p: dict) -> list[frozenset]:
@@ -183,6 +214,7 @@ def implausible_marks(rows, p: dict) -> list[frozenset]:
     (discharge) are never marked. ``rows``: :class:`Row` list of one loop; returns a list of
     the same length (units: A, V)."""
     marks: list[set] = [set() for _ in rows]
+    factor = p["factor"]
     for what, attr, maxima, own, floor_key, tol_key in _QUANTITIES:
         vals = []
         for row in rows:
@@ -190,11 +222,15 @@ def implausible_marks(rows, p: dict) -> list[frozenset]:
             ok = row.cyc.res is not None and not row.failed and v is not None and v > 0
             vals.append(v if ok else None)
         anchor = []
+        floor = p[floor_key]
+        announced = maxima[:2]
         for row, v in zip(rows, vals):
-            top = ceiling(row, maxima[:2])          # an announced maximum must be known
+            if v is None:                           # nothing measured: no anchor
+                anchor.append(False)
+                continue
+            top = ceiling(row, announced)           # an announced maximum must be known
             c = ceiling(row, maxima) if top is not None else None
-            anchor.append(c is not None and v is not None and v > p["factor"] * c
-                          and v - c > p[floor_key])
+            anchor.append(c is not None and v > factor * c and v - c > floor)
         tol = p[tol_key]
 
         def above(i) -> bool:

@@ -96,8 +96,12 @@ class StringNotXmlText(Rule):
 
     def check(self, session, ctx):
         groups = Groups()
+        by_tree: dict[int, list] = {}        # id(tree) → its strings (the events keep their trees)
         for e in session_index(session, ctx).v2g:
-            for path, text in non_xml_strings(e.message, ctx):
+            found = by_tree.get(id(e.message))
+            if found is None:
+                found = by_tree[id(e.message)] = non_xml_strings(e.message, ctx)
+            for path, text in found:
                 groups.add((e.name, path, e.direction), e, text=text)
         for (msg, path, _), first, last, n, f in groups.items():
             text = f["text"]

@@ -102,6 +102,25 @@ def value_facts(e, ctx) -> tuple[list, list]:
     return memo.put(tree, (issues, iso2_values))
 
 
+def value_issues(session, ctx) -> list[tuple]:
+    """[(event, issues)]: the session's decoded messages with :func:`value_facts` issues, in
+    order, FAILED responses left out (their content is not judged) — what MSG013 and MSG014
+    report, found in one pass (``ctx.view("message_content.value_issues", session)``)."""
+    def build():
+        out = []
+        by_tree: dict[int, list] = {}      # id(tree) → issues (the events keep their trees)
+        for e in session_index(session, ctx).v2g:
+            if e.name.endswith("Res") and failed(e):
+                continue
+            issues = by_tree.get(id(e.message))
+            if issues is None:
+                issues = by_tree[id(e.message)] = value_facts(e, ctx)[0]
+            if issues:
+                out.append((e, issues))
+        return out
+    return ctx.view("message_content.value_issues", session, build)
+
+
 class ValueOutOfRange(Rule):
     """A value outside the range its schema type allows.
 
@@ -135,10 +154,8 @@ class ValueOutOfRange(Rule):
 
     def check(self, session, ctx):
         groups = Groups()
-        for e in session_index(session, ctx).v2g:
-            if e.name.endswith("Res") and failed(e):
-                continue
-            for kind, name, actual, limit in value_facts(e, ctx)[0]:
+        for e, issues in value_issues(session, ctx):
+            for kind, name, actual, limit in issues:
                 if kind != "unit":
                     groups.add((e.name, name, kind), e, actual=actual, limit=limit)
         for (msg, name, kind), first, last, n, f in groups.items():
@@ -257,10 +274,8 @@ class UnitMismatch(Rule):
 
     def check(self, session, ctx):
         groups = Groups()
-        for e in session_index(session, ctx).v2g:
-            if e.name.endswith("Res") and failed(e):
-                continue
-            for kind, name, actual, limit in value_facts(e, ctx)[0]:
+        for e, issues in value_issues(session, ctx):
+            for kind, name, actual, limit in issues:
                 if kind == "unit":
                     groups.add((e.name, name, actual), e, want=limit)
         for (msg, name, unit), first, last, n, f in groups.items():

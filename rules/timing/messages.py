@@ -243,6 +243,7 @@ class LateNextRequest(Rule):
         proto = v.protocol
         if proto not in _PROTOCOLS:
             return
+        known: dict = {}          # base name → its timers (_timers)
         for conn, evs in v.by_conn.items():
             if not any(e.direction == _EV for e in evs):
                 continue          # one-sided capture: the EV's requests are not visible
@@ -259,18 +260,27 @@ class LateNextRequest(Rule):
                     group, late = key, []
                 if name == "SessionStop" or is_failed(response_code(e)):
                     continue
-                got = self._gap(v, e, proto)
+                timers = known.get(name)
+                if timers is None:
+                    timers = known[name] = self._timers(proto, name)
+                got = self._gap(v, e, timers)
                 if got is not None:
                     late.append(got)
             if late:
                 yield self._finding(session, v, late, proto)
 
-    def _gap(self, v: TimingView, res, proto):
-        """(gap_s, response, next request or None, end description, P, pt, S, st) when the
-        gap after ``res`` exceeds the EV's performance time, else None."""
-        name = base_name(res.name)
+    def _timers(self, proto, name) -> tuple:
+        """(P, pt, S, st): the EV's sequence performance time and the SECC's sequence timeout
+        after response ``name`` (a base name) in ``proto`` (s, with their timers; :func:`_limit`)."""
         P, pt = _limit(self.p["evcc_sequence_performance_s"], SEQ_PERFORMANCE, proto, name)
         S, st = _limit(self.p["secc_sequence_timeout_s"], SEQ_TIMEOUT, proto, name)
+        return P, pt, S, st
+
+    def _gap(self, v: TimingView, res, timers: tuple):
+        """(gap_s, response, next request or None, end description, P, pt, S, st) when the
+        gap after ``res`` exceeds the EV's performance time, else None. ``timers``: the
+        response's :meth:`_timers`."""
+        P, pt, S, st = timers
         if P is None and S is None:
             return None
         first = P if P is not None else S
