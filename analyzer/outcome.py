@@ -154,11 +154,8 @@ def session_outcome(session, summary: dict, connections: dict[int, dict],
     ev = session.events
     v2g = [e for e in ev if e.layer == "v2gtp" and e.message is not None]
     cap_end = capture_end if capture_end is not None else (ev[-1].time if ev else None)
-    reached = None
-    for e in v2g:
-        ph = phase_of(e.name, e.message)
-        if _rank(ph) > _rank(reached):
-            reached = ph
+    phases = [phase_of(e.name, e.message) for e in v2g]       # one per message, read often
+    reached = max(set(phases), key=_rank, default=None)
     if getattr(session, "basic", False):
         return _basic(session, cap_end)
     if getattr(session, "crosstalk", None):
@@ -167,10 +164,10 @@ def session_outcome(session, summary: dict, connections: dict[int, dict],
     elif not any(e.name == "SessionSetupRes" for e in v2g):
         out = _never(session, ev, v2g, connections, cap_end)
     else:
-        out = _ended(session, v2g, summary, reached, cap_end)
+        out = _ended(session, v2g, phases, summary, reached, cap_end)
     if not getattr(session, "crosstalk", None):
         _unplugged(session, v2g, out)
-    out["energy_transferred"] = energy_transferred(v2g, summary)
+    out["energy_transferred"] = energy_transferred(v2g, summary, phases)
     return out
 
 
@@ -201,15 +198,17 @@ def _unplugged(session, v2g, out: dict) -> None:
             return
 
 
-def energy_transferred(v2g, summary: dict) -> bool | None:
+def energy_transferred(v2g, summary: dict, phases: list | None = None) -> bool | None:
     """Whether the session transferred energy: the integrated EVSEPresentVoltage ×
     EVSEPresentCurrent (summary ``energy_wh``) above 1 Wh; or the EVSE delivering what the
     EV asked (EVSEPresentCurrent ≥ 0.5 A and ≥ half of EVTargetCurrent in two loop cycles —
     a short test loop at 1 A); or the EV's SoC rising by a point or more during the charge
     loop; AC without values: a charge loop of ≥ 10 s (the meter readings count in
     ``energy_wh``). False when the loop shows none of this (or there was no loop), None when
-    the traffic cannot tell."""
-    loop = [e for e in v2g if phase_of(e.name) == "charging"
+    the traffic cannot tell. ``phases``: :func:`phase_of` of each of ``v2g`` when known."""
+    if phases is None:
+        phases = [phase_of(e.name) for e in v2g]
+    loop = [e for e, ph in zip(v2g, phases) if ph == "charging"
             and base_name(e.name) not in ("MeteringReceipt", "MeteringConfirmation")]
     res = [e for e in loop if e.name.endswith("Res")]
     if not res:
@@ -411,13 +410,15 @@ def _own_connections(session) -> list[int]:
 
 
 # ---------------------------------------------------------------------------- set up
-def _ended(session, v2g, summary, reached, cap_end) -> dict:
+def _ended(session, v2g, phases, summary, reached, cap_end) -> dict:
+    """The outcome of a session that was set up; ``phases``: :func:`phase_of` of each of
+    ``v2g``."""
     protocol = summary.get("protocol")
-    init = _initiation(v2g)
+    init = _initiation(v2g, phases)
     close = _close(session, v2g)
     stop_req = next((e for e in reversed(v2g) if e.name == "SessionStopReq"), None)
     stop_res = next((e for e in reversed(v2g) if e.name == "SessionStopRes"), None)
-    charged = any(phase_of(e.name, e.message) == "charging" for e in v2g)
+    charged = "charging" in phases
     timer = _loop_timer(v2g, protocol, init, close, stop_req)
     if stop_res is not None and not _failed(stop_res):
         return _orderly(init, timer, stop_req, stop_res, charged, reached)
@@ -448,7 +449,7 @@ def _ended(session, v2g, summary, reached, cap_end) -> dict:
         if init is not None:
             reason = f"{init['reason']}, then {reason}"
         kind = "ev-abort" if by == "EV" else "evse-abort"
-        ignored = _requests_after(v2g, init) if init is not None and init["kind"] == "evse-stop" else 0
+        ignored = _requests_after(v2g, phases, init) if init is not None and init["kind"] == "evse-stop" else 0
         if init is not None and init["kind"] == "evse-stop" and by == "EVSE" and ignored:
             # the EV went on after the stop request and the EVSE cut the connection: the
             # session ended on the EVSE's abort, which the EV's not stopping explains
@@ -523,18 +524,18 @@ def _evse_stop_signal(e) -> str | None:
     return " + ".join(what) if what else None
 
 
-def _initiation(v2g) -> dict | None:
+def _initiation(v2g, phases) -> dict | None:
     """The event that started the session's end, as a stop reason: the first stop signal of
     the final stretch — an EVSE stop request (EVSENotification StopCharging / Terminate,
     EVSE_Shutdown or a fault status), a FAILED response, an EV error code, or the EV's own
     stop (PowerDelivery Stop / ReadyToChargeState false, SessionStopReq) — that the session
-    never recovered from (a later ordinary exchange of a progressing phase cancels it)."""
+    never recovered from (a later ordinary exchange of a progressing phase cancels it).
+    ``phases``: :func:`phase_of` of each of ``v2g``."""
     cur = None
-    for e in v2g:
+    for e, ph in zip(v2g, phases):
         name = e.name
         if name.startswith("supportedAppProtocol"):
             continue
-        ph = phase_of(name, e.message)
         if e.direction == "EVSE->EV" and name.endswith("Res"):
             if _failed(e):
                 if cur is None:
@@ -569,14 +570,14 @@ def _initiation(v2g) -> dict | None:
     return cur
 
 
-def _requests_after(v2g, init) -> int:
+def _requests_after(v2g, phases, init) -> int:
     """How many of the EV's requests after a stop signal were not a stop (PowerDelivery Stop,
-    WeldingDetection, SessionStop)."""
+    WeldingDetection, SessionStop); ``phases``: :func:`phase_of` of each of ``v2g``."""
     n = 0
-    for e in v2g:
+    for e, ph in zip(v2g, phases):
         if e.time <= init["time"] or e.direction != "EV->EVSE" or not e.name.endswith("Req"):
             continue
-        if e.name == "SessionStopReq" or phase_of(e.name, e.message) == "stopping":
+        if e.name == "SessionStopReq" or ph == "stopping":
             break
         n += 1
     return n

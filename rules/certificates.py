@@ -27,11 +27,14 @@ DIN = "DIN 70121"
 _CONTRACT_REQUESTS = ("PaymentDetailsReq", "AuthorizationReq")
 
 
-def certificate_events(session, ctx):
-    """(event, chain item) of every V2G message of the session that carries certificates."""
-    for e in session_index(session, ctx).v2g:
-        for item in (e.info or {}).get("certificates") or ():
-            yield e, item
+def certificate_events(session, ctx) -> list[tuple]:
+    """[(event, chain item)] of every V2G message of the session that carries certificates,
+    in order (kept per session, ``ctx.view("certificates.events")``: six rules read it;
+    read-only)."""
+    def build():
+        return [(e, item) for e in session_index(session, ctx).v2g if e.info
+                for item in e.info.get("certificates") or ()]
+    return ctx.view("certificates.events", session, build)
 
 
 def _label(cert: dict) -> str:

@@ -224,9 +224,14 @@ def implausible_marks(rows, p: dict) -> list[frozenset]:
         anchor = []
         floor = p[floor_key]
         announced = maxima[:2]
+        first = maxima[0]
         for row, v in zip(rows, vals):
             if v is None:                           # nothing measured: no anchor
                 anchor.append(False)
+                continue
+            m = getattr(row, first)
+            if factor > 0 and m is not None and m > 0 and v <= factor * m:
+                anchor.append(False)                # the ceiling is at least m: within it
                 continue
             top = ceiling(row, announced)           # an announced maximum must be known
             c = ceiling(row, maxima) if top is not None else None

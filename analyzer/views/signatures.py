@@ -15,12 +15,17 @@ from .index import session_index
 SIGNATURE_REFUSALS = ("FAILED_SignatureError", "FAILED_MeteringSignatureNotValid")
 
 
-def signed_events(session, ctx):
-    """(event, its ``info["signature"]``) of every signed V2G message of the session."""
-    for e in session_index(session, ctx).v2g:
-        sig = (e.info or {}).get("signature")
-        if sig:
-            yield e, sig
+def signed_events(session, ctx) -> list[tuple]:
+    """[(event, its ``info["signature"]``)] of every signed V2G message of the session, in
+    order (view ``signatures.signed``, built once per analysis; read-only)."""
+    def build():
+        out = []
+        for e in session_index(session, ctx).v2g:
+            sig = e.info.get("signature") if e.info else None
+            if sig:
+                out.append((e, sig))
+        return out
+    return ctx.view("signatures.signed", session, build)
 
 
 def signature_result(sig: dict) -> bool | None:

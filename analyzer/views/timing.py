@@ -94,7 +94,10 @@ class TimingView:
         the SECC answered — earlier copies were lost on the line) to the response's first
         transmission."""
         res_t = sent_at(x.response)
-        again = [t for t in self.copies_of(x.request) if t < res_t]
+        q = x.request
+        if (q.conn, q.direction) not in self.copies:       # nothing was sent again
+            return res_t - q.time, False
+        again = [t for t in self.copies_of(q) if t < res_t]
         start = again[-1] if again else x.request.time
         return res_t - start, bool(again)
 

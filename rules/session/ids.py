@@ -35,6 +35,7 @@ def _mismatches(session, ctx):
         return []
     out = []
     seen_setup: set = set()
+    sids: dict = {}                  # id(tree) → its SessionID (the events keep their trees)
     for e in v2g_messages(session, ctx):
         c = e.conn
         if e.name == "SessionSetupRes":
@@ -43,7 +44,8 @@ def _mismatches(session, ctx):
             continue
         if c not in seen_setup or e.name in _EXEMPT:
             continue
-        sid = _sid(e)
+        k = id(e.message)
+        sid = sids[k] if k in sids else sids.setdefault(k, _sid(e))
         if sid != exp[c][1]:
             out.append((e, exp[c][1], exp[c][0]))
     return out
