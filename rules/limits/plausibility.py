@@ -58,6 +58,7 @@ class ImplausibleJump(LoopRule):
                 "EVSEMaximumVoltageLimit": ([o[1] for o in own], None, "V", None, fac),
                 "EVSEMaximumPowerLimit": ([o[2] for o in own], None, "W", None, fac),
             }
+            err = [r.ev_error for r in rs]
             for name, (xs, targets, unit, th, factor) in series.items():
                 if all(x is None for x in xs):
                     continue
@@ -66,16 +67,17 @@ class ImplausibleJump(LoopRule):
                     a, b, c = xs[i - 1], xs[i], xs[i + 1]
                     if a is None or b is None or c is None:
                         continue
-                    if any(rs[j].ev_error for j in (i - 1, i, i + 1)):
-                        continue                          # the EV is stopping
+                    # a cycle next to one where the EV is stopping (EVErrorCode) is not judged
                     if th is not None:
                         d1, d2 = b - a, b - c
                         if abs(d1) > th and abs(d2) > th and (d1 > 0) == (d2 > 0) and \
+                                not (err[i - 1] or err[i] or err[i + 1]) and \
                                 _steady(targets, i, th / 2):
                             agg.add(rs[i], min(abs(d1), abs(d2)))
                     elif a > 0 and b > 0 and c > 0:
                         r1, r2 = b / a, b / c
-                        if ((r1 >= factor and r2 >= factor) or (r1 <= 1 / factor and r2 <= 1 / factor)):
+                        if ((r1 >= factor and r2 >= factor) or (r1 <= 1 / factor and r2 <= 1 / factor)) \
+                                and not (err[i - 1] or err[i] or err[i + 1]):
                             agg.add(rs[i], max(r1, 1 / r1))
                 steps = _Exceed()
                 if name == "EVSEPresentVoltage":
