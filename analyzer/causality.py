@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 from ccs_analyzer.analyzer.outcome import PHASES, phase_of
 from ccs_analyzer.analyzer.physical import event_facts, message_body
+from ccs_analyzer.analyzer.views.events import is_failed
 
 _SEV = {"error": 3, "warning": 2, "info": 1}
 #: End kinds that always mean the session failed.
@@ -118,6 +119,10 @@ def _live(a: _Node, t: float, marks) -> bool:
     return not any(a.t1 + _EPS < m < t - _EPS for m in marks)
 
 
+#: Each phase's place in PHASES.
+_PHASE_RANK = {ph: i for i, ph in enumerate(PHASES)}
+
+
 def progress_marks(session) -> list[float]:
     """Times at which the session got further: the first non-FAILED EVSE response of each
     phase beyond the furthest one reached so far on its connection (stopping and session
@@ -130,10 +135,9 @@ def progress_marks(session) -> list[float]:
         ph = phase_of(e.name, e.message)
         if ph is None or ph in ("stopping", "session stop"):
             continue
-        rc = event_facts(e).get("ResponseCode")
-        if isinstance(rc, str) and rc.upper().startswith("FAILED"):
+        if is_failed(event_facts(e).get("ResponseCode")):
             continue
-        r = PHASES.index(ph)
+        r = _PHASE_RANK[ph]
         if r > best.get(e.conn, -1):
             best[e.conn] = r
             out.append(e.time)

@@ -100,11 +100,15 @@ def _build_table(session, ctx) -> list[tuple]:
     for run in loop_runs(session, ctx):
         cpd_r = facts(run.cpd_res) if run.cpd_res is not None else {}
         cpd_q = facts(run.cpd_req) if run.cpd_req is not None else {}
-        lim = {}
-        for name, keys in (("imax", EVSE_IMAX), ("vmax", EVSE_VMAX), ("pmax", EVSE_PMAX)):
-            v = pick(cpd_r, keys)
-            if v is not None:
-                lim[name] = (v, run.cpd_res)
+        # the limits in force: (value, the event it came from), None while unknown
+        lim_i = lim_v = lim_p = None
+        if run.cpd_res is not None:
+            v = pick(cpd_r, EVSE_IMAX)
+            lim_i = (v, run.cpd_res) if v is not None else None
+            v = pick(cpd_r, EVSE_VMAX)
+            lim_v = (v, run.cpd_res) if v is not None else None
+            v = pick(cpd_r, EVSE_PMAX)
+            lim_p = (v, run.cpd_res) if v is not None else None
         ev_imax, ev_vmax, ev_pmax = pick(cpd_q, EV_IMAX), pick(cpd_q, EV_VMAX), pick(cpd_q, EV_PMAX)
         reg_tol = cpd_r.get(REG_TOL)
         imin = pick(cpd_r, EVSE_IMIN)
@@ -116,19 +120,29 @@ def _build_table(session, ctx) -> list[tuple]:
                 hit = seen[(id(q), id(r))] = (q, r, _cycle_values(q, r))
             (row_ti, row_tv, row_pi, row_pv, row_p, failed, own, q_imax, q_vmax, q_pmax, soc,
              own_tol, own_min, ev_error) = hit[2]
+            res = cyc.res
+            failed = res is not None and failed
             row = Row(cyc)
             row.ti, row.tv, row.pi, row.pv, row.p = row_ti, row_tv, row_pi, row_pv, row_p
-            row.failed = failed = cyc.res is not None and failed
+            row.failed = failed
             row.own = own
-            if cyc.res is not None and not failed:
-                for name, v in zip(("imax", "vmax", "pmax"), own):
-                    if v is not None:
-                        lim[name] = (v, cyc.res)
-            for name in ("imax", "vmax", "pmax"):
-                v = lim.get(name)
-                setattr(row, name, v[0] if v else None)
-                if v:
-                    row.src[name] = v[1]
+            if res is not None and not failed:
+                if own[0] is not None:
+                    lim_i = (own[0], res)
+                if own[1] is not None:
+                    lim_v = (own[1], res)
+                if own[2] is not None:
+                    lim_p = (own[2], res)
+            src = row.src
+            if lim_i is not None:
+                row.imax = lim_i[0]
+                src["imax"] = lim_i[1]
+            if lim_v is not None:
+                row.vmax = lim_v[0]
+                src["vmax"] = lim_v[1]
+            if lim_p is not None:
+                row.pmax = lim_p[0]
+                src["pmax"] = lim_p[1]
             if q_imax is not None:
                 ev_imax = q_imax
             if q_vmax is not None:

@@ -1,6 +1,7 @@
 """SLAC rules on CM_SLAC_MATCH, CM_SET_KEY and the link after the match: SLC017, SLC018, SLC020, SLC021."""
 from __future__ import annotations
 
+from ccs_analyzer.analyzer.views.index import session_index
 from ccs_analyzer.analyzer.views.slac import (MATCH_CNF, MATCH_REQ, PARM_REQ, RSP, SET_KEY_CNF,
                                               SET_KEY_REQ, VAL_REQ, evse_reset, fields, slac_view)
 
@@ -210,7 +211,7 @@ def _later_restarts(session, ctx) -> list:
         if s is session:
             seen = True
         elif seen and session.ev_mac and s.ev_mac == session.ev_mac:
-            later += [e for e in s.events if e.layer == "slac" and e.name == PARM_REQ]
+            later += [e for e in session_index(s, ctx).slac if e.name == PARM_REQ]
     return later
 
 
