@@ -506,15 +506,17 @@ def _failed(e) -> bool:
     return is_failed(event_facts(e).get("ResponseCode"))
 
 
-def _ev_error(e) -> str | None:
-    err = event_facts(e).get("EVErrorCode")
+def _ev_error(f: dict) -> str | None:
+    """The EVErrorCode of a request's facts ``f`` when it is an error, else None."""
+    err = f.get("EVErrorCode")
     if isinstance(err, str) and err not in _NO_ERROR:
         return err
     return None
 
 
-def _evse_stop_signal(e) -> str | None:
-    f = event_facts(e)
+def _evse_stop_signal(f: dict) -> str | None:
+    """The stop signal (stopping EVSEStatusCode, EVSENotification) in a response's facts
+    ``f``, as text; None without one."""
     if f.get("EVSEStatusCode") not in EVSE_STOP_STATUS and \
             f.get("EVSENotification") not in EVSE_STOP_NOTIFICATION:
         return None             # the common case: no stop signal
@@ -536,13 +538,14 @@ def _initiation(v2g, phases) -> dict | None:
         name = e.name
         if name.startswith("supportedAppProtocol"):
             continue
+        f = event_facts(e)
         if e.direction == "EVSE->EV" and name.endswith("Res"):
-            if _failed(e):
+            rc = f.get("ResponseCode")
+            if is_failed(rc):
                 if cur is None:
-                    rc = event_facts(e).get("ResponseCode")
                     cur = _stop("evse-refused", f"{name} (frame {e.frame}) answered {rc}", "EVSE", e)
                 continue
-            sig = _evse_stop_signal(e)
+            sig = _evse_stop_signal(f)
             if sig is not None:
                 if cur is None:
                     cur = _stop("evse-stop", f"the EVSE asked the EV to stop: {sig} in {name} "
@@ -554,7 +557,7 @@ def _initiation(v2g, phases) -> dict | None:
             continue
         if e.direction != "EV->EVSE" or not name.endswith("Req"):
             continue
-        err = _ev_error(e)
+        err = _ev_error(f)
         if err is not None:
             if cur is None:
                 cur = _stop("ev-error", f"the EV reported EVErrorCode {err} in {name} (frame {e.frame})",

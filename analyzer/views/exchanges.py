@@ -13,6 +13,7 @@ Two readings, both per TCP connection and in frame order:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from .events import base_name
 
@@ -29,8 +30,9 @@ class Exchange:
     request: object
     response: object | None
 
-    @property
+    @cached_property
     def name(self) -> str:
+        """The request's base name (worked out once: the timing rules read it per exchange)."""
         return base_name(self.request.name)
 
     @property

@@ -214,7 +214,8 @@ def sent_at(e) -> float:
     """When message ``e`` was first sent (epoch s): its first frame's time when a later frame
     completed it — a retransmission of its tail, say (dissector fact ``info["first_time"]``)
     — else its own time. A response is timed from its first transmission."""
-    t = (e.info or {}).get("first_time") if e is not None else None
+    info = e.info if e is not None else None
+    t = info.get("first_time") if info else None
     return t if isinstance(t, (int, float)) else e.time
 
 

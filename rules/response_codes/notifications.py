@@ -61,11 +61,13 @@ def _signal_runs(session, ctx, protocol, is_signal, is_reaction, new_session=("S
 
 def _stop_signal(e):
     f = facts(e)
-    parts = []
     st = f.get("EVSEStatusCode")
+    note = f.get("EVSENotification")
+    if st not in _STOP_SIGNAL_STATUS and note not in _STOP_SIGNAL_NOTE:
+        return None                 # the common case: no stop signal
+    parts = []
     if st in _STOP_SIGNAL_STATUS:
         parts.append(st)
-    note = f.get("EVSENotification")
     if note in _STOP_SIGNAL_NOTE:
         parts.append(f"EVSENotification {note}")
     return " + ".join(parts) or None
