@@ -185,7 +185,8 @@ def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
     """Analyse one capture and write report.json and report.html (and, with ``annotate``,
     annotated.pcapng first, so that the report links it) into ``out_dir``; with ``store``
     (a store folder, analyzer/store.py), put the capture's rows there as the last step;
-    ``judge_helper``: a streamed capture may judge in a helper process (analyzer/streaming.py);
+    ``judge_helper``: a streamed capture may judge its segments (and render its session pages)
+    in forked judges (analyzer/streaming.py);
     ``trust``: trust anchors for the certificate chains (a path or TrustStore; docs/pnc.md).
     Return a short summary (also the unit of work of a parallel folder run and of a Dask
     task, analyzer/distributed.py). Never raises for a bad capture: the summary's ``error``

@@ -54,7 +54,7 @@ class Job:
     ``keylog`` (NSS key log path or None), ``profile`` (a
     :class:`~ccs_analyzer.analyzer.profile.Profile` or None), ``annotate`` (also write
     annotated.pcapng), ``store`` (store folder or None), ``judge_helper`` (a streamed
-    capture may judge its segments in a helper process, analyzer/streaming.py: not when
+    capture may judge its segments in forked judges, analyzer/streaming.py: not when
     the job is one of several running side by side, which already use the cores),
     ``trust`` (trust anchors, a PEM / DER file or folder, or None: docs/pnc.md)."""
 

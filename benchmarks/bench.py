@@ -3,12 +3,12 @@
 
 For each capture it prints frames, V2G messages, wall time and frames/s of ``decode`` and of
 ``analyze`` (each a fresh process, as a user runs it, startup included), their peak RSS (of
-the largest process: analyze judges a streamed capture's segments in a helper process,
+the largest process: analyze judges a streamed capture's segments in forked judges,
 analyzer/streaming.py), the pure EXI decoding rate (messages/s over the capture's own
 payloads, in process), and the time of ``tshark -r FILE -V > /dev/null`` with the ratio
 analyze / tshark (tshark does not even decode EXI). Targets (issue 11): analyze ≤ 0.5 ×
 tshark's time, peak RSS ≤ 200 MiB flat in file size, EXI ≥ 20,000 messages/s. Then the
-per-stage profile of one in-process analyze without the helper (read, link, TCP, TLS, V2GTP,
+per-stage profile of one in-process analyze without forked judges (read, link, TCP, TLS, V2GTP,
 EXI, pipeline, sessions, rules, reports, other: :func:`stage_profile`).
 
 Default inputs: the largest capture of ../shared/corpus, and a large multi-session capture
@@ -16,7 +16,7 @@ made by concatenating corpus captures end to end (editcap -t to shift each in ti
 -a to append): see :func:`make_multi_session`.
 
 With ``--big-gib G`` it also builds a capture of ≥ G GiB (the corpus repeated, shifted in
-time) and prints analyze's time against ``tshark -V`` and its RSS (and its judging helper's)
+time) and prints analyze's time against ``tshark -V`` and its RSS (and its largest judge's)
 at 10 / 50 / 100 % of the run.
 
 Usage: python benchmarks/bench.py [--repeat N] [--multi-copies K] [--big-gib G] [CAPTURE ...]
@@ -76,7 +76,7 @@ def _children(pid: int) -> list[int]:
 
 def run_sampled(cmd: list[str], period_s: float = 0.2) -> tuple[float, list[tuple[float, float, float]]]:
     """Run a command, sampling the resident memory (``/proc/PID/status`` VmRSS) of it and of
-    the largest of its child processes (analyze's judging helper, analyzer/streaming.py)
+    the largest of its child processes (analyze's forked judges, analyzer/streaming.py)
     every ``period_s``; return (wall seconds, [(seconds since start, RSS MiB of the
     command's process, RSS MiB of its largest child)])."""
     t0 = time.perf_counter()
@@ -119,7 +119,7 @@ def big_bench(capture: Path) -> dict:
     wall, samples = run_sampled(cli() + ["analyze", str(capture), "-o", str(out / "r")])
     res = {"capture": capture.name, "size_MiB": round(capture.stat().st_size / 2**20, 1),
            "analyze_s": round(wall, 1), "analyze_rss_MiB": rss_at(samples, wall),
-           "judge_helper_rss_MiB": rss_at(samples, wall, col=2)}
+           "judge_rss_MiB": rss_at(samples, wall, col=2)}
     if shutil.which("tshark"):
         t, _, _ = run_measured(["tshark", "-r", str(capture), "-V"])
         res["tshark_V_s"] = round(t, 1)
@@ -327,7 +327,7 @@ def main() -> None:
             print(f"{r['capture']}: {r['size_MiB']} MiB — analyze {r['analyze_s']} s"
                   + (f", tshark -V {r['tshark_V_s']} s → {r['analyze_over_tshark']}" if "tshark_V_s" in r else "")
                   + f"; analyze RSS (MiB) at 10/50/100 % of the run: {r['analyze_rss_MiB']}, "
-                    f"its judging helper's: {r['judge_helper_rss_MiB']}")
+                    f"its largest forked judge's: {r['judge_rss_MiB']}")
         shutil.rmtree(big_dir, ignore_errors=True)
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
