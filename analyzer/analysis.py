@@ -223,7 +223,9 @@ def _analyze(path: str, keylog, progress, profile, segments: str = "auto",
             cutter.cut()
         builder.add(ev)
         cutter.note(ev)
-        c = msgs.setdefault(ev.layer, {"ok": 0, "error": 0})
+        c = msgs.get(ev.layer)
+        if c is None:
+            c = msgs[ev.layer] = {"ok": 0, "error": 0}
         c["error" if ev.error else "ok"] += 1
         n += 1
         if progress is not None and n % 2000 == 0:

@@ -91,24 +91,26 @@ class SegmentCutter:
     def note(self, ev: Event) -> None:
         """Take an event the builder has just been given."""
         self.events += 1
+        t = ev.time
         if ev.conn is not None:
             st = self._conns.get(ev.conn)
             if st is None:
-                st = self._conns[ev.conn] = [ev.time, False, set()]
-            st[0] = max(st[0], ev.time)
+                st = self._conns[ev.conn] = [t, False, set()]
+            elif t > st[0]:
+                st[0] = t
             if ev.layer == "tcp":
                 if ev.name == TCP_RST:
                     st[1] = True
                 elif ev.name == TCP_FIN:
                     st[2].add(ev.direction)
                     st[1] = st[1] or len(st[2]) == 2
-        if _activity(ev) and (self.t_activity is None or ev.time > self.t_activity):
-            self.t_activity = ev.time
+        if (self.t_activity is None or t > self.t_activity) and _activity(ev):
+            self.t_activity = t
 
     def cut_before(self, ev: Event, builder: SessionBuilder) -> bool:
         """Whether the segment may end before ``ev`` (module docstring)."""
-        if (self.t_activity is None or not builder.sessions or not _activity(ev)
-                or ev.time - self.t_activity <= self.quiet_s):
+        if (self.t_activity is None or ev.time - self.t_activity <= self.quiet_s
+                or not builder.sessions or not _activity(ev)):
             return False
         if (ev.time - self.t_activity <= SEQUENCE_TIMEOUT_S
                 and any(s.progressed and not s.ended for s in builder.sessions)):
