@@ -23,14 +23,16 @@ memory until they are collected). The results come back in segment order.
 A judge that dies (killed, out of memory) loses nothing: its successors, which wait for its
 word, give up too, and the dissecting process judges those segments itself from the sessions
 it kept, with the same carry — same results. Without a second core, without ``os.fork``
-(Windows), in a daemonic worker of a pool or a Dask cluster (which may not start processes)
-or with ``judge_worker=False``, the dissecting process judges every segment itself.
+(Windows), in a process that runs other threads (:func:`fork_allowed`), in a daemonic
+worker of a pool or a Dask cluster (which may not start processes) or with
+``judge_worker=False``, the dissecting process judges every segment itself.
 """
 from __future__ import annotations
 
 import copy
 import multiprocessing
 import os
+import threading
 from dataclasses import dataclass
 
 from ccs_analyzer.dissectors.pipeline import Dissector
@@ -60,8 +62,11 @@ def helper_allowed() -> bool:
 
 
 def fork_allowed() -> bool:
-    """Whether streamed segments are judged by forked judges (module docstring)."""
-    return hasattr(os, "fork") and helper_allowed()
+    """Whether streamed segments are judged by forked judges (module docstring): ``os.fork``
+    exists, :func:`helper_allowed`, and this process runs one thread — a fork copies only
+    the forking thread, and a lock another thread held at that moment (a progress bar's, a
+    report browser's server) would stay locked in the judge for ever."""
+    return hasattr(os, "fork") and helper_allowed() and threading.active_count() == 1
 
 
 @dataclass

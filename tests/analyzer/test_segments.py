@@ -95,6 +95,16 @@ def test_every_session_as_when_alone(parts, joined):
     a.close()
 
 
+@pytest.fixture(autouse=True)
+def _judges_in_tests(monkeypatch):
+    """Forked judges even in a pytest-xdist worker (which runs a thread of its own, so that
+    analyzer/streaming.py ``fork_allowed`` would judge in process): the tests here are about
+    the forked judges."""
+    from ccs_analyzer.analyzer import streaming
+    monkeypatch.setattr(streaming, "fork_allowed",
+                        lambda: hasattr(os, "fork") and streaming.helper_allowed())
+
+
 def _die(*args):
     os._exit(3)                          # a judge that dies mid-segment
 
@@ -119,7 +129,15 @@ def test_segmented_report_equals_whole_report(joined, helper, monkeypatch, tmp_p
         monkeypatch.setattr(streaming, "_judge_forked", second_dies)
     if helper != "in-process":           # a judge per segment, or one for them all
         monkeypatch.setattr(streaming, "JUDGE_BATCH_EVENTS", 0 if helper != "judges" else 10**6)
+    forks = []
+    real_fork = streaming.Segments._fork_judge
+    monkeypatch.setattr(streaming.Segments, "_fork_judge",
+                        lambda self, batch: forks.append(len(batch)) or real_fork(self, batch))
     streamed = analyze_capture(joined, segments="always", judge_worker=helper != "in-process")
+    if helper == "in-process":
+        assert not forks
+    else:                                # a judge per segment, or one for the five
+        assert forks == ([1] * len(PARTS) if helper != "judges" else [len(PARTS)])
     rep = report_dict(streamed)
     assert json.dumps(rep, sort_keys=True, default=str) == json.dumps(whole, sort_keys=True, default=str)
     # report.json written from disk, findings one segment at a time: the same document
@@ -317,3 +335,21 @@ def test_session_pages_rendered_by_the_judges(joined, tmp_path, monkeypatch):
     analyze_to_dir(str(joined), str(tmp_path / "one"), None)
     assert not (tmp_path / "one" / "sessions").exists()
     assert (tmp_path / "one" / "report.html").is_file()
+
+
+def test_no_forked_judges_while_another_thread_runs(monkeypatch):
+    """A fork copies only the forking thread: with another thread alive (a progress bar, the
+    report browser's server) segments are judged in process."""
+    import threading
+
+    from ccs_analyzer.analyzer import streaming
+
+    monkeypatch.undo()                   # the real fork_allowed, not the fixture's
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert not streaming.fork_allowed()
+    finally:
+        stop.set()
+        t.join()
