@@ -86,6 +86,12 @@ class Exchanges:
         return [(reqs[-1], res) for reqs, res in self.series if res is not None]
 
 
+def _exchanges(session, ctx) -> Exchanges:
+    """The session's :class:`Exchanges`, built once per analysis for the eight SDP rules
+    that read it (``ctx.view("sdp.exchanges")``; read-only)."""
+    return ctx.view("sdp.exchanges", session, lambda: Exchanges(session))
+
+
 class _SdpRule(Rule):
     category = "sdp"
     protocols = ("SDP",)
@@ -152,7 +158,7 @@ class SdpUnanswered(_SdpRule):
     params = {"timeout_s": SDP_RESPONSE_TIMEOUT.seconds}
 
     def check(self, session, ctx):
-        x = Exchanges(session)
+        x = _exchanges(session, ctx)
         if not x.requests:
             return
         recovered = [(reqs, res) for reqs, res in x.series if res is not None and len(reqs) > 1]
@@ -264,7 +270,7 @@ class SdpTooManyRequests(_SdpRule):
     params = {"limit": SDP_MAX_REQUESTS}
 
     def check(self, session, ctx):
-        for reqs, res in Exchanges(session).series:
+        for reqs, res in _exchanges(session, ctx).series:
             unanswered = reqs if res is None else reqs[:-1]
             if len(unanswered) > self.p["limit"]:
                 a, b = unanswered[0], unanswered[-1]
@@ -302,7 +308,7 @@ class SdpRequestsTooClose(_SdpRule):
 
     def check(self, session, ctx):
         bad = []
-        for reqs, _ in Exchanges(session).series:
+        for reqs, _ in _exchanges(session, ctx).series:
             bad += [(a, b) for a, b in zip(reqs, reqs[1:])
                     if b.time - a.time < self.p["min_s"] - self.p["tolerance_s"]]
         if not bad:
@@ -344,7 +350,7 @@ class SdpSecurityMismatch(_SdpRule):
     requirement = "ISO 15118-2 [V2G2-623] SDP Security; DIN 70121 [V2G-DC-618]"
 
     def check(self, session, ctx):
-        pairs = Exchanges(session).answered()
+        pairs = _exchanges(session, ctx).answered()
         bad = [(q, r) for q, r in pairs if fields(q).get("Security") and fields(r).get("Security")
                and fields(q).get("Security") != fields(r).get("Security")]
         if bad:
@@ -397,7 +403,7 @@ class SdpTransportInvalid(_SdpRule):
     requirement = "ISO 15118-2 [V2G2-623] SDP TransportProtocol / Security"
 
     def check(self, session, ctx):
-        x = Exchanges(session)
+        x = _exchanges(session, ctx)
         groups: dict = {}
         for e in x.requests + x.responses:
             f = fields(e)
@@ -447,7 +453,7 @@ class SdpAddressMismatch(_SdpRule):
     requirement = "ISO 15118-2 §7.10.1 SECCIPAddress"
 
     def check(self, session, ctx):
-        for r in Exchanges(session).responses:
+        for r in _exchanges(session, ctx).responses:
             addr = fields(r).get("SECCIPAddress")
             src = _host(r.src)
             if addr and src and not _same_ip(addr, src):
@@ -486,7 +492,7 @@ class SdpPortOutsideDynamicRange(_SdpRule):
     params = {"min_port": 49152, "max_port": 65535}
 
     def check(self, session, ctx):
-        for r in Exchanges(session).responses:
+        for r in _exchanges(session, ctx).responses:
             port = fields(r).get("SECCPort")
             if isinstance(port, int) and not self.p["min_port"] <= port <= self.p["max_port"]:
                 yield self.finding(
@@ -528,7 +534,7 @@ class SdpLateAfterMatch(_SdpRule):
     params = {"join_s": SLAC_TIMERS["TT_match_join"].value, "setup_s": COMM_SETUP_TIMEOUT[ISO2].seconds}
 
     def check(self, session, ctx):
-        x = Exchanges(session)
+        x = _exchanges(session, ctx)
         if not x.requests:
             return
         v = slac_view(session, ctx)

@@ -12,10 +12,10 @@ Two readings, both per TCP connection and in frame order:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 from .events import base_name
+from .index import session_index
 
 __all__ = ["Exchange", "pairs", "exchanges", "response_to", "with_requests", "responses"]
 
@@ -29,11 +29,11 @@ class Exchange:
 
     request: object
     response: object | None
+    #: the request's base name (set once: the timing rules read it per exchange)
+    name: str = field(init=False, repr=False, compare=False)
 
-    @cached_property
-    def name(self) -> str:
-        """The request's base name (worked out once: the timing rules read it per exchange)."""
-        return base_name(self.request.name)
+    def __post_init__(self):
+        self.name = base_name(self.request.name)
 
     @property
     def latency_s(self) -> float | None:
@@ -85,12 +85,11 @@ def accepted_response(session, ctx, request) -> tuple | None:
     return (res, rc) if rc and rc.startswith("OK") else None
 
 
-def _with_requests(session) -> list:
+def _with_requests(v2g) -> list:
+    """:func:`with_requests` of the session's decoded V2G messages ``v2g`` (in order)."""
     out = []
     last_req: dict = {}
-    for e in session.events:
-        if e.layer != "v2gtp" or e.message is None:
-            continue
+    for e in v2g:
         if e.name.endswith("Req"):
             last_req[e.conn] = e
             out.append((e, None))
@@ -103,7 +102,8 @@ def with_requests(session, ctx) -> list[tuple]:
     """[(event, request)] for every decoded V2G message of the session in frame order:
     ``request`` None for a request, else the latest request on the message's connection
     (None when none came before) — whatever its type (view ``exchanges.with_requests``)."""
-    return ctx.view("exchanges.with_requests", session, lambda: _with_requests(session))
+    return ctx.view("exchanges.with_requests", session,
+                    lambda: _with_requests(session_index(session, ctx).v2g))
 
 
 def responses(session, ctx) -> list[tuple]:

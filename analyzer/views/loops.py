@@ -141,7 +141,8 @@ def message_runs(session, kind: str, ctx) -> list[Run]:
 def _build_runs(session) -> dict[str, list[Run]]:
     runs: dict[str, list[Run]] = {k: [] for k in KINDS}
     open_run: dict = {}          # conn → the run still open on it
-    prev: dict = {}              # conn → (last message, second-to-last message)
+    last: dict = {}              # conn → its last message
+    last2: dict = {}             # conn → its second-to-last message
     cpd_req = cpd_res = None
     for e in session.events:
         layer = e.layer
@@ -170,9 +171,8 @@ def _build_runs(session) -> dict[str, list[Run]]:
                 r.end = None
                 r = None
             if r is None:
-                last, last2 = prev.get(c, (None, None))
-                r = Run(name=b, conn=c, before=last, before2=last2, cpd_req=cpd_req,
-                        cpd_res=cpd_res)
+                r = Run(name=b, conn=c, before=last.get(c), before2=last2.get(c),
+                        cpd_req=cpd_req, cpd_res=cpd_res)
                 r.kind = kind
                 open_run[c] = r
                 runs[kind].append(r)
@@ -194,7 +194,8 @@ def _build_runs(session) -> dict[str, list[Run]]:
                 cpd_req = e
             else:
                 cpd_res = e
-        prev[c] = (e, prev.get(c, (None, None))[0])
+        last2[c] = last.get(c)
+        last[c] = e
     return runs
 
 

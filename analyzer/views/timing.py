@@ -14,6 +14,7 @@ Times are epoch seconds; ``side`` is ``EV`` / ``EVSE``.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from operator import itemgetter
 from dataclasses import dataclass, field
 
 from ccs_analyzer.dissectors.events import (TCP_BYTES_MISSING, TCP_FIN, TCP_RETRANSMISSION,
@@ -200,7 +201,7 @@ def _build(session, ctx) -> TimingView:
     cap_last = (ctx.capture or {}).get("last_time")
     if cap_last is None:
         cap_last = session.events[-1].time if session.events else 0.0
-    activity.sort(key=lambda a: a[0])
+    activity.sort(key=itemgetter(0))
     for times in (*missing.values(), *retrans.values()):
         times.sort()
     for key, rows in list(copies.items()):       # by stream offset, for copies_of' bisection

@@ -97,10 +97,14 @@ _CPD_REQ = frozenset({"ChargeParameterDiscoveryReq", "DC_ChargeParameterDiscover
                       "AC_ChargeParameterDiscoveryReq"})
 
 
-def _cpd_exchanges(session) -> list[tuple]:
+def _cpd_exchanges(session, ctx) -> list[tuple]:
     """[(ChargeParameterDiscoveryReq, its response or None)] of the session, in one pass: the
     response is the next decoded message on the request's connection when it is of the
-    matching type."""
+    matching type (kept per session for LIM013 and LIM014, ``ctx.view``; read-only)."""
+    return ctx.view("limits.cpd_exchanges", session, lambda: _cpd_pairs(session))
+
+
+def _cpd_pairs(session) -> list[tuple]:
     out, pending = [], {}
     for e in session.events:
         if e.layer != "v2gtp" or e.message is None:
@@ -145,7 +149,7 @@ class NegativeEvMaximum(LoopRule):
 
     def check(self, session, ctx):
         hits = []
-        for e, res in _cpd_exchanges(session):
+        for e, res in _cpd_exchanges(session, ctx):
             f = facts(e)
             neg = {k: f[k] for k in _EV_MAXIMA if f.get(k) is not None and f[k] < 0}
             if neg:
@@ -220,7 +224,7 @@ class EvMaximumBelowEvseMinimum(LoopRule):
 
     def check(self, session, ctx):
         found: dict = {}
-        for e, res in _cpd_exchanges(session):
+        for e, res in _cpd_exchanges(session, ctx):
             if res is None:
                 continue
             q, r = facts(e), facts(res)
