@@ -267,9 +267,15 @@ class CaptureStartsMidSession(Rule):
                                          "reason": left["reason"]})
 
     def _fragments(self, session, ctx):
-        idx = session_index(session, ctx)
-        late = {e.conn: e for e in idx.tcp if e.name == TCP_STARTED_BEFORE_CAPTURE}
+        # a segment rule: the sessions' views are let go already, so the index is built only
+        # for a session with a fragment to describe
+        late = {e.conn: e for e in session.events
+                if e.layer == "tcp" and e.name == TCP_STARTED_BEFORE_CAPTURE}
         conns = _conns(ctx)
+        if not late and not any((conns.get(cid) or {}).get("namespace_detected")
+                                for cid in session.connections):
+            return
+        idx = session_index(session, ctx)
         for cid in session.connections:
             c = conns.get(cid) or {}
             start = late.get(cid)
