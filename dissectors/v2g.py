@@ -48,12 +48,17 @@ _ISO20_ALL = (NS_ISO20_CM, NS_ISO20_DC, NS_ISO20_AC, NS_ISO20_ACDP, NS_ISO20_WPT
 
 
 @lru_cache(maxsize=8192)
-def _decode_cached(payload: bytes, namespace: str) -> tuple[dict, int]:
-    """``exi.decode_with_length`` memoised: charge loops repeat byte-identical messages
-    (9 of 10 messages of the corpus are repeats), so most decodes are cache hits. The
-    returned tree is shared between events and must be treated as read-only (nothing in the
-    analyzer modifies a decoded tree). Failures are not cached (they raise)."""
-    return exi.decode_with_length(payload, namespace)
+def _decode_cached(payload: bytes, namespace: str) -> tuple[dict, int, str, bool, bool]:
+    """``exi.decode_with_length`` memoised, with what :meth:`V2gChannel.decode` asks of every
+    tree: (tree, octets used, message name (``exi.message_name``), whether it is a plausible
+    V2G message of ``namespace`` (:func:`_is_v2g_message`), whether its header carries a
+    Signature). Charge loops repeat byte-identical messages (9 of 10 messages of the corpus
+    are repeats), so most decodes are cache hits. The returned tree is shared between events
+    and must be treated as read-only (nothing in the analyzer modifies a decoded tree).
+    Failures are not cached (they raise)."""
+    tree, used = exi.decode_with_length(payload, namespace)
+    return (tree, used, exi.message_name(tree), _is_v2g_message(tree, namespace),
+            header_signature(tree)[0] is not None)
 
 
 def _body(tree: dict, name: str):
@@ -101,6 +106,12 @@ class Decoded:
     notes: dict = field(default_factory=dict)
 
 
+#: The namespaces tried, in order, on a connection that negotiated DIN 70121 or ISO 15118-2:
+#: its own, the handshake's, the other one.
+_NEGOTIATED_DIN_ISO2 = {ns: [ns, NS_SAP] + [n for n in (NS_DIN, NS_ISO2) if n != ns]
+                        for ns in (NS_DIN, NS_ISO2)}
+
+
 class V2gChannel:
     """The application-protocol state of one TCP connection (see module docstring).
 
@@ -129,6 +140,8 @@ class V2gChannel:
     def _candidates(self, payload_type: int) -> tuple[list[str], bool]:
         """Namespaces to try, in order, and whether the first one is certain."""
         ns = self.namespace
+        if ns in _NEGOTIATED_DIN_ISO2:        # (nearly every message of a DIN / -2 session)
+            return _NEGOTIATED_DIN_ISO2[ns], True
         if ns is None:
             if payload_type == 0x8001:
                 return [NS_SAP, NS_DIN, NS_ISO2, *_ISO20_ALL], True
@@ -136,8 +149,6 @@ class V2gChannel:
         if ns.startswith(NS_ISO20):
             first = list(ISO20_PAYLOAD_NS.get(payload_type, ()))
             return first + [n for n in (NS_SAP, *_ISO20_ALL) if n not in first], bool(first)
-        if ns in (NS_DIN, NS_ISO2):
-            return [ns, NS_SAP] + [n for n in (NS_DIN, NS_ISO2) if n != ns], True
         # negotiated a namespace we have no schema for
         return [NS_SAP, NS_DIN, NS_ISO2, *_ISO20_ALL], False
 
@@ -148,7 +159,7 @@ class V2gChannel:
         first_ns = cands[0] if cands else None
         for i, ns in enumerate(cands):
             try:
-                tree, used = _decode_cached(bytes(payload), ns)
+                tree, used, name, plausible, signed = _decode_cached(bytes(payload), ns)
             except ValueError as e:
                 if first_error is None:
                     first_error = str(e)
@@ -157,7 +168,7 @@ class V2gChannel:
                 if first_error is None:
                     first_error = f"EXI decoder failure ({type(e).__name__}: {e})"
                 continue
-            if not _is_v2g_message(tree, ns):
+            if not plausible:
                 if first_error is None:
                     first_error = f"decodes with {ns} to {next(iter(tree), '?')}, not a V2G message"
                 continue
@@ -169,19 +180,18 @@ class V2gChannel:
                                                    "(inside the V2GTP payload length)"}
             if i > 0 and certain:
                 notes["schema_fallback"] = {"expected": first_ns, "error": first_error}
-            name = exi.message_name(tree)
             if name in CERTIFICATE_MESSAGES:
                 certs = describe_v2g_certificates(name, _body(tree, name), self.trust)
                 if certs:
                     notes["certificates"] = certs
                 self._signatures().note_certificates(name, _body(tree, name),
                                                      ns.startswith(NS_ISO20), frame)
-            if header_signature(tree)[0] is not None:
+            if signed:
                 notes["signature"] = self._signatures().check(name, tree, ns,
                                                               ns.startswith(NS_ISO20), frame)
             self._track(ns, name, tree, frame, notes)
             return Decoded(name, ns, tree, None, notes)
-        notes = {"schemas_tried": cands}
+        notes = {"schemas_tried": list(cands)}
         return Decoded(UNDECODABLE_EXI, first_ns if certain else None, None,
                        first_error or "no schema applies", notes)
 
