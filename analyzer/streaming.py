@@ -45,7 +45,7 @@ from .spool import (DiskList, FindingSpool, SessionSpool, SummarySpool, read_pic
 
 #: Forked judges alive at a time (module docstring): with two, one judge's pages overlap
 #: the next one's rules; each keeps its batch in the parent's memory until collected.
-MAX_JUDGES = 2
+MAX_JUDGES = 3
 
 #: A forked judge takes the segments of this many events at least (the last batch: what is
 #: left; in the last 15 % of the file a quarter of it, so that the judging left when the
@@ -242,6 +242,7 @@ class Segments:
             code = 1
             try:
                 os.close(r)
+                _yield_to_parent()
                 code = _judge_forked(prev, w, state, result, batch, self.rules, self.profile,
                                      self.a.carry, self._found,
                                      self.pages if self.pages_written else None,
@@ -363,6 +364,21 @@ def _render_pages(pages, ctx, sessions: list, findings: list, index: list, found
         ctx = copy.copy(ctx)
         ctx.connections = list(ctx.connections) + earlier.by_keys(missing)
     pages.write(ctx, sessions, summaries, findings)
+
+
+#: Niceness a forked judge adds to its own: the dissecting process, which every later
+#: segment waits for, keeps its core when two judges (one rendering pages, the next judging)
+#: want the other; once the capture has been read the judges have both cores anyway.
+JUDGE_NICENESS = 10
+
+
+def _yield_to_parent() -> None:
+    """Lower this (forked judge) process's scheduling priority by :data:`JUDGE_NICENESS`
+    (where the system allows it; nothing happens otherwise)."""
+    try:
+        os.nice(JUDGE_NICENESS)
+    except (OSError, AttributeError):
+        pass
 
 
 def _judge_forked(prev: _Judge | None, word: int, state: str, result: str, batch: list,

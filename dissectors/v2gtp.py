@@ -154,6 +154,9 @@ class V2gtpSplitter(FrameTaggedBuffer):
 
     __slots__ = ("max_length", "_resyncing")
 
+    #: Take the fast path of :meth:`feed` (a class attribute: tests compare it with the loop)
+    fast = True
+
     def __init__(self, max_length: int = 16 << 20):
         super().__init__()              # buf, base (stream offset of buf[0]), chunks
         self.max_length = max_length
@@ -163,6 +166,19 @@ class V2gtpSplitter(FrameTaggedBuffer):
         """Append ``data`` (arrived with ``frame``); return what it completed, in order."""
         if not data:
             return []
+        if self.fast and not self.buf and not self._resyncing:
+            # fast path (most segments of a V2G connection): nothing buffered and ``data`` is
+            # exactly one message with a valid header — what the loop below would cut, and
+            # the buffer left as it would leave it
+            n = len(data)
+            if n >= HEADER_LEN and data[0] == VERSION and data[1] == INVERSE_VERSION:
+                hdr = parse_header(data, 0)
+                if hdr.length == n - HEADER_LEN and hdr.length <= self.max_length:
+                    base = self.base
+                    self.base = base + n
+                    self.chunks = [(self.base, frame)]
+                    return [V2gtpMessage(frame, frame, base, hdr, bytes(data[HEADER_LEN:]),
+                                         hdr.problems)]
         self.append(data, frame)
         out: list[V2gtpMessage | V2gtpGarbage] = []
         buf = self.buf

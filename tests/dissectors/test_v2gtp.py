@@ -76,3 +76,39 @@ def test_chunking_does_not_matter(payloads, cuts):
         got += s.feed(stream[pos:], i)
     assert [m.payload for m in got if isinstance(m, V2gtpMessage)] == payloads
     assert not [m for m in got if isinstance(m, V2gtpGarbage)]
+
+
+def test_fast_path_cuts_as_the_loop_does():
+    """V2gtpSplitter.feed's fast path (nothing buffered, one whole message) gives the
+    messages, garbage, frames, offsets and buffer state the general loop gives, for streams
+    cut at random places (fixed seed) with bad headers and oversized lengths among them."""
+    import random
+    import struct
+
+    from ccs_analyzer.dissectors.v2gtp import V2gtpSplitter
+
+    class Loop(V2gtpSplitter):
+        __slots__ = ()
+        fast = False
+
+    def msg(pt: int, payload: bytes, version: int = 1, inverse: int = 0xFE) -> bytes:
+        return struct.pack("!BBHI", version, inverse, pt, len(payload)) + payload
+
+    rnd = random.Random(15118)
+    pieces = [msg(0x8001, bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 40))))
+              for _ in range(60)]
+    pieces[7] = msg(0x8001, b"xyz", version=2)                    # bad header
+    pieces[20] = b"\x00\x01garbage"                               # not a header at all
+    pieces[33] = msg(0x7777, b"reserved type")                    # header with a problem
+    pieces[40] = struct.pack("!BBHI", 1, 0xFE, 0x8001, 1 << 30)   # oversized length
+    stream = b"".join(pieces)
+    for trial in range(40):
+        cuts, pos = [], 0
+        while pos < len(stream):
+            step = len(pieces[len(cuts) % len(pieces)]) if trial % 2 else rnd.randrange(1, 60)
+            cuts.append(stream[pos:pos + step])
+            pos += step
+        fast, loop = V2gtpSplitter(max_length=4096), Loop(max_length=4096)
+        for frame, chunk in enumerate(cuts, 1):
+            assert fast.feed(chunk, frame) == loop.feed(chunk, frame)
+            assert (bytes(fast.buf), fast.base, fast.chunks) == (bytes(loop.buf), loop.base, loop.chunks)
