@@ -43,8 +43,9 @@ from .sessions import SessionBuilder, served_sessions
 from .spool import (DiskList, FindingSpool, SessionSpool, SummarySpool, read_pickle,
                     remap_summary, write_pickle, write_spooled)
 
-#: Forked judges alive at a time (module docstring): with two, one judge's pages overlap
-#: the next one's rules; each keeps its batch in the parent's memory until collected.
+#: Forked judges alive at a time (module docstring): one judge's pages overlap the next one's
+#: rules, and the dissecting process may run a batch ahead before it waits; each keeps its
+#: batch in the parent's memory until collected.
 MAX_JUDGES = 3
 
 #: A forked judge takes the segments of this many events at least (the last batch: what is
