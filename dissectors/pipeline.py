@@ -510,12 +510,11 @@ class Dissector:
             info.update(dec.notes)
             if c.channel.detected:
                 info["namespace_detected"] = True
-            self._emit(Event(m.frame, t, "v2gtp", dec.name,
-                             direction=EV_TO_EVSE if d == 0 else EVSE_TO_EV,
-                             protocol=protocol_of(dec.namespace), namespace=dec.namespace,
-                             message=dec.tree, error=dec.error, conn=tcpc.id,
-                             first_frame=m.first_frame, offset=m.offset, payload_type=pt,
-                             payload=m.payload, src=_ep(tcpc, d), dst=_ep(tcpc, 1 - d), info=info))
+            # (positional: the fields in Event's order — a V2G message is the commonest event)
+            self._emit(Event(m.frame, t, "v2gtp", dec.name, EV_TO_EVSE if d == 0 else EVSE_TO_EV,
+                             protocol_of(dec.namespace), dec.namespace, dec.tree, dec.error,
+                             _ep(tcpc, d), _ep(tcpc, 1 - d), tcpc.id, m.first_frame, m.offset,
+                             pt, m.payload, info))
         else:
             c.v2g_messages += 1
             self._emit(Event(m.frame, t, "v2gtp", f"V2GTP {payload_type_name(pt)}",

@@ -93,6 +93,7 @@ class HalfStream:
     duplicates: int = 0
     duplicate_frames: tuple[int, int] | None = None    # first and last frame captured twice
     last_sig: tuple | None = None
+    last_sig_time: float = 0.0
 
     def ext(self, seq: int) -> int:
         """Absolute 32-bit ``seq`` → stream offset, unwrapped around ``next_off``."""
@@ -226,9 +227,9 @@ class TcpReassembler:
         # the same segment twice within 1 ms: the capture recorded the frame twice (two
         # capture points, a mirrored port), not a retransmission by the sender
         sig = (h.seq, h.ack, flags, len(payload), payload[:16])
-        prev = hs.last_sig
-        hs.last_sig = sig + (time,)
-        if prev is not None and prev[:5] == sig and time - prev[5] < 0.001:
+        prev, prev_time = hs.last_sig, hs.last_sig_time
+        hs.last_sig, hs.last_sig_time = sig, time
+        if prev == sig and time - prev_time < 0.001:
             hs.duplicates += 1          # counted (connection summary), not an event
             first = hs.duplicate_frames[0] if hs.duplicate_frames else frame
             hs.duplicate_frames = (first, frame)
