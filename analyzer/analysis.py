@@ -146,7 +146,7 @@ def gc_paused():
 def analyze_capture(path: str | os.PathLike, keylog: str | os.PathLike | None = None,
                     progress: Callable[[int, int], None] | None = None,
                     profile=None, segments: str = "auto", judge_worker: bool = True,
-                    trust=None, pages=None) -> Analysis:
+                    trust=None, pages=None, keep_sessions: bool = True) -> Analysis:
     """Analyse a capture file end to end.
 
     ``progress(bytes_read, size)`` is called now and then. ``profile``: a
@@ -162,6 +162,9 @@ def analyze_capture(path: str | os.PathLike, keylog: str | os.PathLike | None = 
     ``pages``: with them, an object whose ``write(analysis, sessions, summaries, findings)``
     renders the session pages of each judged segment there (reports/html_report.py
     ``SessionPages``); ``Analysis.pages_written`` then says they were all rendered.
+    ``keep_sessions``: False — the caller will read the sessions of a streamed, paged
+    capture no more (its pages are rendered, no store): they are not written to the spool
+    (reading ``Analysis.sessions`` then raises analyzer/spool.py ``SessionsNotKept``).
     ``trust``: trust anchors for the certificate chains (``--trust``): a
     :class:`~ccs_analyzer.dissectors.x509trust.TrustStore` or the path of a PEM / DER file or
     folder (raises its :class:`~ccs_analyzer.dissectors.x509trust.TrustError`, a ValueError);
@@ -174,7 +177,7 @@ def analyze_capture(path: str | os.PathLike, keylog: str | os.PathLike | None = 
         trust = TrustStore.load(trust)
     with gc_paused():
         return _analyze(os.fspath(path), keylog, progress, profile, segments, judge_worker, trust,
-                        pages)
+                        pages, keep_sessions)
 
 
 def capture_info(d: Dissector, path: str, sha256: str | None, problems=None) -> dict:
@@ -204,14 +207,15 @@ def capture_info(d: Dissector, path: str, sha256: str | None, problems=None) -> 
 
 
 def _analyze(path: str, keylog, progress, profile, segments: str = "auto",
-             judge_worker: bool = True, trust=None, pages=None) -> Analysis:
+             judge_worker: bool = True, trust=None, pages=None,
+             keep_sessions: bool = True) -> Analysis:
     profile = profile or Profile()
     rules = instantiate(profile)
     d = Dissector(path, keylog=keylog, trust=trust)
     msgs: dict[str, dict[str, int]] = {}
     a = Analysis(capture={}, accounting={}, messages=msgs, connections=[], sessions=[],
                  summaries={}, capture_events=[])
-    seg = Segments(a, d, path, rules, profile, judge_worker, pages)
+    seg = Segments(a, d, path, rules, profile, judge_worker, pages, keep_sessions)
     cutter = cutter_for(segments, d.capture.size)
     builder = seg.builder()
     n = 0

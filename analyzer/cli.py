@@ -203,7 +203,7 @@ def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
     with gc_paused():
         try:
             a = analyze_capture(capture, keylog=keylog, profile=profile, judge_worker=judge_helper,
-                                trust=trust, pages=pages)
+                                trust=trust, pages=pages, keep_sessions=store is not None)
         except (CaptureError, OSError, ValueError) as e:
             return {"capture": capture, "error": str(e)}
     # a streamed capture's reports run with the cyclic garbage collector on: its hundreds of

@@ -112,6 +112,10 @@ def remap_summary(m: dict, mapping: dict) -> None:
         m["cause_chain"] = [mapping.get(x, x) for x in m["cause_chain"]]
 
 
+class SessionsNotKept(RuntimeError):
+    """The sessions asked for were let go without being written (``keep_sessions=False``)."""
+
+
 class SessionSpool(_OneFileCache, Sequence):
     """Judged sessions on disk, in session order.
 
@@ -125,9 +129,11 @@ class SessionSpool(_OneFileCache, Sequence):
         clean_stale_spools(directory)
         self._dir = tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{socket.gethostname()}.{os.getpid()}.",
                                      dir=directory)
-        self._files: list[str] = []
+        self._files: list[str] = []        # ("": a segment whose sessions were not kept)
         self._starts: list[int] = []       # index of each file's first session
         self._n = 0
+        #: some segments' sessions were not kept (:meth:`reserve`)
+        self.dropped = False
 
     def extend(self, sessions: list[Session]) -> str | None:
         """Write one segment's sessions to disk; return the file's path (None: nothing to
@@ -137,20 +143,29 @@ class SessionSpool(_OneFileCache, Sequence):
             write_spooled(path, sessions)
         return path
 
-    def reserve(self, sessions: list[Session]) -> str | None:
+    def reserve(self, sessions: list[Session], keep: bool = True) -> str | None:
         """Take the next segment's place in the spool for ``sessions`` and return the path
         of its file, which whoever judges the segment writes with :func:`write_spooled`
         before the spool is read (analyzer/streaming.py: a forked judge writes it, so that
-        the dissecting process does not spend its time pickling). None: no sessions."""
+        the dissecting process does not spend its time pickling). None: no sessions, or
+        ``keep`` False — nobody will read them (their pages are rendered, no store wants
+        them: ``analyze_capture(keep_sessions=False)``); reading them raises
+        :class:`SessionsNotKept`."""
         if not sessions:
             return None
         path = os.path.join(self._dir, f"segment{len(self._files):06d}.pickle")
+        if not keep:
+            path, self.dropped = "", True
         self._files.append(path)
         self._starts.append(self._n)
         self._n += len(sessions)
-        return path
+        return path or None
 
     def _load(self, k: int) -> list[Session]:
+        if not self._files[k]:
+            raise SessionsNotKept("the sessions of this streamed capture were not kept "
+                                  "(analyze_capture(keep_sessions=False)): read its summaries, "
+                                  "findings and session pages instead")
         return self._read(k, self._files[k])
 
     def __len__(self) -> int:

@@ -53,7 +53,7 @@ MAX_JUDGES = 3
 #: capture has been read is short). Each fork costs the parent's page tables and copy-on-write faults on its memory
 #: (≈ 20 ms for a 100 MiB process), so a capture cut into many small segments is judged in
 #: batches; the batch is bounded by :data:`~.segments.MAX_SEGMENT_EVENTS` as a segment is.
-JUDGE_BATCH_EVENTS = 12_000
+JUDGE_BATCH_EVENTS = 8000
 
 
 def helper_allowed() -> bool:
@@ -110,10 +110,14 @@ class Segments:
     docstring) when :func:`fork_allowed`; ``pages``: an object whose ``write(analysis,
     sessions, summaries, findings)`` renders the pages of a judged segment's sessions (final
     finding ids), called for every segment of a streamed capture judged by forked judges —
-    :attr:`pages_written` then says that every session has its page."""
+    :attr:`pages_written` then says that every session has its page — and whose
+    ``paged(n)`` says whether a report of ``n`` sessions has session pages;
+    ``keep_sessions``: False lets the sessions of segments go unwritten once the report is
+    sure to be paged (nothing but the pages would read them: no store, analyzer/spool.py
+    ``SessionSpool.reserve``)."""
 
     def __init__(self, a, d: Dissector, path: str, rules: list, profile: Profile,
-                 judge_worker: bool = True, pages=None):
+                 judge_worker: bool = True, pages=None, keep_sessions: bool = True):
         self.a, self.d, self.path, self.rules, self.profile = a, d, path, rules, profile
         self.count = 0
         self.first_frame = -1             # the segment's first frame (-1: the first segment)
@@ -122,6 +126,7 @@ class Segments:
         self.loose: list = []             # … and its segments' findings of no session
         self.served: list[tuple] = []
         self.pages = pages
+        self.keep_sessions = keep_sessions
         self._fork = judge_worker and fork_allowed()
         self._judges: list[_Judge] = []   # alive or not yet collected, in segment order
         self._batch: list[_Segment] = []  # segments waiting for the next forked judge
@@ -175,7 +180,9 @@ class Segments:
         a.connections.extend(d.take_released())
         a.connections.flush()
         a.leftovers.extend(builder.leftovers)
-        seg = _Segment(sessions, ctx, tag, a.sessions.reserve(sessions),
+        # a paged report's sessions that nobody else reads (no store) need not be written
+        keep = self.keep_sessions or not (self.pages_written and self.pages.paged(self._sessions))
+        seg = _Segment(sessions, ctx, tag, a.sessions.reserve(sessions, keep),
                        self.spooled.path_for(tag), sum(len(s.events) for s in sessions))
         if self._fork:
             self._batch.append(seg)

@@ -867,6 +867,12 @@ class SessionPages:
             n += 1
         return n
 
+    @staticmethod
+    def paged(sessions: int) -> bool:
+        """Whether a report of ``sessions`` sessions has session pages (more than
+        :data:`PAGED_OVER_SESSIONS`)."""
+        return sessions > PAGED_OVER_SESSIONS
+
     def discard(self, analysis) -> None:
         """Remove the pages rendered for ``analysis``'s sessions (the report turned out to
         be one page: no more than :data:`PAGED_OVER_SESSIONS` sessions)."""
@@ -955,7 +961,7 @@ def write_html_report(analysis, out_dir: str | os.PathLike, rep: dict | None = N
     ann = find_annotated(out_dir)
     ann_path = os.path.abspath(os.path.join(out_dir, ann)) if ann else None
     path = os.path.join(out_dir, "report.html")
-    paged = len(analysis.summaries) > PAGED_OVER_SESSIONS
+    paged = SessionPages.paged(len(analysis.summaries))
     if rep is None:
         rep = _index_rep(analysis) if paged else report_dict(analysis)
     text = render_html(analysis, rep=rep, annotated=urllib.parse.quote(ann) if ann else None,

@@ -353,3 +353,24 @@ def test_no_forked_judges_while_another_thread_runs(monkeypatch):
     finally:
         stop.set()
         t.join()
+
+
+def test_sessions_not_kept_when_only_their_pages_read_them(joined, tmp_path, monkeypatch):
+    """keep_sessions=False: once the report is sure to be paged, a segment's sessions are not
+    written to the spool (their pages are rendered by the judges); the summaries and the
+    findings are whole, and reading the sessions says why they are not there."""
+    from ccs_analyzer.analyzer.spool import SessionsNotKept
+    from ccs_analyzer.reports import html_report
+
+    monkeypatch.setattr(html_report, "PAGED_OVER_SESSIONS", 2)
+    pages = html_report.SessionPages(tmp_path / "r")
+    a = analyze_capture(joined, segments="always", pages=pages, keep_sessions=False)
+    whole = analyze_capture(joined, segments="never")
+    assert a.pages_written and a.sessions.dropped
+    assert list(a.summaries) == list(whole.summaries)
+    assert [f.rule for f in a.findings] == [f.rule for f in whole.findings]
+    with pytest.raises(SessionsNotKept):
+        list(a.sessions)
+    html_report.write_html_report(a, tmp_path / "r", pages=pages)
+    assert len(list((tmp_path / "r" / "sessions").iterdir())) == len(PARTS)
+    a.close()
