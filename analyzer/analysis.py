@@ -22,7 +22,7 @@ from .profile import Profile, load_profile
 from .segments import cutter_for
 from .sessions import Session
 from .spool import SessionSpool
-from .streaming import Segments
+from .streaming import Segments, background_sha256
 
 #: Version of the analyzer (reported in report.json).
 from . import __version__ as ANALYZER_VERSION  # noqa: E402
@@ -217,6 +217,9 @@ def _analyze(path: str, keylog, progress, profile, segments: str = "auto",
                  summaries={}, capture_events=[])
     seg = Segments(a, d, path, rules, profile, judge_worker, pages, keep_sessions)
     cutter = cutter_for(segments, d.capture.size)
+    # a streamed capture's SHA-256 is computed on the second core while it is dissected
+    sha256 = (background_sha256(path, sha256_of) if judge_worker and cutter.streams
+              else lambda: sha256_of(path))
     builder = seg.builder()
     n = 0
     for ev in d.events():
@@ -236,7 +239,7 @@ def _analyze(path: str, keylog, progress, profile, segments: str = "auto",
             progress(d.reader.bytes_read, d.capture.size)
     if progress is not None:
         progress(d.capture.size, d.capture.size)
-    a.capture = capture_info(d, path, sha256_of(path))
+    a.capture = capture_info(d, path, sha256())
     a.accounting = d.accounting.as_dict()
     a.keylog = {"sources": dict(d.keylog_sources), "secrets": len(d.keylog)}
     seg.close(builder, cutter.connections(), None)

@@ -128,6 +128,11 @@ class SegmentCutter:
             return False
         return True
 
+    @property
+    def streams(self) -> bool:
+        """Whether this cutter may cut at all (a streamed capture; ``cutter_for``)."""
+        return self.quiet_s != float("inf")
+
     def connections(self) -> list[int]:
         """The TCP connections the segment has seen (ids)."""
         return list(self._conns)

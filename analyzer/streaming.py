@@ -34,6 +34,7 @@ import multiprocessing
 import os
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 from ccs_analyzer.dissectors.pipeline import Dissector
 
@@ -68,6 +69,46 @@ def fork_allowed() -> bool:
     the forking thread, and a lock another thread held at that moment (a progress bar's, a
     report browser's server) would stay locked in the judge for ever."""
     return hasattr(os, "fork") and helper_allowed() and threading.active_count() == 1
+
+
+def background_sha256(path: str, compute: Callable[[str], str]) -> Callable[[], str]:
+    """The SHA-256 of the capture file computed beside the dissection, on the second core:
+    a forked child hashes the file (``compute(path)``: analyzer/analysis.py ``sha256_of``)
+    and writes the hex digest to a pipe; the returned function reads it (waiting for the
+    child) — or, when no child could be started or it failed, computes it in this process.
+    Only with :func:`fork_allowed`; otherwise the function computes it when called."""
+    if not fork_allowed():
+        return lambda: compute(path)
+    try:
+        r, w = os.pipe()
+    except OSError:
+        return lambda: compute(path)
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return lambda: compute(path)
+    if pid == 0:                         # the child
+        code = 1
+        try:
+            os.close(r)
+            _yield_to_parent()
+            os.write(w, compute(path).encode("ascii"))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+
+    def result() -> str:
+        try:
+            with os.fdopen(r, "rb") as f:
+                got = f.read().decode("ascii")
+            _, status = os.waitpid(pid, 0)
+        except (OSError, ChildProcessError, UnicodeDecodeError):
+            got, status = "", -1
+        return got if status == 0 and len(got) == 64 else compute(path)
+    return result
 
 
 @dataclass

@@ -374,3 +374,23 @@ def test_sessions_not_kept_when_only_their_pages_read_them(joined, tmp_path, mon
     html_report.write_html_report(a, tmp_path / "r", pages=pages)
     assert len(list((tmp_path / "r" / "sessions").iterdir())) == len(PARTS)
     a.close()
+
+
+def test_sha256_beside_the_dissection(joined):
+    """A streamed capture's SHA-256 comes from a forked child (analyzer/streaming.py
+    background_sha256): the digest sha256_of gives; a child that fails leaves it to this
+    process."""
+    from ccs_analyzer.analyzer.analysis import sha256_of
+    from ccs_analyzer.analyzer.streaming import background_sha256
+
+    assert background_sha256(str(joined), sha256_of)() == sha256_of(str(joined))
+    calls = []
+
+    def flaky(path):
+        calls.append(os.getpid())
+        if os.getpid() != me:
+            raise OSError("the child cannot read it")
+        return sha256_of(path)
+    me = os.getpid()
+    assert background_sha256(str(joined), flaky)() == sha256_of(str(joined))
+    assert calls == [me]                 # (the child's call is in the child's memory)
