@@ -209,14 +209,21 @@ def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
     # a streamed capture's reports run with the cyclic garbage collector on: its hundreds of
     # session pages leave template garbage that only the collector frees; a whole capture's
     # run faster with it paused (nothing to collect, much to scan)
+    from ccs_analyzer.analyzer.streaming import helper_allowed, run_beside
     with gc_paused() if isinstance(a.sessions, list) else contextlib.nullcontext():
-        jp = write_json_report(a, out_dir)
+        os.makedirs(out_dir, exist_ok=True)
+        jp = os.path.join(out_dir, "report.json")
+        # a streamed capture's report.json is written by a forked child while report.html
+        # is written here (analyzer/streaming.py run_beside; errors are raised here)
+        json_done = (run_beside(lambda: write_json_report(a, out_dir))
+                     if judge_helper and a.pages_written else
+                     (lambda: write_json_report(a, out_dir) and None))
         if annotate:
             from ccs_analyzer.reports.annotate import annotate as write_annotated
             write_annotated(capture, os.path.join(out_dir, "annotated.pcapng"), a.findings)
-        from ccs_analyzer.analyzer.streaming import helper_allowed
         hp = write_html_report(a, out_dir, workers=2 if judge_helper and helper_allowed() else 1,
                                pages=pages)
+        json_done()
         if store is not None:  # last: a task killed before this line leaves no rows
             from ccs_analyzer.analyzer.store import Store
             Store(store).put_analysis(a)

@@ -111,6 +111,36 @@ def background_sha256(path: str, compute: Callable[[str], str]) -> Callable[[], 
     return result
 
 
+def run_beside(fn: Callable[[], object]) -> Callable[[], None]:
+    """Run ``fn()`` in a forked child while this process goes on (e.g. report.json written
+    while report.html is: analyzer/cli.py); the returned function waits for the child and,
+    when it could not be started or failed, runs ``fn()`` here — so its errors are raised
+    here, as if it had run here. Only with :func:`fork_allowed`; otherwise the returned
+    function simply runs ``fn()``."""
+    if not fork_allowed():
+        return lambda: (fn(), None)[1]
+    try:
+        pid = os.fork()
+    except OSError:
+        return lambda: (fn(), None)[1]
+    if pid == 0:                         # the child
+        code = 1
+        try:
+            fn()
+            code = 0
+        finally:
+            os._exit(code)
+
+    def wait() -> None:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            status = -1
+        if status != 0:
+            fn()
+    return wait
+
+
 @dataclass
 class _Segment:
     """A segment to judge: its ``sessions``, the rest of its analysis context ``ctx``, the

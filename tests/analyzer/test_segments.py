@@ -394,3 +394,21 @@ def test_sha256_beside_the_dissection(joined):
     me = os.getpid()
     assert background_sha256(str(joined), flaky)() == sha256_of(str(joined))
     assert calls == [me]                 # (the child's call is in the child's memory)
+
+
+def test_run_beside_raises_here_when_the_child_fails(tmp_path):
+    """run_beside (report.json written beside report.html): the child's work is done once;
+    a child that fails leaves the work to this process, whose error is raised here."""
+    from ccs_analyzer.analyzer.streaming import run_beside
+
+    out = tmp_path / "done.txt"
+    run_beside(lambda: out.write_text(str(os.getpid())))()
+    assert out.read_text() != str(os.getpid())          # written by the child
+    me = os.getpid()
+
+    def fails_in_child():
+        if os.getpid() != me:
+            raise OSError("disk full in the child")
+        raise OSError("disk full here too")
+    with pytest.raises(OSError, match="here too"):
+        run_beside(fails_in_child)()
