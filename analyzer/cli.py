@@ -215,9 +215,9 @@ def analyze_to_dir(capture: str, out_dir: str, keylog: str | None, profile=None,
         jp = os.path.join(out_dir, "report.json")
         # a streamed capture's report.json is written by a forked child while report.html
         # is written here (analyzer/streaming.py run_beside; errors are raised here)
-        json_done = (run_beside(lambda: write_json_report(a, out_dir))
-                     if judge_helper and a.pages_written else
-                     (lambda: write_json_report(a, out_dir) and None))
+        def write_json() -> None:
+            write_json_report(a, out_dir)
+        json_done = run_beside(write_json) if judge_helper and a.pages_written else write_json
         if annotate:
             from ccs_analyzer.reports.annotate import annotate as write_annotated
             write_annotated(capture, os.path.join(out_dir, "annotated.pcapng"), a.findings)

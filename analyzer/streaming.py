@@ -117,12 +117,14 @@ def run_beside(fn: Callable[[], object]) -> Callable[[], None]:
     when it could not be started or failed, runs ``fn()`` here — so its errors are raised
     here, as if it had run here. Only with :func:`fork_allowed`; otherwise the returned
     function simply runs ``fn()``."""
+    def here() -> None:
+        fn()
     if not fork_allowed():
-        return lambda: (fn(), None)[1]
+        return here
     try:
         pid = os.fork()
     except OSError:
-        return lambda: (fn(), None)[1]
+        return here
     if pid == 0:                         # the child
         code = 1
         try:
@@ -137,7 +139,7 @@ def run_beside(fn: Callable[[], object]) -> Callable[[], None]:
         except ChildProcessError:
             status = -1
         if status != 0:
-            fn()
+            here()
     return wait
 
 
@@ -398,21 +400,26 @@ def _write_findings(findings: list, out: str) -> tuple[list[tuple], list]:
             [f for f in findings if f.session is None])
 
 
-def _judge(seg: _Segment, rules: list, profile: Profile, carry: dict, spooled: bool = False):
-    """Judge one segment: write its sessions to their spool file (as they are before
-    judging; ``spooled``: already written), run its rules with ``carry`` (updated in
-    place), write its findings to ``seg.out``. Returns (the segment's
+def _prepare(seg: _Segment) -> None:
+    """What comes first for a segment, before its rules run: its sessions' summaries (into
+    ``seg.ctx``) and its sessions written to their spool file, as they are before judging."""
+    if seg.ctx["summaries"] is None:
+        conns = {c["conn"]: c for c in seg.ctx["connections"]}
+        seg.ctx["summaries"] = {s.id: s.summary(conns) for s in seg.sessions}
+    if seg.spool is not None:
+        write_spooled(seg.spool, seg.sessions)
+
+
+def _judge(seg: _Segment, rules: list, profile: Profile, carry: dict, prepared: bool = False):
+    """Judge one segment: :func:`_prepare` it (unless ``prepared``), run its rules with
+    ``carry`` (updated in place), write its findings to ``seg.out``. Returns (the segment's
     :class:`~.analysis.Analysis`, its findings, :func:`_write_findings`' index and findings
     of no session)."""
     from .analysis import Analysis
 
-    fields = seg.ctx
-    if fields["summaries"] is None:      # the sessions' summaries, before anything else
-        conns = {c["conn"]: c for c in fields["connections"]}
-        fields = dict(fields, summaries={s.id: s.summary(conns) for s in seg.sessions})
-    if seg.spool is not None and not spooled:
-        write_spooled(seg.spool, seg.sessions)
-    ctx = Analysis(sessions=seg.sessions, carry=carry, profile=profile.name, **fields)
+    if not prepared:
+        _prepare(seg)
+    ctx = Analysis(sessions=seg.sessions, carry=carry, profile=profile.name, **seg.ctx)
     findings = judge_segment(ctx, seg.sessions, rules, profile, tag=seg.tag)
     return ctx, findings, _write_findings(findings, seg.out)
 
@@ -470,17 +477,14 @@ def _judge_forked(prev: _Judge | None, word: int, state: str, result: str, batch
     each segment), write the result for the parent. Returns the exit status: 0 done, 3 the
     predecessor failed (the parent judges this batch)."""
     for seg in batch:                    # first: while the predecessor may still be judging
-        conns = {c["conn"]: c for c in seg.ctx["connections"]}
-        seg.ctx["summaries"] = {s.id: s.summary(conns) for s in seg.sessions}
-        if seg.spool is not None:
-            write_spooled(seg.spool, seg.sessions)
+        _prepare(seg)
     if prev is not None:
         if os.read(prev.ready, 1) != b"1":
             return 3
         carry, found = read_pickle(prev.state)
     judged_all = []
     for seg in batch:
-        ctx, findings, judged = _judge(seg, rules, profile, carry, spooled=True)
+        ctx, findings, judged = _judge(seg, rules, profile, carry, prepared=True)
         judged_all.append((seg, ctx, findings, judged, found))
         found += len(judged[0])
     write_pickle(state, (carry, found))
