@@ -833,8 +833,7 @@ class SessionPages:
         id and ``findings`` carrying their final ids); ``analysis``: the segment's
         analysis (its connections, its profile). Raises OSError when a page cannot be
         written."""
-        folder = os.path.join(self.out_dir, SESSION_PAGES)
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(os.path.join(self.out_dir, SESSION_PAGES), exist_ok=True)
         mine: dict = {}
         for f in findings:
             mine.setdefault(f.session, []).append(f)
@@ -842,11 +841,9 @@ class SessionPages:
         link = f"../{urllib.parse.quote(ann)}" if ann else None
         path = os.path.abspath(os.path.join(self.out_dir, ann)) if ann else None
         for s in sessions:
-            part = _Part(analysis, [s], {s.id: summaries[s.id]}, mine.get(s.id, []))
-            text = render_html(part, annotated=link, annotated_path=path,
-                               index_href="../report.html", deferred=True)
-            with open(os.path.join(folder, f"{s.id}.html"), "w", encoding="utf-8") as fh:
-                fh.write(text)
+            _write_session_page(self.out_dir, _Part(analysis, [s], {s.id: summaries[s.id]},
+                                                    mine.get(s.id, [])),
+                                link, path, deferred=True)
 
     def finish(self, analysis) -> int:
         """Fill in the capture-wide facts of every session's page (``analysis``: the whole,
@@ -928,15 +925,24 @@ def _pages_of_segments(ks: list[int]) -> int:
 def _render_pages(job, sessions) -> int:
     analysis, out_dir, ann, ann_path, findings = job
     n = 0
+    link = f"../{urllib.parse.quote(ann)}" if ann else None
     for s in sessions:                  # one session read back at a time
         mine = findings.get(s.id, []) if findings is not None else analysis.findings.of_session(s.id)
-        part = _Part(analysis, [s], {s.id: analysis.summaries[s.id]}, mine)
-        text = render_html(part, annotated=f"../{urllib.parse.quote(ann)}" if ann else None,
-                           annotated_path=ann_path, index_href="../report.html")
-        with open(os.path.join(out_dir, SESSION_PAGES, f"{s.id}.html"), "w", encoding="utf-8") as f:
-            f.write(text)
+        _write_session_page(out_dir, _Part(analysis, [s], {s.id: analysis.summaries[s.id]}, mine),
+                            link, ann_path)
         n += 1
     return n
+
+
+def _write_session_page(out_dir: str, part: "_Part", annotated: str | None,
+                        annotated_path: str | None, deferred: bool = False) -> None:
+    """Write ``sessions/<id>.html`` of the one session of ``part`` (:func:`render_html`
+    with the link back to the index). Raises OSError when it cannot be written."""
+    text = render_html(part, annotated=annotated, annotated_path=annotated_path,
+                       index_href="../report.html", deferred=deferred)
+    sid = part.sessions[0].id
+    with open(os.path.join(out_dir, SESSION_PAGES, f"{sid}.html"), "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def find_annotated(out_dir: str | os.PathLike) -> str | None:
